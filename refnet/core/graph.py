@@ -1,0 +1,471 @@
+"""Containers: ``Graph`` (a DAG of named nodes) and ``Sequential`` (a chain).
+
+Both obey the layer contract of :mod:`refnet.core.layer`, so a whole network is
+a layer: its ``vjp`` is reverse-mode backpropagation, its ``jvp`` forward mode.
+
+Backpropagation through a DAG
+-----------------------------
+Forward visits the nodes in topological order, each applying its layer to the
+values of its inputs.  The VJP visits them in reverse: a node receives the
+cotangent of its output, calls its layer's ``vjp`` and passes each input
+cotangent back to the node that produced that input.  When a value feeds
+several nodes (fan-out, as in a residual block ``y = x + f(x)``), the
+derivative of the network is the SUM of the derivatives along each path, so the
+cotangents arriving at that value are added.  The JVP runs the same graph
+forward with tangents; where a node has inputs that do not depend on the
+source, their tangents are zero.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .layer import Layer, as_rng
+
+__all__ = ["Node", "Graph", "GraphCache", "Sequential"]
+
+
+class Node(NamedTuple):
+    """One node of a :class:`Graph`: ``name = layer(*inputs)``."""
+
+    name: str
+    layer: Layer
+    inputs: tuple[str, ...]
+
+
+class GraphCache(NamedTuple):
+    """What a :class:`Graph` keeps from the forward pass."""
+
+    caches: dict   #: node name -> that layer's cache
+    shapes: dict   #: value name (the input and every node) -> its full shape (B, ...)
+
+
+def _as_node(item, position: int) -> Node:
+    if isinstance(item, Node):
+        name, layer, inputs = item
+    elif isinstance(item, (tuple, list)) and len(item) == 3:
+        name, layer, inputs = item
+    else:
+        raise TypeError(f"Graph: node {position} must be Node(name, layer, inputs) or a "
+                        f"(name, layer, inputs) tuple, got {item!r}")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"Graph: node {position} has name {name!r}; expected a non-empty "
+                         "string without '/'")
+    if not isinstance(layer, Layer):
+        raise TypeError(f"Graph: node {name!r} has layer {layer!r}; expected a refnet Layer")
+    if isinstance(inputs, str):
+        inputs = (inputs,)
+    inputs = tuple(inputs)
+    if not all(isinstance(i, str) for i in inputs):
+        raise TypeError(f"Graph: node {name!r} has inputs {inputs!r}; expected names (str)")
+    if layer.n_inputs is None:
+        if len(inputs) < 2:
+            raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) merges two or "
+                             f"more inputs, got {list(inputs)}")
+    elif len(inputs) != layer.n_inputs:
+        raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) takes "
+                         f"{layer.n_inputs} input(s), got {list(inputs)}")
+    return Node(name, layer, inputs)
+
+
+class Graph(Layer):
+    """A network as a directed acyclic graph of named nodes.
+
+    Parameters
+    ----------
+    nodes : sequence of Node or (name, layer, inputs)
+        Each node applies ``layer`` to the values named in ``inputs`` (one name,
+        or a tuple of names for a merge layer such as ``Add``).  Names refer to
+        other nodes or to ``input_name``.  Any order is accepted; the graph is
+        sorted topologically (ties keep the given order).
+    output : str, optional
+        The node whose value is the graph's output; default the last node.
+    input_name : str, default "input"
+        The name under which nodes refer to the graph's input.
+    input_shape : tuple of int, optional
+        Per-example input shape.  When given, every node's shape is inferred at
+        construction, so a mismatch is reported before any data flows.
+
+    Raises
+    ------
+    ValueError
+        On duplicate or unknown names, a cycle, a wrong number of inputs, a node
+        that does not contribute to the output, or (with ``input_shape``)
+        shapes that do not fit.
+
+    Notes
+    -----
+    Parameters are ``{node_name: that layer's params}`` (an empty dict for a
+    parameter-free node).  The cache holds every node's cache.
+
+    Forward, for each node in topological order::
+
+        value[node] = node.layer(params[node], value[node.inputs])
+
+    VJP, for each node in reverse topological order::
+
+        inputs_bar, params_bar[node] = node.layer.vjp(params[node], cache[node], value_bar[node])
+        value_bar[i] = value_bar[i] + inputs_bar[i]    for each input i (fan-out sums)
+
+    JVP, for each node in topological order::
+
+        value_dot[node] = node.layer.jvp(params[node], cache[node], value_dot[node.inputs])
+
+    ``vjp`` and ``jvp`` also take ``source`` and ``target`` node names: the
+    partial derivative of ``value[target]`` with respect to ``value[source]``
+    with every other value that does not depend on ``source`` held fixed (for
+    example the square hidden-to-hidden map of an MLP).
+
+    Examples
+    --------
+    A residual block ``y = x + W2 @ relu(W1 @ x)``:
+
+    >>> import numpy as np
+    >>> from refnet.layers import Linear, ReLU, Add
+    >>> block = Graph([("fc1", Linear(4, 4), "input"), ("act", ReLU(), "fc1"),
+    ...                ("fc2", Linear(4, 4), "act"), ("sum", Add(), ("input", "fc2"))],
+    ...               input_shape=(4,))
+    >>> params = block.init(np.random.default_rng(0))
+    >>> block(params, np.ones((2, 4))).shape
+    (2, 4)
+    """
+
+    def __init__(self, nodes: Sequence, *, output: str | None = None,
+                 input_name: str = "input", input_shape: tuple | None = None):
+        if not isinstance(input_name, str) or not input_name or "/" in input_name:
+            raise ValueError(f"Graph: input_name must be a non-empty string without '/', "
+                             f"got {input_name!r}")
+        given = [_as_node(item, i) for i, item in enumerate(nodes)]
+        if not given:
+            raise ValueError("Graph: needs at least one node, got none")
+        by_name: dict[str, Node] = {}
+        for node in given:
+            if node.name == input_name or node.name in by_name:
+                raise ValueError(f"Graph: duplicate name {node.name!r}")
+            by_name[node.name] = node
+        known = set(by_name) | {input_name}
+        for node in given:
+            unknown = [i for i in node.inputs if i not in known]
+            if unknown:
+                raise ValueError(f"Graph: node {node.name!r} reads unknown name(s) {unknown}; "
+                                 f"known names are {sorted(known)}")
+        self.input_name = input_name
+        self.nodes: tuple[Node, ...] = tuple(self._toposort(given))
+        self.output = self.nodes[-1].name if output is None else output
+        if self.output not in by_name:
+            raise ValueError(f"Graph: output {self.output!r} is not a node; nodes are "
+                             f"{[n.name for n in given]}")
+        self._index = {node.name: i for i, node in enumerate(self.nodes)}
+        used = self._ancestors(self.output)
+        dead = [n.name for n in self.nodes if n.name not in used]
+        if dead:
+            raise ValueError(f"Graph: node(s) {dead} do not contribute to the output "
+                             f"{self.output!r}; their parameters would never get a gradient")
+        self.is_linear = all(node.layer.is_linear for node in self.nodes)
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        if self.input_shape is not None:
+            self.output_shape(self.input_shape)
+
+    # -- structure ----------------------------------------------------------
+    def _toposort(self, nodes: list[Node]) -> list[Node]:
+        done = {self.input_name}
+        order: list[Node] = []
+        pending = list(nodes)
+        while pending:
+            ready = [n for n in pending if all(i in done for i in n.inputs)]
+            if not ready:
+                raise ValueError("Graph: the nodes form a cycle through "
+                                 f"{sorted(n.name for n in pending)}")
+            for node in ready:
+                order.append(node)
+                done.add(node.name)
+            pending = [n for n in pending if n.name not in done]
+        return order
+
+    def _ancestors(self, name: str) -> set[str]:
+        """``name`` and every value it depends on (the input included)."""
+        seen, stack = {name}, [name]
+        while stack:
+            current = stack.pop()
+            if current == self.input_name:
+                continue
+            for i in self.nodes[self._index[current]].inputs:
+                if i not in seen:
+                    seen.add(i)
+                    stack.append(i)
+        return seen
+
+    def _descendants(self, name: str) -> set[str]:
+        """``name`` and every node that depends on it."""
+        seen = {name}
+        for node in self.nodes:
+            if any(i in seen for i in node.inputs):
+                seen.add(node.name)
+        return seen
+
+    def _check_name(self, role: str, name: str) -> None:
+        if name != self.input_name and name not in self._index:
+            raise ValueError(f"Graph: {role} {name!r} is not a node; names are "
+                             f"{[self.input_name] + list(self._index)}")
+
+    def __getitem__(self, name: str) -> Layer:
+        """The layer at node ``name``."""
+        self._check_name("node", name)
+        return self.nodes[self._index[name]].layer
+
+    def children(self):
+        return [(node.name, node.layer) for node in self.nodes]
+
+    def param_shapes(self):
+        return {node.name: node.layer.param_shapes() for node in self.nodes}
+
+    def check_params(self, params):
+        if not isinstance(params, dict):
+            raise TypeError(f"{type(self).__name__}: params must be a dict keyed by node "
+                            f"name, got {type(params).__name__}")
+        names = [node.name for node in self.nodes]
+        if set(params) != set(names):
+            raise ValueError(f"{type(self).__name__}: params has keys {sorted(params)}, "
+                             f"expected the node names {sorted(names)}")
+
+    def shapes(self, in_shape) -> dict[str, tuple]:
+        """Per-example shape of every value (input and nodes) for ``in_shape``."""
+        shapes = {self.input_name: tuple(in_shape)}
+        for node in self.nodes:
+            ins = [shapes[i] for i in node.inputs]
+            try:
+                shapes[node.name] = tuple(node.layer.output_shape(
+                    ins[0] if node.layer.n_inputs == 1 else tuple(ins)))
+            except ValueError as err:
+                raise ValueError(f"{type(self).__name__}: node {node.name!r} "
+                                 f"({type(node.layer).__name__}) cannot take input shape "
+                                 f"{ins[0] if len(ins) == 1 else ins}: {err}") from None
+        return shapes
+
+    def output_shape(self, in_shape):
+        return self.shapes(in_shape)[self.output]
+
+    def summary(self, in_shape=None) -> str:
+        """A table of nodes: name, layer, inputs, output shape and parameter count."""
+        in_shape = self.input_shape if in_shape is None else in_shape
+        shapes = self.shapes(in_shape) if in_shape is not None else {}
+        rows = [("node", "layer", "inputs", "shape", "params")]
+        for node in self.nodes:
+            count = sum(int(np.prod(s)) for s in _shape_leaves(node.layer.param_shapes()))
+            rows.append((node.name, repr(node.layer), ", ".join(node.inputs),
+                         str(shapes.get(node.name, "?")), str(count)))
+        widths = [max(len(r[c]) for r in rows) for c in range(5)]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
+                         for r in rows)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(\n{self.summary()}\n)"
+
+    # -- math ---------------------------------------------------------------
+    def init(self, rng):
+        rng = as_rng(rng)
+        return {node.name: node.layer.init(rng) for node in self.nodes}
+
+    def _inputs_of(self, node: Node, values: dict):
+        if node.layer.n_inputs == 1:
+            return values[node.inputs[0]]
+        return tuple(values[i] for i in node.inputs)
+
+    def forward(self, params, x):
+        values, cache = self.forward_all(params, x, keep=(self.output,))
+        return values[self.output], cache
+
+    def forward_all(self, params, x, keep=None):
+        """Forward pass returning the values of nodes, not only the output.
+
+        Parameters
+        ----------
+        keep : iterable of str, optional
+            Names of the values to return; default every value.
+
+        Returns
+        -------
+        values : dict
+            Value name -> array of shape (B, ...).
+        cache : GraphCache
+        """
+        self.check_params(params)
+        x = np.asarray(x)
+        keep = set(self._index) | {self.input_name} if keep is None else set(keep)
+        remaining = {name: 0 for name in [self.input_name, *self._index]}
+        for node in self.nodes:
+            for i in node.inputs:
+                remaining[i] += 1
+        values = {self.input_name: x}
+        caches, shapes = {}, {self.input_name: x.shape}
+        for node in self.nodes:
+            y, caches[node.name] = node.layer.forward(params[node.name],
+                                                      self._inputs_of(node, values))
+            values[node.name] = y
+            shapes[node.name] = np.shape(y)
+            for i in node.inputs:           # free values no later node needs
+                remaining[i] -= 1
+                if remaining[i] == 0 and i not in keep:
+                    del values[i]
+        return {k: v for k, v in values.items() if k in keep}, GraphCache(caches, shapes)
+
+    def vjp(self, params, cache, y_bar, *, need_params=True, source=None, target=None):
+        """Reverse mode: cotangent ``y_bar`` of ``target`` back to ``source``.
+
+        Parameters
+        ----------
+        y_bar : ndarray, shape (*lead, B, *target_shape)
+        need_params : bool, default True
+            Also return the parameter cotangents.  Only allowed when ``source``
+            is the graph input.
+        source, target : str, optional
+            Value names; default the graph input and the graph output.
+
+        Returns
+        -------
+        x_bar : ndarray, shape (*lead, B, *source_shape)
+        params_bar : dict or None
+            Keyed like ``params``; nodes that ``target`` does not depend on get
+            zero cotangents.
+        """
+        source = self.input_name if source is None else source
+        target = self.output if target is None else target
+        self._check_name("source", source)
+        self._check_name("target", target)
+        if need_params and source != self.input_name:
+            raise ValueError("Graph.vjp: need_params=True needs source to be the graph input; "
+                             "pass need_params=False for a partial derivative")
+        active = self._ancestors(target) & self._descendants(source)
+        if source not in active:
+            raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
+        lead = y_bar.shape[:y_bar.ndim - len(cache.shapes[target])]
+        bars = {target: y_bar}
+        params_bar = {} if need_params else None
+        for node in reversed(self.nodes):
+            if node.name not in active or node.name == source:
+                continue
+            node_bar = bars.pop(node.name, None)
+            if node_bar is None:
+                continue
+            inputs_bar, p_bar = node.layer.vjp(params[node.name], cache.caches[node.name],
+                                               node_bar, need_params=need_params)
+            if need_params:
+                params_bar[node.name] = p_bar
+            if node.layer.n_inputs == 1:
+                inputs_bar = (inputs_bar,)
+            for name, bar in zip(node.inputs, inputs_bar):
+                if name in active:
+                    bars[name] = bar if name not in bars else bars[name] + bar
+        if need_params:
+            params_bar = {node.name: params_bar[node.name] if node.name in params_bar
+                          else _zeros_with_lead(params[node.name], lead)
+                          for node in self.nodes}
+        return bars[source], params_bar
+
+    def jvp(self, params, cache, x_dot, *, source=None, target=None):
+        """Forward mode: tangent ``x_dot`` of ``source`` to the tangent of ``target``.
+
+        Parameters
+        ----------
+        x_dot : ndarray, shape (*lead, B, *source_shape)
+        source, target : str, optional
+            Value names; default the graph input and the graph output.
+        """
+        source = self.input_name if source is None else source
+        target = self.output if target is None else target
+        self._check_name("source", source)
+        self._check_name("target", target)
+        active = self._ancestors(target) & self._descendants(source)
+        if source not in active:
+            raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
+        src_shape = cache.shapes[source]
+        if x_dot.ndim < len(src_shape) or x_dot.shape[x_dot.ndim - len(src_shape):] != src_shape:
+            raise ValueError(f"{type(self).__name__}: x_dot has shape {x_dot.shape}, expected "
+                             f"(*lead, {', '.join(map(str, src_shape))})")
+        lead = x_dot.shape[:x_dot.ndim - len(src_shape)]
+        dots = {source: x_dot}
+        for node in self.nodes:
+            if node.name not in active or node.name == source:
+                continue
+            ins = [dots[i] if i in dots else np.zeros(lead + cache.shapes[i])
+                   for i in node.inputs]
+            dots[node.name] = node.layer.jvp(params[node.name], cache.caches[node.name],
+                                             ins[0] if node.layer.n_inputs == 1 else tuple(ins))
+        return dots[target]
+
+
+def _shape_leaves(shapes):
+    for value in shapes.values():
+        if isinstance(value, dict):
+            yield from _shape_leaves(value)
+        else:
+            yield value
+
+
+def _zeros_with_lead(params, lead):
+    if isinstance(params, dict):
+        return {k: _zeros_with_lead(v, lead) for k, v in params.items()}
+    return np.zeros(lead + np.shape(params), dtype=np.asarray(params).dtype)
+
+
+class Sequential(Graph):
+    """A chain of layers, each feeding the next: ``y = f_k(... f_2(f_1(x)))``.
+
+    Parameters
+    ----------
+    layers : sequence of Layer or (name, Layer)
+        Unnamed layers are called ``"0"``, ``"1"``, ... by position.
+    input_shape : tuple of int, optional
+        Per-example input shape, to check the chain's shapes at construction.
+
+    Notes
+    -----
+    A ``Sequential`` is a :class:`Graph` whose node ``i`` reads node ``i - 1``,
+    so it shares the graph's pure forward, VJP and JVP.  With layers
+    ``f_1 ... f_k`` and caches ``c_1 ... c_k``:
+
+    Forward::
+
+        h_0 = x;  h_i, c_i = f_i.forward(params[i], h_{i-1});  y = h_k
+
+    VJP (the chain rule, last layer first)::
+
+        g_k = y_bar;  g_{i-1}, params_bar[i] = f_i.vjp(params[i], c_i, g_i);  x_bar = g_0
+
+    JVP (first layer first)::
+
+        t_0 = x_dot;  t_i = f_i.jvp(params[i], c_i, t_{i-1});  y_dot = t_k
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refnet.layers import Linear, ReLU
+    >>> net = Sequential([("fc1", Linear(3, 5)), ("act", ReLU()), ("fc2", Linear(5, 2))])
+    >>> params = net.init(np.random.default_rng(0))
+    >>> sorted(params)
+    ['act', 'fc1', 'fc2']
+    >>> net(params, np.zeros((7, 3))).shape
+    (7, 2)
+    """
+
+    def __init__(self, layers: Sequence, *, input_shape: tuple | None = None):
+        nodes, previous = [], "input"
+        for i, item in enumerate(layers):
+            if isinstance(item, Layer):
+                name, layer = str(i), item
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
+                name, layer = item
+            else:
+                raise TypeError(f"Sequential: item {i} must be a Layer or a (name, Layer) "
+                                f"pair, got {item!r}")
+            nodes.append(Node(name, layer, (previous,)))
+            previous = name
+        if not nodes:
+            raise ValueError("Sequential: needs at least one layer, got none")
+        super().__init__(nodes, output=previous, input_shape=input_shape)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers in order."""
+        return [node.layer for node in self.nodes]

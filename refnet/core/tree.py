@@ -1,0 +1,185 @@
+"""Parameter trees: nested dicts whose leaves are numpy arrays.
+
+A network's parameters are ``{"fc1": {"W": ..., "b": ...}, "relu": {}, ...}``.
+These helpers treat such a tree as one long vector without ever building one
+unless asked (:func:`tree_flatten`).  Two trees are combined key by key, so the
+order in which their dicts were built does not matter; their key sets and leaf
+shapes must agree exactly.
+
+Examples
+--------
+>>> import numpy as np
+>>> a = {"W": np.ones((2, 2)), "b": np.zeros(2)}
+>>> vec, spec = tree_flatten(a)
+>>> vec.shape
+(6,)
+>>> tree_unflatten(spec, 2 * vec)["W"]
+array([[2., 2.],
+       [2., 2.]])
+>>> float(tree_vdot(a, a))
+4.0
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator, NamedTuple
+
+import numpy as np
+
+from .layer import as_rng
+
+__all__ = ["tree_map", "tree_leaves", "tree_flatten", "tree_unflatten", "TreeSpec",
+           "tree_vdot", "tree_axpy", "tree_scale", "tree_zeros_like",
+           "tree_random_like", "tree_size", "tree_equal"]
+
+
+def _check_same_keys(a: dict, b: dict, path: str) -> None:
+    if set(a) != set(b):
+        raise ValueError(f"parameter trees differ at '{path or '/'}': keys {sorted(a)} "
+                         f"against {sorted(b)}")
+
+
+def tree_map(fn: Callable, tree: dict, *others: dict, _path: str = "") -> dict:
+    """Apply ``fn(leaf, *other_leaves)`` leaf by leaf, matching leaves by key.
+
+    Raises
+    ------
+    ValueError
+        If the trees do not have the same keys at every level.
+    """
+    if not isinstance(tree, dict):
+        return fn(tree, *others)
+    out = {}
+    for other in others:
+        if not isinstance(other, dict):
+            raise ValueError(f"parameter trees differ at '{_path or '/'}': a dict against "
+                             f"{type(other).__name__}")
+        _check_same_keys(tree, other, _path)
+    for key, value in tree.items():
+        out[key] = tree_map(fn, value, *(o[key] for o in others), _path=f"{_path}/{key}")
+    return out
+
+
+def tree_leaves(tree: dict, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+    """Yield ``(path, leaf)`` pairs in the tree's own (insertion) order.
+
+    Paths join keys with ``/``, for example ``"fc1/W"``.
+    """
+    for key, value in tree.items():
+        path = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            yield from tree_leaves(value, path)
+        else:
+            yield path, value
+
+
+class TreeSpec(NamedTuple):
+    """What :func:`tree_unflatten` needs: the template tree and each leaf's slice."""
+
+    template: dict
+    paths: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[np.dtype, ...]
+
+
+def tree_flatten(tree: dict) -> tuple[np.ndarray, TreeSpec]:
+    """Concatenate every leaf (raveled, in tree order) into one 1-D float vector.
+
+    Returns
+    -------
+    vector : ndarray, shape (tree_size(tree),)
+    spec : TreeSpec
+        Pass to :func:`tree_unflatten` to rebuild a tree of the same structure.
+    """
+    leaves = list(tree_leaves(tree))
+    paths = tuple(p for p, _ in leaves)
+    shapes = tuple(np.shape(v) for _, v in leaves)
+    dtypes = tuple(np.asarray(v).dtype for _, v in leaves)
+    if leaves:
+        vector = np.concatenate([np.ravel(v) for _, v in leaves])
+    else:
+        vector = np.zeros(0)
+    template = tree_map(lambda v: None, tree)
+    return vector, TreeSpec(template, paths, shapes, dtypes)
+
+
+def tree_unflatten(spec: TreeSpec, vector: np.ndarray) -> dict:
+    """Inverse of :func:`tree_flatten`: cut ``vector`` back into a tree (copies).
+
+    Raises
+    ------
+    ValueError
+        If ``vector`` does not have exactly the spec's number of entries.
+    """
+    vector = np.asarray(vector)
+    sizes = [int(np.prod(s)) for s in spec.shapes]
+    if vector.shape != (sum(sizes),):
+        raise ValueError(f"vector has shape {vector.shape}, expected ({sum(sizes)},) "
+                         f"to fill the tree")
+    pieces = {}
+    start = 0
+    for path, shape, dtype, size in zip(spec.paths, spec.shapes, spec.dtypes, sizes):
+        pieces[path] = vector[start:start + size].reshape(shape).astype(dtype, copy=True)
+        start += size
+
+    def fill(template, prefix):
+        out = {}
+        for key, value in template.items():
+            path = f"{prefix}/{key}" if prefix else str(key)
+            out[key] = fill(value, path) if isinstance(value, dict) else pieces[path]
+        return out
+
+    return fill(spec.template, "")
+
+
+def tree_vdot(a: dict, b: dict) -> float:
+    """Euclidean inner product of two trees, ``sum over leaves of sum(a * b)``."""
+    total = 0.0
+    for value in _leaf_values(tree_map(lambda x, y: np.vdot(x, y), a, b)):
+        total += value
+    return float(total)
+
+
+def tree_axpy(alpha: float, x: dict, y: dict) -> dict:
+    """A new tree ``alpha * x + y`` (BLAS's axpy, without mutating ``y``)."""
+    return tree_map(lambda xv, yv: alpha * xv + yv, x, y)
+
+
+def tree_scale(alpha: float, x: dict) -> dict:
+    """A new tree ``alpha * x``."""
+    return tree_map(lambda v: alpha * v, x)
+
+
+def tree_zeros_like(tree: dict) -> dict:
+    """A tree of zeros with the shapes and dtypes of ``tree``."""
+    return tree_map(np.zeros_like, tree)
+
+
+def tree_random_like(tree: dict, rng) -> dict:
+    """A tree of independent standard normal draws, shaped and typed like ``tree``.
+
+    Leaves are drawn in tree order from ``rng`` (a Generator or an int seed), so
+    the same seed gives bitwise the same tree.
+    """
+    rng = as_rng(rng)
+    return tree_map(lambda v: rng.standard_normal(np.shape(v)).astype(np.asarray(v).dtype),
+                    tree)
+
+
+def tree_size(tree: dict) -> int:
+    """Total number of scalars in the tree."""
+    return int(sum(np.size(v) for _, v in tree_leaves(tree)))
+
+
+def tree_equal(a: dict, b: dict) -> bool:
+    """True when both trees have the same keys and bitwise-equal leaves."""
+    try:
+        flags = tree_map(lambda x, y: bool(np.shape(x) == np.shape(y)
+                                           and np.array_equal(x, y)), a, b)
+    except ValueError:
+        return False
+    return all(_leaf_values(flags))
+
+
+def _leaf_values(tree):
+    for _, value in tree_leaves(tree):
+        yield value

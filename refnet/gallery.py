@@ -1,0 +1,124 @@
+"""A fixed example of every public layer and a few whole networks, for ``refnet gradcheck``.
+
+The test suite draws layer sizes with hypothesis (``tests/layer_specs.py``);
+this gallery is the installed package's own, deterministic counterpart: one
+small instance of each layer at a seeded point, checked by
+:func:`refnet.testing.check_layer` and printed as a table.
+
+Each entry is ``Example(name, build)`` with ``build(rng) -> (layer, x, params)``.
+New layers add an entry here (the tests fail for a public layer without one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .core import Graph, Sequential
+from .core.tree import tree_map
+from .layers import Add, Concat, Flatten, Identity, LeakyReLU, Linear, ReLU, Tanh
+from .testing import GradCheckReport, away_from_zero, check_layer
+
+__all__ = ["Example", "EXAMPLES", "perturbed_params", "run_gradcheck", "summarize"]
+
+
+class Example(NamedTuple):
+    """A named recipe ``build(rng) -> (layer, x, params)``."""
+
+    name: str
+    build: Callable
+
+
+def perturbed_params(layer, rng, scale: float = 0.3):
+    """``layer.init(rng)`` plus N(0, scale^2) noise, so zero-initialised parameters
+    (biases, S) take part in every derivative."""
+    return tree_map(lambda w: w + scale * rng.standard_normal(np.shape(w)), layer.init(rng))
+
+
+def _simple(layer, in_shape, sampler=None, batch=3):
+    def build(rng):
+        sample = sampler or (lambda r, s: r.standard_normal(s))
+        if layer.n_inputs is None:
+            x = tuple(sample(rng, (batch,) + s) for s in in_shape)
+        else:
+            x = sample(rng, (batch,) + in_shape)
+        return layer, x, perturbed_params(layer, rng)
+    return build
+
+
+def _residual_block():
+    return Graph([("fc1", Linear(6, 6), "input"), ("act", ReLU(), "fc1"),
+                  ("fc2", Linear(6, 6), "act"), ("sum", Add(), ("input", "fc2"))],
+                 input_shape=(6,))
+
+
+EXAMPLES: list[Example] = [
+    Example("Linear", _simple(Linear(5, 4), (5,))),
+    Example("Linear(bias=False)", _simple(Linear(4, 6, bias=False), (4,))),
+    Example("ReLU", _simple(ReLU(), (7,), away_from_zero)),
+    Example("LeakyReLU", _simple(LeakyReLU(0.1), (7,), away_from_zero)),
+    Example("Tanh", _simple(Tanh(), (7,))),
+    Example("Identity", _simple(Identity(), (3, 2))),
+    Example("Flatten", _simple(Flatten(), (2, 3, 2))),
+    Example("Add", _simple(Add(), ((4,), (4,)))),
+    Example("Concat", _simple(Concat(), ((3,), (2,)))),
+    Example("Sequential MLP", _simple(Sequential(
+        [("fc1", Linear(6, 8)), ("act", Tanh()), ("fc2", Linear(8, 3))]), (6,))),
+    Example("Graph residual block", _simple(_residual_block(), (6,), away_from_zero)),
+]
+
+
+def run_gradcheck(seed: int = 0, examples=None) -> list[GradCheckReport]:
+    """Check every example at ``seed``; one report per example."""
+    reports = []
+    for example in EXAMPLES if examples is None else examples:
+        rng = np.random.default_rng(seed)
+        layer, x, params = example.build(rng)
+        reports.append(check_layer(layer, x, params, seed=rng, name=example.name))
+    return reports
+
+
+def summarize(reports) -> list[dict]:
+    """One row per (layer, parameter): the worst relative error over its checks.
+
+    ``passed`` is true when every check of that quantity passed its own
+    tolerance (the exact checks are held to about 1e-11, finite differences
+    to 1e-6).
+    """
+    rows: dict[tuple[str, str], dict] = {}
+    for report in reports:
+        for r in report.results:
+            key = (r.layer, "x" if r.param.startswith(("x", "y_dot")) else r.param)
+            row = rows.setdefault(key, {"layer": key[0], "param": key[1], "rel_error": 0.0,
+                                        "passed": True, "checks": {}})
+            row["rel_error"] = max(row["rel_error"], r.rel_error)
+            row["passed"] = row["passed"] and r.passed
+            row["checks"][r.check] = max(row["checks"].get(r.check, 0.0), r.rel_error)
+    return list(rows.values())
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="seed of points and directions")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run_command(args) -> int:
+    rows = summarize(run_gradcheck(args.seed))
+    passed = all(row["passed"] for row in rows)
+    if args.json:
+        print(json.dumps({"passed": passed, "seed": args.seed, "results": rows}, indent=1))
+    else:
+        table = [("layer", "param", "max rel. error", "passed")] + [
+            (r["layer"], r["param"], f"{r['rel_error']:.2e}", "yes" if r["passed"] else "NO")
+            for r in rows]
+        widths = [max(len(t[c]) for t in table) for c in range(4)]
+        for t in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(t, widths)).rstrip())
+        layers = len({r["layer"] for r in rows})
+        worst = max(r["checks"].get("vjp_fd", 0.0) for r in rows)
+        print(f"\n{layers} layers/networks, {len(rows)} quantities; worst finite-difference "
+              f"error {worst:.1e}; {'all passed' if passed else 'FAILURES'}", file=sys.stderr)
+    return 0 if passed else 1

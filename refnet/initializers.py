@@ -1,0 +1,128 @@
+"""Weight initializers: each draws an array of a given shape from an explicit rng.
+
+Fans follow PyTorch's convention for a weight of shape ``(out, in, *kernel)``:
+``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``.
+
+==================  ===============================================
+name                distribution
+==================  ===============================================
+``kaiming-normal``  N(0, gain**2 / fan_in), gain = sqrt(2) (ReLU)
+``kaiming-uniform`` U(-a, a), a = gain * sqrt(3 / fan_in)
+``glorot-normal``   N(0, 2 / (fan_in + fan_out))
+``glorot-uniform``  U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+``orthogonal``      Q of a Gaussian's QR, signs fixed by diag(R)
+``zeros``           all zeros
+==================  ===============================================
+
+Examples
+--------
+>>> import numpy as np
+>>> W = initialize("orthogonal", (3, 5), np.random.default_rng(0))
+>>> bool(np.allclose(W @ W.T, np.eye(3)))
+True
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .core.layer import as_rng
+
+__all__ = ["fans", "kaiming_normal", "kaiming_uniform", "glorot_normal", "glorot_uniform",
+           "orthogonal", "zeros", "initialize", "INITIALIZERS"]
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *kernel)``.
+
+    A 1-D shape ``(n,)`` has ``fan_in = fan_out = n``.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 0:
+        raise ValueError("fans: shape must have at least one axis, got ()")
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def kaiming_normal(shape, rng, gain: float = math.sqrt(2.0)) -> np.ndarray:
+    """He et al. (2015) normal init, ``std = gain / sqrt(fan_in)``."""
+    fan_in, _ = fans(shape)
+    return as_rng(rng).normal(0.0, gain / math.sqrt(fan_in), size=shape)
+
+
+def kaiming_uniform(shape, rng, gain: float = math.sqrt(2.0)) -> np.ndarray:
+    """He et al. (2015) uniform init on ``[-a, a]``, ``a = gain * sqrt(3 / fan_in)``."""
+    fan_in, _ = fans(shape)
+    bound = gain * math.sqrt(3.0 / fan_in)
+    return as_rng(rng).uniform(-bound, bound, size=shape)
+
+
+def glorot_normal(shape, rng) -> np.ndarray:
+    """Glorot & Bengio (2010) normal init, ``std = sqrt(2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = fans(shape)
+    return as_rng(rng).normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape)
+
+
+def glorot_uniform(shape, rng) -> np.ndarray:
+    """Glorot & Bengio (2010) uniform init, ``a = sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = fans(shape)
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return as_rng(rng).uniform(-bound, bound, size=shape)
+
+
+def orthogonal(shape, rng, gain: float = 1.0) -> np.ndarray:
+    """A (semi-)orthogonal matrix (Saxe et al. 2014), reshaped to ``shape``.
+
+    The weight is viewed as ``(shape[0], prod(shape[1:]))``; its rows are
+    orthonormal when it is wide and its columns when it is tall.  The signs of
+    ``diag(R)`` are folded into ``Q`` so the draw is Haar-distributed.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < 2:
+        raise ValueError(f"orthogonal: shape must have at least 2 axes, got {shape}")
+    rows, cols = shape[0], math.prod(shape[1:])
+    a = as_rng(rng).standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return gain * q.reshape(shape)
+
+
+def zeros(shape, rng=None) -> np.ndarray:
+    """All zeros (``rng`` is accepted for a uniform signature and ignored)."""
+    return np.zeros(shape)
+
+
+INITIALIZERS = {
+    "kaiming-normal": kaiming_normal,
+    "kaiming-uniform": kaiming_uniform,
+    "glorot-normal": glorot_normal,
+    "glorot-uniform": glorot_uniform,
+    "orthogonal": orthogonal,
+    "zeros": zeros,
+}
+
+
+def check_init_name(init: str, allowed=INITIALIZERS) -> str:
+    """Return ``init`` if it names an initializer, else raise a clear ValueError."""
+    if init not in allowed:
+        raise ValueError(f"init must be one of {sorted(allowed)}, got {init!r}")
+    return init
+
+
+def initialize(name: str, shape, rng) -> np.ndarray:
+    """Draw a float64 array of ``shape`` with the initializer called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of ``INITIALIZERS``.
+    shape : tuple of int
+    rng : numpy.random.Generator or int
+    """
+    check_init_name(name)
+    return np.asarray(INITIALIZERS[name](tuple(shape), as_rng(rng)), dtype=np.float64)

@@ -1,0 +1,14 @@
+"""Every public layer of refnet, one family per module.
+
+``PUBLIC_LAYERS`` lists the layer classes that users build networks from; the
+test suite fails when one of them has no entry in ``tests/layer_specs.py``.
+"""
+from .activations import Identity, LeakyReLU, ReLU, Tanh
+from .dense import Linear
+from .merge import Add, Concat
+from .reshape import Flatten
+
+__all__ = ["Identity", "LeakyReLU", "ReLU", "Tanh", "Linear", "Add", "Concat", "Flatten",
+           "PUBLIC_LAYERS"]
+
+PUBLIC_LAYERS = (Linear, ReLU, LeakyReLU, Tanh, Identity, Flatten, Add, Concat)

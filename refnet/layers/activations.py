@@ -1,0 +1,198 @@
+"""Elementwise activations: ReLU, LeakyReLU, Tanh, Identity.
+
+An elementwise layer ``y = f(x)`` has a diagonal Jacobian ``diag(f'(x))``, so
+its VJP and JVP are the same product with the cached local derivative::
+
+    x_bar = y_bar * f'(x)          # f'(x) of shape (B, ...) broadcasts over *lead
+    y_dot = x_dot * f'(x)
+
+Each subclass only says how to compute ``f`` and ``f'``; the shared code lives
+in :class:`Elementwise`.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.layer import Layer, lead_shape
+
+__all__ = ["Elementwise", "ElementwiseCache", "ReLU", "LeakyReLU", "Tanh", "Identity"]
+
+
+class ElementwiseCache(NamedTuple):
+    """The local derivative ``f'(x)``, shape (B, ...)."""
+
+    slope: np.ndarray
+
+
+class Elementwise(Layer):
+    """Base class of parameter-free elementwise layers ``y = f(x)``.
+
+    Subclasses implement ``_value_and_slope(x) -> (f(x), f'(x))``.
+    """
+
+    _abstract = True
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape)
+
+    def _value_and_slope(self, x):
+        raise NotImplementedError
+
+    def forward(self, params, x):
+        self.check_params(params)
+        x = np.asarray(x)
+        if x.ndim < 1:
+            raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, "
+                             "expected (B, ...) with a batch axis")
+        y, slope = self._value_and_slope(x)
+        return y, ElementwiseCache(slope)
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        lead_shape("y_bar", y_bar, cache.slope.shape, type(self).__name__)
+        return y_bar * cache.slope, ({} if need_params else None)
+
+    def jvp(self, params, cache, x_dot):
+        lead_shape("x_dot", x_dot, cache.slope.shape, type(self).__name__)
+        return x_dot * cache.slope
+
+
+class ReLU(Elementwise):
+    """Rectified linear unit ``y = max(x, 0)``.
+
+    Notes
+    -----
+    Shapes: x, y (B, ...); tangents (*lead, B, ...).
+
+    Forward::
+
+        y = np.maximum(x, 0)
+        slope = (x > 0)                  # 1.0 where x > 0, else 0.0
+
+    VJP::
+
+        x_bar = y_bar * slope
+
+    JVP::
+
+        y_dot = x_dot * slope
+
+    At ``x == 0`` the function has a kink; refnet uses the derivative 0 there
+    (the subgradient PyTorch and JAX also pick).
+    """
+
+    def _value_and_slope(self, x):
+        slope = (x > 0).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+        return x * slope, slope
+
+
+class LeakyReLU(Elementwise):
+    """Leaky rectifier ``y = x`` for ``x > 0`` and ``y = negative_slope * x`` otherwise.
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.01
+
+    Notes
+    -----
+    Shapes: x, y (B, ...); tangents (*lead, B, ...).
+
+    Forward::
+
+        slope = np.where(x > 0, 1, negative_slope)
+        y = slope * x
+
+    VJP::
+
+        x_bar = y_bar * slope
+
+    JVP::
+
+        y_dot = x_dot * slope
+
+    At ``x == 0`` the derivative used is ``negative_slope``.
+    """
+
+    _repr_fields = ("negative_slope",)
+
+    def __init__(self, negative_slope: float = 0.01):
+        if not isinstance(negative_slope, numbers.Real) or not np.isfinite(negative_slope):
+            raise ValueError(f"LeakyReLU: negative_slope must be a finite real number, "
+                             f"got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def _value_and_slope(self, x):
+        slope = np.where(x > 0, 1.0, self.negative_slope)
+        return slope * x, slope
+
+
+class Tanh(Elementwise):
+    """Hyperbolic tangent ``y = tanh(x)``.
+
+    Notes
+    -----
+    Shapes: x, y (B, ...); tangents (*lead, B, ...).
+
+    Forward::
+
+        y = np.tanh(x)
+        slope = 1 - y**2                 # d tanh(x) / dx
+
+    VJP::
+
+        x_bar = y_bar * slope
+
+    JVP::
+
+        y_dot = x_dot * slope
+    """
+
+    def _value_and_slope(self, x):
+        y = np.tanh(x)
+        return y, 1.0 - y * y
+
+
+class Identity(Layer):
+    """The identity map ``y = x`` (useful as a named node in a :class:`~refnet.Graph`).
+
+    Notes
+    -----
+    Shapes: x, y (B, ...); tangents (*lead, B, ...).
+
+    Forward::
+
+        y = x
+
+    VJP::
+
+        x_bar = y_bar
+
+    JVP::
+
+        y_dot = x_dot
+
+    ``forward`` returns ``x`` itself, not a copy; refnet never writes into it.
+    """
+
+    is_linear = True
+
+    class Cache(NamedTuple):
+        shape: tuple  #: the input shape (B, ...)
+
+    def output_shape(self, in_shape):
+        return tuple(in_shape)
+
+    def forward(self, params, x):
+        self.check_params(params)
+        x = np.asarray(x)
+        return x, Identity.Cache(x.shape)
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        lead_shape("y_bar", y_bar, cache.shape, "Identity")
+        return y_bar, ({} if need_params else None)
+
+    def jvp(self, params, cache, x_dot):
+        lead_shape("x_dot", x_dot, cache.shape, "Identity")
+        return x_dot

@@ -1,0 +1,123 @@
+"""The dense fully connected layer."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.layer import Layer, as_rng, check_positive_int, check_shape, fold_lead, lead_shape
+from ..initializers import check_init_name, initialize
+
+__all__ = ["Linear", "LinearCache"]
+
+
+class LinearCache(NamedTuple):
+    """What :class:`Linear` keeps from the forward pass."""
+
+    x: np.ndarray  #: the input, shape (B, n)
+
+
+class Linear(Layer):
+    """Fully connected layer ``y = x @ W.T + b``.
+
+    Parameters
+    ----------
+    n_in : int
+        Input features ``n``.
+    n_out : int
+        Output features ``m``.
+    bias : bool, default True
+        Whether the layer has a trainable bias ``b``.
+    init : str, default "kaiming-normal"
+        Initializer of ``W`` (see :mod:`refnet.initializers`); ``b`` starts at 0.
+
+    Notes
+    -----
+    Shapes: x (B, n), W (m, n), b (m,), y (B, m).  Tangents carry leading
+    axes ``*lead`` in front of B; the code folds them into the batch axis
+    first, so every product below is one contiguous 2-D matmul.
+
+    Forward::
+
+        y = x @ W.T + b                              # (B, m)
+
+    VJP (``y_bar`` of shape (*lead, B, m))::
+
+        x_bar = y_bar @ W                            # (*lead, B, n)
+        W_bar = y_bar.T @ x   per lead index         # (*lead, m, n) = sum_b y_bar[b, :, None] * x[b, None, :]
+        b_bar = sum_b y_bar[..., b, :]               # (*lead, m)
+
+    JVP (``x_dot`` of shape (*lead, B, n))::
+
+        y_dot = x_dot @ W.T                          # (*lead, B, m)
+
+    The layer is affine in ``x``, so the adjoint test applies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = Linear(3, 2)
+    >>> params = layer.init(np.random.default_rng(0))
+    >>> y, cache = layer.forward(params, np.ones((4, 3)))
+    >>> y.shape
+    (4, 2)
+    """
+
+    is_linear = True
+    _repr_fields = ("n_in", "n_out", "bias", "init_name")
+
+    def __init__(self, n_in: int, n_out: int, *, bias: bool = True,
+                 init: str = "kaiming-normal"):
+        self.n_in = check_positive_int("n_in", n_in, "Linear")
+        self.n_out = check_positive_int("n_out", n_out, "Linear")
+        self.bias = bool(bias)
+        self.init_name = check_init_name(init)
+
+    def param_shapes(self):
+        shapes = {"W": (self.n_out, self.n_in)}
+        if self.bias:
+            shapes["b"] = (self.n_out,)
+        return shapes
+
+    def output_shape(self, in_shape):
+        if tuple(in_shape) != (self.n_in,):
+            raise ValueError(f"Linear: input shape {tuple(in_shape)}, expected ({self.n_in},)")
+        return (self.n_out,)
+
+    def init(self, rng):
+        rng = as_rng(rng)
+        params = {"W": initialize(self.init_name, (self.n_out, self.n_in), rng)}
+        if self.bias:
+            params["b"] = np.zeros(self.n_out)
+        return params
+
+    def forward(self, params, x):
+        self.check_params(params)
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"Linear: x has shape {x.shape}, expected (B, {self.n_in})")
+        check_shape("x", x, (self.n_in,), "Linear")
+        y = x @ params["W"].T
+        if self.bias:
+            y = y + params["b"]
+        return y, LinearCache(x)
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        x = cache.x
+        batch = x.shape[0]
+        lead = lead_shape("y_bar", y_bar, (batch, self.n_out), "Linear")
+        y2 = fold_lead(y_bar, 2)                                   # (K*B, m)
+        x_bar = (y2 @ params["W"]).reshape(lead + x.shape)
+        if not need_params:
+            return x_bar, None
+        y3 = y2.reshape(-1, batch, self.n_out)                     # (K, B, m)
+        grads = {"W": np.matmul(y3.transpose(0, 2, 1), x).reshape(lead + (self.n_out, self.n_in))}
+        if self.bias:
+            grads["b"] = y3.sum(axis=1).reshape(lead + (self.n_out,))
+        return x_bar, grads
+
+    def jvp(self, params, cache, x_dot):
+        x = cache.x
+        lead = lead_shape("x_dot", x_dot, x.shape, "Linear")
+        y_dot = fold_lead(x_dot, 2) @ params["W"].T
+        return y_dot.reshape(lead + (x.shape[0], self.n_out))

@@ -1,0 +1,63 @@
+"""Flatten: reshape each example to a vector."""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.layer import Layer, lead_shape
+
+__all__ = ["Flatten", "FlattenCache"]
+
+
+class FlattenCache(NamedTuple):
+    """The input shape (B, *in_shape) that the VJP restores."""
+
+    x_shape: tuple
+
+
+class Flatten(Layer):
+    """Flatten every example: ``(B, d1, d2, ...) -> (B, d1 * d2 * ...)`` in C order.
+
+    Notes
+    -----
+    Shapes: x (B, *s), y (B, prod(s)); tangents carry ``*lead`` in front.
+
+    Forward::
+
+        y = x.reshape(B, -1)
+
+    VJP::
+
+        x_bar = y_bar.reshape(*lead, B, *s)
+
+    JVP::
+
+        y_dot = x_dot.reshape(*lead, B, prod(s))
+
+    A reshape is linear and orthogonal (a relabelling of coordinates), so it is
+    its own adjoint's inverse.
+    """
+
+    is_linear = True
+
+    def output_shape(self, in_shape):
+        return (math.prod(in_shape),)
+
+    def forward(self, params, x):
+        self.check_params(params)
+        x = np.asarray(x)
+        if x.ndim < 1:
+            raise ValueError(f"Flatten: x has shape {x.shape}, expected (B, ...)")
+        return x.reshape(x.shape[0], -1), FlattenCache(x.shape)
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        batch = cache.x_shape[0]
+        size = math.prod(cache.x_shape[1:])
+        lead = lead_shape("y_bar", y_bar, (batch, size), "Flatten")
+        return y_bar.reshape(lead + cache.x_shape), ({} if need_params else None)
+
+    def jvp(self, params, cache, x_dot):
+        lead = lead_shape("x_dot", x_dot, cache.x_shape, "Flatten")
+        return x_dot.reshape(lead + (cache.x_shape[0], -1))

@@ -1,0 +1,150 @@
+"""The registry of every public layer, for the one generic gradient test.
+
+Each :class:`LayerSpec` says how to build its layer at sizes drawn by
+hypothesis and how to sample inputs that keep away from kinks.  Hypothesis
+draws STRUCTURE (sizes, batch, seeds); array values then come from
+``numpy.random.default_rng(seed)``.
+
+Adding a layer to refnet means adding a spec here: ``test_registry_complete``
+fails for any public layer class without one.  Tolerance overrides live in the
+spec (``tol``), never as special cases inside the generic test.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+from refnet import Graph, Sequential
+from refnet.core.tree import tree_map
+from refnet.layers import (Add, Concat, Flatten, Identity, LeakyReLU, Linear, ReLU, Tanh)
+from refnet.testing import away_from_zero
+
+size = st.integers(min_value=1, max_value=6)
+
+
+def standard_normal(rng, shape):
+    return rng.standard_normal(shape)
+
+
+def perturbed_init(layer, rng):
+    """The layer's own init plus N(0, 0.3^2) noise on every parameter.
+
+    Zero-initialised parameters (biases, a DCTpS layer's S) would hide a
+    dropped term in a derivative; the noise makes every term visible.
+    """
+    params = layer.init(rng)
+    return tree_map(lambda w: w + 0.3 * rng.standard_normal(np.shape(w)), params)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How to test one layer class.
+
+    Attributes
+    ----------
+    name : str
+        Test id.
+    layer_type : type
+        The public class this spec covers.
+    build : callable
+        ``build(draw) -> (layer, in_shape)``; ``in_shape`` is the per-example
+        input shape, or a tuple of them for a merge layer.
+    sample_input : callable
+        ``sample_input(rng, shape) -> array`` for one full input (batch axis
+        included).
+    sample_params : callable
+        ``sample_params(layer, rng) -> params``.
+    tol : dict
+        Overrides of ``refnet.testing.TOLERANCES``.
+    mutants : tuple
+        Extra layer-specific wrong VJPs for the mutation test: callables
+        ``mutant(layer, params, cache, y_bar) -> (x_bar, params_bar)``.
+    """
+
+    name: str
+    layer_type: type
+    build: Callable
+    sample_input: Callable = standard_normal
+    sample_params: Callable = perturbed_init
+    tol: dict = field(default_factory=dict)
+    mutants: tuple = ()
+
+
+def _linear(draw):
+    n, m = draw(size, label="n_in"), draw(size, label="n_out")
+    bias = draw(st.booleans(), label="bias")
+    return Linear(n, m, bias=bias), (n,)
+
+
+def _vector_shape(draw):
+    return tuple(draw(st.lists(size, min_size=1, max_size=3), label="shape"))
+
+
+def _elementwise(cls, **kwargs):
+    return lambda draw: (cls(**kwargs), _vector_shape(draw))
+
+
+def _leaky(draw):
+    slope = draw(st.sampled_from([0.01, 0.2, -0.5]), label="negative_slope")
+    return LeakyReLU(slope), _vector_shape(draw)
+
+
+def _add(draw):
+    shape = _vector_shape(draw)
+    k = draw(st.integers(2, 3), label="inputs")
+    return Add(), (shape,) * k
+
+
+def _concat(draw):
+    shape = _vector_shape(draw)
+    axis = draw(st.integers(0, len(shape) - 1), label="axis")
+    sizes = draw(st.lists(size, min_size=2, max_size=3), label="sizes")
+    return Concat(axis), tuple(shape[:axis] + (s,) + shape[axis + 1:] for s in sizes)
+
+
+def _sequential(draw):
+    n, h, m = draw(size), draw(size), draw(size)
+    return Sequential([("fc1", Linear(n, h)), ("act", Tanh()), ("fc2", Linear(h, m))],
+                      input_shape=(n,)), (n,)
+
+
+def _residual_graph(draw):
+    """A residual block with fan-out: the input feeds fc1 AND the sum, and act
+    feeds both fc2 and the concatenated output."""
+    n = draw(size, label="width")
+    h = draw(size, label="hidden")
+    return Graph([("fc1", Linear(n, h), "input"), ("act", Tanh(), "fc1"),
+                  ("fc2", Linear(h, n), "act"), ("sum", Add(), ("input", "fc2")),
+                  ("out", Concat(), ("sum", "act"))], input_shape=(n,)), (n,)
+
+
+SPECS: list[LayerSpec] = [
+    LayerSpec("Linear", Linear, _linear),
+    LayerSpec("ReLU", ReLU, _elementwise(ReLU), sample_input=away_from_zero),
+    LayerSpec("LeakyReLU", LeakyReLU, _leaky, sample_input=away_from_zero),
+    LayerSpec("Tanh", Tanh, _elementwise(Tanh)),
+    LayerSpec("Identity", Identity, _elementwise(Identity)),
+    LayerSpec("Flatten", Flatten, _elementwise(Flatten)),
+    LayerSpec("Add", Add, _add),
+    LayerSpec("Concat", Concat, _concat),
+    LayerSpec("Sequential", Sequential, _sequential),
+    LayerSpec("Graph-residual", Graph, _residual_graph),
+]
+
+
+def draw_case(spec: LayerSpec, draw):
+    """Build ``spec``'s layer and draw a batch and a seed; return
+    ``(layer, x, params, rng)`` ready for the checker."""
+    layer, in_shape = spec.build(draw)
+    batch = draw(st.integers(1, 4), label="batch")
+    seed = draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    if layer.n_inputs is None:
+        x = tuple(spec.sample_input(rng, (batch,) + tuple(s)) for s in in_shape)
+    else:
+        x = spec.sample_input(rng, (batch,) + tuple(in_shape))
+    params = spec.sample_params(layer, rng)
+    return layer, x, params, rng

@@ -1,0 +1,80 @@
+"""ONE generic test runs every check of the gradient checker on every registered layer."""
+import importlib
+import inspect
+import pkgutil
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refnet
+from refnet.core.layer import Layer
+from refnet.core.tree import tree_leaves
+from refnet.testing import check_layer
+
+from layer_specs import SPECS, draw_case
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@given(data=st.data())
+def test_layer_gradients(spec, data):
+    layer, x, params, rng = draw_case(spec, data.draw)
+    report = check_layer(layer, x, params, seed=rng, tol=spec.tol, name=spec.name)
+    expected = {"structure", "vjp_fd", "jvp_fd", "consistency", "batched"}
+    if layer.is_linear:
+        expected.add("adjoint")
+    assert {r.check for r in report.results} == expected
+    assert report.passed, "\n" + str(report)
+
+
+def _snapshot(value):
+    return [np.array(leaf, copy=True) for _, leaf in tree_leaves({"v": value})] \
+        if not isinstance(value, tuple) else [np.array(v, copy=True) for v in value]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@given(data=st.data())
+def test_layer_does_not_mutate_its_arguments(spec, data):
+    layer, x, params, rng = draw_case(spec, data.draw)
+    before_x, before_p = _snapshot(x), _snapshot(params)
+    y, cache = layer.forward(params, x)
+    y_copy = np.array(y, copy=True)
+    y_bar = rng.standard_normal(np.shape(y))
+    y_bar_copy = y_bar.copy()
+    layer.vjp(params, cache, y_bar)
+    x_dot = tuple(rng.standard_normal(np.shape(p)) for p in x) if isinstance(x, tuple) \
+        else rng.standard_normal(np.shape(x))
+    x_dot_copy = _snapshot(x_dot)
+    layer.jvp(params, cache, x_dot)
+    for a, b in zip(before_x + before_p, _snapshot(x) + _snapshot(params)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(y_bar, y_bar_copy)
+    np.testing.assert_array_equal(y, y_copy)
+    for a, b in zip(x_dot_copy, _snapshot(x_dot)):
+        np.testing.assert_array_equal(a, b)
+
+
+def _public_layer_classes():
+    found = set()
+    for info in pkgutil.walk_packages(refnet.__path__, prefix="refnet."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and issubclass(obj, Layer) and obj.__module__ == module.__name__
+                    and not name.startswith("_") and not obj.__dict__.get("_abstract", False)):
+                found.add(obj)
+    return found
+
+
+def test_registry_complete():
+    covered = {spec.layer_type for spec in SPECS}
+    missing = sorted(cls.__qualname__ for cls in _public_layer_classes() - covered)
+    assert not missing, f"public layers without an entry in tests/layer_specs.py: {missing}"
+
+
+def test_registry_finds_the_layers_we_know():
+    # guards the completeness test itself against finding nothing
+    from refnet.layers import Linear, ReLU
+    assert {Linear, ReLU, refnet.Graph, refnet.Sequential} <= _public_layer_classes()
