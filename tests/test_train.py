@@ -1,0 +1,112 @@
+"""The training loop: determinism, exact resumption, divergence, schedules, checkpoints."""
+import math
+
+import numpy as np
+import pytest
+
+from refnet import Sequential
+from refnet.core.tree import tree_equal
+from refnet.layers import Linear, ReLU
+from refnet.train import (TrainConfig, TrainingDiverged, learning_rate, load_checkpoint,
+                          save_checkpoint, train)
+
+
+def _problem():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 5))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
+    net = Sequential([Linear(5, 12), ReLU(), Linear(12, 3)])
+    return net, x, y
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_same_seed_gives_bitwise_same_run(optimizer):
+    net, x, y = _problem()
+    cfg = TrainConfig(optimizer=optimizer, lr=0.05, epochs=3, batch_size=16, seed=7)
+    a = train(net, net.init(1), (x, y), cfg, quiet=True)
+    b = train(net, net.init(1), (x, y), cfg, quiet=True)
+    assert tree_equal(a.state.params, b.state.params)
+    assert a.history == b.history
+    c = train(net, net.init(1), (x, y), TrainConfig(optimizer=optimizer, lr=0.05, epochs=3,
+                                                    batch_size=16, seed=8), quiet=True)
+    assert not tree_equal(a.state.params, c.state.params)
+
+
+def test_training_reduces_the_loss():
+    net, x, y = _problem()
+    cfg = TrainConfig(optimizer="adam", lr=0.02, epochs=15, batch_size=30, seed=0)
+    result = train(net, net.init(0), (x, y), cfg, quiet=True, eval_data={"train": (x, y)})
+    assert result.history[-1]["train_loss"] < 0.6 * result.history[0]["train_loss"]
+    assert result.history[-1]["train_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "cosine"])
+def test_checkpoint_resume_continues_exactly(tmp_path, schedule):
+    net, x, y = _problem()
+    cfg = TrainConfig(optimizer="adam", lr=0.01, epochs=4, batch_size=16, seed=2,
+                      schedule=schedule, step_epochs=1, gamma=0.5)
+    straight = train(net, net.init(0), (x, y), cfg, quiet=True)
+    first = train(net, net.init(0), (x, y), cfg, quiet=True, until_epoch=2)
+    path = tmp_path / "run.npz"
+    save_checkpoint(path, first.state, meta={"model": "mlp"})
+    loaded = load_checkpoint(path)
+    assert loaded.meta == {"model": "mlp"}
+    assert loaded.state.step == first.state.step and loaded.state.epoch == 2
+    resumed = train(net, None, (x, y), cfg, quiet=True, resume=loaded.state)
+    assert tree_equal(straight.state.params, resumed.state.params)
+    assert tree_equal(straight.state.opt_state["m"], resumed.state.opt_state["m"])
+    assert straight.history[2:] == resumed.history
+
+
+def test_checkpoint_is_written_atomically_and_errors_are_clear(tmp_path):
+    net, x, y = _problem()
+    cfg = TrainConfig(epochs=1, batch_size=45)
+    state = train(net, net.init(0), (x, y), cfg, quiet=True).state
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, state)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]   # no temporary left over
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="not a refnet checkpoint"):
+        load_checkpoint(tmp_path / "other.npz")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_divergence_names_the_step():
+    net, x, y = _problem()
+    bad_x = x.copy()
+    bad_x[:] = np.inf
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, epochs=1, batch_size=30)
+    with pytest.raises(TrainingDiverged, match="at step 0"):
+        train(net, net.init(0), (bad_x, y), cfg, quiet=True)
+    assert np.all(np.isinf(bad_x))   # the caller's array is untouched
+
+
+def test_learning_rate_schedules():
+    cfg = TrainConfig(lr=1.0, epochs=4, schedule="cosine")
+    assert learning_rate(cfg, 0, 10) == 1.0
+    assert math.isclose(learning_rate(cfg, 20, 10), 0.5)
+    assert learning_rate(cfg, 40, 10) == 0.0
+    step = TrainConfig(lr=1.0, schedule="step", step_epochs=2, gamma=0.1)
+    assert learning_rate(step, 19, 10) == 1.0 and math.isclose(learning_rate(step, 20, 10), 0.1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"schedule": "linear"}, "schedule"), ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"loss": "hinge"}, "loss"),
+])
+def test_config_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_progress_goes_to_stderr(capsys):
+    net, x, y = _problem()
+    train(net, net.init(0), (x, y), TrainConfig(epochs=2, batch_size=45))
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("epoch=") == 2
