@@ -164,7 +164,10 @@ def data_dir() -> Path:
 
 
 def fashion_mnist_dir() -> Path:
-    """The folder holding Fashion-MNIST: ``$REFNET_FASHION_MNIST``, else :data:`FASHION_MNIST_DIR`."""
+    """The folder holding Fashion-MNIST.
+
+    ``$REFNET_FASHION_MNIST`` if set and non-empty, else :data:`FASHION_MNIST_DIR`.
+    """
     override = os.environ.get(FASHION_MNIST_ENV)
     return Path(override).expanduser() if override else FASHION_MNIST_DIR
 
