@@ -35,12 +35,13 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .core.tree import tree_leaves
+from .data import batches
 from .losses import LOSSES, accuracy
 from .optim import make_optimizer
 
 __all__ = ["TrainConfig", "TrainState", "TrainResult", "TrainingDiverged", "value_and_grad",
            "evaluate", "learning_rate", "train", "save_checkpoint", "load_checkpoint",
-           "Checkpoint", "batches", "check_params_match", "config_dict"]
+           "Checkpoint", "check_params_match", "config_dict"]
 
 SCHEDULES = ("constant", "step", "cosine")
 
@@ -179,15 +180,6 @@ def evaluate(net, params, x, labels, *, batch_size: int = 1000,
     return result
 
 
-def batches(n: int, batch_size: int, rng: np.random.Generator):
-    """Index arrays of one epoch: a fresh permutation from ``rng``, cut in order.
-
-    The last batch is smaller when ``batch_size`` does not divide ``n``.
-    """
-    order = rng.permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
 def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | None = None,
           resume: TrainState | None = None, until_epoch: int | None = None,
           step_hook: Callable | None = None, quiet: bool = False,
@@ -241,9 +233,8 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
     history = []
     while state.epoch < until:
         losses = []
-        for index in batches(len(x), config.batch_size, rng):
-            value, grads, _ = value_and_grad(net, state.params, x[index], labels[index],
-                                             config.loss)
+        for xb, yb in batches(x, labels, config.batch_size, rng):
+            value, grads, _ = value_and_grad(net, state.params, xb, yb, config.loss)
             if not math.isfinite(value):
                 raise TrainingDiverged(
                     f"loss is {value} at step {state.step} (epoch {state.epoch + 1}, "
