@@ -1,0 +1,11 @@
+"""Sparse supports at a global density.
+
+:mod:`refnet.sparsity.distributions` turns a global density into exact integer
+nnz per layer (uniform, EPL, EPF, ERK, the original's clipped ERK);
+:mod:`refnet.sparsity.support` draws the positions of those nonzeros.
+"""
+from .distributions import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,
+                            distribution_weights, target_nnz)
+
+__all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
+           "distribution_weights", "target_nnz"]
