@@ -6,6 +6,9 @@ nnz per layer (uniform, EPL, EPF, ERK, the original's clipped ERK);
 """
 from .distributions import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,
                             distribution_weights, target_nnz)
+from .support import (matrix_shape, row_counts, sample_support, sample_support_per_row,
+                      sample_supports)
 
 __all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
-           "distribution_weights", "target_nnz"]
+           "distribution_weights", "target_nnz", "matrix_shape", "row_counts",
+           "sample_support", "sample_support_per_row", "sample_supports"]
