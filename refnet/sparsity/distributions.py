@@ -77,8 +77,9 @@ Per distribution:
   ``d * N - sum`` is added to the LAST layer only, whose density is then
   clipped at 1 with no further redistribution.  On lenet5-cifar at
   ``d = 0.2``: shares of 2460.4; conv1 (450), conv2 (2400) and fc2 (820) are
-  capped; the remainder 3710.8 goes to fc2, which clips back to 820: a total of
-  8591.2 instead of 12302 (70%).  Here the same call gives
+  capped; the remainder 3710.8 goes to fc2, which clips back to 820: densities
+  worth 8591.2 instead of 12302 (70%), and 8590 entries after scipy's
+  truncation of 2460.4 to 2460 in conv3 and fc1.  Here the same call gives
   ``[450, 2400, 4316, 4316, 820]``, summing to 12302.
 * ``equal_per_filter`` (epf): ``density_l = min(1, (d * N * n_out_l / sum_k n_out_k) / N_l)``,
   clipped and not redistributed; the mask is then drawn uniformly over the
