@@ -100,11 +100,15 @@ Per distribution:
   ``d = 820 * 491 / (92 * 61510) ~ 0.0711`` (fc2 first); at ``d = 0.2`` the
   total is 10791 of 12302, and even at ``d = 1`` it is 31800 of 61510
   (conv3 gets ``eps * 146 = 61510 * 146 / 491 ~ 18290`` of its 48000).
-* ``uniform``: ``d`` in every layer.
+* ``uniform``: ``d`` in every layer.  (In ``main.py`` the static-mask branch
+  builds ``[[d, ...]]``, a list inside a list, from ``num_filters_per_layer``,
+  a name that main.py does not define; it is a local of
+  ``calculate_layer_densities``.)
 * The ``--rigl`` path (``rigl_torch/RigL.py``) uses the same epl formula, the
   erk ``eps`` without clipping (a density above 1 gives a negative sparsity,
-  and such a layer is left dense), and keeps ``N_l - int((1 - density_l) * N_l)``
-  entries per layer.
+  and such a layer is left dense), and for ``uniform`` keeps the FIRST layer
+  dense with ``d`` elsewhere, so its total exceeds ``d * N``.  It keeps
+  ``N_l - int((1 - density_l) * N_l)`` entries per layer.
 
 ``min_per_layer`` defaults to 0, as in the original, which has no minimum.
 Then at extreme density whole layers get no trainable weight: lenet5-cifar at
