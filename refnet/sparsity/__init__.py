@@ -1,0 +1,14 @@
+"""Sparse supports at a global density.
+
+:mod:`refnet.sparsity.distributions` turns a global density into exact integer
+nnz per layer (uniform, EPL, EPF, ERK, the original's clipped ERK);
+:mod:`refnet.sparsity.support` draws the positions of those nonzeros.
+"""
+from .distributions import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,
+                            distribution_weights, target_nnz)
+from .support import (matrix_shape, row_counts, sample_support, sample_support_per_row,
+                      sample_supports)
+
+__all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
+           "distribution_weights", "target_nnz", "matrix_shape", "row_counts",
+           "sample_support", "sample_support_per_row", "sample_supports"]
