@@ -35,9 +35,13 @@ Examples
 from .jacobian import ParameterJacobian, jacobian, linearize, parameter_jacobian
 from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator, dense_matrix,
                        extreme_singular_values, jacobian_operator)
+from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
+                    spectrum_stats, zero_tolerance)
 
 __all__ = [
     "jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
     "JacobianOperator", "jacobian_operator", "dense_matrix", "ExtremeSingularValues",
     "extreme_singular_values", "SVDS_MIN_RELATIVE",
+    "singular_values", "zero_tolerance", "SpectrumStats", "spectrum_stats",
+    "pooled_spectrum_stats", "pooled_nonzero",
 ]
