@@ -37,6 +37,8 @@ from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperato
                        extreme_singular_values, jacobian_operator)
 from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
                     spectrum_stats, zero_tolerance)
+from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
+                         support_pattern)
 
 __all__ = [
     "jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
@@ -44,4 +46,5 @@ __all__ = [
     "extreme_singular_values", "SVDS_MIN_RELATIVE",
     "singular_values", "zero_tolerance", "SpectrumStats", "spectrum_stats",
     "pooled_spectrum_stats", "pooled_nonzero",
+    "StructuralRank", "structural_rank", "support_pattern", "dense_support", "identity_support",
 ]
