@@ -39,6 +39,10 @@ from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singul
                     spectrum_stats, zero_tolerance)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
                          support_pattern)
+from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
+                     fuss_catalan_pdf, gaussian_product_moments, marchenko_pastur_cdf,
+                     marchenko_pastur_edges, marchenko_pastur_finite_second_moment,
+                     marchenko_pastur_moments, marchenko_pastur_pdf, sq_sv_density_to_log10)
 
 __all__ = [
     "jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
@@ -47,4 +51,8 @@ __all__ = [
     "singular_values", "zero_tolerance", "SpectrumStats", "spectrum_stats",
     "pooled_spectrum_stats", "pooled_nonzero",
     "StructuralRank", "structural_rank", "support_pattern", "dense_support", "identity_support",
+    "marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_cdf",
+    "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
+    "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
+    "gaussian_product_moments", "sq_sv_density_to_log10",
 ]
