@@ -32,6 +32,7 @@ Examples
 >>> stats.frac_zero.shape
 (4,)
 """
+from .benchmark import benchmark_jacobian
 from .jacobian import ParameterJacobian, jacobian, linearize, parameter_jacobian
 from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator, dense_matrix,
                        extreme_singular_values, jacobian_operator)
@@ -55,4 +56,5 @@ __all__ = [
     "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
     "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
     "gaussian_product_moments", "sq_sv_density_to_log10",
+    "benchmark_jacobian",
 ]
