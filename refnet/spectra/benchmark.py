@@ -7,6 +7,7 @@ their results are checked to agree before anything is timed.
 """
 from __future__ import annotations
 
+import os
 import platform
 import time
 from typing import Callable, Sequence
@@ -24,6 +25,12 @@ __all__ = ["benchmark_jacobian", "mlp"]
 #: Largest relative disagreement accepted between the methods before timing.
 #: All compute the same sums in a different order, so they differ by rounding.
 AGREEMENT_TOL = 1e-12
+
+
+#: Environment variables that set the BLAS thread count; a multi-threaded BLAS
+#: slows down several-fold when another process holds a core, so the result
+#: records them together with the load average.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def mlp(widths: Sequence[int]) -> Sequential:
@@ -66,6 +73,22 @@ def _loop_per_output(net, params, x) -> np.ndarray:
     return np.stack(rows, axis=1)            # (B, m, n)
 
 
+def _loop_per_row(net, params, x) -> np.ndarray:
+    """The textbook way: per example, one forward pass and one backward pass per
+    output, each at batch 1 (``B * m`` backward passes in all)."""
+    J = []
+    for b in range(x.shape[0]):
+        y, cache = net.forward(params, x[b:b + 1])
+        m = y.shape[1]
+        rows = []
+        for i in range(m):
+            y_bar = np.zeros((1, m))
+            y_bar[0, i] = 1.0
+            rows.append(net.vjp(params, cache, y_bar, need_params=False)[0][0])
+        J.append(np.stack(rows))
+    return np.stack(J)                       # (B, m, n)
+
+
 def _torch_jacobian(widths, params, x):
     """``torch.func.vmap(torch.func.jacrev(f))`` of the same network, float64.
 
@@ -100,7 +123,7 @@ def _torch_jacobian(widths, params, x):
 
 def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 256, 10),
                        n_inputs: int = 100, repeats: int = 5, seed=0) -> dict:
-    """Time the exact Jacobian of a ReLU MLP at ``n_inputs`` inputs, three ways.
+    """Time the exact Jacobian of a ReLU MLP at ``n_inputs`` inputs, three or four ways.
 
     Parameters
     ----------
@@ -118,11 +141,18 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
         ``"seconds"``: median wall time of each method, including the forward
         pass: ``"batched"`` (:func:`~refnet.spectra.jacobian`, ONE vjp call
         on the identity), ``"loop_per_output"`` (one backward pass per output,
-        each over the whole batch) and ``"torch_jacrev"`` (``None`` when torch
-        is not importable).  ``"speedup"``: each baseline's time over the
+        each over the whole batch: ``m`` passes), ``"loop_per_row"`` (per
+        example a forward pass and one backward pass per output, at batch 1:
+        ``B * m`` passes, the textbook way) and ``"torch_jacrev"`` (``None``
+        when torch is not importable).  ``"speedup"``: each baseline's time over the
         batched time.  ``"max_rel_diff"``: disagreement of each baseline with
         the batched result.  Also the settings, ``"jacobian_shape"``,
-        ``"torch_version"``, ``"numpy_version"`` and ``"machine"``.
+        ``"torch_version"``, ``"numpy_version"``, ``"machine"``,
+        ``"cpu_count"``, ``"load_average"`` (1, 5, 15 min, at the end) and
+        ``"blas_threads_env"``: the batched call is one large matrix product
+        per layer, and a multi-threaded BLAS slows down several-fold when
+        another process holds a core (measured 6x on 2 cores), while batch-1
+        loops barely notice; read the ratios with the load in mind.
 
     Raises
     ------
@@ -143,7 +173,8 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
     x = rng.standard_normal((n_inputs, widths[0]))
 
     J = jacobian(net, params, x)
-    diffs = {"loop_per_output": relative_error(_loop_per_output(net, params, x), J)}
+    diffs = {"loop_per_output": relative_error(_loop_per_output(net, params, x), J),
+             "loop_per_row": relative_error(_loop_per_row(net, params, x), J)}
     torch_case = _torch_jacobian(widths, params, x)
     if torch_case is not None:
         diffs["torch_jacrev"] = relative_error(torch_case[1], J)
@@ -155,6 +186,7 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
     seconds = {
         "batched": _median_seconds(lambda: jacobian(net, params, x), repeats),
         "loop_per_output": _median_seconds(lambda: _loop_per_output(net, params, x), repeats),
+        "loop_per_row": _median_seconds(lambda: _loop_per_row(net, params, x), repeats),
         "torch_jacrev": None,
     }
     torch_version = None
@@ -169,4 +201,6 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
         "jacobian_shape": list(J.shape), "seconds": seconds, "speedup": speedup,
         "max_rel_diff": diffs, "torch_version": torch_version,
         "numpy_version": np.__version__, "machine": platform.machine(),
+        "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
+        "blas_threads_env": {k: os.environ[k] for k in _THREAD_VARS if k in os.environ},
     }
