@@ -1,4 +1,4 @@
-"""The Jacobian as a LinearOperator (matvec = JVP, rmatvec = VJP) and its extreme singular values."""
+"""The Jacobian as a LinearOperator (matvec = JVP, rmatvec = VJP); extreme singular values."""
 import numpy as np
 import pytest
 
