@@ -1,0 +1,60 @@
+"""Jacobian spectra of any refnet network: exact Jacobians, statistics, structure, theory.
+
+``jacobian``
+    exact per-example input-output Jacobians (B, m, n) from ONE batched VJP
+    (or JVP) on the identity; partial Jacobians between named Graph nodes;
+    ``parameter_jacobian`` over all or some parameters.
+``operator``
+    the Jacobian of one example as a ``scipy.sparse.linalg.LinearOperator``
+    and its extreme singular values (``svds`` with an exact fallback).
+``stats``
+    singular values, the zero atom, condition number, stable rank, ... per
+    example or pooled over a batch.
+``structural``
+    rank bounds of a sparse chain from its supports alone (reachability,
+    maximum matching, vertex-disjoint paths by maximum flow).
+``theory``
+    Marchenko-Pastur, Fuss-Catalan and their finite-size moments, as
+    functions for tests and plot overlays.
+``benchmark``
+    timing of the batched Jacobian against a loop of backward passes.
+
+Examples
+--------
+>>> import numpy as np
+>>> from refnet import Sequential
+>>> from refnet.layers import Linear, ReLU
+>>> from refnet.spectra import jacobian, singular_values, spectrum_stats
+>>> net = Sequential([("fc1", Linear(8, 8)), ("act", ReLU()), ("fc2", Linear(8, 8))])
+>>> params = net.init(np.random.default_rng(0))
+>>> J = jacobian(net, params, np.random.default_rng(1).standard_normal((4, 8)))
+>>> stats = spectrum_stats(singular_values(J), shape=(8, 8))
+>>> stats.frac_zero.shape
+(4,)
+"""
+from .benchmark import benchmark_jacobian
+from .jacobian import ParameterJacobian, jacobian, linearize, parameter_jacobian
+from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator, dense_matrix,
+                       extreme_singular_values, jacobian_operator)
+from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
+                    spectrum_stats, zero_tolerance)
+from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
+                         support_pattern)
+from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
+                     fuss_catalan_pdf, gaussian_product_moments, marchenko_pastur_cdf,
+                     marchenko_pastur_edges, marchenko_pastur_finite_second_moment,
+                     marchenko_pastur_moments, marchenko_pastur_pdf, sq_sv_density_to_log10)
+
+__all__ = [
+    "jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
+    "JacobianOperator", "jacobian_operator", "dense_matrix", "ExtremeSingularValues",
+    "extreme_singular_values", "SVDS_MIN_RELATIVE",
+    "singular_values", "zero_tolerance", "SpectrumStats", "spectrum_stats",
+    "pooled_spectrum_stats", "pooled_nonzero",
+    "StructuralRank", "structural_rank", "support_pattern", "dense_support", "identity_support",
+    "marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_cdf",
+    "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
+    "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
+    "gaussian_product_moments", "sq_sv_density_to_log10",
+    "benchmark_jacobian",
+]

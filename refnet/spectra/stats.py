@@ -1,0 +1,280 @@
+"""Statistics of singular-value spectra, one example at a time or pooled over a batch.
+
+The numbers that say whether a network's Jacobian passes signals both ways:
+how many singular values are (numerically) zero, the size and spread of the
+rest, and summaries that do not depend on a threshold (stable rank).
+
+Zero atom
+---------
+A singular value counts as ZERO when ``sigma <= tol``.  The default ``tol`` is
+numpy's ``matrix_rank`` rule, per matrix::
+
+    tol = max(m, n) * eps * sigma_max          # eps = 2.2e-16 for float64
+
+the size of the rounding error of an SVD of an (m, n) matrix, so an exact zero
+(a disconnected unit) is never mistaken for a small but real value.  A user
+tolerance is ``rtol`` (relative to that matrix's ``sigma_max``) and/or ``atol``
+(absolute); with both, the larger applies.  "Nonzero" below means above
+``tol``; ``rank`` is their count.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["singular_values", "zero_tolerance", "SpectrumStats", "spectrum_stats",
+           "pooled_spectrum_stats", "pooled_nonzero"]
+
+_EPS = np.finfo(np.float64).eps
+
+
+def singular_values(J) -> np.ndarray:
+    """Singular values of a matrix or of a stack of them, descending.
+
+    Parameters
+    ----------
+    J : array_like, shape (..., m, n)
+        For example the (B, m, n) result of :func:`~refnet.spectra.jacobian`.
+
+    Returns
+    -------
+    sigma : ndarray, shape (..., min(m, n))
+    """
+    J = np.asarray(J)
+    if J.ndim < 2:
+        raise ValueError(f"singular_values: J has shape {J.shape}, expected (..., m, n)")
+    return np.linalg.svd(J, compute_uv=False)
+
+
+def _check_sigma(sigma, shape) -> tuple[np.ndarray, int, int]:
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if sigma.ndim < 1:
+        raise ValueError(f"sigma has shape {sigma.shape}, expected (..., min(m, n))")
+    try:
+        m, n = (int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"shape must be the matrix shape (m, n), got {shape!r}") from None
+    if m < 1 or n < 1:
+        raise ValueError(f"shape must be two positive sizes (m, n), got {shape!r}")
+    if sigma.shape[-1] != min(m, n):
+        raise ValueError(f"sigma has {sigma.shape[-1]} values per matrix, but an {m} x {n} "
+                         f"matrix has min(m, n) = {min(m, n)}; statistics of the zero atom "
+                         "need all of them")
+    if not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
+        raise ValueError("sigma must hold finite non-negative singular values")
+    return sigma, m, n
+
+
+def zero_tolerance(sigma, shape, *, rtol: float | None = None,
+                   atol: float | None = None) -> np.ndarray:
+    """The threshold at or below which a singular value counts as zero, per matrix.
+
+    Parameters
+    ----------
+    sigma : array_like, shape (..., min(m, n))
+        All singular values of each matrix.
+    shape : (int, int)
+        The matrix shape ``(m, n)``.
+    rtol : float, optional
+        Relative tolerance: ``tol = rtol * sigma_max``.
+    atol : float, optional
+        Absolute tolerance.
+
+    Returns
+    -------
+    tol : ndarray, shape (...)
+        ``max(m, n) * eps * sigma_max`` when neither ``rtol`` nor ``atol`` is
+        given, else ``max(rtol * sigma_max, atol)`` over those given.
+    """
+    sigma, m, n = _check_sigma(sigma, shape)
+    sigma_max = sigma.max(axis=-1)
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if rtol is None and atol is None:
+        return max(m, n) * _EPS * sigma_max
+    tol = np.zeros_like(sigma_max)
+    if rtol is not None:
+        tol = np.maximum(tol, rtol * sigma_max)
+    if atol is not None:
+        tol = np.maximum(tol, atol)
+    return tol
+
+
+class SpectrumStats(NamedTuple):
+    """Summary of a singular-value spectrum (fields are floats or per-matrix arrays).
+
+    With ``sigma`` all ``min(m, n)`` singular values and ``nz`` those above
+    the zero tolerance (``tol``):
+    """
+
+    n_values: int | np.ndarray        #: min(m, n), the number of singular values
+    rank: int | np.ndarray            #: len(nz), the numerical rank
+    frac_zero: float | np.ndarray     #: 1 - rank / n_values, the zero atom
+    sv_max: float | np.ndarray        #: max(sigma), the spectral norm
+    sv_min: float | np.ndarray        #: min(nz), the smallest NONZERO singular value
+    cond: float | np.ndarray          #: sv_max / sv_min, over the nonzero values
+    mean_sq_sv: float | np.ndarray    #: mean(nz**2), over the nonzero values
+    mean_sq_sv_all: float | np.ndarray  #: mean(sigma**2) = ||J||_F**2 / min(m, n)
+    mean_log_sv: float | np.ndarray   #: mean(log(nz)), natural log, over the nonzero values
+    stable_rank: float | np.ndarray   #: sum(sigma**2) / sv_max**2 = ||J||_F**2 / ||J||_2**2
+    tol: float | np.ndarray           #: the zero tolerance used
+
+
+def _stats(sigma: np.ndarray, tol: np.ndarray) -> SpectrumStats:
+    """Statistics along the last axis of ``sigma`` (..., k) with per-row ``tol`` (...)."""
+    nonzero = sigma > tol[..., None]
+    count = sigma.shape[-1]
+    rank = nonzero.sum(axis=-1)
+    sq = sigma ** 2
+    sv_max = sigma.max(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sv_min = np.where(rank > 0, np.where(nonzero, sigma, np.inf).min(axis=-1), np.nan)
+        log_sum = np.where(nonzero, np.log(np.where(nonzero, sigma, 1.0)), 0.0).sum(axis=-1)
+        stats = SpectrumStats(
+            n_values=np.full(rank.shape, count),
+            rank=rank,
+            frac_zero=1.0 - rank / count,
+            sv_max=sv_max,
+            sv_min=sv_min,
+            cond=sv_max / sv_min,
+            mean_sq_sv=np.where(rank > 0, np.where(nonzero, sq, 0.0).sum(axis=-1) / rank, np.nan),
+            mean_sq_sv_all=sq.mean(axis=-1),
+            mean_log_sv=np.where(rank > 0, log_sum / rank, np.nan),
+            stable_rank=np.where(sv_max > 0, sq.sum(axis=-1) / sv_max ** 2, np.nan),
+            tol=tol,
+        )
+    return stats
+
+
+def _scalar(stats: SpectrumStats) -> SpectrumStats:
+    return SpectrumStats(*(v.item() for v in stats))
+
+
+def spectrum_stats(sigma, shape, *, rtol: float | None = None,
+                   atol: float | None = None) -> SpectrumStats:
+    """Statistics of the spectrum of each matrix.
+
+    Parameters
+    ----------
+    sigma : array_like, shape (min(m, n),) or (..., min(m, n))
+        ALL singular values of each matrix (any order), for example
+        ``singular_values(J)``.
+    shape : (int, int)
+        The matrix shape ``(m, n)``, needed by the default zero tolerance.
+    rtol, atol : float, optional
+        User zero tolerance (see :func:`zero_tolerance`).
+
+    Returns
+    -------
+    SpectrumStats
+        Python scalars for one matrix; arrays of shape (...) for a stack.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` does not hold ``min(m, n)`` finite non-negative values
+        per matrix.
+
+    Notes
+    -----
+    With ``nz = sigma[sigma > tol]`` (see the module docstring for ``tol``)::
+
+        frac_zero   = 1 - len(nz) / min(m, n)
+        sv_max      = max(sigma)
+        sv_min      = min(nz)
+        cond        = sv_max / sv_min
+        mean_sq_sv  = mean(nz**2)            mean_sq_sv_all = sum(sigma**2) / min(m, n)
+        mean_log_sv = mean(log(nz))
+        stable_rank = sum(sigma**2) / sv_max**2
+
+    The statistics over the nonzero values (``sv_min``, ``cond``,
+    ``mean_sq_sv``, ``mean_log_sv``) are NaN for a matrix with no nonzero
+    singular value; ``stable_rank`` is NaN for the zero matrix.  The stable
+    rank needs no threshold: it is at most the rank and is close to it when
+    the nonzero values are of one size.
+
+    Examples
+    --------
+    >>> s = spectrum_stats([2.0, 1.0, 0.0], shape=(3, 3))
+    >>> s.rank, round(s.frac_zero, 4), s.cond, s.mean_sq_sv, s.stable_rank
+    (2, 0.3333, 2.0, 2.5, 1.25)
+    """
+    sigma, m, n = _check_sigma(sigma, shape)
+    stats = _stats(sigma, zero_tolerance(sigma, (m, n), rtol=rtol, atol=atol))
+    return _scalar(stats) if sigma.ndim == 1 else stats
+
+
+def pooled_nonzero(sigma, shape, *, rtol: float | None = None,
+                   atol: float | None = None) -> tuple[np.ndarray, int, int]:
+    """The nonzero singular values of a stack of matrices, pooled, and the zero count.
+
+    Parameters
+    ----------
+    sigma : array_like, shape (..., min(m, n))
+    shape : (int, int)
+    rtol, atol : float, optional
+        As in :func:`zero_tolerance`; the tolerance is each matrix's own.
+
+    Returns
+    -------
+    values : ndarray, shape (count - n_zero,)
+        Every nonzero singular value of every matrix, one flat array (for a
+        histogram of ``log10(values)``).
+    n_zero : int
+        How many values were zero.
+    count : int
+        How many values there were in all.
+    """
+    sigma, m, n = _check_sigma(sigma, shape)
+    tol = zero_tolerance(sigma, (m, n), rtol=rtol, atol=atol)
+    nonzero = sigma > tol[..., None]
+    return sigma[nonzero], int(sigma.size - nonzero.sum()), int(sigma.size)
+
+
+def pooled_spectrum_stats(sigma, shape, *, rtol: float | None = None,
+                          atol: float | None = None) -> SpectrumStats:
+    """Statistics of the POOLED distribution of the spectra of a stack of matrices.
+
+    Parameters
+    ----------
+    sigma : array_like, shape (..., min(m, n))
+        The spectra of several matrices (for example of every example's
+        Jacobian), pooled into one distribution.
+    shape : (int, int)
+    rtol, atol : float, optional
+        As in :func:`zero_tolerance`.
+
+    Returns
+    -------
+    SpectrumStats
+        Python scalars.
+
+    Notes
+    -----
+    Which values are zero is decided per matrix (each with its own
+    ``sigma_max``); then every value of every matrix goes into one multiset
+    (the distribution a histogram of all spectra shows).  ``frac_zero``,
+    ``sv_max``, ``sv_min``, ``cond``, ``mean_sq_sv``, ``mean_sq_sv_all`` and
+    ``mean_log_sv`` are those of the multiset, so ``cond`` is the largest
+    value over the smallest nonzero value of ANY matrix (a worst case, not an
+    average of condition numbers); ``n_values`` and ``rank`` are totals.
+    ``stable_rank`` and ``tol`` have no pooled meaning and are the means of
+    the per-matrix values.
+    """
+    sigma, m, n = _check_sigma(sigma, shape)
+    flat = sigma.reshape(-1, sigma.shape[-1])
+    tol = zero_tolerance(flat, (m, n), rtol=rtol, atol=atol)
+    per = _stats(flat, tol)
+    nonzero = flat > tol[:, None]
+    # one row holding the whole multiset; its zero atom is already decided,
+    # so it gets a tolerance that keeps exactly the nonzero values
+    pooled = np.concatenate([flat[nonzero], np.zeros(flat.size - nonzero.sum())])
+    big = _stats(pooled[None, :], np.array([0.0]))
+    return SpectrumStats(
+        n_values=int(flat.size), rank=int(nonzero.sum()), frac_zero=float(big.frac_zero[0]),
+        sv_max=float(big.sv_max[0]), sv_min=float(big.sv_min[0]), cond=float(big.cond[0]),
+        mean_sq_sv=float(big.mean_sq_sv[0]), mean_sq_sv_all=float(big.mean_sq_sv_all[0]),
+        mean_log_sv=float(big.mean_log_sv[0]), stable_rank=float(np.mean(per.stable_rank)),
+        tol=float(np.mean(tol)))

@@ -1,0 +1,229 @@
+"""Structural rank of a chain of sparse layers: bounds from the support graph alone.
+
+Which entries of each weight matrix MAY be nonzero (the support) already limits
+the rank of the network's Jacobian, whatever the values: a unit with no
+incoming weight passes nothing on, and ``r`` independent directions need ``r``
+paths from the inputs to the outputs that share no unit.  Everything here is
+integer graph computation (breadth-first reachability, bipartite matching,
+maximum flow); no floating point is involved.
+
+The network is a chain ``x -> A_1 -> A_2 -> ... -> A_L -> y``; ``A_l`` is the
+support of layer ``l`` as an (out, in) matrix.  Elementwise activations have a
+diagonal Jacobian (``identity_support``) and can be left out: an identity
+layer changes none of the bounds.  A DCT part ``alpha * D`` is dense
+(``dense_support``).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import maximum_bipartite_matching, maximum_flow
+
+from ..core.layer import check_positive_int
+
+__all__ = ["StructuralRank", "structural_rank", "support_pattern", "dense_support",
+           "identity_support"]
+
+
+def dense_support(n_out: int, n_in: int) -> sp.csr_matrix:
+    """The support of a dense (n_out, n_in) layer: every entry."""
+    n_out = check_positive_int("n_out", n_out, "dense_support")
+    n_in = check_positive_int("n_in", n_in, "dense_support")
+    return sp.csr_matrix(np.ones((n_out, n_in), dtype=np.int8))
+
+
+def identity_support(n: int) -> sp.csr_matrix:
+    """The support of an elementwise layer of width ``n``: the diagonal."""
+    n = check_positive_int("n", n, "identity_support")
+    return sp.identity(n, dtype=np.int8, format="csr")
+
+
+def support_pattern(A, name: str = "support") -> sp.csr_matrix:
+    """The 0/1 pattern of a support, as an int8 CSR matrix without duplicates.
+
+    Parameters
+    ----------
+    A : scipy sparse matrix/array or array_like, shape (out, in)
+        For a SPARSE matrix every STORED entry is in the support, also an
+        explicit zero: the zero-initialised values of a DCTpS layer's ``S``
+        are stored zeros on a fixed support.  For a dense array the support is
+        its nonzero entries.
+    name : str
+        Used in error messages.
+    """
+    if sp.issparse(A):
+        A = sp.csr_matrix(A)
+        pattern = sp.csr_matrix((np.ones(A.nnz, dtype=np.int8), A.indices.copy(),
+                                 A.indptr.copy()), shape=A.shape)
+        pattern.sum_duplicates()          # duplicates add up; the pattern is what counts
+        pattern.data[:] = 1
+        return pattern
+    A = np.asarray(A)
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (out, in), got shape {A.shape}")
+    return sp.csr_matrix((A != 0).astype(np.int8))
+
+
+class StructuralRank(NamedTuple):
+    """Result of :func:`structural_rank`."""
+
+    rank_bound: int                  #: max number of vertex-disjoint input-output paths
+    matching_bound: int              #: min over layers of each layer's structural rank
+    layer_ranks: tuple[int, ...]     #: each layer's structural rank (maximum matching)
+    widths: tuple[int, ...]          #: n_0 (inputs), n_1, ..., n_L (outputs)
+    reachable_outputs: np.ndarray    #: (n_L,) bool: some input has a path to this output
+    live_inputs: np.ndarray          #: (n_0,) bool: this input has a path to some output
+
+    @property
+    def connected(self) -> bool:
+        """True when at least one input-to-output path exists."""
+        return bool(self.reachable_outputs.any())
+
+
+def _chain(supports) -> list[sp.csr_matrix]:
+    if isinstance(supports, (str, bytes)) or not isinstance(supports, Sequence):
+        raise TypeError(f"supports must be a sequence of (out, in) matrices, got "
+                        f"{type(supports).__name__}")
+    if len(supports) == 0:
+        raise ValueError("supports must hold at least one layer, got none")
+    chain = [support_pattern(A, f"supports[{i}]") for i, A in enumerate(supports)]
+    for i in range(1, len(chain)):
+        if chain[i].shape[1] != chain[i - 1].shape[0]:
+            raise ValueError(f"supports[{i}] has shape {chain[i].shape} (out, in), but "
+                             f"supports[{i - 1}] has {chain[i - 1].shape[0]} outputs")
+    return chain
+
+
+def _layer_rank(A: sp.csr_matrix) -> int:
+    match = maximum_bipartite_matching(A, perm_type="column")   # row -> matched column
+    return int(np.count_nonzero(match >= 0))
+
+
+def _vertex_disjoint_paths(chain: list[sp.csr_matrix], widths: list[int]) -> int:
+    """Maximum number of vertex-disjoint input-to-output paths, by maximum flow."""
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    units = int(offsets[-1])
+    source, sink = 2 * units, 2 * units + 1
+    rows, cols = [], []
+    # each unit u is split into in-node 2u and out-node 2u+1 joined by an edge
+    # of capacity 1, so at most one path passes through it
+    u = np.arange(units)
+    rows.append(2 * u)
+    cols.append(2 * u + 1)
+    first = np.arange(widths[0])
+    rows.append(np.full(widths[0], source))
+    cols.append(2 * first)
+    last = offsets[-2] + np.arange(widths[-1])
+    rows.append(2 * last + 1)
+    cols.append(np.full(widths[-1], sink))
+    for layer, A in enumerate(chain):
+        coo = A.tocoo()                      # entry (i, j): unit j of layer-1 feeds unit i
+        rows.append(2 * (offsets[layer] + coo.col) + 1)
+        cols.append(2 * (offsets[layer + 1] + coo.row))
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = sp.csr_matrix((np.ones(rows.size, dtype=np.int32), (rows, cols)),
+                          shape=(2 * units + 2, 2 * units + 2))
+    return int(maximum_flow(graph, source, sink).flow_value)
+
+
+def structural_rank(supports: Sequence) -> StructuralRank:
+    """Upper bounds on the rank of a chain of sparse layers from its supports alone.
+
+    Parameters
+    ----------
+    supports : sequence of (out, in) matrices
+        The supports of the layers in forward order: ``supports[0]`` acts on
+        the inputs.  Each is a scipy sparse matrix (its stored entries, explicit
+        zeros included) or an array (its nonzero entries); see
+        :func:`support_pattern`, :func:`dense_support` and
+        :func:`identity_support`.
+
+    Returns
+    -------
+    StructuralRank
+        ``rank_bound`` is the sharp bound; ``matching_bound`` the per-layer one
+        (``rank_bound <= matching_bound``); ``reachable_outputs`` and
+        ``live_inputs`` say which units are connected at all.
+
+    Raises
+    ------
+    ValueError
+        If consecutive shapes do not chain.
+
+    Notes
+    -----
+    Let ``G`` be the layered directed graph with one vertex per unit (the
+    ``n_0`` inputs, every hidden unit, the ``n_L`` outputs) and an edge ``j ->
+    i`` for every support entry ``(i, j)`` of every layer.  Give edge ``e``
+    the weight ``w_e`` (the matrix entry).  Then the product ``M = A_L @ ... @
+    A_1`` has entries ``M[i, j] = sum over paths p from input j to output i
+    of prod_{e in p} w_e``.
+
+    (a) Reachability.  ``M[i, :]`` is structurally zero when no input reaches
+    output ``i``; breadth-first propagation of a 0/1 vector through the 0/1
+    supports finds those outputs (``reachable_outputs``), backwards the dead
+    inputs (``live_inputs``).
+
+    (b) Vertex-disjoint paths.  By the Lindstrom-Gessel-Viennot lemma, for
+    inputs ``J`` and outputs ``I`` with ``|I| = |J| = r``::
+
+        det M[I, J] = sum over systems of r vertex-disjoint paths J -> I of
+                      sign(permutation) * prod of the weights of their edges
+
+    (valid in any acyclic graph).  If ``G`` has no ``r`` vertex-disjoint input-to-output
+    paths, every ``r x r`` minor of ``M`` is zero for ANY values, so ``rank M
+    < r``.  Conversely, each edge occurs at most once in a vertex-disjoint
+    system and the system is recovered from its edge set, so distinct systems
+    give distinct monomials that cannot cancel: if ``r`` disjoint paths
+    exist, that minor is a nonzero polynomial and is nonzero for generic
+    (for example random continuous) values.  Hence::
+
+        rank M <= P, with equality for generic values,
+
+    where ``P`` is the maximum number of vertex-disjoint paths.  By Menger's
+    theorem ``P`` is also the smallest number of units whose removal
+    disconnects the inputs from the outputs.  It is computed as a maximum
+    flow (``scipy.sparse.csgraph.maximum_flow``) after splitting every unit
+    into an in-node and an out-node joined by an edge of capacity 1, with a
+    super-source feeding every input and every output feeding a super-sink.
+
+    The per-layer bound is weaker: ``rank(A_L @ ... @ A_1) <= min_l rank
+    A_l``, and ``rank A_l`` is at most its structural rank, the size of a
+    maximum matching of the bipartite graph of its support
+    (``scipy.sparse.csgraph.maximum_bipartite_matching``).  It misses
+    mismatches between layers: units reached from the inputs that feed
+    nothing, next to units that feed the outputs but are reached from nothing.
+
+    A network's Jacobian at a point is such a product with the activations'
+    diagonal derivatives interleaved, so ``rank J <= rank_bound`` at every
+    input.  Equality needs generic values: a ReLU's 0/1 derivatives, a
+    structured matrix such as a DCT, or ``S = 0`` can all lower the rank.
+
+    Examples
+    --------
+    A 1-unit bottleneck limits the rank to 1, as does the per-layer bound:
+
+    >>> import numpy as np
+    >>> r = structural_rank([np.ones((1, 3)), np.ones((3, 1))])
+    >>> r.rank_bound, r.matching_bound, r.connected
+    (1, 1, True)
+    """
+    chain = _chain(supports)
+    widths = [chain[0].shape[1]] + [A.shape[0] for A in chain]
+    forward = np.ones(widths[0], dtype=np.int64)
+    for A in chain:
+        forward = (A.astype(np.int64) @ forward > 0).astype(np.int64)
+    backward = np.ones(widths[-1], dtype=np.int64)
+    for A in reversed(chain):
+        backward = (A.T.astype(np.int64) @ backward > 0).astype(np.int64)
+    layer_ranks = tuple(_layer_rank(A) for A in chain)
+    return StructuralRank(
+        rank_bound=_vertex_disjoint_paths(chain, widths),
+        matching_bound=min(layer_ranks),
+        layer_ranks=layer_ranks,
+        widths=tuple(int(w) for w in widths),
+        reachable_outputs=forward.astype(bool),
+        live_inputs=backward.astype(bool),
+    )

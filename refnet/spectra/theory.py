@@ -1,0 +1,397 @@
+"""Random-matrix theory for Jacobian spectra: the laws refnet's tests check, as curves to plot.
+
+Everything is stated for SQUARED singular values ``lambda = sigma**2`` (the
+eigenvalues of ``J @ J.T``), where the classical laws are simplest;
+:func:`sq_sv_density_to_log10` turns any such density into the density of
+``log10(sigma)``, the axis of refnet's spectrum plots.
+
+Marchenko-Pastur
+    One N x M matrix ``X`` with i.i.d. entries of mean 0 and variance
+    ``variance / M``, ``ratio = N / M``, as ``N, M -> infinity``.
+Fuss-Catalan
+    The product ``W_L @ ... @ W_1`` of ``L`` independent square N x N
+    Gaussian matrices with entries N(0, 1/N), as ``N -> infinity``
+    (``L = 1`` is Marchenko-Pastur with ratio 1).  A deep linear network at
+    Gaussian initialisation has this Jacobian.
+Orthogonal
+    A product of orthogonal matrices is orthogonal: every ``sigma = 1``
+    (dynamical isometry), exactly, at every depth and width.
+
+Finite-size expectations (:func:`marchenko_pastur_finite_second_moment`,
+:func:`gaussian_product_moments`) are exact for real Gaussian matrices at
+finite N; tests compare samples with them, so only sampling noise remains.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..core.layer import check_positive_int
+
+__all__ = ["marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_cdf",
+           "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
+           "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf",
+           "fuss_catalan_curve", "gaussian_product_moments", "sq_sv_density_to_log10"]
+
+
+def _check_ratio(ratio) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) \
+            or not (np.isfinite(ratio) and ratio > 0):
+        raise ValueError(f"ratio must be a finite number > 0 (N / M), got {ratio!r}")
+    return float(ratio)
+
+
+def _check_variance(variance) -> float:
+    if isinstance(variance, bool) or not isinstance(variance, numbers.Real) \
+            or not (np.isfinite(variance) and variance > 0):
+        raise ValueError(f"variance must be a finite number > 0, got {variance!r}")
+    return float(variance)
+
+
+def marchenko_pastur_edges(ratio: float, variance: float = 1.0) -> tuple[float, float]:
+    """Support ``[a, b]`` of the continuous part of the Marchenko-Pastur law.
+
+    ``a = variance * (1 - sqrt(ratio))**2`` and ``b = variance * (1 +
+    sqrt(ratio))**2``.
+    """
+    c, v = _check_ratio(ratio), _check_variance(variance)
+    return v * (1 - math.sqrt(c)) ** 2, v * (1 + math.sqrt(c)) ** 2
+
+
+def marchenko_pastur_pdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
+    """Density of the eigenvalues of ``X @ X.T`` (squared singular values of ``X``).
+
+    Parameters
+    ----------
+    x : array_like
+        Points ``lambda >= 0``.
+    ratio : float
+        ``N / M`` for an N x M matrix ``X``.
+    variance : float, default 1.0
+        Entries of ``X`` have variance ``variance / M``.
+
+    Returns
+    -------
+    pdf : ndarray, shape of ``x``
+        The absolutely continuous part; zero outside ``[a, b]``.
+
+    Notes
+    -----
+    With ``[a, b] = marchenko_pastur_edges(ratio, variance)``::
+
+        pdf(x) = sqrt((b - x) * (x - a)) / (2 * pi * ratio * variance * x)   for a <= x <= b
+
+    For ``ratio <= 1`` it integrates to 1.  For ``ratio > 1`` (a tall ``X``,
+    N > M) it integrates to ``1 / ratio`` and the remaining mass ``1 - 1 /
+    ratio`` is an atom at 0 (the N - M zero eigenvalues).  The density of the
+    M nonzero ones alone is ``ratio * pdf``.  Moments:
+    :func:`marchenko_pastur_moments`.
+    """
+    c, v = _check_ratio(ratio), _check_variance(variance)
+    a, b = marchenko_pastur_edges(c, v)
+    x = np.asarray(x, dtype=np.float64)
+    inside = (x > a) & (x < b) & (x > 0)
+    safe = np.where(inside, x, 1.0)
+    value = np.sqrt(np.clip((b - safe) * (safe - a), 0.0, None)) / (2 * np.pi * c * v * safe)
+    return np.where(inside, value, 0.0)
+
+
+def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
+    """Cumulative distribution of the Marchenko-Pastur law, the atom at 0 included.
+
+    Parameters
+    ----------
+    x, ratio, variance
+        As in :func:`marchenko_pastur_pdf`.
+
+    Returns
+    -------
+    cdf : ndarray, shape of ``x``
+        ``P(lambda <= x)``; it is ``max(0, 1 - 1 / ratio)`` on ``[0, a]`` and 1
+        from ``b`` on.
+
+    Notes
+    -----
+    In closed form, with ``c = ratio``, ``t = x / variance`` (the law scales
+    with ``variance``), ``[a, b]`` the edges for variance 1, ``R(t) = sqrt((b
+    - t) * (t - a))``, ``mid = (a + b) / 2 = 1 + c`` and ``sqrt(a * b) = |1 -
+    c|``::
+
+        G(t)   = R + mid * arctan2(t - mid, R)
+                 - sqrt(a * b) * arctan2((a + b) * t - 2 * a * b, 2 * sqrt(a * b) * R)
+        cdf(x) = atom + (G(t) - G(a)) / (2 * pi * c)          for a <= t <= b
+
+    since ``d G / d t = R / t``.  Derivation: ``R / t = R**2 / (t * R)``
+    splits into ``R' + mid / R - a * b / (t * R)``; the antiderivatives of
+    the last two are ``mid * arcsin((t - mid) / half)`` (``half = (b - a) /
+    2``) and ``-sqrt(a * b) * arcsin(((a + b) * t - 2 * a * b) / (t * (b -
+    a)))``, written above as ``arctan2`` of the same angle: their cosines are
+    ``R / half`` and ``2 * sqrt(a * b) * R / (t * (b - a))``, so no
+    ``sqrt(1 - z**2)`` loses accuracy near the edges (``arcsin`` did, by about
+    1e-8).  At ``t = a`` both angles are ``-pi / 2``: ``G(a) = (sqrt(a * b) -
+    mid) * pi / 2``; ``G(b) - G(a) = pi * (1 + c - |1 - c|)``, so the
+    continuous part has mass ``min(1, 1 / c)``.  The tests check the formula
+    against numerical integration of :func:`marchenko_pastur_pdf`.
+    """
+    c, v = _check_ratio(ratio), _check_variance(variance)
+    a, b = marchenko_pastur_edges(c, 1.0)
+    mid, root_ab = 1.0 + c, abs(1.0 - c)
+    atom = max(0.0, 1.0 - 1.0 / c)
+
+    def G(t):
+        R = np.sqrt(np.clip((b - t) * (t - a), 0.0, None))
+        return (R + mid * np.arctan2(t - mid, R)
+                - root_ab * np.arctan2((a + b) * t - 2 * a * b, 2 * root_ab * R))
+
+    t = np.asarray(x, dtype=np.float64) / v
+    inside = (t > a) & (t < b) & (t > 0)
+    safe = np.where(inside, t, 0.5 * (a + b))
+    G_a = (root_ab - mid) * math.pi / 2          # R(a) = 0 and both angles are -pi / 2
+    value = atom + (G(safe) - G_a) / (2 * math.pi * c)
+    return np.where(inside, value, np.where(t >= b, 1.0, np.where(t >= 0, atom, 0.0)))
+
+
+def marchenko_pastur_moments(ratio: float, k, variance: float = 1.0):
+    """Moments ``E[lambda**k]`` of the Marchenko-Pastur law (atom included).
+
+    Parameters
+    ----------
+    ratio : float
+    k : int or array_like of int
+        Moment orders, ``k >= 1``.
+    variance : float, default 1.0
+
+    Returns
+    -------
+    float or ndarray
+
+    Notes
+    -----
+    The Narayana polynomials::
+
+        E[lambda**k] = variance**k * sum_{r=0}^{k-1} ratio**r / (r + 1) * C(k, r) * C(k - 1, r)
+
+    so ``E[lambda] = variance`` and ``E[lambda**2] = variance**2 * (1 +
+    ratio)``.  For the finite-size second moment see
+    :func:`marchenko_pastur_finite_second_moment`.
+    """
+    c, v = _check_ratio(ratio), _check_variance(variance)
+
+    def one(order):
+        order = check_positive_int("k", order, "marchenko_pastur_moments")
+        return v ** order * sum(c ** r / (r + 1) * math.comb(order, r) * math.comb(order - 1, r)
+                                for r in range(order))
+
+    if np.ndim(k) == 0:
+        return float(one(k))
+    return np.array([one(int(o)) for o in np.ravel(k)]).reshape(np.shape(k))
+
+
+def marchenko_pastur_finite_second_moment(n_rows: int, n_cols: int) -> float:
+    """Exact ``E[mean(sigma**4)]`` over the N eigenvalues of ``X @ X.T`` at finite size.
+
+    ``X`` is N x M (``n_rows`` x ``n_cols``) with i.i.d. real N(0, 1/M) entries.
+
+    Notes
+    -----
+    For a real Wishart matrix ``Z @ Z.T`` with Z of i.i.d. N(0, 1) entries,
+    ``E[trace((Z @ Z.T)**2)] = N * M * (N + M + 1)``, so::
+
+        E[trace((X @ X.T)**2)] / N = (N + M + 1) / M = 1 + ratio + 1 / M
+
+    The ``1 / M`` is the finite-size correction to ``1 + ratio``.
+    """
+    n = check_positive_int("n_rows", n_rows, "marchenko_pastur_finite_second_moment")
+    m = check_positive_int("n_cols", n_cols, "marchenko_pastur_finite_second_moment")
+    return (n + m + 1) / m
+
+
+def fuss_catalan_moments(L: int, k):
+    """Moments ``E[lambda**k]`` of the Fuss-Catalan law of order ``L``, exactly.
+
+    Parameters
+    ----------
+    L : int
+        Number of factors (depth), ``L >= 1``.
+    k : int or array_like of int
+        Moment orders, ``k >= 0``.
+
+    Returns
+    -------
+    int or ndarray of int
+
+    Notes
+    -----
+    The limit law of the squared singular values of ``W_L @ ... @ W_1``, each
+    ``W`` an independent N x N matrix of N(0, 1/N) entries, has moments the
+    Fuss-Catalan numbers::
+
+        E[lambda**k] = C((L + 1) * k, k) / (L * k + 1)
+
+    so ``E[sigma**2] = 1`` and ``E[sigma**4] = L + 1`` at every depth: the
+    mean is preserved while the spread grows linearly with depth.
+
+    Examples
+    --------
+    >>> fuss_catalan_moments(3, [1, 2, 3]).tolist()
+    [1, 4, 22]
+    """
+    L = check_positive_int("L", L, "fuss_catalan_moments")
+
+    def one(order):
+        order = check_positive_int("k", order, "fuss_catalan_moments", minimum=0)
+        return math.comb((L + 1) * order, order) // (L * order + 1)
+
+    if np.ndim(k) == 0:
+        return one(k)
+    return np.array([one(int(o)) for o in np.ravel(k)], dtype=np.int64).reshape(np.shape(k))
+
+
+def fuss_catalan_edges(L: int) -> tuple[float, float]:
+    """Support ``[0, (L + 1)**(L + 1) / L**L]`` of the Fuss-Catalan law of order ``L``."""
+    L = check_positive_int("L", L, "fuss_catalan_edges")
+    return 0.0, (L + 1) ** (L + 1) / L ** L
+
+
+def _fc_x(phi, L):
+    return np.sin((L + 1) * phi) ** (L + 1) / (np.sin(phi) * np.sin(L * phi) ** L)
+
+
+def _fc_rho(phi, L):
+    return np.sin(phi) ** 2 * np.sin(L * phi) ** (L - 1) / (np.pi * np.sin((L + 1) * phi) ** L)
+
+
+def fuss_catalan_curve(L: int, n_points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``(x, pdf(x))`` on the Fuss-Catalan density, for plot overlays.
+
+    Parameters
+    ----------
+    L : int
+        Order (number of Gaussian factors), ``L >= 1``.
+    n_points : int, default 400
+
+    Returns
+    -------
+    x, pdf : ndarray, shape (n_points,)
+        ``x`` increasing over the open support.
+
+    Notes
+    -----
+    The density has an exact parametrisation (Haagerup-Moller; Neuschel),
+    for ``0 < phi < pi / (L + 1)``::
+
+        x(phi)   = sin((L + 1) * phi)**(L + 1) / (sin(phi) * sin(L * phi)**L)
+        pdf(phi) = sin(phi)**2 * sin(L * phi)**(L - 1) / (pi * sin((L + 1) * phi)**L)
+
+    ``x`` decreases from the upper edge ``(L + 1)**(L + 1) / L**L`` to 0.
+    Near 0 the density grows like ``x**(-L / (L + 1))``.  For ``L = 1`` this is
+    Marchenko-Pastur with ratio 1, ``sqrt((4 - x) * x) / (2 * pi * x)``.
+    """
+    L = check_positive_int("L", L, "fuss_catalan_curve")
+    n_points = check_positive_int("n_points", n_points, "fuss_catalan_curve", minimum=2)
+    top = np.pi / (L + 1)
+    # cluster the points at both ends, where the density changes fastest
+    t = (np.arange(n_points) + 0.5) / n_points
+    phi = top * (0.5 - 0.5 * np.cos(np.pi * t))
+    return _fc_x(phi, L)[::-1].copy(), _fc_rho(phi, L)[::-1].copy()
+
+
+def fuss_catalan_pdf(x, L: int) -> np.ndarray:
+    """The Fuss-Catalan density of order ``L`` at the points ``x``.
+
+    Inverts ``x(phi)`` of :func:`fuss_catalan_curve` by bisection (it is
+    monotone), to about 1e-15 in ``phi``.  Zero outside the support.
+
+    Parameters
+    ----------
+    x : array_like
+    L : int
+
+    Returns
+    -------
+    pdf : ndarray, shape of ``x``
+    """
+    L = check_positive_int("L", L, "fuss_catalan_pdf")
+    x = np.asarray(x, dtype=np.float64)
+    _, upper = fuss_catalan_edges(L)
+    inside = (x > 0) & (x < upper)
+    lo = np.zeros(x.shape)                   # x(lo) = upper >= x
+    hi = np.full(x.shape, np.pi / (L + 1))   # x(hi) = 0 <= x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            above = _fc_x(mid, L) > x
+            lo = np.where(above, mid, lo)
+            hi = np.where(above, hi, mid)
+        value = _fc_rho(0.5 * (lo + hi), L)
+    return np.where(inside, value, 0.0)
+
+
+def gaussian_product_moments(L: int, N: int) -> tuple[float, float]:
+    """Exact finite-N ``E[mean(sigma**2)]`` and ``E[mean(sigma**4)]`` of a Gaussian product.
+
+    The product is ``P = W_L @ ... @ W_1`` of independent N x N matrices with
+    i.i.d. real N(0, 1/N) entries; the means are over its N singular values.
+
+    Returns
+    -------
+    m1, m2 : float
+        ``m1 = 1`` exactly; ``m2 -> L + 1`` (Fuss-Catalan) as N grows, with a
+        correction of order ``L**2 / N``.
+
+    Notes
+    -----
+    Write ``Q = P @ P.T`` after ``l`` factors, ``t = trace(Q)``, ``s =
+    trace(Q @ Q)``, and one more factor ``W``, ``G = W.T @ W``, which is
+    ``1 / N`` times a real Wishart matrix with N degrees of freedom.  The
+    Wishart identities ``E[S @ A @ S] = n * (n + 1) * A + n * trace(A) * I``
+    and ``E[trace(S @ A)**2] = n**2 * trace(A)**2 + 2 * n * trace(A @ A)``
+    (``S`` Wishart(n, I), ``A`` symmetric) give, with ``n = N``::
+
+        E[t'**2 | Q] = t**2 + 2 * s / N
+        E[s'    | Q] = (1 + 1 / N) * s + t**2 / N
+
+    a linear recursion for ``(E[t**2], E[s])`` from ``(N**2, N)`` (``Q = I``).
+    After ``L`` steps ``m2 = E[s] / N``; ``m1 = E[t] / N = 1`` at every step.
+    For ``L = 1`` this is ``2 + 1 / N``
+    (:func:`marchenko_pastur_finite_second_moment` with N = M).
+    """
+    L = check_positive_int("L", L, "gaussian_product_moments")
+    N = check_positive_int("N", N, "gaussian_product_moments")
+    t2, s = float(N) ** 2, float(N)
+    for _ in range(L):
+        t2, s = t2 + 2.0 * s / N, (1.0 + 1.0 / N) * s + t2 / N
+    return 1.0, s / N
+
+
+def sq_sv_density_to_log10(lam, pdf) -> tuple[np.ndarray, np.ndarray]:
+    """Change variables from ``lambda = sigma**2`` to ``u = log10(sigma)``.
+
+    Parameters
+    ----------
+    lam : array_like
+        Points ``lambda > 0``.
+    pdf : array_like
+        A density in ``lambda`` at those points (for example
+        :func:`marchenko_pastur_pdf` or :func:`fuss_catalan_curve`).
+
+    Returns
+    -------
+    u, pdf_u : ndarray
+        ``u = log10(lam) / 2`` and the density in ``u``.
+
+    Notes
+    -----
+    ``lambda = 10**(2 * u)``, so ``d lambda / d u = 2 * ln(10) * lambda`` and::
+
+        pdf_u(u) = pdf(lambda) * 2 * ln(10) * lambda
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    pdf = np.asarray(pdf, dtype=np.float64)
+    if lam.shape != pdf.shape:
+        raise ValueError(f"lam and pdf must have one shape, got {lam.shape} and {pdf.shape}")
+    if np.any(lam <= 0):
+        raise ValueError("lam must be > 0 to take log10(sigma)")
+    return np.log10(lam) / 2, pdf * 2 * np.log(10) * lam
