@@ -139,10 +139,14 @@ class GradCheckReport:
 
 
 def relative_error(a, b, floor: float = _TINY) -> float:
-    """``max|a - b| / max(max|a|, max|b|, floor)`` (scalars or arrays)."""
+    """``max|a - b| / max(max|a|, max|b|, floor)`` (scalars or arrays).
+
+    The scale never drops below the smallest normal float, so two zero arrays
+    have error 0 whatever the ``floor``.
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)),
-                floor)
+                floor, _TINY)
     return float(np.max(np.abs(a - b), initial=0.0)) / scale
 
 
@@ -155,11 +159,12 @@ def inner_product_error(a_terms, b_terms, floor: float = _TINY) -> float:
     entrywise truncation of finite differences live, so a random inner product
     that happens to cancel to near zero does not inflate the error.  A wrong
     derivative still shows: a 1% error in ``J^T v`` moves ``b`` by about 1% of
-    ``|b|``, which is of order ``1 / sqrt(size)`` of the scale.
+    ``|b|``, which is of order ``1 / sqrt(size)`` of the scale.  The scale
+    never drops below the smallest normal float (two zero sums agree exactly).
     """
     a_terms = np.concatenate([np.ravel(t) for t in _as_tuple(a_terms)])
     b_terms = np.concatenate([np.ravel(t) for t in _as_tuple(b_terms)])
-    scale = max(float(np.sum(np.abs(a_terms))), float(np.sum(np.abs(b_terms))), floor)
+    scale = max(float(np.sum(np.abs(a_terms))), float(np.sum(np.abs(b_terms))), floor, _TINY)
     return abs(float(np.sum(a_terms)) - float(np.sum(b_terms))) / scale
 
 
@@ -481,7 +486,7 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                 floor = 100 * _EPS * abs(plus) / step
                 fd = (plus - minus) / (2 * step)
                 terms = _get_leaf(grad, path) * u
-                scale = max(abs(fd), float(np.sum(np.abs(terms))), floor)
+                scale = max(abs(fd), float(np.sum(np.abs(terms))), floor, _TINY)
                 err = max(err, abs(fd - float(np.sum(terms))) / scale)
             report.results.append(CheckResult(name, "grad_fd", path, err, tol))
     if raise_on_failure:
