@@ -46,6 +46,7 @@ True
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -56,7 +57,7 @@ from .core.tree import tree_leaves
 
 __all__ = ["TOLERANCES", "CheckResult", "GradCheckReport", "GradientCheckError",
            "check_layer", "check_value_and_grad", "full_jacobians", "relative_error",
-           "inner_product_error", "away_from_zero"]
+           "inner_product_error", "away_from_zero", "distinct_values"]
 
 #: Default tolerances (relative errors), one per check.  Central differences in
 #: float64 with h = 1e-6 are accurate to about 1e-9 relative on smooth
@@ -176,6 +177,32 @@ def away_from_zero(rng, shape, margin: float = 0.1) -> np.ndarray:
     """
     rng = as_rng(rng)
     return rng.choice([-1.0, 1.0], size=shape) * (margin + rng.random(shape))
+
+
+def distinct_values(rng, shape, gap: float = 0.1) -> np.ndarray:
+    """Random values of which any two differ by at least ``gap``.
+
+    An input sampler for layers whose derivative jumps where two entries tie
+    (``MaxPool2d``): finite differences with a step far below ``gap`` never
+    swap a window's winner.  The values are a random permutation of
+    ``2 * gap * k`` (``k = 0, 1, ...``, centred on zero) plus uniform noise
+    in ``[-gap / 2, gap / 2)``, so they are spread over
+    ``[-gap * size, gap * size]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = distinct_values(0, (3, 4), gap=0.1)
+    >>> bool(np.min(np.diff(np.sort(v.ravel()))) >= 0.1)
+    True
+    """
+    rng = as_rng(rng)
+    if isinstance(gap, bool) or not isinstance(gap, numbers.Real) or not 0 < gap < np.inf:
+        raise ValueError(f"distinct_values: gap must be a positive finite number, got {gap!r}")
+    size = int(np.prod(shape))
+    ranks = rng.permutation(size) - (size - 1) / 2
+    noise = rng.uniform(-gap / 2, gap / 2, size)
+    return (2 * gap * ranks + noise).reshape(shape)
 
 
 # -- helpers over "inputs", which are an array or a tuple of arrays ------------------
