@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from refnet.core.layer import Layer
 from refnet.core.tree import tree_leaves, tree_map
-from refnet.testing import check_layer
+from refnet.testing import BELOW_RESOLUTION, check_layer
 
 from layer_specs import SPECS, draw_case
 
@@ -134,6 +134,18 @@ def _differs(layer, mutant, params, x, rng):
     return any(diffs)
 
 
+def _fd_blind(report, label):
+    """True for a mutant of one parameter's cotangent (``scale-<path>``) when the
+    checker reported that parameter's derivative below finite-difference
+    resolution (a saturated tanh makes it ~1e-6 of the output): no float64
+    finite difference can see a 1% error there, so the mutant is not applicable."""
+    if not label.startswith("scale-") or label == "scale-x":
+        return False
+    path = label[len("scale-"):]
+    return any(r.check == "vjp_fd" and r.param == path and r.note == BELOW_RESOLUTION
+               for r in report.results)
+
+
 def _zero_derivative(layer, params, x):
     """True when every cotangent (input and parameters) of a random y_bar is zero."""
     y, cache = layer.forward(params, x)
@@ -156,8 +168,10 @@ def test_planted_bugs_are_caught(spec, data):
         mutant = Mutant(layer, vjp=fn)
         if not _differs(layer, mutant, params, x, np.random.default_rng(1)):
             continue
-        applied += 1
         report = check_layer(mutant, x, params, seed=0, tol=spec.tol)
+        if report.passed and _fd_blind(report, label):
+            continue
+        applied += 1
         assert not report.passed, f"planted bug {label!r} in {spec.name} was not caught"
     # the 1% scaling always changes a nonzero cotangent, so something was tested
     assert applied >= 1
