@@ -62,7 +62,8 @@ def test_orthogonal(shape):
 
 
 def test_orthogonal_needs_a_matrix():
-    with pytest.raises(ValueError, match=r"orthogonal: shape must have at least 2 axes, got \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"orthogonal: shape must have at least 2 axes, got \(3,\)"):
         initialize("orthogonal", (3,), 0)
 
 

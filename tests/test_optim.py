@@ -103,7 +103,8 @@ def test_lr_override_for_schedules():
     (lambda: Adam(beta1=1.0), "Adam: beta1 and beta2 must be < 1"),
     (lambda: Adam(eps=0.0 - 1), "Adam: eps must lie in"),
     (lambda: Adam(lr=float("nan")), "Adam: lr must lie in"),
-    (lambda: make_optimizer("rmsprop"), r"optimizer must be one of \['adam', 'sgd'\], got 'rmsprop'"),
+    (lambda: make_optimizer("rmsprop"),
+     r"optimizer must be one of \['adam', 'sgd'\], got 'rmsprop'"),
 ])
 def test_bad_hyper_parameters(make, match):
     with pytest.raises(ValueError, match=match):

@@ -163,7 +163,8 @@ def test_partial_derivative_errors():
         g.vjp(params, cache, np.ones((1, 7)), need_params=False, source="fc9")
     with pytest.raises(ValueError, match="Graph: target 'nope' is not a node"):
         g.jvp(params, cache, np.ones((1, 3)), target="nope")
-    with pytest.raises(ValueError, match=r"Graph: x_dot has shape \(1, 4\), expected \(\*lead, 1, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"Graph: x_dot has shape \(1, 4\), expected \(\*lead, 1, 3\)"):
         g.jvp(params, cache, np.ones((1, 4)))
 
 

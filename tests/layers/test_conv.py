@@ -20,7 +20,10 @@ def _pair(v):
 
 
 def conv_loop(x, W, b, stride, padding):
-    """PyTorch's definition: y[n, o, i, j] = b[o] + sum_{c,a,b} W[o, c, a, b] * xp[n, c, i*sh + a, j*sw + b]."""
+    """PyTorch's definition, with xp the zero-padded x:
+
+    y[n, o, i, j] = b[o] + sum_{c,a,b} W[o, c, a, b] * xp[n, c, i*sh + a, j*sw + b]
+    """
     (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
     n, c, h, w = x.shape
     o, _, kh, kw = W.shape
@@ -50,7 +53,8 @@ def conv_grads_loop(x, W, y_bar, stride, padding):
         for q in range(o):
             for i in range(y_bar.shape[2]):
                 for j in range(y_bar.shape[3]):
-                    window = (s, slice(None), slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw))
+                    window = (s, slice(None), slice(i * sh, i * sh + kh),
+                              slice(j * sw, j * sw + kw))
                     xp_bar[window] += y_bar[s, q, i, j] * W[q]
                     W_bar[q] += y_bar[s, q, i, j] * xp[window]
     return xp_bar[:, :, ph:ph + h, pw:pw + w], W_bar
@@ -172,7 +176,8 @@ def test_shape_errors_name_what_was_expected():
     params = layer.init(0)
     with pytest.raises(ValueError, match=r"Conv2d: input shape \(2, 5, 5\), expected \(3, H, W\)"):
         layer.forward(params, np.zeros((1, 2, 5, 5)))
-    with pytest.raises(ValueError, match=r"Conv2d: x has shape \(3, 5, 5\), expected \(B, 3, H, W\)"):
+    with pytest.raises(ValueError,
+                       match=r"Conv2d: x has shape \(3, 5, 5\), expected \(B, 3, H, W\)"):
         layer.forward(params, np.zeros((3, 5, 5)))
     with pytest.raises(ValueError, match=r"Conv2d: input shape \(3, 2, 5\): kernel 3 is larger"):
         layer.output_shape((3, 2, 5))

@@ -190,7 +190,8 @@ def test_errors_name_the_argument(cls):
     layer = cls(3)
     with pytest.raises(ValueError, match=fr"{name}: input shape \(1, 2, 4\): kernel 3 is larger"):
         layer.forward({}, np.zeros((1, 1, 2, 4)))
-    with pytest.raises(ValueError, match=fr"{name}: x has shape \(2, 4, 4\), expected \(B, C, H, W\)"):
+    with pytest.raises(ValueError,
+                       match=fr"{name}: x has shape \(2, 4, 4\), expected \(B, C, H, W\)"):
         layer.forward({}, np.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match="params has keys"):
         layer.forward({"W": np.zeros(1)}, np.zeros((1, 1, 3, 3)))

@@ -137,7 +137,8 @@ def test_im2col_errors_name_the_argument(kwargs, match):
 
 
 def test_im2col_rejects_arrays_without_channel_and_spatial_axes():
-    with pytest.raises(ValueError, match=r"im2col: x has shape \(4, 5\), expected \(..., C, H, W\)"):
+    with pytest.raises(ValueError,
+                       match=r"im2col: x has shape \(4, 5\), expected \(..., C, H, W\)"):
         im2col(np.zeros((4, 5)), 2)
 
 
