@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Callable, NamedTuple
 
@@ -100,6 +101,12 @@ def run_gradcheck(seed: int = 0, examples=None) -> list[GradCheckReport]:
     return reports
 
 
+def _is_input_row(param: str) -> bool:
+    """The checker's names for the input and the batched checks: ``x``, ``x0``, ``x*``,
+    ``y_dot``, ``x_bar+params_bar``.  Parameter paths (``"xform/W"``) are not."""
+    return re.fullmatch(r"x(\d+|\*)?|y_dot|x_bar\+params_bar", param) is not None
+
+
 def summarize(reports) -> list[dict]:
     """One row per (layer, parameter): the worst relative error over its checks.
 
@@ -111,7 +118,7 @@ def summarize(reports) -> list[dict]:
     rows: dict[tuple[str, str], dict] = {}
     for report in reports:
         for r in report.results:
-            key = (r.layer, "x" if r.param.startswith(("x", "y_dot")) else r.param)
+            key = (r.layer, "x" if _is_input_row(r.param) else r.param)
             row = rows.setdefault(key, {"layer": key[0], "param": key[1], "rel_error": 0.0,
                                         "passed": True, "checks": {}, "notes": []})
             row["rel_error"] = max(row["rel_error"], r.rel_error)

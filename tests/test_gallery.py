@@ -83,3 +83,13 @@ def test_unknown_subcommand_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["no-such-command"])
     assert exit_info.value.code == 2
+
+
+def test_summary_rows_keep_parameters_whose_path_starts_with_x():
+    net = Sequential([("xform", Linear(3, 3)), ("act", Linear(3, 2))])
+    example = gallery.Example("net", lambda rng: (net, rng.standard_normal((2, 3)),
+                                                  gallery.perturbed_params(net, rng)))
+    rows = gallery.summarize(gallery.run_gradcheck(0, [example]))
+    assert [row["param"] for row in rows] == ["params_bar", "x", "xform/W", "xform/b", "act/W",
+                                              "act/b"]
+    assert set(rows[1]["checks"]) == {"vjp_fd", "jvp_fd", "consistency", "adjoint", "batched"}
