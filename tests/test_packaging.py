@@ -68,3 +68,11 @@ def test_refnet_imports_only_numpy_scipy_matplotlib_and_the_standard_library():
             bad += [f"{path.relative_to(ROOT)}: {n}" for n in names
                     if n.split(".")[0] not in allowed]
     assert not bad, f"refnet imports outside its run-time dependencies: {bad}"
+
+
+def test_readme_python_examples_run(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out
