@@ -143,19 +143,19 @@ def _image_side(draw, kernel, padding, label):
     return draw(st.integers(smallest, smallest + 3), label=label)
 
 
-def _window(draw, max_kernel=3):
-    """Kernel, stride and padding pairs; padding at most half the kernel (pooling's rule)."""
-    kernel = tuple(draw(st.integers(1, max_kernel), label=f"kernel_{a}") for a in "hw")
+def _window(draw, pool=True):
+    """Kernel, stride and padding pairs; for pooling, padding at most half the kernel."""
+    kernel = tuple(draw(st.integers(1, 3), label=f"kernel_{a}") for a in "hw")
     stride = tuple(draw(st.integers(1, 2), label=f"stride_{a}") for a in "hw")
-    padding = tuple(draw(st.integers(0, k // 2), label=f"padding_{a}") for a, k in
-                    zip("hw", kernel))
+    padding = tuple(draw(st.integers(0, k // 2 if pool else 2), label=f"padding_{a}")
+                    for a, k in zip("hw", kernel))
     return kernel, stride, padding
 
 
 def _conv2d(draw):
     c_in = draw(st.integers(1, 3), label="in_channels")
     c_out = draw(st.integers(1, 3), label="out_channels")
-    kernel, stride, padding = _window(draw)
+    kernel, stride, padding = _window(draw, pool=False)
     h = _image_side(draw, kernel[0], padding[0], "height")
     w = _image_side(draw, kernel[1], padding[1], "width")
     bias = draw(st.booleans(), label="bias")
