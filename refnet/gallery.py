@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Callable, NamedTuple
 
@@ -19,10 +20,11 @@ import numpy as np
 
 from .core import Graph, Sequential
 from .core.tree import tree_map
-from .layers import Add, Concat, Flatten, Identity, LeakyReLU, Linear, ReLU, Tanh
-from .testing import GradCheckReport, away_from_zero, check_layer
+from .layers import (Add, AvgPool2d, Concat, Conv2d, Flatten, Identity, LeakyReLU, Linear,
+                     MaxPool2d, ReLU, Tanh)
+from .testing import GradCheckReport, away_from_zero, check_layer, distinct_values
 
-__all__ = ["Example", "EXAMPLES", "perturbed_params", "run_gradcheck", "summarize"]
+__all__ = ["Example", "EXAMPLES", "perturbed_params", "run_gradcheck", "summarize", "small_cnn"]
 
 
 class Example(NamedTuple):
@@ -71,6 +73,24 @@ EXAMPLES: list[Example] = [
 ]
 
 
+def small_cnn() -> Sequential:
+    """Conv2d-ReLU-MaxPool2d-Conv2d-AvgPool2d-Flatten-Linear on 2 x 8 x 8 images."""
+    return Sequential([("conv1", Conv2d(2, 3, 3, padding=1)), ("relu", ReLU()),
+                       ("maxpool", MaxPool2d(2)), ("conv2", Conv2d(3, 4, (2, 3), padding=(0, 1))),
+                       ("avgpool", AvgPool2d(3, stride=1, padding=1)), ("flatten", Flatten()),
+                       ("fc", Linear(4 * 3 * 4, 5))], input_shape=(2, 8, 8))
+
+
+EXAMPLES += [
+    Example("Conv2d", _simple(Conv2d(2, 3, (3, 2), stride=(2, 1), padding=1), (2, 6, 5))),
+    Example("Conv2d(bias=False)", _simple(Conv2d(3, 2, 1, bias=False), (3, 3, 4))),
+    Example("AvgPool2d", _simple(AvgPool2d(3, stride=2, padding=1), (2, 5, 6))),
+    # well-separated values: a finite difference never swaps a window's winner
+    Example("MaxPool2d", _simple(MaxPool2d(3, stride=2, padding=1), (2, 5, 6), distinct_values)),
+    Example("Sequential CNN", _simple(small_cnn(), (2, 8, 8), batch=2)),
+]
+
+
 def run_gradcheck(seed: int = 0, examples=None) -> list[GradCheckReport]:
     """Check every example at ``seed``; one report per example."""
     reports = []
@@ -81,22 +101,31 @@ def run_gradcheck(seed: int = 0, examples=None) -> list[GradCheckReport]:
     return reports
 
 
+def _is_input_row(param: str) -> bool:
+    """The checker's names for the input and the batched checks: ``x``, ``x0``, ``x*``,
+    ``y_dot``, ``x_bar+params_bar``.  Parameter paths (``"xform/W"``) are not."""
+    return re.fullmatch(r"x(\d+|\*)?|y_dot|x_bar\+params_bar", param) is not None
+
+
 def summarize(reports) -> list[dict]:
     """One row per (layer, parameter): the worst relative error over its checks.
 
     ``passed`` is true when every check of that quantity passed its own
     tolerance (the exact checks are held to about 1e-11, finite differences
-    to 1e-6).
+    to 1e-6).  ``checks`` maps each check to its worst error and ``notes``
+    lists the checker's notes (such as ``refnet.testing.BELOW_RESOLUTION``).
     """
     rows: dict[tuple[str, str], dict] = {}
     for report in reports:
         for r in report.results:
-            key = (r.layer, "x" if r.param.startswith(("x", "y_dot")) else r.param)
+            key = (r.layer, "x" if _is_input_row(r.param) else r.param)
             row = rows.setdefault(key, {"layer": key[0], "param": key[1], "rel_error": 0.0,
-                                        "passed": True, "checks": {}})
+                                        "passed": True, "checks": {}, "notes": []})
             row["rel_error"] = max(row["rel_error"], r.rel_error)
             row["passed"] = row["passed"] and r.passed
             row["checks"][r.check] = max(row["checks"].get(r.check, 0.0), r.rel_error)
+            if r.note and r.note not in row["notes"]:
+                row["notes"].append(r.note)
     return list(rows.values())
 
 

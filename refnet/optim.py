@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.tree import tree_map, tree_zeros_like
+from .core.tree import tree_check_like, tree_map, tree_zeros_like
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
@@ -70,6 +70,7 @@ class SGD:
     def update(self, params: dict, grads: dict, state: dict, lr: float | None = None):
         """One step; returns ``(new_params, new_state)``.  ``lr`` overrides ``self.lr``
         (for a schedule)."""
+        tree_check_like(grads, params, "grads", "params")
         lr = self.lr if lr is None else lr
         mu, wd = self.momentum, self.weight_decay
         g = tree_map(lambda gr, w: gr + wd * w, grads, params) if wd else grads
@@ -122,6 +123,7 @@ class Adam:
 
     def update(self, params: dict, grads: dict, state: dict, lr: float | None = None):
         """One step; returns ``(new_params, new_state)``."""
+        tree_check_like(grads, params, "grads", "params")
         lr = self.lr if lr is None else lr
         b1, b2, wd = self.beta1, self.beta2, self.weight_decay
         t = state["step"] + 1

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from refnet import Graph, Sequential
 from refnet.core.tree import tree_map
-from refnet.layers import (Add, Concat, Flatten, Identity, LeakyReLU, Linear, ReLU, Tanh)
-from refnet.testing import away_from_zero
+from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, Flatten, Identity, LeakyReLU, Linear,
+                           MaxPool2d, ReLU, Tanh)
+from refnet.testing import away_from_zero, distinct_values
 
 size = st.integers(min_value=1, max_value=6)
 
@@ -132,6 +133,76 @@ SPECS: list[LayerSpec] = [
     LayerSpec("Concat", Concat, _concat),
     LayerSpec("Sequential", Sequential, _sequential),
     LayerSpec("Graph-residual", Graph, _residual_graph),
+]
+
+
+# -- images (NCHW) ------------------------------------------------------------------
+def _image_side(draw, kernel, padding, label):
+    """A side length >= 1 that the padded kernel fits, so the output is non-empty."""
+    smallest = max(1, kernel - 2 * padding)
+    return draw(st.integers(smallest, smallest + 3), label=label)
+
+
+def _window(draw, pool=True):
+    """Kernel, stride and padding pairs; for pooling, padding at most half the kernel."""
+    kernel = tuple(draw(st.integers(1, 3), label=f"kernel_{a}") for a in "hw")
+    stride = tuple(draw(st.integers(1, 2), label=f"stride_{a}") for a in "hw")
+    padding = tuple(draw(st.integers(0, k // 2 if pool else 2), label=f"padding_{a}")
+                    for a, k in zip("hw", kernel))
+    return kernel, stride, padding
+
+
+def _conv2d(draw):
+    c_in = draw(st.integers(1, 3), label="in_channels")
+    c_out = draw(st.integers(1, 3), label="out_channels")
+    kernel, stride, padding = _window(draw, pool=False)
+    h = _image_side(draw, kernel[0], padding[0], "height")
+    w = _image_side(draw, kernel[1], padding[1], "width")
+    bias = draw(st.booleans(), label="bias")
+    return Conv2d(c_in, c_out, kernel, stride, padding, bias=bias), (c_in, h, w)
+
+
+def _pool(cls):
+    def build(draw):
+        kernel, stride, padding = _window(draw)
+        if draw(st.booleans(), label="default stride"):
+            stride = None                              # the kernel size
+        channels = draw(st.integers(1, 3), label="channels")
+        h = _image_side(draw, kernel[0], padding[0], "height")
+        w = _image_side(draw, kernel[1], padding[1], "width")
+        return cls(kernel, stride, padding), (channels, h, w)
+    return build
+
+
+def _conv_flipped_kernel(layer, params, cache, y_bar):
+    """x_bar of a true convolution (kernel flipped) where refnet cross-correlates."""
+    flipped = dict(params, W=params["W"][:, :, ::-1, ::-1])
+    x_bar, _ = layer.vjp(flipped, cache, y_bar, need_params=False)
+    return x_bar, layer.vjp(params, cache, y_bar)[1]
+
+
+def _conv_channel_slowest(layer, params, cache, y_bar):
+    """x_bar with W flattened as W.reshape(O, -1), channel slowest: the patch layout
+    of im2col (channel fastest) not respected."""
+    o, c, kh, kw = params["W"].shape
+    wrong = params["W"].reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
+    x_bar, _ = layer.vjp(dict(params, W=wrong), cache, y_bar, need_params=False)
+    return x_bar, layer.vjp(params, cache, y_bar)[1]
+
+
+def _maxpool_wrong_winner(layer, params, cache, y_bar):
+    """The cotangent routed to the window entry after the maximum."""
+    wrong = cache._replace(argmax=(cache.argmax + 1) % layer.window_size)
+    return layer.vjp(params, wrong, y_bar)
+
+
+SPECS += [
+    LayerSpec("Conv2d", Conv2d, _conv2d,
+              mutants=(_conv_flipped_kernel, _conv_channel_slowest)),
+    LayerSpec("AvgPool2d", AvgPool2d, _pool(AvgPool2d)),
+    # well-separated values: finite differences never swap a window's winner
+    LayerSpec("MaxPool2d", MaxPool2d, _pool(MaxPool2d), sample_input=distinct_values,
+              mutants=(_maxpool_wrong_winner,)),
 ]
 
 

@@ -20,12 +20,12 @@ must make the checker fail.
 """
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from refnet.core.layer import Layer
 from refnet.core.tree import tree_leaves, tree_map
-from refnet.testing import check_layer
+from refnet.testing import BELOW_RESOLUTION, check_layer
 
 from layer_specs import SPECS, draw_case
 
@@ -134,10 +134,32 @@ def _differs(layer, mutant, params, x, rng):
     return any(diffs)
 
 
+def _fd_blind(report, label):
+    """True for a mutant of one parameter's cotangent (``scale-<path>``) when the
+    checker reported that parameter's derivative below finite-difference
+    resolution (a saturated tanh makes it ~1e-6 of the output): no float64
+    finite difference can see a 1% error there, so the mutant is not applicable."""
+    if not label.startswith("scale-") or label == "scale-x":
+        return False
+    path = label[len("scale-"):]
+    return any(r.check == "vjp_fd" and r.param == path and r.note == BELOW_RESOLUTION
+               for r in report.results)
+
+
+def _zero_derivative(layer, params, x):
+    """True when every cotangent (input and parameters) of a random y_bar is zero."""
+    y, cache = layer.forward(params, x)
+    x_bar, p_bar = layer.vjp(params, cache, np.random.default_rng(2).standard_normal(np.shape(y)))
+    leaves = list(_tuple(x_bar)) + [leaf for _, leaf in tree_leaves(p_bar)]
+    return not any(np.any(leaf) for leaf in leaves)
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 @given(data=st.data())
 def test_planted_bugs_are_caught(spec, data):
     layer, x, params, rng = draw_case(spec, data.draw)
+    if _zero_derivative(layer, params, x):
+        reject()    # nothing to plant a bug in (a ReLU whose inputs are all negative)
     assert check_layer(layer, x, params, seed=0, tol=spec.tol).passed
     mutants = list(vjp_mutants(layer, params, x))
     mutants += [(f"spec-{i}", m) for i, m in enumerate(spec.mutants)]
@@ -146,16 +168,22 @@ def test_planted_bugs_are_caught(spec, data):
         mutant = Mutant(layer, vjp=fn)
         if not _differs(layer, mutant, params, x, np.random.default_rng(1)):
             continue
-        applied += 1
         report = check_layer(mutant, x, params, seed=0, tol=spec.tol)
+        if report.passed and _fd_blind(report, label):
+            continue
+        applied += 1
         assert not report.passed, f"planted bug {label!r} in {spec.name} was not caught"
     # the 1% scaling always changes a nonzero cotangent, so something was tested
     assert applied >= 1
 
     def jvp_scaled(inner, p, c, x_dot):
         return 1.01 * inner.jvp(p, c, x_dot)
-    assert not check_layer(Mutant(layer, jvp=jvp_scaled), x, params, seed=0,
-                           tol=spec.tol).passed
+    # applicable unless the input Jacobian is zero (a convolution that only reads padding)
+    y, cache = layer.forward(params, x)
+    x_dot = tuple(rng.standard_normal(np.shape(p)) for p in _tuple(x))
+    if np.any(layer.jvp(params, cache, _untuple(x_dot, x))):
+        assert not check_layer(Mutant(layer, jvp=jvp_scaled), x, params, seed=0,
+                               tol=spec.tol).passed
 
 
 def test_mutation_harness_counts_mutants():

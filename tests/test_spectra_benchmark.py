@@ -16,10 +16,23 @@ def test_small_benchmark_reports_times_and_agreement():
     assert result["seconds"]["batched"] > 0 and result["seconds"]["loop_per_output"] > 0
     assert result["speedup"]["loop_per_output"] > 0
     assert result["max_rel_diff"]["loop_per_output"] <= benchmark.AGREEMENT_TOL
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        assert result["seconds"]["torch_jacrev"] is None and result["torch_version"] is None
+    assert set(result["seconds"]) == {"batched", "loop_per_output", "loop_per_row"}
+
+
+def test_extra_methods_are_checked_and_timed():
+    def prepare(widths, params, x):
+        net = benchmark.mlp(widths)
+        return lambda: benchmark.jacobian(net, params, x, mode="jvp")
+    result = benchmark_jacobian(widths=(6, 5, 3), n_inputs=3, repeats=1,
+                                extra_methods={"jvp": prepare})
+    assert result["max_rel_diff"]["jvp"] <= benchmark.AGREEMENT_TOL
+    assert result["seconds"]["jvp"] > 0 and result["speedup"]["jvp"] > 0
+
+    def wrong(widths, params, x):
+        return lambda: 2.0 * benchmark.jacobian(benchmark.mlp(widths), params, x)
+    with pytest.raises(RuntimeError, match="disagree"):
+        benchmark_jacobian(widths=(6, 5, 3), n_inputs=2, repeats=1,
+                           extra_methods={"wrong": wrong})
 
 
 def test_disagreeing_methods_are_not_timed(monkeypatch):

@@ -38,7 +38,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Layer", "MergeLayer", "as_rng", "check_positive_int", "check_shape",
+__all__ = ["Layer", "MergeLayer", "as_rng", "check_positive_int", "check_pair", "check_shape",
            "lead_shape", "fold_lead", "Params"]
 
 Params = dict  # a (possibly nested) dict of str -> ndarray
@@ -162,6 +162,26 @@ def check_positive_int(name: str, value, owner: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_pair(name: str, value, owner: str, minimum: int = 1) -> tuple[int, int]:
+    """Return ``value`` as a pair ``(height, width)`` of integers ``>= minimum``.
+
+    An integer ``k`` means ``(k, k)``, as in PyTorch's ``kernel_size=3``.
+    Anything else raises ``ValueError`` naming ``owner``, ``name`` and the value.
+    """
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = tuple(value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (value, value)
+    else:
+        raise ValueError(f"{owner}: {name} must be an integer or a pair of integers "
+                         f">= {minimum}, got {value!r}")
+    for v in pair:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            raise ValueError(f"{owner}: {name} must be an integer or a pair of integers "
+                             f">= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def check_shape(name: str, array, expected: tuple, owner: str) -> None:

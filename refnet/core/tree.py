@@ -29,7 +29,7 @@ from .layer import as_rng
 
 __all__ = ["tree_map", "tree_leaves", "tree_flatten", "tree_unflatten", "TreeSpec",
            "tree_vdot", "tree_axpy", "tree_scale", "tree_zeros_like",
-           "tree_random_like", "tree_size", "tree_equal"]
+           "tree_random_like", "tree_size", "tree_equal", "tree_check_like"]
 
 
 def _check_same_keys(a: dict, b: dict, path: str) -> None:
@@ -131,8 +131,31 @@ def tree_unflatten(spec: TreeSpec, vector: np.ndarray) -> dict:
     return fill(spec.template, "")
 
 
+def tree_check_like(tree: dict, like: dict, name: str = "tree", like_name: str = "like") -> None:
+    """Raise ``ValueError`` unless ``tree`` has exactly the keys and leaf shapes of ``like``.
+
+    The message names both trees (``name``, ``like_name``), the first differing
+    path and both shapes.  Leafwise arithmetic would otherwise broadcast a ``(3,)`` leaf against a
+    ``(2, 3)`` one, or ``np.vdot`` flatten a ``(2, 3)`` against a ``(3, 2)``,
+    and return a wrong number without complaint.
+    """
+    tree_map(lambda a, b: None, tree, like)        # the keys, level by level
+    shapes = {path: np.shape(leaf) for path, leaf in tree_leaves(like)}
+    for path, leaf in tree_leaves(tree):
+        if np.shape(leaf) != shapes[path]:
+            raise ValueError(f"{name} does not match {like_name} at '{path}': shape "
+                             f"{np.shape(leaf)}, expected {shapes[path]}")
+
+
 def tree_vdot(a: dict, b: dict) -> float:
-    """Euclidean inner product of two trees, ``sum over leaves of sum(a * b)``."""
+    """Euclidean inner product of two trees, ``sum over leaves of sum(a * b)``.
+
+    Raises
+    ------
+    ValueError
+        If the trees differ in keys or in any leaf's shape.
+    """
+    tree_check_like(b, a, "b", "a")
     total = 0.0
     for value in _leaf_values(tree_map(lambda x, y: np.vdot(x, y), a, b)):
         total += value
@@ -140,7 +163,14 @@ def tree_vdot(a: dict, b: dict) -> float:
 
 
 def tree_axpy(alpha: float, x: dict, y: dict) -> dict:
-    """A new tree ``alpha * x + y`` (BLAS's axpy, without mutating ``y``)."""
+    """A new tree ``alpha * x + y`` (BLAS's axpy, without mutating ``y``).
+
+    Raises
+    ------
+    ValueError
+        If the trees differ in keys or in any leaf's shape (no broadcasting).
+    """
+    tree_check_like(y, x, "y", "x")
     return tree_map(lambda xv, yv: alpha * xv + yv, x, y)
 
 

@@ -4,11 +4,14 @@
 test suite fails when one of them has no entry in ``tests/layer_specs.py``.
 """
 from .activations import Identity, LeakyReLU, ReLU, Tanh
+from .conv import Conv2d
 from .dense import Linear
 from .merge import Add, Concat
+from .pooling import AvgPool2d, MaxPool2d
 from .reshape import Flatten
 
 __all__ = ["Identity", "LeakyReLU", "ReLU", "Tanh", "Linear", "Add", "Concat", "Flatten",
-           "PUBLIC_LAYERS"]
+           "Conv2d", "AvgPool2d", "MaxPool2d", "PUBLIC_LAYERS"]
 
-PUBLIC_LAYERS = (Linear, ReLU, LeakyReLU, Tanh, Identity, Flatten, Add, Concat)
+PUBLIC_LAYERS = (Linear, ReLU, LeakyReLU, Tanh, Identity, Flatten, Add, Concat, Conv2d,
+                 AvgPool2d, MaxPool2d)

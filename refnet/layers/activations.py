@@ -84,8 +84,10 @@ class ReLU(Elementwise):
     """
 
     def _value_and_slope(self, x):
-        slope = (x > 0).astype(x.dtype if x.dtype.kind == "f" else np.float64)
-        return x * slope, slope
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        slope = (x > 0).astype(dtype)
+        # not x * slope: that is -inf * 0 = nan at x = -inf, where relu is 0
+        return np.maximum(x, 0).astype(dtype, copy=False), slope
 
 
 class LeakyReLU(Elementwise):

@@ -89,41 +89,10 @@ def _loop_per_row(net, params, x) -> np.ndarray:
     return np.stack(J)                       # (B, m, n)
 
 
-def _torch_jacobian(widths, params, x):
-    """``torch.func.vmap(torch.func.jacrev(f))`` of the same network, float64.
-
-    Returns ``(run, J)`` where ``run()`` recomputes the Jacobian, or ``None``
-    when torch is not importable.
-    """
-    try:
-        import torch   # optional cross-check only; refnet never needs it
-        from torch.func import jacrev, vmap
-    except ImportError:
-        return None
-    n_layers = len(widths) - 1
-    weights = [(torch.from_numpy(params[f"fc{i}"]["W"]), torch.from_numpy(params[f"fc{i}"]["b"]))
-               for i in range(1, n_layers + 1)]
-
-    def f(v):
-        for i, (W, b) in enumerate(weights):
-            v = v @ W.T + b
-            if i < n_layers - 1:
-                v = torch.relu(v)
-        return v
-
-    xt = torch.from_numpy(x)
-    jac = vmap(jacrev(f))
-
-    def run():
-        with torch.no_grad():
-            return jac(xt)
-
-    return run, run().numpy()
-
-
 def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 256, 10),
-                       n_inputs: int = 100, repeats: int = 5, seed=0) -> dict:
-    """Time the exact Jacobian of a ReLU MLP at ``n_inputs`` inputs, three or four ways.
+                       n_inputs: int = 100, repeats: int = 5, seed=0,
+                       extra_methods: dict | None = None) -> dict:
+    """Time the exact Jacobian of a ReLU MLP at ``n_inputs`` inputs, three ways or more.
 
     Parameters
     ----------
@@ -134,6 +103,11 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
         Timed runs per method after one warm-up run; the median is reported.
     seed : int or numpy.random.Generator, default 0
         Draws the weights (Kaiming normal) and the N(0, 1) inputs.
+    extra_methods : dict, optional
+        More methods to time, ``name -> prepare(widths, params, x) -> run``,
+        where ``run()`` returns the (B, m, n) Jacobian as a numpy array.
+        ``analysis/bench_jacobian.py`` adds ``torch.func`` this way when torch
+        is installed: refnet's own modules never import torch.
 
     Returns
     -------
@@ -143,11 +117,11 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
         on the identity), ``"loop_per_output"`` (one backward pass per output,
         each over the whole batch: ``m`` passes), ``"loop_per_row"`` (per
         example a forward pass and one backward pass per output, at batch 1:
-        ``B * m`` passes, the textbook way) and ``"torch_jacrev"`` (``None``
-        when torch is not importable).  ``"speedup"``: each baseline's time over the
+        ``B * m`` passes, the textbook way) and each of ``extra_methods``.
+        ``"speedup"``: each baseline's time over the
         batched time.  ``"max_rel_diff"``: disagreement of each baseline with
         the batched result.  Also the settings, ``"jacobian_shape"``,
-        ``"torch_version"``, ``"numpy_version"``, ``"machine"``,
+        ``"numpy_version"``, ``"machine"``,
         ``"cpu_count"``, ``"load_average"`` (1, 5, 15 min, at the end) and
         ``"blas_threads_env"``: the batched call is one large matrix product
         per layer, and a multi-threaded BLAS slows down several-fold when
@@ -159,10 +133,6 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
     RuntimeError
         If a baseline's Jacobian differs from the batched one by more than
         :data:`AGREEMENT_TOL` (relative): then timing them would be meaningless.
-
-    Notes
-    -----
-    torch is imported inside this function only, never by refnet's modules.
     """
     n_inputs = check_positive_int("n_inputs", n_inputs, "benchmark_jacobian")
     repeats = check_positive_int("repeats", repeats, "benchmark_jacobian")
@@ -175,9 +145,9 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
     J = jacobian(net, params, x)
     diffs = {"loop_per_output": relative_error(_loop_per_output(net, params, x), J),
              "loop_per_row": relative_error(_loop_per_row(net, params, x), J)}
-    torch_case = _torch_jacobian(widths, params, x)
-    if torch_case is not None:
-        diffs["torch_jacrev"] = relative_error(torch_case[1], J)
+    extra = {name: prepare(widths, params, x) for name, prepare in (extra_methods or {}).items()}
+    for name, run in extra.items():
+        diffs[name] = relative_error(np.asarray(run()), J)
     bad = {k: v for k, v in diffs.items() if not v <= AGREEMENT_TOL}
     if bad:
         raise RuntimeError(f"benchmark_jacobian: methods disagree with the batched Jacobian "
@@ -187,19 +157,14 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
         "batched": _median_seconds(lambda: jacobian(net, params, x), repeats),
         "loop_per_output": _median_seconds(lambda: _loop_per_output(net, params, x), repeats),
         "loop_per_row": _median_seconds(lambda: _loop_per_row(net, params, x), repeats),
-        "torch_jacrev": None,
     }
-    torch_version = None
-    if torch_case is not None:
-        import torch
-        torch_version = torch.__version__
-        seconds["torch_jacrev"] = _median_seconds(torch_case[0], repeats)
-    speedup = {k: (None if v is None else v / seconds["batched"])
-               for k, v in seconds.items() if k != "batched"}
+    for name, run in extra.items():
+        seconds[name] = _median_seconds(run, repeats)
+    speedup = {k: v / seconds["batched"] for k, v in seconds.items() if k != "batched"}
     return {
         "widths": list(widths), "n_inputs": n_inputs, "repeats": repeats,
         "jacobian_shape": list(J.shape), "seconds": seconds, "speedup": speedup,
-        "max_rel_diff": diffs, "torch_version": torch_version,
+        "max_rel_diff": diffs,
         "numpy_version": np.__version__, "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
         "blas_threads_env": {k: os.environ[k] for k in _THREAD_VARS if k in os.environ},

@@ -1,0 +1,63 @@
+"""Exact Jacobian of a 784-256x6-10 ReLU MLP at 100 inputs: refnet's batched call against
+loops of backward passes and, when torch is installed, torch.func's vmap(jacrev).
+
+    python analysis/bench_jacobian.py [--repeats 10] [--json]
+
+refnet's own modules never import torch; this script plugs it in as an extra method of
+:func:`refnet.spectra.benchmark_jacobian`, which checks that every method agrees with the
+batched Jacobian (relative 1e-12) before timing anything.
+"""
+import argparse
+import json
+
+from refnet.spectra import benchmark_jacobian
+
+
+def torch_jacrev(widths, params, x):
+    """Build ``run()`` computing the same Jacobian with torch.func in float64."""
+    import torch
+    from torch.func import jacrev, vmap
+    layers = [(torch.from_numpy(params[f"fc{i}"]["W"]), torch.from_numpy(params[f"fc{i}"]["b"]))
+              for i in range(1, len(widths))]
+
+    def f(v):
+        for i, (W, b) in enumerate(layers):
+            v = v @ W.T + b
+            if i < len(layers) - 1:
+                v = torch.relu(v)
+        return v
+
+    jac, xt = vmap(jacrev(f)), torch.from_numpy(x)
+
+    def run():
+        with torch.no_grad():
+            return jac(xt).numpy()
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    extra = {}
+    try:
+        import torch  # noqa: F401
+        extra["torch_jacrev"] = torch_jacrev
+    except ImportError:
+        pass
+    result = benchmark_jacobian(repeats=args.repeats, extra_methods=extra)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    print("| method | median time (ms) | time / batched |")
+    print("| --- | ---: | ---: |")
+    for name, seconds in result["seconds"].items():
+        ratio = 1.0 if name == "batched" else result["speedup"][name]
+        print(f"| {name} | {1e3 * seconds:.1f} | {ratio:.2f} |")
+    if not extra:
+        print("\n(torch is not installed: pip install '.[crosscheck]' adds the torch.func row)")
+
+
+if __name__ == "__main__":
+    main()

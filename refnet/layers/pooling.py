@@ -1,0 +1,230 @@
+"""2-D pooling of NCHW images: AvgPool2d and MaxPool2d.
+
+Both read the same windows as a one-channel convolution applied to every
+channel separately.  Giving each image an extra channel axis of length 1,
+``x[..., None, :, :]`` of shape (..., C, 1, H, W), lets
+:func:`refnet.ops.im2col` gather them with every leading axis (batch, channel,
+tangent axes) kept::
+
+    windows = im2col(x[..., None, :, :], (kh, kw), stride, padding)
+                                                    # (..., C, Ho, Wo, kh * kw)
+
+``windows[..., c, i, j, a * kw + b]`` is pixel ``(i * sh + a, j * sw + b)`` of
+channel ``c`` of the padded image, so the last axis lists a window in
+row-major order.  Scattering back is :func:`refnet.ops.col2im`, the exact
+transpose of that gather.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.layer import Layer, check_pair, lead_shape
+from ..ops.im2col import col2im, conv_output_size, im2col
+
+__all__ = ["AvgPool2d", "MaxPool2d", "PoolCache", "MaxPoolCache"]
+
+
+class PoolCache(NamedTuple):
+    """What :class:`AvgPool2d` keeps: only the input shape (the map is linear)."""
+
+    x_shape: tuple  #: (B, C, H, W)
+
+
+class MaxPoolCache(NamedTuple):
+    """What :class:`MaxPool2d` keeps: which entry of each window won."""
+
+    argmax: np.ndarray  #: int, shape (B, C, Ho, Wo): row-major index into the window
+    x_shape: tuple      #: (B, C, H, W)
+
+
+class _Pool2d(Layer):
+    """Shared structure of the pooling layers: window geometry and shape checks."""
+
+    _abstract = True
+    _repr_fields = ("kernel_size", "stride", "padding")
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        owner = type(self).__name__
+        self.kernel_size = check_pair("kernel_size", kernel_size, owner)
+        self.stride = self.kernel_size if stride is None else check_pair("stride", stride, owner)
+        self.padding = check_pair("padding", padding, owner, minimum=0)
+        # as in PyTorch: then every window holds at least one real pixel
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"{owner}: padding must be at most half the kernel size "
+                             f"{self.kernel_size} on each axis, got {self.padding}")
+
+    @property
+    def window_size(self) -> int:
+        """``kh * kw``, the number of entries in one window."""
+        return self.kernel_size[0] * self.kernel_size[1]
+
+    def output_shape(self, in_shape):
+        in_shape = tuple(in_shape)
+        owner = type(self).__name__
+        if len(in_shape) != 3:
+            raise ValueError(f"{owner}: input shape {in_shape}, expected (C, H, W)")
+        try:
+            spatial = tuple(conv_output_size(n, k, s, p) for n, k, s, p in zip(
+                in_shape[1:], self.kernel_size, self.stride, self.padding))
+        except ValueError as err:
+            raise ValueError(f"{owner}: input shape {in_shape}: {err}") from None
+        return in_shape[:1] + spatial
+
+    def _check_x(self, x):
+        x = np.asarray(x)
+        if x.ndim != 4:
+            raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
+                             f"(B, C, H, W)")
+        self.output_shape(x.shape[1:])
+        return x
+
+    def _windows(self, x):
+        """``(..., C, H, W) -> (..., C, Ho, Wo, kh * kw)``, zero padding."""
+        return im2col(x[..., None, :, :], self.kernel_size, self.stride, self.padding)
+
+    def _scatter(self, windows_bar, x_shape):
+        """Adjoint of :meth:`_windows`: ``(..., C, Ho, Wo, kh * kw) -> (..., C, H, W)``."""
+        x_bar = col2im(windows_bar, (1,) + tuple(x_shape[2:]), self.kernel_size, self.stride,
+                       self.padding)
+        return x_bar[..., 0, :, :]
+
+
+class AvgPool2d(_Pool2d):
+    """Average over each ``kh x kw`` window; zero padding counts in the average.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+        Window height and width ``(kh, kw)``.
+    stride : int or (int, int), optional
+        Default: the kernel size (non-overlapping windows).
+    padding : int or (int, int), default 0
+        Zeros added on both sides of each spatial axis, at most half the
+        kernel size.  They count in the average (PyTorch's
+        ``count_include_pad=True``), so every window is divided by ``kh * kw``.
+
+    Notes
+    -----
+    Shapes: x (B, C, H, W), y (B, C, Ho, Wo) with
+    ``Ho = (H + 2 * ph - kh) // sh + 1`` (likewise Wo); tangents carry
+    ``*lead`` in front.  With ``windows`` as in :mod:`refnet.layers.pooling`:
+
+    Forward::
+
+        y = windows(x).sum(axis=-1) / (kh * kw)                       # (B, C, Ho, Wo)
+
+    VJP (each output spreads its cotangent evenly over its window; pixels in
+    several windows collect the sum, and padding positions are dropped)::
+
+        x_bar = col2im(repeat(y_bar[..., None] / (kh * kw), kh * kw, axis=-1))
+                                                                      # (*lead, B, C, H, W)
+
+    JVP (the layer is linear)::
+
+        y_dot = windows(x_dot).sum(axis=-1) / (kh * kw)               # (*lead, B, C, Ho, Wo)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> AvgPool2d(2)({}, x)[0, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+
+    is_linear = True
+
+    def forward(self, params, x):
+        self.check_params(params)
+        x = self._check_x(x)
+        return self._windows(x).sum(axis=-1) / self.window_size, PoolCache(x.shape)
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        out_shape = cache.x_shape[:1] + self.output_shape(cache.x_shape[1:])
+        lead_shape("y_bar", y_bar, out_shape, "AvgPool2d")
+        share = np.repeat((y_bar / self.window_size)[..., None], self.window_size, axis=-1)
+        return self._scatter(share, cache.x_shape), ({} if need_params else None)
+
+    def jvp(self, params, cache, x_dot):
+        lead_shape("x_dot", x_dot, cache.x_shape, "AvgPool2d")
+        return self._windows(x_dot).sum(axis=-1) / self.window_size
+
+
+class MaxPool2d(_Pool2d):
+    """Maximum over each ``kh x kw`` window.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+        Window height and width ``(kh, kw)``.
+    stride : int or (int, int), optional
+        Default: the kernel size (non-overlapping windows).
+    padding : int or (int, int), default 0
+        ``-inf`` added on both sides of each spatial axis, at most half the
+        kernel size, so a padded position never wins against a real pixel.
+
+    Notes
+    -----
+    Shapes: x (B, C, H, W), y and argmax (B, C, Ho, Wo) with
+    ``Ho = (H + 2 * ph - kh) // sh + 1`` (likewise Wo); tangents carry
+    ``*lead`` in front.  ``windows(x)`` is as in :mod:`refnet.layers.pooling`
+    but padded with ``-inf``; ``onehot(argmax)`` has shape
+    (B, C, Ho, Wo, kh * kw).
+
+    Forward::
+
+        argmax = np.argmax(windows(x), axis=-1)                       # (B, C, Ho, Wo)
+        y = take_along_axis(windows(x), argmax[..., None], axis=-1)[..., 0]
+
+    VJP (the whole cotangent of an output goes to its window's winner;
+    a pixel that wins several overlapping windows collects the sum)::
+
+        x_bar = col2im(y_bar[..., None] * onehot(argmax))             # (*lead, B, C, H, W)
+
+    JVP::
+
+        y_dot = take_along_axis(windows(x_dot), argmax[..., None], axis=-1)[..., 0]
+                                                                      # (*lead, B, C, Ho, Wo)
+
+    Ties: where several entries of a window share the maximum, the max is not
+    differentiable.  refnet picks the FIRST maximum in row-major window order
+    (smallest kernel row, then smallest kernel column), ``np.argmax``'s rule,
+    and routes the whole derivative through it.  This is deterministic and is
+    the derivative of the function that breaks ties that way.  Finite
+    differences across a tie disagree with it, so gradient checks use inputs
+    whose entries are well separated (:func:`refnet.testing.distinct_values`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[[[1.0, 5.0], [5.0, 2.0]]]])       # a tie: 5 at (0, 1) and (1, 0)
+    >>> pool = MaxPool2d(2)
+    >>> y, cache = pool.forward({}, x)
+    >>> pool.vjp({}, cache, np.ones_like(y), need_params=False)[0][0, 0]
+    array([[0., 1.],
+           [0., 0.]])
+    """
+
+    def forward(self, params, x):
+        self.check_params(params)
+        x = self._check_x(x)
+        ph, pw = self.padding
+        xp = np.pad(x, [(0, 0), (0, 0), (ph, ph), (pw, pw)], constant_values=-np.inf)
+        windows = im2col(xp[..., None, :, :], self.kernel_size, self.stride, 0)
+        argmax = np.argmax(windows, axis=-1)           # the first maximum on ties
+        y = np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
+        return y, MaxPoolCache(argmax, x.shape)
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        lead_shape("y_bar", y_bar, cache.argmax.shape, "MaxPool2d")
+        onehot = cache.argmax[..., None] == np.arange(self.window_size)
+        windows_bar = np.where(onehot, y_bar[..., None], 0.0)
+        return self._scatter(windows_bar, cache.x_shape), ({} if need_params else None)
+
+    def jvp(self, params, cache, x_dot):
+        lead = lead_shape("x_dot", x_dot, cache.x_shape, "MaxPool2d")
+        windows_dot = self._windows(x_dot)
+        index = np.broadcast_to(cache.argmax[..., None], lead + cache.argmax.shape + (1,))
+        return np.take_along_axis(windows_dot, index, axis=-1)[..., 0]

@@ -1,0 +1,113 @@
+"""Parameter trees: flatten/unflatten, inner products, axpy, random draws, mismatches."""
+import numpy as np
+import pytest
+
+from refnet.core.tree import (tree_axpy, tree_check_like, tree_equal, tree_flatten, tree_leaves,
+                              tree_map, tree_random_like, tree_scale, tree_size, tree_unflatten,
+                              tree_vdot, tree_zeros_like)
+
+
+def _tree(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"fc1": {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(3)},
+            "act": {},
+            "block": {"conv": {"W": rng.standard_normal((2, 1, 2, 2))},
+                      "alpha": np.array(0.5)},
+            "fc2": {"W": rng.standard_normal((1, 3))}}
+
+
+def test_flatten_unflatten_round_trip():
+    tree = _tree()
+    vec, spec = tree_flatten(tree)
+    assert vec.shape == (tree_size(tree),) == (6 + 3 + 8 + 1 + 3,)
+    back = tree_unflatten(spec, vec)
+    assert tree_equal(back, tree)
+    assert back["act"] == {}
+    # leaves are copies, in tree order
+    back["fc1"]["W"][0, 0] = 99.0
+    assert tree["fc1"]["W"][0, 0] != 99.0
+    assert [p for p, _ in tree_leaves(tree)] == ["fc1/W", "fc1/b", "block/conv/W",
+                                                 "block/alpha", "fc2/W"]
+    np.testing.assert_array_equal(vec[:6], tree["fc1"]["W"].ravel())
+
+
+def test_unflatten_keeps_dtypes_and_checks_the_length():
+    tree = {"a": np.ones(2, dtype=np.float32), "b": np.zeros((2, 2))}
+    vec, spec = tree_flatten(tree)
+    back = tree_unflatten(spec, vec * 2)
+    assert back["a"].dtype == np.float32 and back["b"].dtype == np.float64
+    np.testing.assert_array_equal(back["a"], [2, 2])
+    with pytest.raises(ValueError, match=r"vector has shape \(5,\), expected \(6,\)"):
+        tree_unflatten(spec, np.zeros(5))
+
+
+def test_empty_tree():
+    vec, spec = tree_flatten({"relu": {}})
+    assert vec.shape == (0,)
+    assert tree_unflatten(spec, vec) == {"relu": {}}
+
+
+def test_vdot_is_the_inner_product_of_the_flat_vectors():
+    a, b = _tree(0), _tree(1)
+    expected = float(np.dot(tree_flatten(a)[0], tree_flatten(b)[0]))
+    assert tree_vdot(a, b) == pytest.approx(expected, rel=1e-14)
+    # key order does not matter
+    reordered = {k: b[k] for k in reversed(list(b))}
+    assert tree_vdot(a, reordered) == pytest.approx(expected, rel=1e-14)
+
+
+def test_axpy_scale_zeros_do_not_mutate():
+    a, b = _tree(0), _tree(1)
+    a_copy, b_copy = tree_map(np.copy, a), tree_map(np.copy, b)
+    out = tree_axpy(-2.0, a, b)
+    np.testing.assert_allclose(tree_flatten(out)[0], -2 * tree_flatten(a)[0] + tree_flatten(b)[0])
+    np.testing.assert_allclose(tree_flatten(tree_scale(3.0, a))[0], 3 * tree_flatten(a)[0])
+    zeros = tree_zeros_like(a)
+    assert tree_size(zeros) == tree_size(a) and not np.any(tree_flatten(zeros)[0])
+    assert tree_equal(a, a_copy) and tree_equal(b, b_copy)
+
+
+def test_random_like_is_deterministic_per_seed():
+    tree = _tree()
+    r1, r2 = tree_random_like(tree, 5), tree_random_like(tree, 5)
+    assert tree_equal(r1, r2)
+    assert tree_equal(r1, tree_random_like(tree, np.random.default_rng(5)))
+    assert not tree_equal(r1, tree_random_like(tree, 6))
+    assert tree_equal(tree_map(np.shape, r1), tree_map(np.shape, tree))
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator or an int seed"):
+        tree_random_like(tree, None)
+
+
+@pytest.mark.parametrize("op", [
+    lambda a, b: tree_vdot(a, b),
+    lambda a, b: tree_axpy(1.0, a, b),
+    lambda a, b: tree_map(np.add, a, b),
+])
+def test_mismatched_keys_raise(op):
+    a = {"fc1": {"W": np.ones(2), "b": np.ones(1)}}
+    b = {"fc1": {"W": np.ones(2), "c": np.ones(1)}}
+    with pytest.raises(ValueError, match=r"parameter trees differ at '/fc1': keys \['W', '[bc]'\] "
+                                         r"against \['W', '[bc]'\]"):
+        op(a, b)
+
+
+@pytest.mark.parametrize("op", [lambda a, b: tree_vdot(a, b), lambda a, b: tree_axpy(1.0, a, b)])
+def test_mismatched_shapes_raise_instead_of_broadcasting(op):
+    a = {"fc1": {"W": np.ones((2, 3))}}
+    for shape in [(3, 2), (3,), (1, 2, 3)]:
+        with pytest.raises(ValueError, match=f"at 'fc1/W': shape"):
+            op(a, {"fc1": {"W": np.ones(shape)}})
+
+
+def test_check_like_names_both_trees():
+    with pytest.raises(ValueError, match=r"grads does not match params at 'W': shape \(3,\), "
+                                         r"expected \(2, 3\)"):
+        tree_check_like({"W": np.ones(3)}, {"W": np.ones((2, 3))}, "grads", "params")
+    tree_check_like({"W": np.ones(3)}, {"W": np.zeros(3)})      # fine: no error
+
+
+def test_tree_equal():
+    a = _tree()
+    assert tree_equal(a, tree_map(np.copy, a))
+    assert not tree_equal(a, {"fc1": a["fc1"]})
+    assert not tree_equal({"W": np.ones(2)}, {"W": np.ones(3)})

@@ -1,0 +1,78 @@
+"""Packaging: the README's commands, CI, ``python -m refnet``, setup.cfg, run-time imports."""
+import ast
+import configparser
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _readme_commands():
+    """The command lines of the first fenced block of README.md."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```[a-z]*\n(.*?)```", text, re.S)
+    assert block, "README.md has no fenced code block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_opens_with_install_and_test_commands():
+    text = (ROOT / "README.md").read_text()
+    assert text.index("```") < 200, "the commands should open the README"
+    install, test = _readme_commands()[:2]
+    assert "pip install" in install and "refnet gradcheck" in install
+    assert "'.[test]'" in test and "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_command = _readme_commands()[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_command in [line.strip() for line in ci.splitlines()]
+    assert "set -euo pipefail" in ci          # any failure makes CI exit non-zero
+    assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_python_dash_m_refnet_help():
+    result = subprocess.run([sys.executable, "-m", "refnet", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: refnet" in result.stdout and "gradcheck" in result.stdout
+
+
+def test_setup_cfg():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    scripts = [s.strip() for s in cfg["options.entry_points"]["console_scripts"].splitlines()]
+    assert "refnet = refnet.cli:main" in scripts
+    test_extra = cfg["options.extras_require"]["test"]
+    assert re.search(r"^\s*pytest\b", test_extra, re.M)
+    assert re.search(r"^\s*hypothesis\b", test_extra, re.M)
+    runtime = {re.split(r"[<>=!~ ]", line.strip())[0]
+               for line in cfg["options"]["install_requires"].splitlines() if line.strip()}
+    assert runtime == {"numpy", "scipy", "matplotlib"}
+
+
+def test_refnet_imports_only_numpy_scipy_matplotlib_and_the_standard_library():
+    allowed = set(sys.stdlib_module_names) | {"numpy", "scipy", "matplotlib", "refnet"}
+    bad = []
+    for path in sorted((ROOT / "refnet").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            bad += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                    if n.split(".")[0] not in allowed]
+    assert not bad, f"refnet imports outside its run-time dependencies: {bad}"
+
+
+def test_readme_python_examples_run(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out
