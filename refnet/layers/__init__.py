@@ -7,8 +7,12 @@ from .activations import Identity, LeakyReLU, ReLU, Tanh
 from .dense import Linear
 from .merge import Add, Concat
 from .reshape import Flatten
+from .sparse import SparseConv2d, SparseLinear
+from .dctps import DCTpSConv2d, DCTpSLinear
 
 __all__ = ["Identity", "LeakyReLU", "ReLU", "Tanh", "Linear", "Add", "Concat", "Flatten",
+           "SparseLinear", "SparseConv2d", "DCTpSLinear", "DCTpSConv2d",
            "PUBLIC_LAYERS"]
 
-PUBLIC_LAYERS = (Linear, ReLU, LeakyReLU, Tanh, Identity, Flatten, Add, Concat)
+PUBLIC_LAYERS = (Linear, ReLU, LeakyReLU, Tanh, Identity, Flatten, Add, Concat,
+                 SparseLinear, SparseConv2d, DCTpSLinear, DCTpSConv2d)
