@@ -20,8 +20,9 @@ import numpy as np
 
 from .core import Graph, Sequential
 from .core.tree import tree_map
-from .layers import (Add, AvgPool2d, Concat, Conv2d, Flatten, Identity, LeakyReLU, Linear,
-                     MaxPool2d, ReLU, Tanh)
+from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
+                     Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear,
+                     Tanh)
 from .testing import GradCheckReport, away_from_zero, check_layer, distinct_values
 
 __all__ = ["Example", "EXAMPLES", "perturbed_params", "run_gradcheck", "summarize", "small_cnn"]
@@ -70,6 +71,16 @@ EXAMPLES: list[Example] = [
     Example("Sequential MLP", _simple(Sequential(
         [("fc1", Linear(6, 8)), ("act", Tanh()), ("fc2", Linear(8, 3))]), (6,))),
     Example("Graph residual block", _simple(_residual_block(), (6,), away_from_zero)),
+    Example("SparseLinear", _simple(SparseLinear(6, 5, density=0.3, rng=0), (6,))),
+    Example("SparseLinear(kaiming-sparse, bias=False)", _simple(
+        SparseLinear(5, 7, nnz=9, rng=1, bias=False, init="kaiming-sparse"), (5,))),
+    Example("DCTpSLinear", _simple(DCTpSLinear(6, 8, density=0.2, rng=0), (6,))),
+    Example("DCTpSLinear(alpha=0.5 frozen)", _simple(
+        DCTpSLinear(8, 5, density=0.2, rng=1, alpha=0.5, train_alpha=False), (8,))),
+    Example("SparseConv2d", _simple(SparseConv2d(2, 3, 3, padding=1, density=0.3, rng=0),
+                                    (2, 5, 5))),
+    Example("DCTpSConv2d", _simple(DCTpSConv2d(2, 4, 3, stride=2, padding=1, density=0.2,
+                                               rng=0), (2, 5, 5))),
 ]
 
 

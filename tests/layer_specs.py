@@ -11,6 +11,7 @@ spec (``tol``), never as special cases inside the generic test.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,8 +20,11 @@ from hypothesis import strategies as st
 
 from refnet import Graph, Sequential
 from refnet.core.tree import tree_map
-from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, Flatten, Identity, LeakyReLU, Linear,
-                           MaxPool2d, ReLU, Tanh)
+from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
+                           Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
+                           SparseLinear, Tanh)
+from refnet.layers.sparse_affine import SPARSE_INITS
+from refnet.ops import FixedOperator
 from refnet.testing import away_from_zero, distinct_values
 
 size = st.integers(min_value=1, max_value=6)
@@ -122,6 +126,80 @@ def _residual_graph(draw):
                   ("out", Concat(), ("sum", "act"))], input_shape=(n,)), (n,)
 
 
+# -- sparse and DCT-plus-Sparse layers ---------------------------------------------
+def _sparse_options(draw, shape):
+    """nnz of an (m, n) weight (at least 1, so the layer is not constant), support seed, bias."""
+    return dict(nnz=draw(st.integers(1, shape[0] * shape[1]), label="nnz"),
+                rng=draw(st.integers(0, 2**16), label="support_seed"),
+                bias=draw(st.booleans(), label="bias"),
+                init=draw(st.sampled_from(SPARSE_INITS), label="init"))
+
+
+def _alpha_options(draw):
+    """Trainable alpha (perturbed_init moves it off 1) or a frozen alpha != 1."""
+    if draw(st.booleans(), label="train_alpha"):
+        return dict(train_alpha=True)
+    return dict(train_alpha=False, alpha=draw(st.sampled_from([0.7, -1.3, 2.5]), label="alpha"))
+
+
+def _sparse_linear(cls, with_alpha=False):
+    def build(draw):
+        n, m = draw(size, label="n_in"), draw(size, label="n_out")
+        extra = _alpha_options(draw) if with_alpha else {}
+        return cls(n, m, **_sparse_options(draw, (m, n)), **extra), (n,)
+    return build
+
+
+def _sparse_conv(cls, with_alpha=False):
+    def build(draw):
+        cin, cout = draw(st.integers(1, 3), label="in_channels"), draw(st.integers(1, 4),
+                                                                        label="out_channels")
+        kh, kw = draw(st.integers(1, 3), label="kh"), draw(st.integers(1, 3), label="kw")
+        stride = draw(st.integers(1, 2), label="stride")
+        # padding < kernel: the first patch always sees some input, so the output
+        # depends on x (a patch of pure padding would make every mutant harmless)
+        padding = draw(st.integers(0, min(1, kh - 1, kw - 1)), label="padding")
+        h = draw(st.integers(max(1, kh - 2 * padding), 5), label="H")
+        w = draw(st.integers(max(1, kw - 2 * padding), 5), label="W")
+        extra = _alpha_options(draw) if with_alpha else {}
+        layer = cls(cin, cout, (kh, kw), stride, padding,
+                    **_sparse_options(draw, (cout, kh * kw * cin)), **extra)
+        return layer, (cin, h, w)
+    return build
+
+
+class _ZeroOffset(FixedOperator):
+    """An offset that contributes nothing: a layer using it has lost its alpha * O terms."""
+
+    def apply(self, x):
+        return np.zeros(np.shape(x)[:-1] + (self.n_out,))
+
+    def adjoint(self, y):
+        return np.zeros(np.shape(y)[:-1] + (self.n_in,))
+
+
+def drop_offset_term(layer, params, cache, y_bar):
+    """Planted bug: x_bar without ``alpha * D.T @ y_bar`` (frozen alpha included)."""
+    shadow = copy.copy(layer)
+    shadow.offset = _ZeroOffset(layer.offset.n_in, layer.offset.n_out)
+    x_bar, _ = shadow.vjp(params, cache, y_bar, need_params=False)
+    return x_bar, layer.vjp(params, cache, y_bar)[1]
+
+
+def drop_sparse_term(layer, params, cache, y_bar):
+    """Planted bug: x_bar without ``S.T @ y_bar``."""
+    no_s = dict(params, S=np.zeros_like(params["S"]))
+    x_bar, _ = layer.vjp(no_s, cache, y_bar, need_params=False)
+    return x_bar, layer.vjp(params, cache, y_bar)[1]
+
+
+def misorder_values(layer, params, cache, y_bar):
+    """Planted bug: S_bar right as a set but in the wrong order (values gathered in
+    another order than the support's CSR order)."""
+    x_bar, p_bar = layer.vjp(params, cache, y_bar)
+    return x_bar, dict(p_bar, S=np.ascontiguousarray(p_bar["S"][..., ::-1]))
+
+
 SPECS: list[LayerSpec] = [
     LayerSpec("Linear", Linear, _linear),
     LayerSpec("ReLU", ReLU, _elementwise(ReLU), sample_input=away_from_zero),
@@ -133,6 +211,14 @@ SPECS: list[LayerSpec] = [
     LayerSpec("Concat", Concat, _concat),
     LayerSpec("Sequential", Sequential, _sequential),
     LayerSpec("Graph-residual", Graph, _residual_graph),
+    LayerSpec("SparseLinear", SparseLinear, _sparse_linear(SparseLinear),
+              mutants=(drop_sparse_term, misorder_values)),
+    LayerSpec("SparseConv2d", SparseConv2d, _sparse_conv(SparseConv2d),
+              mutants=(drop_sparse_term, misorder_values)),
+    LayerSpec("DCTpSLinear", DCTpSLinear, _sparse_linear(DCTpSLinear, with_alpha=True),
+              mutants=(drop_offset_term, drop_sparse_term, misorder_values)),
+    LayerSpec("DCTpSConv2d", DCTpSConv2d, _sparse_conv(DCTpSConv2d, with_alpha=True),
+              mutants=(drop_offset_term, drop_sparse_term, misorder_values)),
 ]
 
 

@@ -9,9 +9,12 @@ from .dense import Linear
 from .merge import Add, Concat
 from .pooling import AvgPool2d, MaxPool2d
 from .reshape import Flatten
+from .sparse import SparseConv2d, SparseLinear
+from .dctps import DCTpSConv2d, DCTpSLinear
 
 __all__ = ["Identity", "LeakyReLU", "ReLU", "Tanh", "Linear", "Add", "Concat", "Flatten",
-           "Conv2d", "AvgPool2d", "MaxPool2d", "PUBLIC_LAYERS"]
+           "Conv2d", "AvgPool2d", "MaxPool2d", "SparseLinear", "SparseConv2d", "DCTpSLinear",
+           "DCTpSConv2d", "PUBLIC_LAYERS"]
 
 PUBLIC_LAYERS = (Linear, ReLU, LeakyReLU, Tanh, Identity, Flatten, Add, Concat, Conv2d,
-                 AvgPool2d, MaxPool2d)
+                 AvgPool2d, MaxPool2d, SparseLinear, SparseConv2d, DCTpSLinear, DCTpSConv2d)

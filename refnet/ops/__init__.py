@@ -1,4 +1,8 @@
 """Pure array operators with exact adjoints."""
 from .im2col import col2im, conv_output_size, im2col
+from .operator import FixedOperator
+from .dct import TruncatedDCT, dct_matrix
+from .csr import CSRSupport, nnz_from_density
 
-__all__ = ["col2im", "conv_output_size", "im2col"]
+__all__ = ["col2im", "conv_output_size", "im2col", "FixedOperator", "TruncatedDCT",
+           "dct_matrix", "CSRSupport", "nnz_from_density"]
