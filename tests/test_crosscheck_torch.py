@@ -56,7 +56,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch.func import jacrev, jvp, vjp, vmap  # noqa: E402
 
 from refnet import Graph, Sequential  # noqa: E402
-from refnet.core.tree import tree_leaves, tree_map  # noqa: E402
+from refnet.core.tree import tree_leaves  # noqa: E402
 from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear,  # noqa: E402
                            Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
                            SparseLinear, Tanh)
@@ -553,7 +553,7 @@ def _network_point(name, batch=4, seed=0):
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_network_loss_against_torch(name):
-    net, params, x, labels, rng, _ = _network_point(name)
+    net, params, x, labels, _, _ = _network_point(name)
     crosscheck_loss(name, net, params, x, labels)
 
 
