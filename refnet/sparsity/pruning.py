@@ -143,8 +143,8 @@ def as_batches(batches, owner: str) -> list:
 
 
 def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross-entropy",
-                  weights: dict | None = None):
-    """``dL/dc`` for the mask of every prunable weight, averaged over batches.
+                  wrt: str = "mask", weights: dict | None = None):
+    """``dL/dc`` (or ``dL/dw``) of every prunable weight of a masked network, batch-averaged.
 
     Parameters
     ----------
@@ -157,6 +157,9 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
         derivative is taken with respect to them).
     batches : (x, labels) or list of (x, labels)
     loss : {"cross-entropy", "mse"}, default "cross-entropy"
+    wrt : {"mask", "weight"}, default "mask"
+        Differentiate with respect to the mask ``c`` or the unmasked weight
+        ``w``.
     weights : dict, optional
         :func:`dense_weights` of ``(net, params)``, if already at hand.
 
@@ -165,12 +168,15 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
     value : float
         The loss of the masked network, averaged over the batches.
     grads : dict
-        ``{path: w * mean_b dL_b/dv}`` in weight-matrix shape (see the module
-        docstring), ``v = w * c``.
+        ``{path: w * g}`` (``wrt="mask"``) or ``{path: c * g}``
+        (``wrt="weight"``) in weight-matrix shape, ``g = mean_b dL_b/dv`` the
+        gradient of the masked network, ``v = w * c`` (module docstring).
     """
     owner = "mask_gradient"
     if loss not in LOSSES:
         raise ValueError(f"{owner}: loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    if wrt not in ("mask", "weight"):
+        raise ValueError(f"{owner}: wrt must be 'mask' or 'weight', got {wrt!r}")
     weights = dense_weights(net, params, owner) if weights is None else weights
     batches = as_batches(batches, owner)
     seen = masked_params(params, weights, masks)
@@ -182,8 +188,9 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
         for path, (layer, _) in weights.items():
             total[path] = total[path] + dense_matrix(layer, get_path(grads, path))
     n = len(batches)
-    return value / n, {path: matrix * (total[path] / n)
-                       for path, (_, matrix) in weights.items()}
+    factor = {path: matrix if wrt == "mask" else masks[path]
+              for path, (_, matrix) in weights.items()}
+    return value / n, {path: factor[path] * (total[path] / n) for path in weights}
 
 
 def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
