@@ -1,4 +1,4 @@
-"""Pruning at initialisation: SNIP by hand, exact counts, FORCE's returns, SynFlow's conservation."""
+"""Pruning at initialisation: SNIP by hand, exact counts, FORCE returns, SynFlow conservation."""
 import numpy as np
 import pytest
 

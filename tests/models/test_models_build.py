@@ -152,7 +152,8 @@ def test_rebuild_rejects_what_does_not_fit():
         rebuild(spec)
     with pytest.raises(ValueError, match="more than once"):
         rows, cols = supports["fc2"]
-        rebuild(spec, dict(supports, fc2=(np.full_like(rows, rows[0]), np.full_like(cols, cols[0]))))
+        repeated = (np.full_like(rows, rows[0]), np.full_like(cols, cols[0]))
+        rebuild(spec, dict(supports, fc2=repeated))
     with pytest.raises(ValueError, match="not a refnet model"):
         rebuild({"name": "mlp"})
     with pytest.raises(ValueError, match="version"):
