@@ -33,6 +33,13 @@ go to the earlier layer, then to the earlier position.  Iterative methods
 prune on an exponential schedule: after round ``t`` of ``T`` they keep
 ``round(density ** (t / T) * total)`` entries (the last round exactly the
 target).
+
+Every score here is a product with the weight itself, so a weight that starts
+at zero scores zero.  A network with zero-initialised layers (resnet-small's
+Fixup classifier and branch ends) gets all-zero SNIP/FORCE scores in those
+layers and, since every path crosses the zero classifier, all-zero SynFlow
+scores everywhere: the ranking is then the tie-break alone.  Prune such a
+network from a standard (non-zero) initialisation, or not at all.
 """
 from __future__ import annotations
 
