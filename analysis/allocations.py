@@ -3,23 +3,21 @@
     python analysis/allocations.py --density 1e-3
 
 The library computes (refnet.sparsity.allocate); this script only chooses the
-settings and formats.  The shapes are lenet5-cifar's prunable weights (the
-original's LeNet for CIFAR-10, no biases); they belong to refnet.models, and
-this list should be read from there once that module exists.
+settings and formats.  The shapes are a reference model's prunable weights,
+read from refnet.models (default lenet5-cifar: the original's LeNet for
+CIFAR-10, no biases, 61,510 weights).
 """
 from __future__ import annotations
 
 import argparse
 
+from refnet.models import MODELS, build_model, prunable_weights
 from refnet.sparsity import DISTRIBUTIONS, allocate
 
-LENET5_CIFAR = [
-    ("conv1", (6, 3, 5, 5)),
-    ("conv2", (16, 6, 5, 5)),
-    ("conv3", (120, 16, 5, 5)),
-    ("fc1", (82, 120)),
-    ("fc2", (10, 82)),
-]
+
+def model_layers(name: str = "lenet5-cifar") -> list:
+    """``[(name, shape)]`` of a reference model's prunable weights (dense build)."""
+    return prunable_weights(build_model(name))
 
 
 def allocation_table(layers, density: float, min_per_layer: int = 0) -> str:
@@ -41,10 +39,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--density", type=float, default=1e-3,
                         help="global density in (0, 1] (default 1e-3)")
+    parser.add_argument("--model", default="lenet5-cifar",
+                        choices=[m for m in MODELS if m != "mlp"],
+                        help="reference model (default lenet5-cifar)")
     parser.add_argument("--min-per-layer", type=int, default=0,
                         help="minimum nnz per layer (default 0, as in the original)")
     args = parser.parse_args(argv)
-    print(allocation_table(LENET5_CIFAR, args.density, args.min_per_layer))
+    print(allocation_table(model_layers(args.model), args.density, args.min_per_layer))
     return 0
 
 

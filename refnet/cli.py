@@ -16,6 +16,8 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "gradcheck": ("refnet.gallery",
                   "check every layer's derivatives against finite differences"),
+    "sparsity": ("refnet.sparsity.command",
+                 "per-layer nnz of a reference model at a global density and distribution"),
 }
 
 

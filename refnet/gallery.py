@@ -102,6 +102,24 @@ EXAMPLES += [
 ]
 
 
+def _reference_model(name, kind, density, **kwargs):
+    """A reference model at a point where every ReLU input is at least 1e-4 from 0
+    (``refnet.models.check_point``), with nonzero S, alpha away from 1, biases."""
+    def build(rng):
+        from .models import build_model, check_point
+        net = build_model(name, kind=kind, density=density, distribution="uniform", rng=rng,
+                          **kwargs)
+        x, params = check_point(net, rng, batch=2)
+        return net, x, params
+    return build
+
+
+EXAMPLES += [
+    Example("lenet5-cifar sparse (density 0.1)", _reference_model("lenet5-cifar", "sparse", 0.1)),
+    Example("lenet5-cifar dctps (density 0.1)", _reference_model("lenet5-cifar", "dctps", 0.1)),
+]
+
+
 def run_gradcheck(seed: int = 0, examples=None) -> list[GradCheckReport]:
     """Check every example at ``seed``; one report per example."""
     reports = []

@@ -305,3 +305,26 @@ def draw_case(spec: LayerSpec, draw):
         x = spec.sample_input(rng, (batch,) + tuple(in_shape))
     params = spec.sample_params(layer, rng)
     return layer, x, params, rng
+
+
+# -- reference models (refnet.models.Model is a Graph that knows its spec) -------------
+def _model(draw):
+    """A small tanh MLP from build_model in any kind (tanh: no kinks for finite
+    differences; the ReLU models are checked at kink-free points in tests/models)."""
+    from refnet.models import build_model
+    from refnet.sparsity import DISTRIBUTIONS
+    kind = draw(st.sampled_from(["dense", "sparse", "dctps"]), label="kind")
+    sizes = draw(st.lists(size, min_size=2, max_size=4), label="sizes")
+    options = {}
+    if kind != "dense":
+        options = dict(density=draw(st.sampled_from([0.3, 0.7, 1.0]), label="density"),
+                       distribution=draw(st.sampled_from(DISTRIBUTIONS), label="distribution"),
+                       rng=draw(st.integers(0, 2**16), label="support_seed"),
+                       train_alpha=draw(st.booleans(), label="train_alpha"))
+    net = build_model("mlp", sizes=sizes, activation="tanh", kind=kind, **options)
+    return net, (sizes[0],)
+
+
+from refnet.models import Model  # noqa: E402
+
+SPECS += [LayerSpec("Model-mlp", Model, _model)]

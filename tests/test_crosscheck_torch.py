@@ -61,6 +61,7 @@ from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLin
                            Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
                            SparseLinear, Tanh)
 from refnet.losses import softmax_cross_entropy  # noqa: E402
+from refnet.models import Model  # noqa: E402
 from refnet.spectra import jacobian  # noqa: E402
 
 from layer_specs import SPECS, draw_case, perturbed_init  # noqa: E402
@@ -349,6 +350,7 @@ TORCH_LAYERS = {
     Concat: TorchConcat,
     Sequential: TorchGraph,
     Graph: TorchGraph,
+    Model: TorchGraph,
     Conv2d: TorchConv2d,
     AvgPool2d: TorchAvgPool2d,
     MaxPool2d: TorchMaxPool2d,
@@ -595,12 +597,9 @@ MODEL_KINDS = ("dense", "sparse", "dctps")
 
 def build_reference_model(models, name: str, kind: str):
     """``(net, per-example input shape)`` of a small instance of model ``name`` in ``kind``."""
-    build = getattr(models, "build_model", None)
-    if build is None:
-        pytest.fail("refnet.models is merged but has no build_model(name, kind=, density=, "
-                    "rng=): adapt build_reference_model in tests/test_crosscheck_torch.py "
-                    "to its API")
-    net = build(name, kind=kind, density=0.05, rng=0)
+    args = {"sizes": (20, 12, 8, 5)} if name == "mlp" else {}
+    net = models.build_model(name, kind=kind, density=1.0 if kind == "dense" else 0.05, rng=0,
+                             **args)
     return net, net.input_shape
 
 

@@ -12,3 +12,11 @@ from .support import (matrix_shape, row_counts, sample_support, sample_support_p
 __all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
            "distribution_weights", "target_nnz", "matrix_shape", "row_counts",
            "sample_support", "sample_support_per_row", "sample_supports"]
+
+# pruning at initialisation (SNIP, Iterative SNIP, FORCE, SynFlow)
+from .pruning import PruneResult, exponential_schedule, keep_top, mask_gradient  # noqa: E402
+from .snip import draw_batches, force, iterative_snip, snip  # noqa: E402
+from .synflow import synflow, synflow_scores  # noqa: E402
+
+__all__ += ["PruneResult", "exponential_schedule", "keep_top", "mask_gradient", "draw_batches",
+            "snip", "iterative_snip", "force", "synflow", "synflow_scores"]

@@ -1,0 +1,136 @@
+"""Turning a dense network into a sparse one that keeps its values on given supports."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core.graph import Graph, Node, Sequential
+from ..layers import Conv2d, Linear, SparseConv2d, SparseLinear
+from ..ops.csr import CSRSupport
+from .model import Model
+from .weights import as_supports, dense_matrix, get_path, prunable_layers
+
+__all__ = ["to_sparse"]
+
+
+def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
+              density: float | None = None, sparse_init: str = "kaiming-dense"):
+    """The sparse network with ``net``'s dense values on ``supports``.
+
+    Every dense :class:`~refnet.layers.Linear` / :class:`~refnet.layers.Conv2d`
+    becomes a :class:`~refnet.layers.SparseLinear` /
+    :class:`~refnet.layers.SparseConv2d` whose support is ``supports[path]``
+    and whose values are the dense weight's entries there; biases are kept;
+    every other node is unchanged.  This is how pruning at initialisation
+    hands over its result.
+
+    Parameters
+    ----------
+    net : Layer
+        A network whose prunable layers are all dense (a :class:`Model`, or
+        any :class:`~refnet.Graph` / :class:`~refnet.Sequential`).
+    params : dict
+        Its parameters.
+    supports : dict
+        ``{path: (rows, cols)}`` for EVERY prunable layer, in weight-matrix
+        coordinates (:mod:`refnet.models.weights`).
+    method : str, default "random"
+        For a :class:`Model`: recorded as ``spec["support"]``.
+    density : float, optional
+        For a :class:`Model`: recorded as ``spec["density"]``; default the
+        achieved density.
+    sparse_init : str, default "kaiming-dense"
+        For a :class:`Model`: recorded as ``spec["sparse_init"]`` (what
+        ``init`` of the new network would draw).
+
+    Returns
+    -------
+    net, params
+        A :class:`Model` of kind ``"sparse"`` (spec updated) when ``net`` is a
+        Model, else a container of the same type and structure; new parameters
+        (nothing of the caller's is mutated or shared).
+
+    Raises
+    ------
+    ValueError
+        If a prunable layer is not dense, or ``supports`` does not name exactly
+        the prunable layers.
+    """
+    layers = prunable_layers(net)
+    if not layers:
+        raise ValueError(f"to_sparse: {type(net).__name__} has no prunable layer")
+    for path, layer in layers:
+        if not isinstance(layer, (Linear, Conv2d)):
+            raise ValueError(f"to_sparse: layer {path!r} is {type(layer).__name__}; only dense "
+                             "Linear and Conv2d layers can be made sparse")
+    supports = as_supports(supports)
+    paths = [path for path, _ in layers]
+    if set(supports) != set(paths):
+        raise ValueError(f"to_sparse: supports are for {sorted(supports)}, the prunable layers "
+                         f"are {sorted(paths)}")
+    replaced, new_params = {}, {}
+    for path, layer in layers:
+        layer_params = get_path(params, path)
+        matrix = dense_matrix(layer, layer_params)
+        support = CSRSupport.from_positions(matrix.shape, *supports[path])
+        values = np.array(support.gather(matrix), dtype=np.float64)
+        if isinstance(layer, Linear):
+            sparse = SparseLinear(layer.n_in, layer.n_out, support=support, bias=layer.bias,
+                                  init=sparse_init)
+        else:
+            if layer.stride[0] != layer.stride[1] or layer.padding[0] != layer.padding[1]:
+                raise ValueError(f"to_sparse: layer {path!r} has stride {layer.stride} and "
+                                 f"padding {layer.padding}; SparseConv2d takes equal ones")
+            sparse = SparseConv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                  layer.stride[0], layer.padding[0], support=support,
+                                  bias=layer.bias, init=sparse_init)
+        replaced[path] = sparse
+        new_params[path] = {"S": values}
+        if layer.bias:
+            new_params[path]["b"] = np.array(layer_params["b"], dtype=np.float64)
+    new_net = _rebuild_container(net, replaced, "", method, density, sparse_init)
+    return new_net, _copy_params(params, new_params, "")
+
+
+def _rebuild_container(net, replaced, prefix, method, density, sparse_init):
+    if prefix in replaced:
+        return replaced[prefix]
+    if not net.children():
+        return net
+    if isinstance(net, Model):
+        from .build import rebuild        # a Model is rebuilt from its spec (same init scales)
+        spec = net.spec
+        nnz = {p: layer.nnz for p, layer in replaced.items()}
+        total = sum(math.prod(layer["shape"]) for layer in spec["layers"])
+        spec.update(kind="sparse", sparse_init=sparse_init, support=method, distribution=None,
+                    density=float(density) if density is not None else sum(nnz.values()) / total,
+                    layers=[dict(layer, nnz=int(nnz[layer["name"]])) for layer in spec["layers"]])
+        return rebuild(spec, {p: (layer.rows, layer.cols) for p, layer in replaced.items()})
+    if not isinstance(net, Graph):
+        raise TypeError(f"to_sparse: cannot rebuild container {type(net).__name__} at "
+                        f"{prefix!r}; only Graph, Sequential and Model")
+    children = {name: _rebuild_container(child, replaced, f"{prefix}/{name}" if prefix else name,
+                                         method, density, sparse_init)
+                for name, child in net.children()}
+    if type(net) is Sequential:
+        return Sequential([(name, children[name]) for name, _ in net.children()],
+                          input_shape=net.input_shape)
+    if type(net) is Graph:
+        return Graph([Node(node.name, children[node.name], node.inputs) for node in net.nodes],
+                     output=net.output, input_name=net.input_name, input_shape=net.input_shape)
+    raise TypeError(f"to_sparse: cannot rebuild container {type(net).__name__} at {prefix!r}; "
+                    "only Graph, Sequential and Model")
+
+
+def _copy_params(params, new_params, prefix):
+    out = {}
+    for key, value in params.items():
+        path = f"{prefix}/{key}" if prefix else key
+        if path in new_params:
+            out[key] = new_params[path]
+        elif isinstance(value, dict):
+            out[key] = _copy_params(value, new_params, path)
+        else:
+            out[key] = np.array(value, copy=True)
+    return out

@@ -1,0 +1,177 @@
+"""A chain network as the input of :func:`refnet.spectra.structural_rank`.
+
+:func:`refnet.spectra.structural_rank` takes the supports of a chain of
+linear maps ``x -> A_1 -> ... -> A_L -> y`` between UNITS (scalar entries of
+the activations).  For a network, each node's Jacobian has a support that does
+not depend on the point, and the network's Jacobian at any input is the
+product of these Jacobians in order, so their supports are exactly the
+chain's.  Per node, with the units of an image ``(C, H, W)`` numbered in C
+order (``c * H * W + i * W + j``, the order :class:`~refnet.layers.Flatten`
+keeps):
+
+* Linear: dense ``(n_out, n_in)``.
+* SparseLinear: its support.  DCTpSLinear: dense, because ``alpha * D`` is
+  (``D`` has a few exact zeros, ``cos(pi / 2)`` entries where ``(2 j + 1) k``
+  is an odd multiple of ``q``, but a dense pattern is a superset of the true
+  one, so every bound stays valid; and with ``alpha`` trainable those
+  entries are not structurally different).
+* Conv2d / SparseConv2d / DCTpSConv2d: output unit ``(o, i, j)`` reads input
+  unit ``(c, i * s - p + a, j * s - p + b)`` (inside the image) through
+  kernel entry ``(o, c, a, b)``, when that entry is in the weight's support
+  (every entry for dense and DCTpS).  A ``(C_out * H_o * W_o, C * H * W)``
+  sparse pattern.
+* AvgPool2d and MaxPool2d: output ``(c, i, j)`` reads every pixel of its window
+  in channel ``c``.  (Which pixel a max-pool passes depends on the point: its
+  window pattern is the union over points, a superset, so the bounds stay
+  valid at every input.)
+* Elementwise activations (ReLU, LeakyReLU, Tanh), Identity and Flatten:
+  diagonal (the identity on units), so they are left out: an identity changes
+  none of the bounds.
+
+Only chains are supported: a :class:`~refnet.Graph` whose nodes each read the
+previous one (a :class:`~refnet.Sequential`, or a :class:`Model` such as mlp,
+lenet300, lenet5, lenet5-cifar).  A residual network (resnet-small) is not a
+chain: ``y = x + f(x)`` adds two paths, which a chain of matrices cannot
+express without collapsing the block (losing the path structure the sharp
+bound counts), so it is refused with an error.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..core.graph import Graph
+from ..layers import (AvgPool2d, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten, Identity, LeakyReLU,
+                      Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear, Tanh)
+from ..ops.im2col import im2col
+from ..spectra.structural import dense_support
+
+__all__ = ["structural_supports"]
+
+_DIAGONAL = (ReLU, LeakyReLU, Tanh, Identity, Flatten)
+
+
+def _chain(net, prefix=""):
+    """``[(path, layer)]`` of a chain, nested chains flattened; error on anything else."""
+    if not net.children():
+        return [(prefix or type(net).__name__, net)]
+    if not isinstance(net, Graph):
+        raise ValueError(f"structural_supports: {type(net).__name__} at {prefix!r} is not a "
+                         "Graph")
+    out, previous = [], net.input_name
+    for node in net.nodes:
+        path = f"{prefix}/{node.name}" if prefix else node.name
+        if node.inputs != (previous,):
+            raise ValueError(f"structural_supports: node {path!r} ({type(node.layer).__name__}) "
+                             f"reads {list(node.inputs)}, not just the previous value "
+                             f"{previous!r}; only chain networks are supported (a residual "
+                             f"block adds two paths, which a chain of supports cannot express)")
+        out += _chain(node.layer, path)
+        previous = node.name
+    if previous != net.output:
+        raise ValueError(f"structural_supports: the output {net.output!r} is not the last node")
+    return out
+
+
+def _conv_pattern(in_shape, out_channels, kernel, stride, padding, pattern):
+    """Unit-level support of a convolution whose ``(out, kh * kw * C)`` matrix has ``pattern``.
+
+    ``pattern`` is a boolean ``(out, P)`` array, columns in im2col order.
+    """
+    c, h, w = in_shape
+    # 1 + the flat index of every input unit; im2col's zero padding then reads 0 = "no unit"
+    index = np.arange(1, c * h * w + 1, dtype=np.int64).reshape(1, c, h, w)
+    patches = im2col(index, kernel, stride, padding)[0]          # (Ho, Wo, P)
+    ho, wo, p = patches.shape
+    patches = patches.reshape(ho * wo, p)
+    o_idx, p_idx = np.nonzero(pattern)                           # kernel entries in the support
+    rows = o_idx[:, None] * (ho * wo) + np.arange(ho * wo)[None, :]   # output unit (o, pos)
+    cols = patches[:, p_idx].T - 1                               # input unit, -1 for padding
+    keep = cols >= 0
+    data = np.ones(int(keep.sum()), dtype=np.int8)
+    matrix = sp.csr_matrix((data, (rows[keep], cols[keep])),
+                           shape=(out_channels * ho * wo, c * h * w))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1
+    return matrix, (out_channels, ho, wo)
+
+
+def _pool_pattern(in_shape, pool):
+    c, h, w = in_shape
+    kh, kw = pool.kernel_size
+    # each channel on its own: a (1, H, W) image, a kernel of one channel
+    single, (_, ho, wo) = _conv_pattern((1, h, w), 1, pool.kernel_size, pool.stride,
+                                        pool.padding, np.ones((1, kh * kw), dtype=bool))
+    return sp.block_diag([single] * c, format="csr"), (c, ho, wo)
+
+
+def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
+    """The supports of a chain network's layers, ready for ``structural_rank``.
+
+    Parameters
+    ----------
+    net : Graph
+        A chain network (see the module docstring) of Linear, Conv2d, their
+        sparse and DCTpS versions, pooling, elementwise activations and
+        Flatten.
+    in_shape : tuple of int, optional
+        Per-example input shape; default ``net.input_shape``.
+
+    Returns
+    -------
+    list of scipy.sparse.csr_matrix
+        One 0/1 int8 ``(out_units, in_units)`` pattern per non-diagonal node,
+        in forward order; ``refnet.spectra.structural_rank(result)`` then bounds
+        the rank of the network's Jacobian at every input.
+
+    Raises
+    ------
+    ValueError
+        For a network that is not a chain, a layer without a known pattern,
+        or no input shape.
+
+    Examples
+    --------
+    >>> from refnet.models import build_model
+    >>> from refnet.spectra import structural_rank
+    >>> net = build_model("lenet300", kind="sparse", density=1e-3, rng=0)
+    >>> [s.shape for s in structural_supports(net)]
+    [(300, 784), (100, 300), (10, 100)]
+    >>> structural_rank(structural_supports(net)).rank_bound <= 10
+    True
+    """
+    shape = getattr(net, "input_shape", None) if in_shape is None else tuple(in_shape)
+    if shape is None:
+        raise ValueError("structural_supports: the network has no input_shape; pass in_shape")
+    supports = []
+    for path, layer in _chain(net):
+        if isinstance(layer, _DIAGONAL):
+            shape = layer.output_shape(shape)
+            continue
+        if isinstance(layer, DCTpSLinear) or isinstance(layer, Linear):
+            supports.append(dense_support(layer.n_out, layer.n_in))
+            shape = layer.output_shape(shape)
+        elif isinstance(layer, SparseLinear):
+            supports.append(layer.support.csr(np.ones(layer.nnz)))
+            shape = layer.output_shape(shape)
+        elif isinstance(layer, (Conv2d, SparseConv2d)):
+            layer.output_shape(shape)                 # checks the input shape
+            if isinstance(layer, SparseConv2d) and not isinstance(layer, DCTpSConv2d):
+                pattern = layer.support.to_dense(np.ones(layer.nnz)) != 0
+            else:
+                pattern = np.ones((layer.out_channels, layer.patch_size), dtype=bool)
+            stride = getattr(layer, "stride")
+            padding = getattr(layer, "padding")
+            matrix, shape = _conv_pattern(shape, layer.out_channels, layer.kernel_size, stride,
+                                          padding, pattern)
+            supports.append(matrix)
+        elif isinstance(layer, (AvgPool2d, MaxPool2d)):
+            layer.output_shape(shape)
+            matrix, shape = _pool_pattern(shape, layer)
+            supports.append(matrix)
+        else:
+            raise ValueError(f"structural_supports: no structural pattern for node {path!r} "
+                             f"({type(layer).__name__})")
+    if not supports:
+        raise ValueError("structural_supports: the network has no layer that mixes units")
+    return supports
