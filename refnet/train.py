@@ -119,10 +119,16 @@ class TrainState(NamedTuple):
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the final state and per-epoch history."""
+    """What :func:`train` returns: the final state, per-epoch history, and the network.
+
+    ``net`` is the network the final parameters belong to: the one passed in,
+    unless a ``step_hook`` replaced it (dynamic sparse training changes the
+    support).
+    """
 
     state: TrainState
     history: list = field(default_factory=list)
+    net: object = None
 
 
 class TrainingDiverged(FloatingPointError):
@@ -257,7 +263,7 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
                            for k, v in record.items()), file=sys.stderr, flush=True)
         if checkpoint is not None:
             checkpoint(net, state)
-    return TrainResult(state, history)
+    return TrainResult(state, history, net)
 
 
 # -- checkpoints ---------------------------------------------------------------------
@@ -282,8 +288,9 @@ def _encode(prefix: str, tree, arrays: dict) -> object:
         return {"__array__": prefix}
     if isinstance(tree, (bool, int, float, str)) or tree is None:
         return tree
-    if isinstance(tree, (np.integer, np.floating)):
-        return tree.item()
+    if isinstance(tree, np.generic):   # keep numpy scalars' dtype: store a 0-d array
+        arrays[prefix] = np.asarray(tree)
+        return {"__array__": prefix}
     raise TypeError(f"cannot checkpoint {prefix!r} of type {type(tree).__name__}")
 
 

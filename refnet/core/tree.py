@@ -41,13 +41,21 @@ def _check_same_keys(a: dict, b: dict, path: str) -> None:
 def tree_map(fn: Callable, tree: dict, *others: dict, _path: str = "") -> dict:
     """Apply ``fn(leaf, *other_leaves)`` leaf by leaf, matching leaves by key.
 
+    A leaf that is an array stays an array: numpy returns a scalar
+    (``np.float64``) from arithmetic on a 0-d array, such as a DCTpS layer's
+    ``alpha``, and ``tree_map`` turns it back into a 0-d array, so parameter
+    trees keep their contract (a dict of arrays) through optimizer updates.
+
     Raises
     ------
     ValueError
         If the trees do not have the same keys at every level.
     """
     if not isinstance(tree, dict):
-        return fn(tree, *others)
+        out = fn(tree, *others)
+        if isinstance(out, np.generic) and isinstance(tree, np.ndarray):
+            out = np.asarray(out)
+        return out
     out = {}
     for other in others:
         if not isinstance(other, dict):

@@ -111,3 +111,12 @@ def test_tree_equal():
     assert tree_equal(a, tree_map(np.copy, a))
     assert not tree_equal(a, {"fc1": a["fc1"]})
     assert not tree_equal({"W": np.ones(2)}, {"W": np.ones(3)})
+
+
+def test_tree_map_keeps_zero_d_arrays_as_arrays():
+    # numpy turns arithmetic on a 0-d array into a scalar; parameters must stay arrays
+    tree = {"alpha": np.array(1.5), "W": np.ones(2)}
+    out = tree_map(lambda w: w - 0.5 * w, tree)
+    assert isinstance(out["alpha"], np.ndarray) and out["alpha"].shape == ()
+    assert float(out["alpha"]) == 0.75
+    assert tree_map(lambda w: float(np.sum(w)), tree)["W"] == 2.0   # non-numpy results pass through

@@ -1,0 +1,161 @@
+"""The methods the study compares, each a recipe for one trained network.
+
+A method turns ``(model name, density, seeds, data)`` into a network and its
+starting parameters, and says how to train them.  Every method is trained by
+the same loop (:func:`refnet.train.train`) with the same optimizer, epochs and
+learning-rate grid; only how the trainable weights are chosen differs:
+
+=====================  ====================================================================
+key                    what is trained
+=====================  ====================================================================
+``dense``              every weight (the reference the table's deltas are taken against)
+``random-uniform``     a random support, the same density in every layer (Kaiming init of
+                       the dense layer, masked: the original's sparse baseline)
+``random-epl``         a random support with equal nnz per layer
+``snip``               SNIP's support, pruned once at initialisation with one batch
+``force``              FORCE's support (10 rounds, 4 batches averaged per round)
+``synflow``            SynFlow's support (data-free, 100 rounds)
+``dctps-epl``          ``W = alpha * D + S``: DCT offset, S on an EPL random support, S = 0
+``dct-only``           ``W = alpha * D``: only alpha and biases train (no S at all), the
+                       floor that the sparse weights of DCTpS improve on
+=====================  ====================================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..models import build_model, rebuild
+from ..sparsity import draw_batches, force, snip, synflow
+
+__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "Context", "method_names", "register",
+           "build_initial", "pruned", "dct_only"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the study table.
+
+    Attributes
+    ----------
+    key : str
+        Identifier (``--methods`` on the command line).
+    label : str
+        Row label in the table, in the talk's wording.
+    prepare : callable
+        ``prepare(ctx) -> (net, params)`` with ``ctx`` a :class:`Context`.
+    density_free : bool
+        The result does not depend on the density (dense, DCT only): trained
+        once and shown in every density column.
+    step_hook : callable, optional
+        ``step_hook(ctx, net, params, total_steps) -> hook`` for
+        :func:`refnet.train.train` (dynamic sparse training).
+    run : callable, optional
+        Replaces prepare-then-train entirely: ``run(ctx, config) -> (net,
+        params)`` trained (iterative magnitude pruning trains several times).
+    """
+
+    key: str
+    label: str
+    prepare: Callable | None = None
+    density_free: bool = False
+    step_hook: Callable | None = None
+    run: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a method may use: the model, the density, seeded generators and the data."""
+
+    model: str
+    model_args: dict
+    density: float
+    support_rng: np.random.Generator   #: draws supports and pruning batches
+    init_rng: np.random.Generator      #: draws initial parameter values
+    x_train: np.ndarray
+    y_train: np.ndarray
+
+
+def build_initial(ctx: Context, kind: str, distribution: str = "uniform", **kwargs):
+    """A freshly built reference model of ``kind`` at ``ctx.density`` and its initial params."""
+    if kind == "dense":
+        model = build_model(ctx.model, kind="dense", **ctx.model_args, **kwargs)
+    else:
+        model = build_model(ctx.model, kind=kind, density=ctx.density,
+                            distribution=distribution, rng=ctx.support_rng,
+                            **ctx.model_args, **kwargs)
+    return model, model.init(ctx.init_rng)
+
+
+def _dense(ctx):
+    return build_initial(ctx, "dense")
+
+
+def _random(distribution):
+    return lambda ctx: build_initial(ctx, "sparse", distribution)
+
+
+def _dctps(distribution, **kwargs):
+    return lambda ctx: build_initial(ctx, "dctps", distribution, **kwargs)
+
+
+def dct_only(ctx):
+    """A DCTpS model whose S has no entry at all: ``W = alpha * D``."""
+    model = build_model(ctx.model, kind="dctps", density=1.0, distribution="uniform",
+                        rng=0, **ctx.model_args)
+    spec = dict(model.spec, density=0.0, distribution=None,
+                layers=[dict(layer, nnz=0) for layer in model.spec["layers"]])
+    empty = np.zeros(0, dtype=np.int64)
+    net = rebuild(spec, {layer["name"]: (empty, empty) for layer in spec["layers"]})
+    return net, net.init(ctx.init_rng)
+
+
+def pruned(method, *, num_batches: int = 1, **kwargs):
+    """Prune a dense initialisation with ``method``; the data-driven ones see
+    ``num_batches`` training batches of 128 drawn with the support rng."""
+    def prepare(ctx):
+        dense, params = build_initial(ctx, "dense")
+        if method is synflow:
+            result = synflow(dense, params, ctx.density, **kwargs)
+        else:
+            batches = draw_batches(ctx.x_train, ctx.y_train, 128, num_batches, ctx.support_rng)
+            result = method(dense, params, batches, ctx.density, **kwargs)
+        return result.net, result.params
+    return prepare
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to :data:`METHODS` (its key must be new)."""
+    if method.key in METHODS:
+        raise ValueError(f"a study method called {method.key!r} exists already")
+    METHODS[method.key] = method
+    return method
+
+
+for _method in (
+        Method("dense", "Dense", _dense, density_free=True),
+        Method("random-uniform", "Random (Uniform)", _random("uniform")),
+        Method("random-epl", "Random (EPL)", _random("epl")),
+        Method("snip", "SNIP", pruned(snip)),
+        Method("force", "FORCE", pruned(force, steps=10, num_batches=4)),
+        Method("synflow", "SynFlow", pruned(synflow, iterations=100)),
+        Method("dctps-epl", "DCTpS (EPL)", _dctps("epl")),
+        Method("dct-only", "DCT only (no S)", dct_only, density_free=True)):
+    register(_method)
+
+#: The methods of the talk's table, in its order, and the DCT-only floor.
+DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow",
+                   "dctps-epl", "dct-only")
+
+
+def method_names(keys) -> list[str]:
+    """Validate method keys; raise ValueError naming unknown ones and listing the known."""
+    unknown = [k for k in keys if k not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown study method(s) {unknown}; known: {', '.join(METHODS)}")
+    return list(keys)

@@ -1,0 +1,88 @@
+"""The study: learning rates chosen on validation, serial = parallel bitwise, the CLI's JSON."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from refnet.cli import main
+from refnet.study import METHODS, StudyConfig, StudyResult, run_study, summarize, tasks_of
+from refnet.study.runner import run_task
+
+TINY = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
+                   densities=(0.2, 0.05), seeds=(0, 1), lrs=(1e-2,), epochs=1, val_size=100)
+
+
+def _record(method, density, lr, seed, val, test, diverged=False):
+    return {"method": method, "density": density, "lr": lr, "seed": seed, "val_acc": val,
+            "test_acc": test, "diverged": diverged, "trainable": 10, "nnz_density": density}
+
+
+def test_learning_rate_is_chosen_on_validation_never_on_test():
+    config = StudyConfig(methods=("dense", "random-epl"), densities=(0.1,), seeds=(0, 1),
+                         lrs=(0.001, 0.01))
+    records = [_record("dense", 1.0, 0.001, s, 90.0, 90.0) for s in (0, 1)]
+    records += [_record("dense", 1.0, 0.01, s, 80.0, 99.0) for s in (0, 1)]
+    # lr 0.01 is better on test but worse on validation: 0.001 must be chosen
+    records += [_record("random-epl", 0.1, 0.001, s, 70.0, 60.0 + s) for s in (0, 1)]
+    records += [_record("random-epl", 0.1, 0.01, 0, 75.0, 10.0),
+                _record("random-epl", 0.1, 0.01, 1, math.nan, math.nan, diverged=True)]
+    summary = summarize(StudyResult(config, records))
+    dense, sparse = summary["rows"]
+    assert dense["lr"] == 0.001 and dense["acc_mean"] == 90.0 and summary["dense_acc"] == 90.0
+    # a diverged run counts as 0 on validation: mean(75, 0) < 70
+    assert sparse["lr"] == 0.001 and sparse["acc_mean"] == 60.5
+    assert sparse["acc_std"] == pytest.approx(np.std([60.0, 61.0], ddof=1))
+    assert sparse["delta"] == pytest.approx(-29.5)
+
+
+def test_density_free_methods_train_once_and_fill_every_column():
+    tasks = tasks_of(TINY)
+    by_method = {}
+    for task in tasks:
+        by_method.setdefault(task.method, set()).add(task.density)
+    assert by_method["dense"] == {1.0} and by_method["dct-only"] == {1.0}
+    assert by_method["dctps-epl"] == {0.2, 0.05}
+    assert len(tasks) == (2 + 6 * 2) * 2     # (2 density-free + 6 methods x 2 densities) x 2 seeds
+
+
+def test_dct_only_trains_alpha_and_biases_only():
+    task = [t for t in tasks_of(TINY) if t.method == "dct-only"][0]
+    record = run_task(task)
+    # mlp 64-16-10: one alpha and one bias vector per layer, no S entry
+    assert record["trainable"] == 2 + 16 + 10 and record["nnz_density"] == 0.0
+
+
+def test_parallel_and_serial_runs_are_bitwise_identical():
+    config = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
+                         methods=("dense", "random-epl", "dctps-epl", "snip"), densities=(0.1,),
+                         seeds=(0, 1), lrs=(1e-2,), epochs=2, val_size=100)
+    serial = run_study(config, workers=1, progress=False).records
+    parallel = run_study(config, workers=2, progress=False).records
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in serial]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in parallel]
+    assert all(not r["diverged"] for r in serial)
+
+
+def test_every_default_method_is_registered():
+    assert set(StudyConfig().methods) <= set(METHODS)
+    with pytest.raises(ValueError, match="unknown study method"):
+        StudyConfig(methods=("dense", "magic"))
+    with pytest.raises(ValueError, match="densities"):
+        StudyConfig(densities=(0.0,))
+
+
+def test_study_command_json_and_files(tmp_path, capsys):
+    status = main(["study", "--methods", "dense,dctps-epl,dct-only", "--densities", "0.01",
+                   "--seeds", "0", "--lrs", "0.01", "--epochs", "1", "--out", str(tmp_path),
+                   "--json", "--quiet"])
+    assert status == 0
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out["dense_acc"], float)
+    assert [(r["key"], r["density"]) for r in out["rows"]] == [
+        ("dense", 0.01), ("dctps-epl", 0.01), ("dct-only", 0.01)]
+    for row in out["rows"]:
+        assert {"method", "density", "acc_mean", "acc_std", "delta"} <= set(row)
+        assert row["delta"] == pytest.approx(row["acc_mean"] - out["dense_acc"])
+    for name in ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png"):
+        assert (tmp_path / name).stat().st_size > 0

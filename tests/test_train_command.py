@@ -1,0 +1,53 @@
+"""``refnet train``: JSON metrics, checkpoints that resume exactly, clear errors."""
+import json
+
+import pytest
+
+from refnet.cli import main
+
+SMALL = ["--data", "digits", "--model", "mlp", "--sizes", "64,16,10", "--batch-size", "64",
+         "--quiet", "--json"]
+
+
+def _run(args, capsys):
+    status = main(["train", *args])
+    return status, capsys.readouterr()
+
+
+def test_train_prints_metrics(capsys):
+    status, out = _run(SMALL + ["--kind", "dctps", "--density", "0.1", "--distribution", "epl",
+                                "--lr", "0.01", "--epochs", "2"], capsys)
+    assert status == 0
+    metrics = json.loads(out.out)
+    assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "density",
+            "trainable", "epochs", "steps"} <= set(metrics)
+    assert metrics["epochs"] == 2 and metrics["density"] == pytest.approx(0.1, rel=0.01)
+
+
+def test_save_and_resume_continue_exactly(tmp_path, capsys):
+    common = SMALL + ["--kind", "sparse", "--density", "0.2", "--lr", "0.01", "--seed", "3"]
+    _, straight = _run(common + ["--epochs", "3"], capsys)
+    path = str(tmp_path / "run.npz")
+    _run(common + ["--epochs", "2", "--save", path], capsys)
+    status, resumed = _run(["--resume", path, "--epochs", "3", "--quiet", "--json"], capsys)
+    assert status == 0
+    a, b = json.loads(straight.out), json.loads(resumed.out)
+    for key in ("train_loss", "test_loss", "test_accuracy", "steps"):
+        assert a[key] == b[key]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kind", "dctps"], "needs --density"),
+    (["--kind", "dense", "--density", "0.1"], "needs --kind sparse or dctps"),
+    (["--kind", "dctps", "--density", "0.1", "--method", "snip"], "use it with --kind sparse"),
+    (["--kind", "sparse", "--density", "2.0"], "density"),
+])
+def test_bad_arguments_get_one_clear_line(args, message, capsys):
+    status, out = _run(SMALL + ["--epochs", "1"] + args, capsys)
+    assert status == 2 and message in out.err and "Traceback" not in out.err
+
+
+def test_pruned_support(capsys):
+    status, out = _run(SMALL + ["--kind", "sparse", "--density", "0.1", "--method", "snip",
+                                "--lr", "0.01", "--epochs", "1"], capsys)
+    assert status == 0 and json.loads(out.out)["density"] == pytest.approx(0.1, rel=0.01)
