@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("refnet.train_command",
               "train one reference model on one dataset (checkpoints with --save/--resume)"),
     "study": ("refnet.study.command",
-              "the headline study: accuracy lost at 1%, 0.1%, 0.01% density, per method"),
+              "the headline study: accuracy lost at 1%%, 0.1%%, 0.01%% density, per method"),
 }
 
 
