@@ -1,5 +1,6 @@
 """Packaging: the README's commands, CI, ``python -m refnet``, setup.cfg, run-time imports."""
 import ast
+import pytest
 import configparser
 import os
 import re
@@ -76,3 +77,11 @@ def test_readme_python_examples_run(capsys):
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", sorted(__import__("refnet.cli").cli.SUBCOMMANDS))
+def test_every_subcommand_has_working_help(command, capsys):
+    from refnet.cli import main
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0 and command in capsys.readouterr().out
