@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .methods import METHODS
+from .methods import ALPHA_METHODS, METHODS
 from .report import markdown_table, summarize, write_outputs
 from .runner import FULL, QUICK, run_study, tasks_of, with_overrides
 
@@ -24,6 +24,22 @@ def _names(text):
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _with_alpha_rows(methods: tuple, alpha: tuple) -> tuple:
+    """Put each requested alpha setting's DCTpS rows where the trainable ones stand."""
+    bad = [a for a in alpha if a not in ALPHA_METHODS]
+    if bad or not alpha:
+        raise ValueError(f"--alpha takes 'trainable', 'fixed' or both, got {','.join(alpha)!r}")
+    out = []
+    for key in methods:
+        if key in ALPHA_METHODS["trainable"]:
+            position = ALPHA_METHODS["trainable"].index(key)
+            out += [ALPHA_METHODS[setting][position] for setting in ("trainable", "fixed")
+                    if setting in alpha]
+        else:
+            out.append(key)
+    return tuple(dict.fromkeys(out))
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
@@ -37,6 +53,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="trainings run in parallel in this many processes")
     parser.add_argument("--methods", type=_names,
                         help="comma-separated method keys: " + ", ".join(METHODS))
+    parser.add_argument("--alpha", type=_names, default=("trainable",),
+                        help="DCTpS rows with alpha 'trainable' (default), 'fixed' at 1, or "
+                             "both: fixed,trainable")
     parser.add_argument("--densities", type=_floats, help="comma-separated, e.g. 1e-2,1e-3")
     parser.add_argument("--seeds", type=_ints, help="comma-separated seeds")
     parser.add_argument("--lrs", type=_floats, help="comma-separated learning-rate grid")
@@ -49,7 +68,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     base = QUICK if args.quick else FULL
-    config = with_overrides(base, methods=args.methods, densities=args.densities,
+    methods = _with_alpha_rows(args.methods or base.methods, args.alpha)
+    config = with_overrides(base, methods=methods, densities=args.densities,
                             seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
                             model=args.model, data=args.data)
     if not args.quiet:

@@ -18,6 +18,9 @@ key                    what is trained
 ``dctps-epl``          ``W = alpha * D + S``: DCT offset, S on an EPL random support, S = 0
 ``dct-only``           ``W = alpha * D``: only alpha and biases train (no S at all), the
                        floor that the sparse weights of DCTpS improve on
+``dctps-epl-fixed-     DCTpS with ``alpha`` frozen at 1 (``--alpha fixed``), and its floor
+alpha``, ``dct-only-   (only the biases train)
+fixed-alpha``
 =====================  ====================================================================
 """
 from __future__ import annotations
@@ -30,8 +33,8 @@ import numpy as np
 from ..models import build_model, rebuild
 from ..sparsity import draw_batches, force, snip, synflow
 
-__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "Context", "method_names", "register",
-           "build_initial", "pruned", "dct_only"]
+__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
+           "register", "build_initial", "pruned", "dct_only"]
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,10 @@ def _dctps(distribution, **kwargs):
     return lambda ctx: build_initial(ctx, "dctps", distribution, **kwargs)
 
 
-def dct_only(ctx):
+def dct_only(ctx, *, train_alpha: bool = True):
     """A DCTpS model whose S has no entry at all: ``W = alpha * D``."""
     model = build_model(ctx.model, kind="dctps", density=1.0, distribution="uniform",
-                        rng=0, **ctx.model_args)
+                        rng=0, train_alpha=train_alpha, **ctx.model_args)
     spec = dict(model.spec, density=0.0, distribution=None,
                 layers=[dict(layer, nnz=0) for layer in model.spec["layers"]])
     empty = np.zeros(0, dtype=np.int64)
@@ -145,8 +148,17 @@ for _method in (
         Method("force", "FORCE", pruned(force, steps=10, num_batches=4)),
         Method("synflow", "SynFlow", pruned(synflow, iterations=100)),
         Method("dctps-epl", "DCTpS (EPL)", _dctps("epl")),
-        Method("dct-only", "DCT only (no S)", dct_only, density_free=True)):
+        Method("dct-only", "DCT only (no S)", dct_only, density_free=True),
+        # the talk's backup slide "What if we fixed alpha?": alpha frozen at 1
+        Method("dctps-epl-fixed-alpha", "DCTpS (EPL), alpha fixed at 1",
+               _dctps("epl", train_alpha=False)),
+        Method("dct-only-fixed-alpha", "DCT only, alpha fixed at 1 (biases only)",
+               lambda ctx: dct_only(ctx, train_alpha=False), density_free=True)):
     register(_method)
+
+#: ``refnet study --alpha fixed``: the methods each alpha setting adds to the table.
+ALPHA_METHODS = {"trainable": ("dctps-epl", "dct-only"),
+                 "fixed": ("dctps-epl-fixed-alpha", "dct-only-fixed-alpha")}
 
 #: The methods of the talk's table, in its order, and the DCT-only floor.
 DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow",

@@ -86,3 +86,25 @@ def test_study_command_json_and_files(tmp_path, capsys):
         assert row["delta"] == pytest.approx(row["acc_mean"] - out["dense_acc"])
     for name in ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_alpha_option_puts_fixed_rows_beside_trainable_ones():
+    from refnet.study.command import _with_alpha_rows
+    methods = ("dense", "dctps-epl", "dct-only", "snip")
+    assert _with_alpha_rows(methods, ("trainable",)) == methods
+    assert _with_alpha_rows(methods, ("fixed", "trainable")) == (
+        "dense", "dctps-epl", "dctps-epl-fixed-alpha", "dct-only", "dct-only-fixed-alpha", "snip")
+    assert _with_alpha_rows(methods, ("fixed",)) == (
+        "dense", "dctps-epl-fixed-alpha", "dct-only-fixed-alpha", "snip")
+    with pytest.raises(ValueError, match="--alpha"):
+        _with_alpha_rows(methods, ("frozen",))
+
+
+def test_fixed_alpha_has_no_alpha_parameter():
+    config = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
+                         methods=("dctps-epl", "dctps-epl-fixed-alpha", "dct-only-fixed-alpha"),
+                         densities=(0.1,), seeds=(0,), lrs=(1e-2,), epochs=1, val_size=100)
+    records = {r["method"]: r for r in run_study(config, workers=1, progress=False).records}
+    # two layers: the trainable-alpha network has exactly two more scalars
+    assert records["dctps-epl"]["trainable"] == records["dctps-epl-fixed-alpha"]["trainable"] + 2
+    assert records["dct-only-fixed-alpha"]["trainable"] == 16 + 10     # biases only
