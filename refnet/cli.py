@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                   "check every layer's derivatives against finite differences"),
     "sparsity": ("refnet.sparsity.command",
                  "per-layer nnz of a reference model at a global density and distribution"),
+    "spectrum": ("refnet.spectra.command",
+                 "Jacobian spectra of DCTpS against plain sparse networks at each density"),
 }
 
 
