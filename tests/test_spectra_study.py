@@ -182,6 +182,11 @@ def test_network_spectrum_statistics():
     assert row["sv_min"] == nonzero.min()
     assert row["cond"] == pytest.approx(sigma.max() / nonzero.min(), rel=1e-14)
     assert row["structural_rank"] == structural_rank(structural_supports(net)).rank_bound
+    live = sigma[sigma.max(axis=1) > 0]
+    relative = live / live.max(axis=1, keepdims=True)
+    eps = np.finfo(float).eps
+    assert row["smallest_nonzero_rel"] == relative[relative > 784 * eps].min()
+    assert row["largest_zero_rel"] < 784 * eps
 
 
 def test_real_inputs_are_the_standardised_test_images():

@@ -96,7 +96,8 @@ DENSE_INIT = "kaiming-normal"
 #: Columns of the table, in order (every row has exactly these keys).
 TABLE_FIELDS = (
     "model", "kind", "init", "density", "distribution", "nnz", "source", "epoch",
-    "examples", "m", "n", "n_values", "frac_zero", "structural_rank", "structural_frac_zero",
+    "examples", "m", "n", "n_values", "frac_zero", "largest_zero_rel", "smallest_nonzero_rel",
+    "structural_rank", "structural_frac_zero",
     "connected_outputs", "rank_min", "rank_mean", "rank_max", "sv_max", "sv_min", "cond",
     "cond_median", "mean_sq_sv", "mean_sq_sv_all", "mean_log10_sv", "stable_rank",
 )
@@ -268,6 +269,9 @@ def network_spectrum(net, params, x, *, chunk_size: int | None = None) -> tuple[
     max(sigma[b])`` (numpy's ``matrix_rank`` rule, per example)::
 
         frac_zero     = zeros / (B * min(m, n))               # pooled zero atom
+        largest_zero_rel, smallest_nonzero_rel = the largest zero and the smallest
+                        nonzero sigma[b, i] / max(sigma[b]) over all examples: when they
+                        are far apart, any tolerance between them gives the same zero atom
         rank_*        = min, mean, max over b of the numerical rank of J[b]
         sv_max        = max over everything; sv_min = smallest NONZERO value
         cond          = sv_max / sv_min (pooled: the worst case over examples)
@@ -291,9 +295,15 @@ def network_spectrum(net, params, x, *, chunk_size: int | None = None) -> tuple[
     pooled = pooled_spectrum_stats(sigma, (m, n))
     per = spectrum_stats(sigma, (m, n))
     live = per.rank > 0
+    nonzero = sigma > per.tol[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = sigma / per.sv_max[:, None]          # NaN for an all-zero Jacobian
+    relative = np.where(per.sv_max[:, None] > 0, relative, 0.0)
     stats = {
         "examples": int(batch), "m": int(m), "n": int(n), "n_values": int(sigma.size),
         "frac_zero": float(pooled.frac_zero),
+        "largest_zero_rel": float(relative[~nonzero].max()) if (~nonzero).any() else None,
+        "smallest_nonzero_rel": float(relative[nonzero].min()) if nonzero.any() else None,
         **_structural(net, min(m, n)),
         "rank_min": int(per.rank.min()), "rank_mean": float(per.rank.mean()),
         "rank_max": int(per.rank.max()),
