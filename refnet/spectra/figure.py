@@ -119,8 +119,10 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(lo, hi + 1.0)
     ax.set_ylabel("log10 of the nonzero singular values")
-    ax.set_xlabel(("global density" if sweep else "network")
-                  + "   (numbers above: % of singular values that are zero; x: all zero)")
+    distributions = {r["distribution"] for r in rows if r["kind"] != "dense"}
+    where = "network" if not sweep else "global density" + (
+        f" ({distributions.pop()} over layers)" if len(distributions) == 1 else "")
+    ax.set_xlabel(where + "   (numbers above: % of singular values that are zero; x: all zero)")
     ax.axhline(hi, color="0.8", linewidth=0.8)
     ax.legend(handles=[Patch(color=colours[s], label=s) for s in series], fontsize=8,
               loc="lower left", framealpha=0.9)
