@@ -9,8 +9,11 @@ numerical rank (and explains the zero atom).
 """
 import contextlib
 import csv
+import importlib.util
 import io
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +32,7 @@ from refnet.train import TrainState, save_checkpoint
 from models.test_models_build import SMALL
 
 SMALL_MLP = [784, 32, 32, 10]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _no_constant(name):
@@ -261,3 +265,33 @@ def test_command_on_lenet5_cifar_says_how_mnist_was_fed():
 def test_bad_arguments_name_the_problem(argv, message):
     with pytest.raises(SystemExit, match=message):
         run_cli(*argv)
+
+
+def _analysis_script():
+    spec = importlib.util.spec_from_file_location(
+        "spectrum_figure", ROOT / "analysis" / "spectrum_figure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_table_and_committed_csv_are_this_run(default_run):
+    """The README shows what ``analysis/spectrum_figure.py`` prints and writes, today."""
+    rows = default_run["rows"]
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- spectrum-table[^>]*-->\n(.*?)\n<!-- /spectrum-table -->", readme,
+                      re.S)
+    assert block, "README.md has no spectrum table between its markers"
+    assert block.group(1) == _analysis_script().markdown_table(rows)
+    assert "![" in readme and "(analysis/out/spectrum.png)" in readme
+    assert (ROOT / "analysis" / "out" / "spectrum.png").read_bytes()[:4] == b"\x89PNG"
+    with open(ROOT / "analysis" / "out" / "spectrum.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(rows)
+    for line, row in zip(table, rows):
+        assert list(line) == list(TABLE_FIELDS)
+        for key, value in row.items():
+            if isinstance(value, float):       # written to 6 significant digits
+                assert float(line[key]) == pytest.approx(value, rel=1e-5, abs=1e-300), key
+            else:
+                assert line[key] == ("" if value is None else str(value)), key
