@@ -225,8 +225,10 @@ def test_trained_checkpoint(tmp_path):
         str(path), 3, "sparse", "kaiming-dense")
     assert {k: row[k] for k in expected} == expected
     assert np.array_equal(study.sigma[0], sigma)
-    printed = json.loads(run_cli("--checkpoint", str(path), "--examples", "4", "--json"))
+    printed = json.loads(run_cli("--checkpoint", str(path), "--examples", "4", "--json",
+                                 "--out", str(tmp_path / "out")))
     assert printed["rows"] == study.rows
+    assert (tmp_path / "out" / "spectrum.png").stat().st_size > 0
     bare = tmp_path / "bare.npz"
     save_checkpoint(bare, TrainState(params, {}, 30, 3, {}))
     with pytest.raises(SystemExit, match="no model specification"):
@@ -234,11 +236,14 @@ def test_trained_checkpoint(tmp_path):
 
 
 def test_command_writes_figure_and_table(tmp_path):
+    import matplotlib
+    backend = matplotlib.get_backend()
     out = tmp_path / "spectrum"
     text = run_cli("--sizes", *map(str, SMALL_MLP), "--densities", "0.05", "0.001",
                    "--examples", "4", "--out", str(out))
     assert "inputs:  4 mnist5k test images" in text and "frac_zero" in text
     assert (out / "spectrum.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.get_backend() == backend      # drawn on an Agg canvas, backend untouched
     with open(out / "spectrum.csv", newline="") as handle:
         table = list(csv.reader(handle))
     assert table[0] == list(TABLE_FIELDS) and len(table) == 1 + 1 + 3 * 2

@@ -29,6 +29,7 @@ TABLE_NAME = "spectrum.csv"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``refnet spectrum`` to ``parser``."""
     from ..data import DATASETS
     from ..models import MODELS
     from ..sparsity import DISTRIBUTIONS
@@ -57,7 +58,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="leave out the dense reference network")
     parser.add_argument("--checkpoint", action="append", metavar="PATH",
                         help="analyse this trained checkpoint instead of the density sweep "
-                             "(repeatable)")
+                             "(repeatable; the model options are then read from the "
+                             "checkpoint, and --model, --sizes, --densities, ... are ignored)")
     parser.add_argument("--chunk-size", type=int,
                         help="output rows per Jacobian call (default: about 128 cotangent "
                              "rows per call)")
@@ -99,6 +101,7 @@ def format_table(rows) -> str:
 
 
 def run_command(args) -> int:
+    """Run the study, print a table (or JSON with ``--json``), write the files; exit status."""
     start = time.perf_counter()
     model_args = _model_args(args)
     try:

@@ -67,9 +67,10 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     title : str, optional
         Default: the study's network and inputs.
     """
-    import matplotlib
-    matplotlib.use("Agg", force=True)      # a file, never a screen (no display on CI)
-    import matplotlib.pyplot as plt
+    # The Agg canvas, explicitly and without pyplot: a file, never a screen, and the
+    # caller's own matplotlib backend (a notebook's, say) is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     rows, sigmas = study.rows, study.sigma
@@ -94,11 +95,12 @@ def plot_study(study, path, *, title: str | None = None) -> None:
 
     sweep = all(r["source"] == "init" for r in rows) and \
         len({r["density"] for r in rows if r["kind"] != "dense"}) > 1
+    fig = Figure(figsize=(13, 5) if sweep else (max(6, 1.6 * len(columns) + 2), 5))
+    FigureCanvasAgg(fig)
     if sweep:
-        fig, (ax, ax_zero) = plt.subplots(1, 2, figsize=(13, 5),
-                                          gridspec_kw={"width_ratios": [3.2, 1.3]})
+        ax, ax_zero = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3.2, 1.3]})
     else:
-        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(columns) + 2), 5))
+        ax = fig.subplots()
     in_column = {c: [s for s in series if any(_column(q) == c and _series(q) == s
                                              for q in rows)] for c in columns}
     slot = 0.9 / max(len(v) for v in in_column.values())   # one variant's share of a column
@@ -133,7 +135,6 @@ def plot_study(study, path, *, title: str | None = None) -> None:
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _plot_zero_atom(ax, rows, colours) -> None:

@@ -228,7 +228,8 @@ def _number(value):
 
 
 def _structural(net, width: int) -> dict:
-    """Structural rank of a chain network, or Nones for a network that is not a chain."""
+    """Structural rank of a chain network; Nones for a network that is not a chain (a
+    residual network) or has a layer without a structural pattern."""
     from ..models import structural_supports    # models import spectra: import late
     try:
         supports = structural_supports(net)
