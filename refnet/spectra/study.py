@@ -5,13 +5,14 @@ architecture built as DCTpS and as plain sparse at several global densities,
 its exact input-output Jacobian at real inputs, and the statistics of the
 singular values, pooled over the examples.
 
-Why this tells when training is possible: a gradient reaches the weights of
-layer ``l`` through the Jacobian of the layers above it, and the input-output
-Jacobian is the product of all of them.  Where it has a zero singular value,
-some direction of the output cannot be changed by any change of the input (nor
-of the hidden units along that chain): no signal passes that way, forward or
-back.  A network whose Jacobian is zero at every input is disconnected and
-cannot learn at all.
+Why this says when training is possible: backpropagation carries the error
+through the Jacobians of the layers, and the input-output Jacobian is their
+product.  Where it has a zero singular value, some direction of the output
+cannot be changed by any change of the input, and an error in that direction
+never reaches the input: no signal passes that way, forward or back.  A network
+whose Jacobian is zero at every input computes an output that does not depend
+on its input at all; when the supports alone force that (structural rank 0,
+below), no values of the weights on those supports can change it.
 
 What the study builds (``spectrum_study``):
 
@@ -33,7 +34,7 @@ for parameters; each network draws its supports from a fresh generator on the
 first and its parameters from a fresh generator on the second.  So at one
 density the three variants share the support (they differ only in ``D`` and
 the initial values), the normal draws of the two sparse inits are the same
-numbers scaled differently, and the result does not depend on the order in
+numbers scaled differently (per row), and the result does not depend on the order in
 which networks are built.  The inputs are the first ``examples`` images of the
 TEST part of ``refnet.data.prepare(dataset, seed=seed)``, standardised with
 the training part's mean and standard deviation as training does
@@ -282,7 +283,15 @@ def network_spectrum(net, params, x, *, chunk_size: int | None = None) -> tuple[
         mean_log10_sv = mean of log10(sigma) over the nonzero values
         stable_rank   = mean over b of ||J[b]||_F**2 / ||J[b]||_2**2
 
-    and the structural columns from the supports alone (module docstring).
+    and from the supports alone (None for a network that is not a chain)::
+
+        structural_rank      = structural_rank(structural_supports(net)).rank_bound
+        structural_frac_zero = 1 - structural_rank / min(m, n)    # <= frac_zero
+        connected_outputs    = outputs that some input reaches along the supports
+
+    The rows of a study add ``model, kind, init, density, distribution, nnz``
+    (total trainable weight entries), ``source`` ("init" or a checkpoint's
+    path) and ``epoch`` (None at initialisation).
     """
     x = np.asarray(x)
     if x.ndim < 1 or x.shape[0] < 1:
