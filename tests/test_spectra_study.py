@@ -27,7 +27,7 @@ from refnet.spectra import jacobian, singular_values, spectrum_stats, structural
 from refnet.spectra.study import (DEFAULT_DENSITIES, DEFAULT_SIZES, TABLE_FIELDS, VARIANTS,
                                   checkpoint_spectrum, network_spectrum, real_inputs,
                                   spectrum_study)
-from refnet.train import TrainState, save_checkpoint
+from refnet.train import TrainConfig, TrainState, save_checkpoint, train
 
 from models.test_models_build import SMALL
 
@@ -233,6 +233,23 @@ def test_trained_checkpoint(tmp_path):
     save_checkpoint(bare, TrainState(params, {}, 30, 3, {}))
     with pytest.raises(SystemExit, match="no model specification"):
         run_cli("--checkpoint", str(bare))
+
+
+def test_checkpoint_of_a_trained_dctps_network(tmp_path):
+    """Training turns alpha into a numpy scalar, which a checkpoint returns as a float."""
+    net = build_model("mlp", kind="dctps", sizes=SMALL_MLP, density=0.01, rng=0)
+    x = real_inputs((784,), 64).x
+    labels = np.arange(64) % 10
+    result = train(net, net.init(0), (x, labels), TrainConfig(epochs=1, batch_size=32),
+                   quiet=True)
+    path = tmp_path / "dctps.npz"
+    save_checkpoint(path, result.state, meta={"model": net.spec},
+                    arrays={"supports": support_arrays(supports_of(net))})
+    row = checkpoint_spectrum(path, examples=4).rows[0]
+    params = tree_map(np.asarray, result.state.params)
+    expected, _ = network_spectrum(net, params, x[:4])
+    assert {k: row[k] for k in expected} == expected
+    assert (row["kind"], row["init"], row["epoch"]) == ("dctps", "zeros", 1)
 
 
 def test_command_writes_figure_and_table(tmp_path):

@@ -32,15 +32,13 @@ def density_label(density: float) -> str:
 
 
 def _series(row) -> str:
+    if row["source"] != "init":           # trained: S is no longer its initial value
+        return f"{row['kind']}, {row['init']} init, epoch {row['epoch']}"
     if row["kind"] == "dense":
-        label = "dense (Kaiming)"
-    elif row["kind"] == "dctps":
-        label = f"DCTpS (S {'= 0' if row['init'] == 'zeros' else row['init']})"
-    else:
-        label = f"sparse, {row['init']}"
-    if row["source"] != "init":
-        label += f", epoch {row['epoch']}"
-    return label
+        return "dense (Kaiming)"
+    if row["kind"] == "dctps":
+        return f"DCTpS (S {'= 0' if row['init'] == 'zeros' else row['init']})"
+    return f"sparse, {row['init']}"
 
 
 def _column(row) -> str:
@@ -80,9 +78,8 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     for r in rows:
         key = _series(r)
         if key not in colours:
-            colours[key] = _COLOURS.get((r["kind"], r["init"])) if r["source"] == "init" \
-                else None
-            colours[key] = colours[key] or next(spare, "k")
+            default = _COLOURS.get((r["kind"], r["init"])) if r["source"] == "init" else None
+            colours[key] = default or next(spare, "k")
     logs = [_nonzero_log10(r, s) for r, s in zip(rows, sigmas)]
     present = [v for v in logs if v.size]
     lo = math.floor(min(v.min() for v in present)) if present else -1.0
@@ -93,8 +90,8 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     shares = [np.histogram(v, edges)[0] / max(r["n_values"], 1) for v, r in zip(logs, rows)]
     peak = max((s.max() for s in shares if s.size), default=1.0) or 1.0
 
-    sweep = all(r["source"] == "init" for r in rows) and \
-        len({r["density"] for r in rows if r["kind"] != "dense"}) > 1
+    at_init = all(r["source"] == "init" for r in rows)
+    sweep = at_init and len({r["density"] for r in rows if r["kind"] != "dense"}) > 1
     fig = Figure(figsize=(13, 5) if sweep else (max(6, 1.6 * len(columns) + 2), 5))
     FigureCanvasAgg(fig)
     if sweep:
@@ -122,7 +119,7 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     ax.set_ylim(lo, hi + 1.0)
     ax.set_ylabel("log10 of the nonzero singular values")
     distributions = {r["distribution"] for r in rows if r["kind"] != "dense"}
-    where = "network" if not sweep else "global density" + (
+    where = "checkpoint" if not at_init else "global density" + (
         f" ({distributions.pop()} over layers)" if len(distributions) == 1 else "")
     ax.set_xlabel(where + "   (numbers above: % of singular values that are zero; x: all zero)")
     ax.axhline(hi, color="0.8", linewidth=0.8)
