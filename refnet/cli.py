@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
               "train one reference model on one dataset (checkpoints with --save/--resume)"),
     "study": ("refnet.study.command",
               "the headline study: accuracy lost at 1%%, 0.1%%, 0.01%% density, per method"),
+    "spectrum": ("refnet.spectra.command",
+                 "Jacobian spectra of DCTpS against plain sparse networks at each density"),
 }
 
 

@@ -5,7 +5,8 @@ import importlib
 import pytest
 
 MODULES = ["refnet.spectra", "refnet.spectra.jacobian", "refnet.spectra.operator",
-           "refnet.spectra.stats", "refnet.spectra.structural", "refnet.spectra.theory"]
+           "refnet.spectra.stats", "refnet.spectra.structural", "refnet.spectra.theory",
+           "refnet.spectra.study"]
 
 
 @pytest.mark.parametrize("name", MODULES)

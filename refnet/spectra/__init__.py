@@ -18,6 +18,10 @@
     functions for tests and plot overlays.
 ``benchmark``
     timing of the batched Jacobian against a loop of backward passes.
+``study``, ``figure``, ``command``
+    "when is training possible?": a model built as DCTpS and as plain sparse
+    at several densities, its Jacobian spectra at real inputs, a table and a
+    figure (``refnet spectrum``).
 
 Examples
 --------
@@ -38,6 +42,9 @@ from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperato
                        extreme_singular_values, jacobian_operator)
 from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
                     spectrum_stats, zero_tolerance)
+from .figure import plot_study
+from .study import (SpectrumStudy, checkpoint_spectrum, network_spectrum, real_inputs,
+                    spectrum_study, write_table)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
                          support_pattern)
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
@@ -57,4 +64,6 @@ __all__ = [
     "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
     "gaussian_product_moments", "sq_sv_density_to_log10",
     "benchmark_jacobian",
+    "spectrum_study", "checkpoint_spectrum", "network_spectrum", "real_inputs", "SpectrumStudy",
+    "write_table", "plot_study",
 ]
