@@ -70,7 +70,6 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..core.layer import check_positive_int
-from ..core.tree import tree_map
 from .jacobian import jacobian
 from .stats import pooled_spectrum_stats, singular_values, spectrum_stats
 from .structural import structural_rank
@@ -475,11 +474,7 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
                              "it with meta={'model': model.spec} and arrays={'supports': "
                              "support_arrays(supports_of(model))}")
         net = rebuild(spec, checkpoint.arrays.get("supports"))
-        # A 0-d parameter (a DCTpS layer's alpha) turns into a numpy scalar under the
-        # optimizer's arithmetic, and a checkpoint stores that as a JSON number, so it
-        # comes back as a Python float; the layers take arrays.
-        params = tree_map(lambda leaf: np.asarray(leaf, dtype=np.float64),
-                          checkpoint.state.params)
+        params = checkpoint.state.params
         check_params_match(params, net.init(0), f"checkpoint {os.fspath(path)!r}")
         inputs = real_inputs(net.input_shape, examples, dataset=dataset, seed=seed)
         stats, sigma = network_spectrum(net, params, inputs.x, chunk_size=chunk_size)
