@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .methods import METHODS
+from .methods import METHODS, applicable
 from .report import markdown_table, summarize, write_outputs
 from .runner import FULL, QUICK, run_study, tasks_of, with_overrides
 
@@ -49,7 +49,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     base = QUICK if args.quick else FULL
-    config = with_overrides(base, methods=args.methods, densities=args.densities,
+    methods = args.methods
+    if methods is None and args.model is not None:
+        # the default methods that cannot build this model (Doping and a CNN) are left out
+        methods, skipped = applicable(base.methods, args.model, {})
+        for key, reason in skipped.items():
+            print(f"refnet study: leaving out {key}: {reason}", file=sys.stderr)
+        methods = tuple(methods)
+    config = with_overrides(base, methods=methods, densities=args.densities,
                             seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
                             model=args.model, data=args.data)
     if not args.quiet:
