@@ -68,7 +68,7 @@ def run_command(args) -> int:
     if args.json:
         print(json.dumps({"dense_acc": summary["dense_acc"],
                           "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean",
-                                                         "acc_std", "delta", "lr")}
+                                                         "acc_std", "delta", "lr", "note")}
                                    for row in summary["rows"]]}, indent=1))
     else:
         print(markdown_table(summary))

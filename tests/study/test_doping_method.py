@@ -78,3 +78,22 @@ def test_doping_refuses_convolutional_models_before_training():
     ok, skipped = applicable(("dense", "doping", "dctps-epl"), "lenet5", {})
     assert ok == ["dense", "dctps-epl"] and list(skipped) == ["doping"]
     assert applicable(("dense", "doping"), "lenet300", {}) == (["dense", "doping"], {})
+
+
+def test_cli_leaves_doping_out_for_a_cnn_and_says_why(monkeypatch, capsys):
+    import refnet.study.command as command
+    from refnet.cli import main
+
+    class Captured(Exception):
+        pass
+
+    def capture(config, **kwargs):
+        raise Captured(config)
+
+    monkeypatch.setattr(command, "run_study", capture)
+    with pytest.raises(Captured) as caught:
+        main(["study", "--quick", "--model", "lenet5", "--quiet"])
+    config = caught.value.args[0]
+    assert "doping" not in config.methods and "dctps-epl" in config.methods
+    assert "leaving out doping: Doping: model 'lenet5' has convolution layers" in \
+        capsys.readouterr().err
