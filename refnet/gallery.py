@@ -20,9 +20,9 @@ import numpy as np
 
 from .core import Graph, Sequential
 from .core.tree import tree_map
-from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
-                     Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear,
-                     Tanh)
+from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, DopingLinear,
+                     Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
+                     SparseLinear, Tanh)
 from .testing import GradCheckReport, away_from_zero, check_layer, distinct_values
 
 __all__ = ["Example", "EXAMPLES", "perturbed_params", "run_gradcheck", "summarize", "small_cnn"]
@@ -117,6 +117,14 @@ def _reference_model(name, kind, density, **kwargs):
 EXAMPLES += [
     Example("lenet5-cifar sparse (density 0.1)", _reference_model("lenet5-cifar", "sparse", 0.1)),
     Example("lenet5-cifar dctps (density 0.1)", _reference_model("lenet5-cifar", "dctps", 0.1)),
+]
+
+# Doping: non-square factors (A 4x2, B 2x3), so a swapped Kronecker order would show
+EXAMPLES += [
+    Example("DopingLinear", _simple(DopingLinear(6, 8, factors=((2, 3), (4, 2)), density=0.2,
+                                                 rng=0), (6,))),
+    Example("DopingLinear(pure Kronecker, bias=False)", _simple(
+        DopingLinear(12, 6, factors=((4, 3), (3, 2)), nnz=0, rng=1, bias=False), (12,))),
 ]
 
 

@@ -328,3 +328,35 @@ def _model(draw):
 from refnet.models import Model  # noqa: E402
 
 SPECS += [LayerSpec("Model-mlp", Model, _model)]
+
+
+# -- Doping: A kron B + S ----------------------------------------------------------------
+from refnet.layers import DopingLinear  # noqa: E402
+
+
+def _doping(draw):
+    """Non-square factors of sizes 1..3 (so n, m <= 9) and 0..m*n entries of S
+    (nnz = 0 is a pure Kronecker layer)."""
+    n1, n2 = draw(st.integers(1, 3), label="n1"), draw(st.integers(1, 3), label="n2")
+    m1, m2 = draw(st.integers(1, 3), label="m1"), draw(st.integers(1, 3), label="m2")
+    n, m = n1 * n2, m1 * m2
+    layer = DopingLinear(n, m, factors=((n1, n2), (m1, m2)),
+                         nnz=draw(st.integers(0, m * n), label="nnz"),
+                         rng=draw(st.integers(0, 2**16), label="support_seed"),
+                         bias=draw(st.booleans(), label="bias"))
+    return layer, (n,)
+
+
+def swap_kron_order(layer, params, cache, y_bar):
+    """Planted bug: x_bar of ``B kron A`` instead of ``A kron B``: the column-major
+    identity ``vec(B @ Z @ A.T)`` read with numpy's row-major reshape."""
+    (n1, n2), (m1, m2) = layer.factors
+    swapped = DopingLinear(layer.n_in, layer.n_out, factors=((n2, n1), (m2, m1)),
+                           support=layer.support, bias=layer.bias)
+    x_bar, _ = swapped.vjp(dict(params, A=params["B"], B=params["A"]), cache, y_bar,
+                           need_params=False)
+    return x_bar, layer.vjp(params, cache, y_bar)[1]
+
+
+SPECS += [LayerSpec("DopingLinear", DopingLinear, _doping,
+                    mutants=(drop_sparse_term, swap_kron_order))]

@@ -16,7 +16,9 @@ rebuilt from torch primitives, never from refnet's code (``TORCH_LAYERS``):
   (cout, cin, kh, kw), through ``F.conv2d``), ``S`` as a dense weight times its
   0/1 mask, ``alpha`` a scalar parameter.  torch's gradient of the dense ``S``,
   gathered at the support's (row, column) positions, must equal refnet's
-  cotangent of the values ``"S"``.
+  cotangent of the values ``"S"``;
+- Doping as the paper writes it: ``torch.kron(A, B)`` formed densely, plus ``S``
+  as a masked dense weight (refnet applies the product by reshaping, never forming it).
 
 What is compared, all in float64 (``torch.func.vjp``, ``jvp``, ``jacrev``):
 forward outputs, input and parameter cotangents and JVPs of every layer in
@@ -58,8 +60,8 @@ from torch.func import jacrev, jvp, vjp, vmap  # noqa: E402
 from refnet import Graph, Sequential  # noqa: E402
 from refnet.core.tree import tree_leaves  # noqa: E402
 from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear,  # noqa: E402
-                           Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
-                           SparseLinear, Tanh)
+                           DopingLinear, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU,
+                           SparseConv2d, SparseLinear, Tanh)
 from refnet.losses import softmax_cross_entropy  # noqa: E402
 from refnet.models import Model  # noqa: E402
 from refnet.spectra import jacobian  # noqa: E402
@@ -295,6 +297,22 @@ class TorchSparseConv2d(TorchSparseLinear):
         return y
 
 
+class TorchDopingLinear(TorchSparseLinear):
+    """Doping as written in the paper: ``y = x @ (torch.kron(A, B) + S * mask).T + b``,
+    the Kronecker product FORMED densely (refnet never forms it) and ``S`` a dense
+    weight on its support, as for the sparse layers."""
+
+    def to_torch(self, params):
+        tparams = super().to_torch(params)
+        tparams["A"], tparams["B"] = tensor(params["A"]), tensor(params["B"])
+        return tparams
+
+    def apply(self, tparams, x):
+        W = torch.kron(tparams["A"], tparams["B"]) + tparams["S"] * self.mask
+        y = x @ W.T
+        return y + tparams["b"] if "b" in tparams else y
+
+
 class TorchGraph(TorchLayer):
     """A Graph (Sequential included): its nodes' torch versions composed in order."""
 
@@ -358,6 +376,7 @@ TORCH_LAYERS = {
     DCTpSLinear: TorchSparseLinear,
     SparseConv2d: TorchSparseConv2d,
     DCTpSConv2d: TorchSparseConv2d,
+    DopingLinear: TorchDopingLinear,
 }
 
 #: Registered layer types deliberately NOT cross-checked: ``type -> stated reason``.
@@ -469,6 +488,11 @@ FIXED_CASES = {
     "AvgPool2d overlapping, padded": (AvgPool2d(3, stride=1, padding=1), (2, 5, 4)),
     "MaxPool2d overlapping, padded": (MaxPool2d((3, 2), stride=(2, 1), padding=(1, 1)),
                                       (2, 5, 4)),
+    # non-square factors of unequal shapes: any mix-up of the Kronecker order shows
+    "DopingLinear non-square factors": (DopingLinear(12, 10, factors=((4, 3), (2, 5)), nnz=9,
+                                                     rng=10), (12,)),
+    "DopingLinear pure Kronecker": (DopingLinear(6, 15, factors=((3, 2), (5, 3)), nnz=0,
+                                                 rng=11, bias=False), (6,)),
 }
 
 

@@ -11,10 +11,12 @@ from .pooling import AvgPool2d, MaxPool2d
 from .reshape import Flatten
 from .sparse import SparseConv2d, SparseLinear
 from .dctps import DCTpSConv2d, DCTpSLinear
+from .doping import DopingLinear
 
 __all__ = ["Identity", "LeakyReLU", "ReLU", "Tanh", "Linear", "Add", "Concat", "Flatten",
            "Conv2d", "AvgPool2d", "MaxPool2d", "SparseLinear", "SparseConv2d", "DCTpSLinear",
-           "DCTpSConv2d", "PUBLIC_LAYERS"]
+           "DCTpSConv2d", "DopingLinear", "PUBLIC_LAYERS"]
 
 PUBLIC_LAYERS = (Linear, ReLU, LeakyReLU, Tanh, Identity, Flatten, Add, Concat, Conv2d,
-                 AvgPool2d, MaxPool2d, SparseLinear, SparseConv2d, DCTpSLinear, DCTpSConv2d)
+                 AvgPool2d, MaxPool2d, SparseLinear, SparseConv2d, DCTpSLinear, DCTpSConv2d,
+                 DopingLinear)

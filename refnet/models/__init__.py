@@ -21,12 +21,14 @@ One file per idea: :mod:`~refnet.models.blueprint` (slots and kinds),
 :mod:`~refnet.models.build` (``build_model``, ``rebuild``),
 :mod:`~refnet.models.weights` (prunable weights, supports, density),
 :mod:`~refnet.models.convert` (dense to sparse),
+:mod:`~refnet.models.doping` (Doping networks at a density's budget),
 :mod:`~refnet.models.structural` (supports for ``structural_rank``),
 :mod:`~refnet.models.points` (gradient-check points away from ReLU kinks).
 """
 from .blueprint import KINDS, Blueprint, ConvWeight, LinearWeight
 from .build import MODELS, blueprint_of, build_model, rebuild
 from .convert import to_sparse
+from .doping import DopingPlan, build_doping, doping_plan, doping_weights
 from .lenet import lenet5, lenet5_cifar
 from .mlp import lenet300, mlp
 from .model import Model
@@ -40,4 +42,5 @@ __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight"
            "build_model", "rebuild", "blueprint_of", "to_sparse", "prunable_weights",
            "prunable_layers", "weight_shape", "supports_of", "support_arrays", "as_supports",
            "density_of", "structural_supports", "check_point", "relu_margin", "mlp",
-           "lenet300", "lenet5", "lenet5_cifar", "resnet_small", "fixup_scale"]
+           "lenet300", "lenet5", "lenet5_cifar", "resnet_small", "fixup_scale", "build_doping",
+           "doping_plan", "doping_weights", "DopingPlan"]

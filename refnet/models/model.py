@@ -53,7 +53,8 @@ class Model(Graph):
     name : str
         The model's name, ``spec["name"]``.
     kind : str
-        ``"dense"``, ``"sparse"`` or ``"dctps"``.
+        ``"dense"``, ``"sparse"`` or ``"dctps"`` (or ``"doping"``, from
+        :func:`refnet.models.build_doping`).
     init_scales : dict
 
     Notes

@@ -10,7 +10,9 @@ only (DESIGN.md)::
 
 where ``size_l`` is the number of entries of the dense weight and ``nnz_l``
 the number of trainable ones: all of them for a dense layer, the support's
-``nnz`` for a sparse or DCTpS layer (whose fixed DCT is not trainable).
+``nnz`` for a sparse or DCTpS layer (whose fixed DCT is not trainable), and
+``m1 n1 + m2 n2 + nnz`` for a :class:`~refnet.layers.DopingLinear` (its
+trained Kronecker factors count: that is Doping's price).
 
 Layers are found by walking containers (:meth:`Layer.children`); a layer's
 *path* is its node name, with ``/`` between the names of nested containers
@@ -29,7 +31,7 @@ import math
 import numpy as np
 
 from ..core.layer import Layer
-from ..layers import Conv2d, Linear, SparseConv2d
+from ..layers import Conv2d, DopingLinear, Linear, SparseConv2d
 from ..layers.sparse_affine import SparseAffine
 
 __all__ = ["iter_layers", "prunable_layers", "prunable_weights", "weight_shape",
@@ -50,7 +52,7 @@ def iter_layers(net: Layer, prefix: str = ""):
 
 
 def _is_prunable(layer) -> bool:
-    return isinstance(layer, (Linear, Conv2d, SparseAffine))
+    return isinstance(layer, (Linear, Conv2d, SparseAffine, DopingLinear))
 
 
 def weight_shape(layer: Layer) -> tuple[int, ...]:
@@ -67,7 +69,7 @@ def weight_shape(layer: Layer) -> tuple[int, ...]:
         return (layer.out_channels, layer.in_channels) + tuple(layer.kernel_size)
     if isinstance(layer, SparseConv2d):
         return tuple(layer.weight_shape)
-    if isinstance(layer, SparseAffine):
+    if isinstance(layer, (SparseAffine, DopingLinear)):
         return (layer.n_out, layer.n_in)
     raise TypeError(f"{type(layer).__name__} has no prunable weight")
 
@@ -118,9 +120,16 @@ def density_of(net: Layer) -> float:
         raise ValueError(f"density_of: {type(net).__name__} has no prunable layer (no Linear, "
                          "Conv2d, sparse or DCTpS layer)")
     size = sum(math.prod(weight_shape(layer)) for _, layer in layers)
-    nnz = sum(layer.nnz if isinstance(layer, SparseAffine) else math.prod(weight_shape(layer))
-              for _, layer in layers)
-    return nnz / size
+    return sum(_trainable_entries(layer) for _, layer in layers) / size
+
+
+def _trainable_entries(layer) -> int:
+    """``nnz_l`` of the module docstring: the trained weight entries of a prunable layer."""
+    if isinstance(layer, SparseAffine):
+        return layer.nnz
+    if isinstance(layer, DopingLinear):
+        return layer.trainable_weights
+    return math.prod(weight_shape(layer))
 
 
 def support_arrays(supports: dict) -> dict:

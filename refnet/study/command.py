@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .methods import ALPHA_METHODS, METHODS
+from .methods import ALPHA_METHODS, METHODS, applicable
 from .report import markdown_table, summarize, write_outputs
 from .runner import FULL, QUICK, run_study, tasks_of, with_overrides
 
@@ -68,7 +68,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     base = QUICK if args.quick else FULL
-    methods = _with_alpha_rows(args.methods or base.methods, args.alpha)
+    methods = args.methods
+    if methods is None and args.model is not None:
+        # the default methods that cannot build this model (Doping and a CNN) are left out
+        methods, skipped = applicable(base.methods, args.model, {})
+        for key, reason in skipped.items():
+            print(f"refnet study: leaving out {key}: {reason}", file=sys.stderr)
+        methods = tuple(methods)
+    methods = _with_alpha_rows(methods or base.methods, args.alpha)
     config = with_overrides(base, methods=methods, densities=args.densities,
                             seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
                             model=args.model, data=args.data)
@@ -81,7 +88,7 @@ def run_command(args) -> int:
     if args.json:
         print(json.dumps({"dense_acc": summary["dense_acc"],
                           "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean",
-                                                         "acc_std", "delta", "lr")}
+                                                         "acc_std", "delta", "lr", "note")}
                                    for row in summary["rows"]]}, indent=1))
     else:
         print(markdown_table(summary))

@@ -43,8 +43,10 @@ def summarize(result) -> dict:
         ``{"dense_acc": float or None, "rows": [{"method": label, "key": str,
         "density": float, "acc_mean": float, "acc_std": float, "delta": float
         or None, "lr": float, "val_acc": float, "seeds": int, "diverged": int,
-        "trainable": int, "nnz_density": float}, ...], "config": {...},
-        "seconds": float}``
+        "trainable": int, "nnz_density": float, "note": str or None}, ...],
+        "config": {...}, "seconds": float}``; ``note`` is the method's
+        :attr:`~refnet.study.methods.Method.notes` at that density (Doping's
+        factor sizes and trainable weights against the budget).
     """
     config = result.config
     runs = defaultdict(list)
@@ -66,13 +68,15 @@ def summarize(result) -> dict:
             val, lr, recs = chosen[(key, source)]
             good = [r for r in recs if not r["diverged"]]
             mean, std = _mean_std([r["test_acc"] for r in good])
+            note = None if method.notes is None else method.notes(
+                config.model, dict(config.model_args), float(density))
             rows.append({
                 "method": method.label, "key": key, "density": float(density),
                 "acc_mean": mean, "acc_std": std, "delta": None, "lr": lr, "val_acc": val,
                 "seeds": len(recs), "diverged": len(recs) - len(good),
                 "trainable": int(np.median([r["trainable"] for r in good])) if good else 0,
                 "nnz_density": float(np.median([r["nnz_density"] for r in good]))
-                if good else math.nan})
+                if good else math.nan, "note": note})
     dense = [r for r in rows if r["key"] == "dense"]
     dense_acc = dense[0]["acc_mean"] if dense else None
     if dense_acc is not None:
@@ -88,11 +92,18 @@ def _cell(mean, std, signed=False):
     return f"{mean:+.1f} ± {std:.1f}" if signed else f"{mean:.1f} ± {std:.1f}"
 
 
+def _label(row) -> str:
+    """The row label, with a dagger when the method has notes (listed under the tables)."""
+    return row["method"] + (" †" if row.get("note") else "")
+
+
 def markdown_table(summary: dict) -> str:
     """The talk's table: methods down, densities across, accuracy change against dense.
 
     A second table gives the test accuracy itself and the learning rate the
-    validation split chose.
+    validation split chose.  Rows with notes (Doping: the factor sizes and
+    the trainable weights at each density) are marked with a dagger and their
+    notes follow the tables.
     """
     config = summary["config"]
     densities = config["densities"]
@@ -111,7 +122,7 @@ def markdown_table(summary: dict) -> str:
             for d in densities:
                 row = by[(key, d)]
                 cells.append(_cell(row["delta"], row["acc_std"], signed=True))
-            lines.append(f"| {by[(key, densities[0])]['method']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_label(by[(key, densities[0])])} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["Test accuracy (%), mean ± std over seeds, and the learning rate chosen on the "
               "validation split:", "", header, rule]
@@ -120,7 +131,12 @@ def markdown_table(summary: dict) -> str:
         for d in densities:
             row = by[(key, d)]
             cells.append(f"{_cell(row['acc_mean'], row['acc_std'])} (lr {row['lr']:g})")
-        lines.append(f"| {by[(key, densities[0])]['method']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_label(by[(key, densities[0])])} | " + " | ".join(cells) + " |")
+    notes = [f"- {row['method']} at {density_label(row['density'])}: {row['note']}"
+             for row in summary["rows"] if row.get("note")]
+    if notes:
+        lines += ["", "† What the marked rows train (weights only, biases not counted):", ""]
+        lines += notes
     c = config
     lines += ["", f"{c['model']} on {c['data']}, {c['optimizer']}, {c['epochs']} epochs, batch "
                   f"{c['batch_size']}, seeds {list(c['seeds'])}, learning rates "
@@ -171,7 +187,7 @@ def write_outputs(summary: dict, records: list, out: str) -> dict:
     with open(paths["study.md"], "w") as handle:
         handle.write(markdown_table(summary))
     fields = ["method", "key", "density", "acc_mean", "acc_std", "delta", "lr", "val_acc",
-              "seeds", "diverged", "trainable", "nnz_density"]
+              "seeds", "diverged", "trainable", "nnz_density", "note"]
     with open(paths["study.csv"], "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()

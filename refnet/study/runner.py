@@ -44,7 +44,7 @@ from ..core.tree import tree_size
 from ..data import prepare
 from ..models import density_of
 from ..train import TrainConfig, TrainingDiverged, evaluate, train
-from .methods import DEFAULT_METHODS, METHODS, Context, method_names
+from .methods import DEFAULT_METHODS, METHODS, Context, applicable, method_names
 
 __all__ = ["StudyConfig", "StudyResult", "QUICK", "FULL", "Task", "tasks_of", "run_task",
            "run_study", "pinned_blas_pool", "with_overrides"]
@@ -94,6 +94,11 @@ class StudyConfig:
 
     def __post_init__(self):
         method_names(self.methods)
+        _, skipped = applicable(self.methods, self.model, dict(self.model_args))
+        if skipped:
+            raise ValueError(f"StudyConfig: method(s) {sorted(skipped)} cannot build model "
+                             f"{self.model!r}: " + "; ".join(skipped.values())
+                             + "; leave them out (--methods)")
         for name in ("densities", "seeds", "lrs"):
             if not getattr(self, name):
                 raise ValueError(f"StudyConfig: {name} must not be empty")

@@ -43,7 +43,7 @@ def test_density_free_methods_train_once_and_fill_every_column():
         by_method.setdefault(task.method, set()).add(task.density)
     assert by_method["dense"] == {1.0} and by_method["dct-only"] == {1.0}
     assert by_method["dctps-epl"] == {0.2, 0.05}
-    assert len(tasks) == (2 + 6 * 2) * 2     # (2 density-free + 6 methods x 2 densities) x 2 seeds
+    assert len(tasks) == (2 + 7 * 2) * 2     # (2 density-free + 7 methods x 2 densities) x 2 seeds
 
 
 def test_dct_only_trains_alpha_and_biases_only():

@@ -1,0 +1,302 @@
+"""Doping versions of the reference models, at the trainable-weight budget of a density.
+
+:func:`doping_plan` decides, for a global density ``d``, how every fully
+connected weight ``(m, n)`` of a model becomes a
+:class:`~refnet.layers.DopingLinear` ``A kron B + S``; :func:`build_doping`
+builds the network.  The budget is the one every sparse method gets: ``T =
+round(d * N)`` trainable weights (halves up, :func:`refnet.sparsity.target_nnz`)
+with ``N`` the number of prunable weights; biases are not counted.
+
+The rule
+--------
+1. **Kronecker factors as small as they can be.**  Every layer takes the
+   factorization with the fewest weights ``K_l = m1 n1 + m2 n2``
+   (:func:`refnet.layers.doping.compact_factors`; ties go to the higher rank
+   bound ``min(m1, n1) * min(m2, n2)``).  ``K_l >= 2 sqrt(m n)``: no choice of
+   factors trains fewer weights.
+2. **Every remaining weight to S.**  ``R = T - sum_l K_l`` entries of ``S`` are
+   shared between the layers by a distribution (default ``"uniform"``, the
+   same density of ``S`` in every layer, as the Doping paper dopes each
+   matrix at one density), exactly, with :func:`refnet.sparsity.allocate`.
+3. **Over budget, said so.**  When ``sum_l K_l > T`` the factors alone exceed
+   the budget: ``S`` is empty and the network trains ``sum_l K_l > T``
+   weights.  :attr:`DopingPlan.over_budget` and :meth:`DopingPlan.describe`
+   report it; nothing is trimmed silently.
+
+This is the closest analogue of DCTpS at the same budget: DCTpS spends
+nothing on its structured part (the DCT is fixed) and all ``T`` weights on
+``S``; Doping must first pay for ``A`` and ``B``.  For lenet300 (N = 266,200)::
+
+    layer  (m, n)      A        B        K_l
+    fc1    (300, 784)  10 x 49  30 x 16  970
+    fc2    (100, 300)  10 x 15  10 x 20  350
+    fc3    (10, 100)   2 x 20   5 x 5     65     sum 1,385 (0.52% of N)
+
+    density  budget T  S entries (fc1, fc2, fc3)  trainable  over budget
+    1%       2,662     1,277 (1,128, 144, 5)      2,662      no
+    0.1%     266       0                          1,385      5.2x
+    0.01%    27        0                          1,385      51.3x
+
+(The numbers are checked by ``tests/models/test_doping_models.py``.)
+
+Only fully connected layers are converted: a model with a convolution raises
+a ValueError (a Kronecker-factored convolution kernel is not implemented).
+A Doping model's ``spec`` has ``kind = "doping"`` and each layer's factors;
+:func:`refnet.models.rebuild` does not rebuild it (it raises naming the kind).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.graph import Node
+from ..core.layer import as_rng
+from ..layers import DopingLinear
+from ..layers.doping import compact_factors, kronecker_weights
+from ..sparsity.distributions import DISTRIBUTIONS, allocate, target_nnz
+from .blueprint import ConvWeight, is_slot
+from .build import blueprint_of
+from .model import SPEC_FORMAT, SPEC_VERSION, Model
+
+__all__ = ["DopingLayerPlan", "DopingPlan", "doping_plan", "doping_weights", "build_doping"]
+
+
+@dataclass(frozen=True)
+class DopingLayerPlan:
+    """How one ``(m, n)`` weight becomes ``A kron B + S``.
+
+    Attributes
+    ----------
+    name : str
+    shape : (int, int)
+        ``(m, n)``.
+    factors : ((n1, n2), (m1, m2))
+        ``A`` is ``(m1, n1)``, ``B`` is ``(m2, n2)``.
+    nnz : int
+        Entries of ``S``.
+    """
+
+    name: str
+    shape: tuple
+    factors: tuple
+    nnz: int
+
+    @property
+    def kronecker(self) -> int:
+        """``m1 n1 + m2 n2``: the weights of ``A`` and ``B``."""
+        return kronecker_weights(self.factors)
+
+    @property
+    def trainable(self) -> int:
+        """``m1 n1 + m2 n2 + nnz``."""
+        return self.kronecker + self.nnz
+
+    def describe(self) -> str:
+        """``"fc1 A 10x49, B 30x16, S 1132"``."""
+        (n1, n2), (m1, m2) = self.factors
+        return f"{self.name} A {m1}x{n1}, B {m2}x{n2}, S {self.nnz}"
+
+
+@dataclass(frozen=True)
+class DopingPlan:
+    """The Doping network of a density: factors and ``S`` entries per layer.
+
+    Attributes
+    ----------
+    density : float
+        The requested global density.
+    distribution : str
+        How the entries of ``S`` were shared between layers.
+    total_size : int
+        ``N``, the number of prunable weights.
+    budget : int
+        ``T = round(density * N)``, halves up.
+    layers : tuple of DopingLayerPlan
+    """
+
+    density: float
+    distribution: str
+    total_size: int
+    budget: int
+    layers: tuple
+
+    @property
+    def trainable(self) -> int:
+        """Trained weights of the whole network: ``sum_l (m1 n1 + m2 n2 + nnz)``."""
+        return sum(layer.trainable for layer in self.layers)
+
+    @property
+    def over_budget(self) -> bool:
+        """True when the Kronecker factors alone exceed the budget."""
+        return self.trainable > self.budget
+
+    @property
+    def achieved_density(self) -> float:
+        """``trainable / total_size``: what :func:`refnet.models.density_of` measures."""
+        return self.trainable / self.total_size
+
+    def describe(self) -> str:
+        """One line: every layer's factors and ``S`` entries, the count against the budget.
+
+        Examples
+        --------
+        >>> print(doping_plan([("fc", (10, 100))], 0.2).describe())
+        fc A 2x20, B 5x5, S 135: 200 trainable weights, the budget of 20% (200)
+        """
+        parts = "; ".join(layer.describe() for layer in self.layers)
+        head = f"{parts}: {self.trainable:,} trainable weights"
+        share = f"{100 * self.density:.6g}%"
+        if not self.over_budget:
+            return f"{head}, the budget of {share} ({self.budget:,})"
+        return (f"{head}, {self.trainable / self.budget:.1f}x the budget of {share} "
+                f"({self.budget:,}): OVER BUDGET, the Kronecker factors alone need "
+                f"{self.trainable:,} (density {100 * self.achieved_density:.3g}%)")
+
+    def to_dict(self) -> dict:
+        """JSON-able: the settings, totals and one entry per layer."""
+        return {"density": self.density, "distribution": self.distribution,
+                "total_size": self.total_size, "budget": self.budget,
+                "trainable": self.trainable, "over_budget": self.over_budget,
+                "layers": [{"name": layer.name, "shape": list(layer.shape),
+                            "factors": [list(f) for f in layer.factors],
+                            "kronecker": layer.kronecker, "nnz": layer.nnz}
+                           for layer in self.layers]}
+
+
+def doping_plan(layers, density: float, distribution: str = "uniform") -> DopingPlan:
+    """Factors and ``S`` entries of every fully connected weight at a density's budget.
+
+    Parameters
+    ----------
+    layers : sequence of (str, (int, int))
+        ``(name, (m, n))`` of every weight matrix (as for
+        :func:`refnet.sparsity.allocate`; only 2-D shapes).
+    density : float
+        Global density in (0, 1]: the budget is ``round(density * N)``.
+    distribution : str, default "uniform"
+        How the entries left for ``S`` are shared (any of
+        :data:`refnet.sparsity.DISTRIBUTIONS` but ``"erk-clipped"``, whose
+        total is not the one asked for).
+
+    Returns
+    -------
+    DopingPlan
+        See the module docstring for the rule.
+
+    Raises
+    ------
+    ValueError
+        For a shape that is not 2-D (a convolution), a density outside (0, 1],
+        or an unknown distribution.
+    """
+    owner = "doping_plan"
+    layers = [(str(name), tuple(int(s) for s in shape)) for name, shape in layers]
+    if not layers:
+        raise ValueError(f"{owner}: no layers given")
+    conv = [name for name, shape in layers if len(shape) != 2]
+    if conv:
+        raise ValueError(f"{owner}: Doping converts fully connected (m, n) weights only; "
+                         f"{conv} are not 2-D (a Kronecker-factored convolution is not "
+                         f"implemented)")
+    if distribution not in DISTRIBUTIONS or distribution == "erk-clipped":
+        known = [d for d in DISTRIBUTIONS if d != "erk-clipped"]
+        raise ValueError(f"{owner}: distribution must be one of {known}, got {distribution!r}")
+    total = sum(m * n for _, (m, n) in layers)
+    budget = target_nnz(density, total)      # validates the density
+    factors = [compact_factors(n, m) for _, (m, n) in layers]
+    left = budget - sum(kronecker_weights(f) for f in factors)
+    if left > 0:
+        allocation = allocate(layers, left / total, distribution)
+        nnz = [layer.nnz for layer in allocation.layers]
+        if sum(nnz) != left:         # exact by construction; never hand out a wrong budget
+            raise AssertionError(f"{owner}: allocated {sum(nnz)} entries of S, not {left}")
+    else:
+        nnz = [0] * len(layers)
+    return DopingPlan(density=float(density), distribution=distribution, total_size=total,
+                      budget=budget,
+                      layers=tuple(DopingLayerPlan(name, shape, f, k)
+                                   for (name, shape), f, k in zip(layers, factors, nnz)))
+
+
+def doping_weights(name: str, **model_args) -> list[tuple[str, tuple[int, int]]]:
+    """``[(name, (m, n))]`` of the weights a Doping version of model ``name`` converts.
+
+    Raises
+    ------
+    ValueError
+        For an unknown model, a model with a convolution, or a fully connected
+        weight whose initialisation is rescaled (``init_scale != 1``, Fixup),
+        which a Doping layer does not reproduce.
+    """
+    owner = "Doping"
+    slots = blueprint_of(name, **model_args).slots()
+    conv = [slot_name for slot_name, slot in slots if isinstance(slot, ConvWeight)]
+    if conv:
+        raise ValueError(f"{owner}: model {name!r} has convolution layers {conv}; Doping is "
+                         f"implemented for fully connected layers only (use 'mlp' or "
+                         f"'lenet300')")
+    scaled = [slot_name for slot_name, slot in slots if slot.init_scale != 1.0]
+    if scaled:
+        raise ValueError(f"{owner}: layers {scaled} of model {name!r} have a rescaled "
+                         f"initialisation (init_scale != 1), which a Doping layer does not "
+                         f"reproduce")
+    return [(slot_name, slot.shape) for slot_name, slot in slots]
+
+
+def build_doping(name: str, *, density: float, rng, distribution: str = "uniform",
+                 **model_args) -> Model:
+    """Reference model ``name`` with every fully connected weight a Doping layer.
+
+    Parameters
+    ----------
+    name : str
+        A model of :data:`refnet.models.MODELS` without convolutions
+        (``"mlp"``, ``"lenet300"``).
+    density : float
+        Global density whose budget the network trains (:func:`doping_plan`).
+    rng : numpy.random.Generator or int
+        Draws the supports of ``S``, layer by layer in node order.
+    distribution : str, default "uniform"
+        How the entries of ``S`` are shared between layers.
+    **model_args
+        The model's own arguments (``sizes`` for mlp, ...).
+
+    Returns
+    -------
+    Model
+        ``model.spec["kind"] == "doping"``; ``model.spec["plan"]`` is
+        :meth:`DopingPlan.to_dict` (factors, ``S`` entries, budget, trainable
+        count, whether it is over budget).
+
+    Raises
+    ------
+    ValueError
+        For a model with a convolution, or a fully connected weight whose
+        initialisation is rescaled (``init_scale != 1``, Fixup), which a
+        Doping layer does not reproduce.
+
+    Examples
+    --------
+    >>> net = build_doping("lenet300", density=1e-2, rng=0)
+    >>> net.spec["plan"]["trainable"], net.spec["plan"]["budget"]
+    (2662, 2662)
+    """
+    blueprint = blueprint_of(name, **model_args)
+    plan = doping_plan(doping_weights(name, **model_args), density, distribution)
+    by_name = {layer.name: layer for layer in plan.layers}
+    rng = as_rng(rng)
+    nodes = []
+    for node_name, item, inputs in blueprint.nodes:
+        if is_slot(item):
+            layer_plan = by_name[node_name]
+            item = DopingLinear(item.n_in, item.n_out, factors=layer_plan.factors,
+                                nnz=layer_plan.nnz, rng=rng, bias=item.bias)
+        nodes.append(Node(node_name, item, inputs if isinstance(inputs, tuple) else (inputs,)))
+    spec = {"format": SPEC_FORMAT, "version": SPEC_VERSION, "name": name,
+            "args": blueprint.args, "kind": "doping", "density": float(density),
+            "distribution": distribution, "min_per_layer": 0, "sparse_init": "zeros",
+            "train_alpha": False, "support": "random",
+            "layers": [{"name": layer.name, "shape": list(layer.shape), "nnz": layer.nnz}
+                       for layer in plan.layers],
+            "plan": plan.to_dict()}
+    return Model(nodes, spec=spec, input_shape=blueprint.in_shape)
+
