@@ -16,6 +16,8 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "gradcheck": ("refnet.gallery",
                   "check every layer's derivatives against finite differences"),
+    "bench": ("refnet.bench",
+              "time DCTpS layers against the original's dense method, in the same run"),
 }
 
 
