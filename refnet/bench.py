@@ -245,6 +245,7 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
                                  warmup_s=warmup_s)
     D = layer.offset
     dct_s = median_time(lambda: (D.apply(x), D.adjoint(y_bar)), repeats)
+    parts = _dctps_parts(layer, params, x, y_bar, repeats)
     memory = {"dctps": peak_memory(dctps_step), "original": peak_memory(
         lambda: original.step(x, y_bar)), "dense": peak_memory(dense_step)}
     state = {"dctps": sum(a.nbytes for a in (layer.support.rows, layer.support.cols,
@@ -258,8 +259,32 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
             "cold_s": cold,
             "speedup": times["original"] / times["dctps"],
             "speedup_vs_dense_linear": times["dense"] / times["dctps"],
-            "dct_s": dct_s, "dct_bytes": 2 * 8 * batch * (n + m),
+            "dct_s": dct_s, "dct_bytes": 2 * 8 * batch * (n + m), "parts_s": parts,
             "peak_bytes": memory, "state_bytes": state, "max_rel_error": max(errors.values())}
+
+
+def _dctps_parts(layer, params, x, y_bar, repeats) -> dict:
+    """Whole-batch, single-threaded times of the pieces a DCTpS pass is made of.
+
+    The pass itself does each piece block by block on two threads, and does
+    three transposed copies (``x`` in the forward pass, ``y_bar`` and ``x``
+    again in the VJP) and two transposed in-place additions; this breakdown
+    says where the time goes, not how the pass schedules it.
+    """
+    D, support = layer.offset, layer.support
+    S, S_T = support.csr(params["S"]), support.csr_transpose(params["S"])
+    xt, yt = np.ascontiguousarray(x.T), np.ascontiguousarray(y_bar.T)
+    pieces = {"dct": lambda: D.apply(x), "idct": lambda: D.adjoint(y_bar),
+              "transpose_x": lambda: np.ascontiguousarray(x.T),
+              "transpose_y_bar": lambda: np.ascontiguousarray(y_bar.T),
+              "S_matmat": lambda: S @ xt, "S_T_matmat": lambda: S_T @ yt,
+              "value_cotangent": lambda: support.value_cotangent(yt, xt)}
+    previous = rowblocks.get_num_threads()
+    rowblocks.set_num_threads(1)
+    try:
+        return {name: median_time(fn, repeats) for name, fn in pieces.items()}
+    finally:
+        rowblocks.set_num_threads(previous)
 
 
 def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int = 0,

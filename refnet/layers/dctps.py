@@ -46,9 +46,10 @@ class DCTpSLinear(SparseLinear):
     -----
     Shapes: x (B, n), D (m, n) = C[:m, :n] with q = max(m, n) (never stored),
     S (m, n) with values (nnz,) at (rows, cols), alpha (), b (m,), y (B, m);
-    ``xt = x.T`` (n, B) is a feature-major copy kept in the cache.  Leading
-    tangent axes ``*lead`` (K = prod(lead) copies) are folded into the batch
-    axis first.  ``dct`` and ``idct`` are ``scipy.fft``'s, orthonormal, on
+    ``xt = x.T`` (n, B) is a feature-major copy (made block by block of rows
+    for the CSR products and gathers; see :mod:`refnet.layers.sparse_affine`).
+    Leading tangent axes ``*lead`` (K = prod(lead) copies) are folded into the
+    batch axis first.  ``dct`` and ``idct`` are ``scipy.fft``'s, orthonormal, on
     the last axis, ``n=q`` zero-padding their input.
 
     Forward::

@@ -58,7 +58,8 @@ class SparseLinear(SparseAffine):
     Notes
     -----
     Shapes: x (B, n), S (m, n) with values (nnz,) at (rows, cols), b (m,),
-    y (B, m); ``xt = x.T`` (n, B) is a feature-major copy.  Leading tangent
+    y (B, m); ``xt = x.T`` (n, B) is a feature-major copy (made block by block
+    of rows; see :mod:`refnet.layers.sparse_affine`).  Leading tangent
     axes ``*lead`` (K = prod(lead) copies of the batch) are folded into the
     batch axis first.  The math is :class:`SparseAffine`'s with no offset.
 
