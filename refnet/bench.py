@@ -337,23 +337,25 @@ def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int 
 
 
 def dctps_table(report: dict) -> str:
-    """The report as a markdown table (the one in the README)."""
-    head = ("| n -> m | batch | nnz | DCTpS | original (dense D, masked S) | speedup "
-            "| dense Linear | vs dense | DCT part | DCT at memory bandwidth "
-            "| peak MiB: DCTpS / original / dense |")
-    lines = [head, "|" + " --- |" * 11]
+    """The report as markdown: the timing table, and where a DCTpS step's time goes."""
+    head = ("| n -> m | batch | nnz | DCTpS | DCTpS, first call | original (dense D, "
+            "masked S) | speedup | dense Linear | vs dense | DCT part | DCT at memory "
+            "bandwidth | peak MiB: DCTpS / original / dense |")
+    lines = [head, "|" + " --- |" * 12]
     for r in report["cases"]:
         mib = {k: v / 2**20 for k, v in r["peak_bytes"].items()}
         lines.append(
             f"| {r['n']} -> {r['m']} | {r['batch']} | {r['nnz']} | {_ms(r['dctps_s'])} "
+            f"| {_ms(r['cold_s']['dctps'])} "
             f"| {_ms(r['dense_dct_s'])} | {_ratio(r['speedup'])} | {_ms(r['dense_linear_s'])} "
             f"| {_ratio(r['speedup_vs_dense_linear'])} | {_ms(r['dct_s'])} | {_ms(r['dct_bound_s'])} "
             f"| {mib['dctps']:.2f} / {mib['original']:.1f} / {mib['dense']:.1f} |")
     share = report.get("other_processes_cpu_share")
     lines.append("")
     lines.append(f"float64, density {report['density']:g}, one forward + VJP, medians of "
-                 f"{report['repeats']} steady-state calls in 3 interleaved rounds, "
-                 f"{report['threads']} thread(s) for DCTpS, memory "
+                 f"{report['repeats']} steady-state calls in 3 interleaved rounds (first "
+                 f"call: the median of each round's first call, right after the other "
+                 f"methods ran), {report['threads']} thread(s) for DCTpS, memory "
                  f"bandwidth {report['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s (copy), "
                  f"numpy {report['numpy']}, scipy {report['scipy']}, {report['cpu_count']} "
                  f"cores" + (f", other processes used {100 * share:.0f}% of the CPU during "
@@ -363,6 +365,24 @@ def dctps_table(report: dict) -> str:
         lines.append(f"**Warning: other processes used {100 * share:.0f}% of the CPU during "
                      f"this run.** The multi-threaded BLAS baselines suffer most, so the "
                      f"speedups above are inflated; rerun on a quiet machine.")
+    largest = max(r["n"] * r["m"] for r in report["cases"])
+    big = [r for r in report["cases"] if r["n"] * r["m"] == largest]
+    names = {"dct": "`D @ x` (dct)", "idct": "`D.T @ y_bar` (idct)",
+             "transpose_x": "transposed copy of `x` (the step makes two)",
+             "transpose_y_bar": "transposed copy of `y_bar`",
+             "S_matmat": "`S @ x` (CSR)", "S_T_matmat": "`S.T @ y_bar` (CSR)",
+             "value_cotangent": "`S_bar`, gathered"}
+    lines += ["", f"Where the time of a DCTpS step goes at n = {big[0]['n']}, m = {big[0]['m']}: "
+                  f"each piece alone, single-threaded, over the whole batch (the step itself "
+                  f"runs them block by block on {report['threads']} thread(s), plus the "
+                  f"in-place updates):", "",
+              "| piece | " + " | ".join(f"batch {r['batch']}" for r in big) + " |",
+              "|" + " --- |" * (1 + len(big))]
+    for key, label in names.items():
+        lines.append(f"| {label} | " + " | ".join(_ms(r["parts_s"][key]) for r in big) + " |")
+    lines.append("| sum of the pieces | " + " | ".join(
+        _ms(sum(r["parts_s"].values())) for r in big) + " |")
+    lines.append("| the whole step | " + " | ".join(_ms(r["dctps_s"]) for r in big) + " |")
     return "\n".join(lines)
 
 
