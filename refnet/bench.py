@@ -46,8 +46,8 @@ from .layers import DCTpSLinear, Linear
 from .ops import rowblocks
 
 __all__ = ["BENCHMARKS", "DCTPS_CASES", "QUICK_CASES", "run_dctps", "dctps_table",
-           "median_time", "steady_medians", "peak_memory", "memory_bandwidth", "OriginalDCTplusLinear",
-           "configure_parser", "run_command"]
+           "median_time", "steady_medians", "peak_memory", "memory_bandwidth",
+           "OriginalDCTplusLinear", "configure_parser", "run_command"]
 
 #: ``(n, m)`` shapes and batches of ``refnet bench dctps`` (issue 3).
 DCTPS_CASES = [((256, 256), (1, 128)), ((1024, 1024), (1, 128)), ((4096, 4096), (1, 128)),
@@ -348,7 +348,8 @@ def dctps_table(report: dict) -> str:
             f"| {r['n']} -> {r['m']} | {r['batch']} | {r['nnz']} | {_ms(r['dctps_s'])} "
             f"| {_ms(r['cold_s']['dctps'])} "
             f"| {_ms(r['dense_dct_s'])} | {_ratio(r['speedup'])} | {_ms(r['dense_linear_s'])} "
-            f"| {_ratio(r['speedup_vs_dense_linear'])} | {_ms(r['dct_s'])} | {_ms(r['dct_bound_s'])} "
+            f"| {_ratio(r['speedup_vs_dense_linear'])} | {_ms(r['dct_s'])} "
+            f"| {_ms(r['dct_bound_s'])} "
             f"| {mib['dctps']:.2f} / {mib['original']:.1f} / {mib['dense']:.1f} |")
     share = report.get("other_processes_cpu_share")
     lines.append("")

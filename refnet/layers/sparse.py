@@ -14,7 +14,7 @@ __all__ = ["SparseLinear", "SparseConv2d", "SparseLinearCache", "SparseConv2dCac
 
 
 class SparseLinearCache(NamedTuple):
-    """What :class:`SparseLinear` and :class:`~refnet.layers.DCTpSLinear` keep from the forward pass."""
+    """What :class:`SparseLinear` and :class:`~refnet.layers.DCTpSLinear` keep for the VJP."""
 
     x: np.ndarray   #: the input, shape (B, n)
 
@@ -169,7 +169,7 @@ class SparseLinear(SparseAffine):
 
 
 class SparseConv2dCache(NamedTuple):
-    """What :class:`SparseConv2d` and :class:`~refnet.layers.DCTpSConv2d` keep from the forward pass."""
+    """What :class:`SparseConv2d` and :class:`~refnet.layers.DCTpSConv2d` keep for the VJP."""
 
     x_shape: tuple   #: the input's shape (B, C, H, W)
     patches: np.ndarray    #: im2col(x) as rows, shape (B * Ho * Wo, kh * kw * C)
@@ -357,7 +357,8 @@ def _pair(name, value, owner):
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{owner}: {name} must be an int or a pair, got {value!r}")
-        return (check_positive_int(name, value[0], owner), check_positive_int(name, value[1], owner))
+        return (check_positive_int(name, value[0], owner),
+                check_positive_int(name, value[1], owner))
     v = check_positive_int(name, value, owner)
     return (v, v)
 

@@ -289,7 +289,7 @@ class CSRSupport:
         """``S.T @ yt`` for a feature-major ``yt`` of shape ``(m, N)``: returns ``(n, N)``."""
         return self.csr_transpose(values) @ _feature_major("yt", yt, self.shape[0])
 
-    def value_cotangent(self, yt, xt, start: int = 0, stop: int | None = None) -> np.ndarray:
+    def value_cotangent(self, yt, xt) -> np.ndarray:
         """The cotangent of the values: ``out[l, k] = sum_b yt[rows[k], l*N + b] * xt[cols[k], b]``.
 
         Parameters
@@ -300,14 +300,12 @@ class CSRSupport:
             ``l * N + b``).
         xt : ndarray, shape (n, N)
             Feature-major inputs.
-        start, stop : int, optional
-            Compute only the stored entries ``start:stop`` (default all).
 
         Returns
         -------
-        ndarray, shape (K, stop - start)
+        ndarray, shape (K, nnz)
             Row ``l`` is the gradient of ``<yt[:, l*N:(l+1)*N], S @ xt>`` with
-            respect to the values ``start:stop``.
+            respect to the values.
 
         Notes
         -----
@@ -326,30 +324,25 @@ class CSRSupport:
             raise ValueError(f"CSRSupport.value_cotangent: yt has {yt.shape[1]} columns, "
                              f"not a multiple of the batch {batch} of xt")
         k_lead = yt.shape[1] // batch
-        stop = self.nnz if stop is None else stop
-        if not 0 <= start <= stop <= self.nnz:
-            raise ValueError(f"CSRSupport.value_cotangent: entries {start}:{stop} are not "
-                             f"within 0:{self.nnz}")
         dtype = np.result_type(xt, yt)
-        out = np.empty((stop - start, k_lead), dtype=dtype)
-        if stop == start:
+        out = np.empty((self.nnz, k_lead), dtype=dtype)
+        if self.nnz == 0:
             return np.ascontiguousarray(out.T)
         if batch == 1:                    # one product per entry: no row to gather
-            np.multiply(yt[self.rows[start:stop]], xt[self.cols[start:stop]], out=out)
+            np.multiply(yt[self.rows], xt[self.cols], out=out)
             return np.ascontiguousarray(out.T)
-        chunk = max(1, GATHER_CHUNK_BYTES // (dtype.itemsize * yt.shape[1]))
-        chunk = min(chunk, stop - start)
+        chunk = min(self.nnz, max(1, GATHER_CHUNK_BYTES // (dtype.itemsize * yt.shape[1])))
         xg = np.empty((chunk, batch), dtype=dtype)
         yg = np.empty((chunk, yt.shape[1]), dtype=dtype)
-        for lo in range(start, stop, chunk):
-            hi = min(lo + chunk, stop)
+        for lo in range(0, self.nnz, chunk):
+            hi = min(lo + chunk, self.nnz)
             size = hi - lo
             # mode="clip": the indices are valid by construction, and mode="raise"
             # would make numpy buffer the output (a second copy of every block)
             np.take(xt, self.cols[lo:hi], axis=0, out=xg[:size], mode="clip")
             np.take(yt, self.rows[lo:hi], axis=0, out=yg[:size], mode="clip")
             _rowwise_dot(yg[:size].reshape(size, k_lead, batch), xg[:size, None, :],
-                         out=out[lo - start:hi - start])
+                         out=out[lo:hi])
         return np.ascontiguousarray(out.T)
 
 

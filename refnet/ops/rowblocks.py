@@ -3,8 +3,8 @@
 A DCTpS pass over a batch is a sequence of whole-array steps (a transposed
 copy, a CSR product, a DCT, an in-place update).  On a ``(128, 4096)`` batch
 every temporary is 4 MiB: it leaves the core's L2 cache, and a fresh one
-costs about a thousand page faults on a virtual machine, which doubled the
-time of a pass in refnet's measurements.  Cutting the batch into blocks of
+can cost about a thousand page faults (on the 2-core VM of refnet's
+measurements, a few milliseconds per pass).  Cutting the batch into blocks of
 about :data:`BLOCK_BYTES` keeps the temporaries small, cache-resident and
 recycled by the allocator; independent blocks then run on two threads
 (``scipy.fft``, ``scipy.sparse`` products and numpy copies release the GIL).
