@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
               "the headline study: accuracy lost at 1%%, 0.1%%, 0.01%% density, per method"),
     "spectrum": ("refnet.spectra.command",
                  "Jacobian spectra of DCTpS against plain sparse networks at each density"),
+    "bench": ("refnet.bench",
+              "time DCTpS layers against the original's dense method, in the same run"),
 }
 
 

@@ -1,4 +1,4 @@
-"""SparseLinear and SparseConv2d: construction, inits, dense oracles, and the API later issues use."""
+"""SparseLinear and SparseConv2d: construction, inits, dense oracles, the API later issues use."""
 import numpy as np
 import pytest
 

@@ -46,9 +46,10 @@ class DCTpSLinear(SparseLinear):
     -----
     Shapes: x (B, n), D (m, n) = C[:m, :n] with q = max(m, n) (never stored),
     S (m, n) with values (nnz,) at (rows, cols), alpha (), b (m,), y (B, m);
-    ``xt = x.T`` (n, B) is a feature-major copy kept in the cache.  Leading
-    tangent axes ``*lead`` (K = prod(lead) copies) are folded into the batch
-    axis first.  ``dct`` and ``idct`` are ``scipy.fft``'s, orthonormal, on
+    ``xt = x.T`` (n, B) is a feature-major copy (made block by block of rows
+    for the CSR products and gathers; see :mod:`refnet.layers.sparse_affine`).
+    Leading tangent axes ``*lead`` (K = prod(lead) copies) are folded into the
+    batch axis first.  ``dct`` and ``idct`` are ``scipy.fft``'s, orthonormal, on
     the last axis, ``n=q`` zero-padding their input.
 
     Forward::
@@ -131,13 +132,14 @@ class DCTpSConv2d(SparseConv2d):
 
     Forward::
 
-        y = from_rows(alpha * dct(patches, n=q)[:, :cout] + (S @ patches_t).T + b)   # (B, cout, Ho, Wo)
+        y = from_rows(alpha * dct(patches, n=q)[:, :cout] + (S @ patches_t).T + b)
+                                                                # (B, cout, Ho, Wo)
 
     VJP (``y2_bar = to_rows(y_bar)`` of shape (K*N, cout), ``yt = y2_bar.T``)::
 
         x_bar     = col2im(alpha * idct(y2_bar, n=q)[:, :P] + (S.T @ yt).T)  # (*lead, B, C, H, W)
         alpha_bar = sum_{r, p} idct(y2_bar, n=q)[l, r, p] * patches[r, p]       # (*lead,)
-        S_bar[k]  = sum_r y2_bar[l, r, rows[k]] * patches[r, cols[k]]            # (*lead, nnz), gathered
+        S_bar[k]  = sum_r y2_bar[l, r, rows[k]] * patches[r, cols[k]]        # (*lead, nnz)
         b_bar     = sum_r y2_bar[l, r, :]                                    # (*lead, cout)
 
     JVP (``x_dot`` of shape (*lead, B, C, H, W); ``c_dot = im2col(x_dot)`` as rows)::

@@ -14,10 +14,9 @@ __all__ = ["SparseLinear", "SparseConv2d", "SparseLinearCache", "SparseConv2dCac
 
 
 class SparseLinearCache(NamedTuple):
-    """What :class:`SparseLinear` and :class:`~refnet.layers.DCTpSLinear` keep from the forward pass."""
+    """What :class:`SparseLinear` and :class:`~refnet.layers.DCTpSLinear` keep for the VJP."""
 
     x: np.ndarray   #: the input, shape (B, n)
-    xt: np.ndarray  #: its feature-major copy ``x.T``, shape (n, B), for the gathers of the VJP
 
 
 class SparseLinear(SparseAffine):
@@ -59,7 +58,8 @@ class SparseLinear(SparseAffine):
     Notes
     -----
     Shapes: x (B, n), S (m, n) with values (nnz,) at (rows, cols), b (m,),
-    y (B, m); ``xt = x.T`` (n, B) is a feature-major copy.  Leading tangent
+    y (B, m); ``xt = x.T`` (n, B) is a feature-major copy (made block by block
+    of rows; see :mod:`refnet.layers.sparse_affine`).  Leading tangent
     axes ``*lead`` (K = prod(lead) copies of the batch) are folded into the
     batch axis first.  The math is :class:`SparseAffine`'s with no offset.
 
@@ -149,15 +149,13 @@ class SparseLinear(SparseAffine):
         if x.ndim != 2:
             raise ValueError(f"{owner}: x has shape {x.shape}, expected (B, {self.n_in})")
         check_shape("x", x, (self.n_in,), owner)
-        y, xt = self._rows_forward(params, x)
-        return y, SparseLinearCache(x, xt)
+        return self._rows_forward(params, x), SparseLinearCache(x)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
         x = cache.x
         lead = lead_shape("y_bar", y_bar, (x.shape[0], self.n_out), type(self).__name__)
         k_lead = int(np.prod(lead, dtype=np.int64))
-        x2_bar, grads = self._rows_vjp(params, x, cache.xt, fold_lead(y_bar, 2), k_lead,
-                                       need_params)
+        x2_bar, grads = self._rows_vjp(params, x, fold_lead(y_bar, 2), k_lead, need_params)
         x_bar = x2_bar.reshape(lead + x.shape)
         if grads is not None:
             grads = {k: g.reshape(lead + np.shape(params[k])) for k, g in grads.items()}
@@ -171,11 +169,10 @@ class SparseLinear(SparseAffine):
 
 
 class SparseConv2dCache(NamedTuple):
-    """What :class:`SparseConv2d` and :class:`~refnet.layers.DCTpSConv2d` keep from the forward pass."""
+    """What :class:`SparseConv2d` and :class:`~refnet.layers.DCTpSConv2d` keep for the VJP."""
 
     x_shape: tuple   #: the input's shape (B, C, H, W)
     patches: np.ndarray    #: im2col(x) as rows, shape (B * Ho * Wo, kh * kw * C)
-    patches_t: np.ndarray  #: their feature-major copy, shape (kh * kw * C, B * Ho * Wo)
 
 
 class SparseConv2d(SparseAffine):
@@ -321,9 +318,9 @@ class SparseConv2d(SparseAffine):
                              f"(B, {self.in_channels}, H, W)")
         self.output_shape(x.shape[1:])
         patches, (ho, wo) = self._patch_rows(x)
-        y2, patches_t = self._rows_forward(params, patches)
+        y2 = self._rows_forward(params, patches)
         y = _from_rows(y2, (x.shape[0], ho, wo, self.out_channels))
-        return y, SparseConv2dCache(x.shape, patches, patches_t)
+        return y, SparseConv2dCache(x.shape, patches)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
         batch = cache.x_shape[0]
@@ -331,8 +328,7 @@ class SparseConv2d(SparseAffine):
         lead = lead_shape("y_bar", y_bar, y_shape, type(self).__name__)
         k_lead = int(np.prod(lead, dtype=np.int64))
         y2_bar = _to_rows(y_bar, self.out_channels)
-        cols_bar, grads = self._rows_vjp(params, cache.patches, cache.patches_t, y2_bar,
-                                         k_lead, need_params)
+        cols_bar, grads = self._rows_vjp(params, cache.patches, y2_bar, k_lead, need_params)
         ho, wo = y_shape[2:]
         cols_bar = cols_bar.reshape(lead + (batch, ho, wo, self.patch_size))
         x_bar = col2im(cols_bar, cache.x_shape[1:], self.kernel_size, self.stride, self.padding)
@@ -361,7 +357,8 @@ def _pair(name, value, owner):
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{owner}: {name} must be an int or a pair, got {value!r}")
-        return (check_positive_int(name, value[0], owner), check_positive_int(name, value[1], owner))
+        return (check_positive_int(name, value[0], owner),
+                check_positive_int(name, value[1], owner))
     v = check_positive_int(name, value, owner)
     return (v, v)
 

@@ -14,10 +14,16 @@ sparse ``(m, n)`` matrix on a fixed :class:`~refnet.ops.csr.CSRSupport` whose
 absent for a plain sparse layer; ``alpha`` is the parameter ``"alpha"`` (a
 0-d array) when trainable, or a fixed number held by the layer.
 
-The sparse products want FEATURE-MAJOR operands (one column per row of
-``x2``), the DCT wants BATCH-MAJOR ones (features on the last axis).  So the
-forward pass makes one transposed copy ``x2t`` of its input, uses it for
-``S @ x2`` and keeps it in the cache, where the VJP gathers from it again.
+The sparse products and the gathers want FEATURE-MAJOR operands (one column
+per row of ``x2``: ``x2t = x2.T``), the DCT wants BATCH-MAJOR ones (features
+on the last axis, as the layers receive them).  So every pass works through
+its rows in blocks of about 512 KiB (:mod:`refnet.ops.rowblocks`): each block
+is transformed in place, transposed into a small feature-major copy for the
+sparse part, and written into its rows of the result.  Small blocks keep the
+temporaries in cache and let the allocator recycle them, and two threads take
+alternate blocks.  The VJP transposes the cached input again, block by block,
+instead of keeping a transposed copy from the forward pass: a transposition
+costs less than the page faults of a cache twice as large.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ import numpy as np
 from ..core.layer import Layer, as_rng, check_positive_int
 from ..ops.csr import CSRSupport, nnz_from_density
 from ..ops.operator import FixedOperator
+from ..ops.rowblocks import map_blocks, row_blocks
 
 __all__ = ["SparseAffine", "SPARSE_INITS"]
 
@@ -68,7 +75,9 @@ class SparseAffine(Layer):
     (m, n), b (m,).  Cotangents carry ``K`` stacked copies of the batch
     (leading tangent axes folded in front): y2_bar (K*N, m), with
     ``y2_bar[l*N + r]`` the cotangent of row ``r`` in copy ``l``.
-    ``x2t = x2.T`` and ``yt = y2_bar.T`` are the feature-major copies.
+    ``x2t = x2.T`` and ``yt = y2_bar.T`` are the feature-major copies (made
+    block by block of rows; every line below holds block by block, and the
+    parameter cotangents are summed over the blocks in order).
 
     Forward (``_rows_forward``)::
 
@@ -236,52 +245,103 @@ class SparseAffine(Layer):
         return dense
 
     # -- the math on rows ------------------------------------------------------
+    # Every pass cuts the rows into blocks of about rowblocks.BLOCK_BYTES and runs
+    # the same few lines on each block, on two threads when there are two cores
+    # (rowblocks.map_blocks).  Small blocks keep every temporary in cache and let
+    # the allocator recycle it (a fresh 4 MiB array costs about a thousand page
+    # faults on a VM); blocks of 512 KiB still give the CSR products and the
+    # gathers rows long enough to be efficient.  Block boundaries depend only on
+    # the shapes, every block writes its own rows of the results, and sums over
+    # blocks are taken in block order: the numbers do not depend on the number of
+    # threads.
+
     def _rows_forward(self, params, x2):
-        """``y2 = alpha * O(x2) + (S @ x2t).T + b`` for rows ``x2`` (N, n); returns ``(y2, x2t)``."""
-        x2t = feature_major(x2)                                    # (n, N), kept for the VJP
-        s_part = self.support.matmat(params["S"], x2t)             # (m, N)
-        if self.offset is None:
-            y2 = feature_major(s_part)
-        else:
-            y2 = self.offset.apply(x2)                             # fresh (N, m), ours
-            y2 *= self._alpha(params)
-            y2 += s_part.T
-        if self.bias:
-            y2 += params["b"]
-        return y2, x2t
-
-    def _rows_vjp(self, params, x2, x2t, y2_bar, k_lead, need_params):
-        """``(x2_bar, grads)`` for ``y2_bar`` of shape ``(K*N, m)`` (see the class Notes).
-
-        ``grads`` maps each parameter to an array of shape ``(K, *shape)``,
-        or is None when ``need_params`` is false.
-        """
-        yt = feature_major(y2_bar)                                 # (m, K*N)
-        s_part = self.support.rmatmat(params["S"], yt)             # (n, K*N) = S.T @ yt
-        grads = {} if need_params else None
-        if self.offset is None:
-            x2_bar = feature_major(s_part)
-        else:
-            x2_bar = self.offset.adjoint(y2_bar)                   # fresh (K*N, n) = O.T(y2_bar)
-            if need_params and self.train_alpha:
-                grads["alpha"] = x2_bar.reshape(k_lead, -1) @ x2.reshape(-1)
-            x2_bar *= self._alpha(params)
-            x2_bar += s_part.T
-        if need_params:
-            grads["S"] = self.support.value_cotangent(yt, x2t)     # (K, nnz)
-            if self.bias:
-                grads["b"] = y2_bar.reshape(k_lead, -1, y2_bar.shape[-1]).sum(axis=1)
-        return x2_bar, grads
+        """``y2 = alpha * O(x2) + (S @ x2.T).T + b`` for rows ``x2`` (N, n)."""
+        return self._apply(params, x2, with_bias=True)
 
     def _rows_jvp(self, params, x2_dot):
         """``y2_dot = alpha * O(x2_dot) + (S @ x2_dot.T).T`` for rows ``x2_dot`` (K*N, n)."""
-        s_part = self.support.matmat(params["S"], feature_major(x2_dot))
-        if self.offset is None:
-            return feature_major(s_part)
-        y2_dot = self.offset.apply(x2_dot)
-        y2_dot *= self._alpha(params)
-        y2_dot += s_part.T
-        return y2_dot
+        return self._apply(params, x2_dot, with_bias=False)
+
+    def _apply(self, params, x2, with_bias):
+        m = self.support.shape[0]
+        values, alpha = params["S"], self._alpha(params)
+        S = self.support.csr(values)                               # shares values, O(1)
+        y2 = np.empty((x2.shape[0], m), dtype=np.result_type(x2, values))
+
+        def block(i, r0, r1):
+            xb, yb = x2[r0:r1], y2[r0:r1]
+            s_part = S @ feature_major(xb)                         # (m, nb) = S @ xb.T
+            if self.offset is None:
+                np.copyto(yb, s_part.T)
+            else:
+                np.multiply(self.offset.apply(xb), alpha, out=yb)     # alpha * O(xb)
+                yb += s_part.T
+            if with_bias and self.bias:
+                yb += params["b"]
+
+        map_blocks(block, self._blocks(x2.shape[0]))
+        return y2
+
+    def _rows_vjp(self, params, x2, y2_bar, k_lead, need_params):
+        """``(x2_bar, grads)`` for ``y2_bar`` of shape ``(K*N, m)`` (see the class Notes).
+
+        ``grads`` maps each parameter to an array of shape ``(K, *shape)``, or
+        is None when ``need_params`` is false.
+        """
+        m, n = self.support.shape
+        values, alpha = params["S"], self._alpha(params)
+        S_T = self.support.csr_transpose(values)                   # S.T, shares values, O(1)
+        dtype = np.result_type(y2_bar, values)
+        y3 = y2_bar.reshape(k_lead, x2.shape[0], m)                # (K, N, m)
+        x3_bar = np.empty((k_lead, x2.shape[0], n), dtype=dtype)
+        with_alpha = need_params and self.offset is not None and self.train_alpha
+
+        def block(i, r0, r1):
+            nb = r1 - r0
+            yb = y3[:, r0:r1]                                      # (K, nb, m)
+            ybt = feature_major(yb.reshape(k_lead * nb, m))        # (m, K*nb)
+            grads = {}
+            if self.offset is not None:
+                ob = self.offset.adjoint(yb)                       # (K, nb, n) = O.T(y_bar)
+                if with_alpha:
+                    # <O.T(y_bar), x> by einsum, not a matmul: a long BLAS product runs
+                    # multi-threaded, and its spinning worker slows the other thread
+                    grads["alpha"] = np.einsum("lrj,rj->l", ob, x2[r0:r1])
+                np.multiply(ob, alpha, out=x3_bar[:, r0:r1])
+                del ob
+            s_part = S_T @ ybt                                     # (n, K*nb)
+            s_part3 = s_part.T.reshape(k_lead, nb, n)              # a view
+            if self.offset is None:
+                np.copyto(x3_bar[:, r0:r1], s_part3)
+            else:
+                x3_bar[:, r0:r1] += s_part3
+            del s_part, s_part3
+            if need_params:
+                xbt = feature_major(x2[r0:r1])                     # (n, nb)
+                grads["S"] = self.support.value_cotangent(ybt, xbt)            # (K, nnz)
+                if self.bias:
+                    grads["b"] = yb.sum(axis=1)                                # (K, m)
+            return grads
+
+        partials = map_blocks(block, self._blocks(x2.shape[0]))
+        x2_bar = x3_bar.reshape(k_lead * x2.shape[0], n)
+        if not need_params:
+            return x2_bar, None
+        grads = {}
+        for key, shape in self.param_shapes().items():
+            if partials:
+                total = partials[0][key]
+                for part in partials[1:]:                          # in block order
+                    total = total + part[key]
+            else:                                                  # an empty batch
+                total = np.zeros((k_lead,) + shape, dtype=dtype)
+            grads[key] = total
+        return x2_bar, grads
+
+    def _blocks(self, n_rows):
+        """Row blocks for this layer's widest row (``max(m, n)`` doubles)."""
+        return row_blocks(n_rows, 8 * max(self.support.shape))
 
 
 def _as_support(support, shape, owner) -> CSRSupport:

@@ -39,10 +39,10 @@ from ..core.layer import as_rng, check_positive_int
 __all__ = ["CSRSupport", "nnz_from_density", "GATHER_CHUNK_BYTES"]
 
 #: Bytes of one gathered block in :meth:`CSRSupport.value_cotangent`.  Two
-#: blocks (rows of ``xt`` and of ``yt``) of about 1 MiB stay in a core's L2
-#: cache; one unchunked gather of every entry was 3-6x slower in refnet's
-#: measurements because the gathered copies spill to main memory.
-GATHER_CHUNK_BYTES = 1 << 20
+#: blocks (rows of ``xt`` and of ``yt``) of 512 KiB stay in a core's L2 cache;
+#: one unchunked gather of every entry was 3-6x slower in refnet's measurements
+#: because the gathered copies spill to main memory.
+GATHER_CHUNK_BYTES = 1 << 19
 
 
 def nnz_from_density(shape: tuple[int, int], density: float, owner: str = "density") -> int:
@@ -270,8 +270,13 @@ class CSRSupport:
         return scipy.sparse.csr_matrix((values, self.indices, self.indptr),
                                        shape=self.shape, copy=False)
 
-    def _csc_transpose(self, values) -> scipy.sparse.csc_matrix:
-        # the CSR arrays of S read as CSC are exactly S.T, shape (n, m)
+    def csr_transpose(self, values) -> scipy.sparse.csc_matrix:
+        """``S.T`` as a ``scipy.sparse.csc_matrix`` of shape ``(n, m)``, in O(1).
+
+        The CSR arrays of ``S`` read column by column ARE ``S.T``; like
+        :meth:`csr`, the matrix shares ``values``.
+        """
+        values = self._check_values(values)
         return scipy.sparse.csc_matrix((values, self.indices, self.indptr),
                                        shape=self.shape[::-1], copy=False)
 
@@ -282,8 +287,7 @@ class CSRSupport:
 
     def rmatmat(self, values, yt) -> np.ndarray:
         """``S.T @ yt`` for a feature-major ``yt`` of shape ``(m, N)``: returns ``(n, N)``."""
-        values = self._check_values(values)
-        return self._csc_transpose(values) @ _feature_major("yt", yt, self.shape[0])
+        return self.csr_transpose(values) @ _feature_major("yt", yt, self.shape[0])
 
     def value_cotangent(self, yt, xt) -> np.ndarray:
         """The cotangent of the values: ``out[l, k] = sum_b yt[rows[k], l*N + b] * xt[cols[k], b]``.
@@ -307,8 +311,9 @@ class CSRSupport:
         -----
         ``O(K N nnz)`` time.  The rows ``xt[cols[k]]`` and ``yt[rows[k]]`` are
         gathered (``np.take`` into two preallocated blocks of about
-        :data:`GATHER_CHUNK_BYTES`), multiplied and summed over the batch by one
-        stacked ``matmul`` per block.  No ``m x n`` array exists at any time.
+        :data:`GATHER_CHUNK_BYTES`), multiplied and summed over the batch row by
+        row (``np.vecdot``).  No ``m x n`` array exists at any time, and no
+        multi-threaded BLAS call is made (see :func:`_rowwise_dot`).
         """
         xt = _feature_major("xt", xt, self.shape[1])
         yt = _feature_major("yt", yt, self.shape[0])
@@ -323,19 +328,21 @@ class CSRSupport:
         out = np.empty((self.nnz, k_lead), dtype=dtype)
         if self.nnz == 0:
             return np.ascontiguousarray(out.T)
-        chunk = max(1, GATHER_CHUNK_BYTES // (dtype.itemsize * yt.shape[1]))
-        chunk = min(chunk, self.nnz)
+        if batch == 1:                    # one product per entry: no row to gather
+            np.multiply(yt[self.rows], xt[self.cols], out=out)
+            return np.ascontiguousarray(out.T)
+        chunk = min(self.nnz, max(1, GATHER_CHUNK_BYTES // (dtype.itemsize * yt.shape[1])))
         xg = np.empty((chunk, batch), dtype=dtype)
         yg = np.empty((chunk, yt.shape[1]), dtype=dtype)
-        for start in range(0, self.nnz, chunk):
-            stop = min(start + chunk, self.nnz)
-            size = stop - start
+        for lo in range(0, self.nnz, chunk):
+            hi = min(lo + chunk, self.nnz)
+            size = hi - lo
             # mode="clip": the indices are valid by construction, and mode="raise"
             # would make numpy buffer the output (a second copy of every block)
-            np.take(xt, self.cols[start:stop], axis=0, out=xg[:size], mode="clip")
-            np.take(yt, self.rows[start:stop], axis=0, out=yg[:size], mode="clip")
-            np.matmul(yg[:size].reshape(size, k_lead, batch), xg[:size, :, None],
-                      out=out[start:stop, :, None])
+            np.take(xt, self.cols[lo:hi], axis=0, out=xg[:size], mode="clip")
+            np.take(yt, self.rows[lo:hi], axis=0, out=yg[:size], mode="clip")
+            _rowwise_dot(yg[:size].reshape(size, k_lead, batch), xg[:size, None, :],
+                         out=out[lo:hi])
         return np.ascontiguousarray(out.T)
 
 
@@ -363,6 +370,22 @@ def _checked_flat(shape, rows, cols):
             raise ValueError(f"CSRSupport: {name}[{bad[0]}] = {a[bad[0]]} is out of "
                              f"range [0, {size}) for shape {(m, n)}")
     return (m, n), rows * n + cols
+
+
+def _rowwise_dot(a, b, out):
+    """``out[...] = sum(a * b, axis=-1)`` (broadcasting), single-threaded.
+
+    numpy >= 2 has ``vecdot``, a loop of short dot products; older numpy gets
+    the same from ``einsum``.  A stacked ``matmul`` would also do, but long
+    products there go to a multi-threaded BLAS whose spinning worker thread
+    slowed everything else in a DCTpS pass by 1.5-2x on a 2-core machine.
+    """
+    if _VECDOT is not None:
+        return _VECDOT(a, b, out=out)
+    return np.einsum("...i,...i->...", a, b, out=out)
+
+
+_VECDOT = getattr(np, "vecdot", None)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ def dct_matrix(q: int) -> np.ndarray:
 
 
 class TruncatedDCT(FixedOperator):
-    """The ``(m, n)`` block ``D = C[:m, :n]`` of the ``q x q`` orthonormal DCT-II, ``q = max(m, n)``.
+    """The block ``D = C[:m, :n]`` of the ``q x q`` orthonormal DCT-II ``C``, ``q = max(m, n)``.
 
     Parameters
     ----------

@@ -1,0 +1,67 @@
+"""``refnet bench``: the quick run works end to end and its JSON has the promised schema.
+
+Timings are never asserted: they belong to the benchmark's report, not to tests.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from refnet import bench
+from refnet.cli import main
+
+
+def test_quick_bench_json_schema(capsys):
+    assert main(["bench", "--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["benchmark"] == "dctps" and report["float"] == "float64"
+    assert report["bandwidth_bytes_per_s"] > 0 and report["threads"] in (1, 2)
+    cases = report["cases"]
+    assert [(c["n"], c["m"], c["batch"]) for c in cases] == [(64, 64, 1), (64, 64, 8),
+                                                             (96, 32, 4)]
+    for case in cases:
+        for key in ("n", "m", "batch", "nnz"):
+            assert isinstance(case[key], int)
+        for key in ("dctps_s", "dense_dct_s", "speedup", "dense_linear_s",
+                    "speedup_vs_dense_linear", "dct_s", "dct_bound_s"):
+            assert isinstance(case[key], float) and case[key] > 0
+        assert case["speedup"] == pytest.approx(case["dense_dct_s"] / case["dctps_s"])
+        assert set(case["peak_bytes"]) == set(case["state_bytes"]) == {"dctps", "original",
+                                                                        "dense"}
+        assert case["max_rel_error"] <= 1e-10
+
+
+def test_quick_bench_table(capsys):
+    assert main(["bench", "dctps", "--quick", "--repeats", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| n -> m | batch |") and "| 96 -> 32 | 4 |" in out
+    assert "1 thread(s) for DCTpS" in out
+
+
+def test_bench_refuses_to_time_methods_that_disagree(monkeypatch):
+    step = bench.OriginalDCTplusLinear.step
+
+    def off_by_a_bit(self, x, y_bar):
+        y, *rest = step(self, x, y_bar)
+        return (y * (1 + 1e-6), *rest)
+
+    monkeypatch.setattr(bench.OriginalDCTplusLinear, "step", off_by_a_bit)
+    with pytest.raises(RuntimeError, match="disagree"):
+        bench.run_dctps([((16, 8), (2,))], repeats=1, bandwidth_bytes=1 << 16, warmup_s=0.0)
+
+
+def test_the_original_method_is_the_dense_masked_arithmetic():
+    """The baseline really is alpha * x @ f + x @ (S * mask).T with f the original's weight."""
+    import scipy.fftpack
+    from refnet.layers import DCTpSLinear
+    layer = DCTpSLinear(5, 3, nnz=4, rng=0)
+    rng = np.random.default_rng(1)
+    params = dict(layer.init(0), S=rng.standard_normal(4), alpha=np.array(0.5),
+                  b=rng.standard_normal(3))
+    original = bench.OriginalDCTplusLinear(layer, params)
+    f = scipy.fftpack.dct(np.eye(5), norm="ortho")[:5, :3]
+    np.testing.assert_allclose(original.f, f, atol=1e-15)
+    assert original.mask.sum() == 4
+    x = rng.standard_normal((2, 5))
+    np.testing.assert_allclose(original.step(x, np.ones((2, 3)))[0], layer(params, x),
+                               atol=1e-14)
