@@ -242,9 +242,10 @@ def _require_float64(name: str, value) -> None:
 
 
 def _replace_leaf(tree: dict, path: str, value) -> dict:
+    # np.asarray: arithmetic on a 0-d parameter gives a numpy scalar, not an array
     head, _, rest = path.partition("/")
     out = dict(tree)
-    out[head] = _replace_leaf(tree[head], rest, value) if rest else value
+    out[head] = _replace_leaf(tree[head], rest, value) if rest else np.asarray(value)
     return out
 
 

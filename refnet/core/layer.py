@@ -117,7 +117,10 @@ class Layer:
                              f"expected {sorted(expected)}")
         for name, shape in expected.items():
             value = params[name]
-            if not isinstance(value, np.ndarray):
+            # a numpy scalar is accepted for a 0-d parameter: numpy returns one from any
+            # arithmetic on a 0-d array (alpha - lr * alpha_bar is an np.float64)
+            if not (isinstance(value, np.ndarray)
+                    or (isinstance(value, np.generic) and tuple(shape) == ())):
                 raise TypeError(f"{type(self).__name__}: params[{name!r}] must be a numpy "
                                 f"array, got {type(value).__name__}")
             if value.shape != tuple(shape):

@@ -186,13 +186,6 @@ class SparseAffine(Layer):
             shapes["b"] = (self.support.shape[0],)
         return shapes
 
-    def check_params(self, params):
-        # arithmetic on a 0-d array returns a numpy scalar (alpha - lr * alpha_bar
-        # is an np.float64): accept one wherever a 0-d parameter is expected
-        if isinstance(params, dict) and isinstance(params.get("alpha"), np.generic):
-            params = dict(params, alpha=np.asarray(params["alpha"]))
-        super().check_params(params)
-
     def init(self, rng):
         """Fresh parameters: values of ``S`` by ``init_name``, ``alpha``, ``b = 0``.
 
