@@ -44,8 +44,9 @@ import scipy
 
 from .layers import DCTpSLinear, Linear
 from .ops import rowblocks
+from .spectra.benchmark import benchmark_jacobian
 
-__all__ = ["BENCHMARKS", "DCTPS_CASES", "QUICK_CASES", "run_dctps", "dctps_table",
+__all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps", "dctps_table",
            "median_time", "steady_medians", "peak_memory", "memory_bandwidth",
            "OriginalDCTplusLinear", "configure_parser", "run_command"]
 
@@ -405,7 +406,28 @@ BENCHMARKS: dict[str, tuple[Callable, Callable]] = {
                                      warmup_s=0.01 if args.quick else 0.2,
                                      progress=None if args.json else _stderr),
               dctps_table),
+    "jacobian": (lambda args: benchmark_jacobian(
+                     widths=(64, 32, 32, 10) if args.quick else (784,) + (256,) * 6 + (10,),
+                     n_inputs=8 if args.quick else 100,
+                     repeats=args.repeats or (2 if args.quick else 10), seed=args.seed),
+                 lambda report: jacobian_table(report)),
 }
+
+
+def jacobian_table(report: dict) -> str:
+    """The Jacobian benchmark as markdown: each method's median time and its ratio."""
+    widths = "-".join(map(str, report["widths"]))
+    lines = [f"Exact Jacobian of a {widths} ReLU MLP at {report['n_inputs']} inputs "
+             f"(shape {tuple(report['jacobian_shape'])}), medians of {report['repeats']}:", "",
+             "| method | time | time / batched | max rel. diff. to batched |",
+             "| --- | ---: | ---: | ---: |"]
+    for name, seconds in report["seconds"].items():
+        ratio = 1.0 if name == "batched" else report["speedup"][name]
+        diff = 0.0 if name == "batched" else report["max_rel_diff"][name]
+        lines.append(f"| {name} | {_ms(seconds)} | {ratio:.2f}x | {diff:.1e} |")
+    lines.append(f"\nload average at the end: {report['load_average'][0]:.2f} "
+                 f"({report['cpu_count']} cores)")
+    return "\n".join(lines)
 
 
 def _stderr(message: str) -> None:

@@ -65,3 +65,13 @@ def test_the_original_method_is_the_dense_masked_arithmetic():
     x = rng.standard_normal((2, 5))
     np.testing.assert_allclose(original.step(x, np.ones((2, 3)))[0], layer(params, x),
                                atol=1e-14)
+
+
+def test_quick_jacobian_bench(capsys):
+    assert main(["bench", "jacobian", "--quick", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["jacobian_shape"] == [8, 10, 64]
+    assert set(report["seconds"]) == {"batched", "loop_per_output", "loop_per_row"}
+    assert all(d <= 1e-12 for d in report["max_rel_diff"].values())
+    assert main(["bench", "jacobian", "--quick"]) == 0
+    assert "| batched |" in capsys.readouterr().out
