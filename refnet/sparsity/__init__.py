@@ -30,3 +30,9 @@ from .rigl import (RigL, LayerUpdate, drop_fraction, remap_tree, remap_values,  
 __all__ += ["dense_twin", "dense_weight_gradients", "replace_layers", "sparse_layers", "RigL",
             "LayerUpdate", "drop_fraction", "remap_tree", "remap_values", "rigl_hook",
             "rigl_layer_update", "train_rigl"]
+
+# iterative magnitude pruning with rewinding
+from .imp import (IMPResult, iterative_magnitude_pruning, magnitude_prune,  # noqa: E402
+                  magnitude_scores)
+
+__all__ += ["IMPResult", "iterative_magnitude_pruning", "magnitude_prune", "magnitude_scores"]
