@@ -36,3 +36,10 @@ from .imp import (IMPResult, iterative_magnitude_pruning, magnitude_prune,  # no
                   magnitude_scores)
 
 __all__ += ["IMPResult", "iterative_magnitude_pruning", "magnitude_prune", "magnitude_scores"]
+
+# random-subspace training, w = d + U theta
+from .subspace import (PROJECTIONS, SubspaceCache, SubspaceNetwork, matched_dim,  # noqa: E402
+                       random_projection)
+
+__all__ += ["PROJECTIONS", "SubspaceCache", "SubspaceNetwork", "matched_dim",
+            "random_projection"]
