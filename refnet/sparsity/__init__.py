@@ -43,3 +43,8 @@ from .subspace import (PROJECTIONS, SubspaceCache, SubspaceNetwork, matched_dim,
 
 __all__ += ["PROJECTIONS", "SubspaceCache", "SubspaceNetwork", "matched_dim",
             "random_projection"]
+
+# one call per study method (RigL (ERK), DCTpS + RigL, IMP, random subspace)
+from .methods import METHOD_LABELS, MethodRun, run_method  # noqa: E402
+
+__all__ += ["METHOD_LABELS", "MethodRun", "run_method"]

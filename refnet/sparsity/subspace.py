@@ -184,6 +184,9 @@ class SubspaceNetwork(Layer):
         The fixed offset, ``params0`` flattened (:func:`refnet.core.tree.tree_flatten`
         order; read-only).
     U : ndarray or scipy.sparse.csc_matrix, shape (D, dim)
+    tree_spec : refnet.core.tree.TreeSpec
+        How ``w`` is cut into ``net``'s parameters: leaf ``tree_spec.paths[i]``
+        of shape ``tree_spec.shapes[i]`` is the next ``prod(shape)`` entries.
     size : int
         ``D``.
     dim : int
@@ -250,7 +253,7 @@ class SubspaceNetwork(Layer):
             if np.asarray(leaf).dtype != np.float64:
                 raise TypeError(f"{owner}: params0[{path!r}] has dtype {np.asarray(leaf).dtype}, "
                                 "expected float64")
-        d, self._spec = tree_flatten(params0)
+        d, self.tree_spec = tree_flatten(params0)
         if d.size == 0:
             raise ValueError(f"{owner}: {type(net).__name__} has no parameters to project")
         if not np.all(np.isfinite(d)):
@@ -300,7 +303,7 @@ class SubspaceNetwork(Layer):
     def weights(self, params) -> dict:
         """The inner network's parameters ``unflatten(d + U @ theta)`` (a new tree)."""
         self.check_params(params)
-        return tree_unflatten(self._spec, self.d + self.U @ params["theta"])
+        return tree_unflatten(self.tree_spec, self.d + self.U @ params["theta"])
 
     def forward(self, params, x):
         weights = self.weights(params)
@@ -313,10 +316,10 @@ class SubspaceNetwork(Layer):
         if not need_params:
             return x_bar, None
         leaves = dict(tree_leaves(w_bar_tree))
-        first = leaves[self._spec.paths[0]]
-        lead = np.shape(first)[:np.ndim(first) - len(self._spec.shapes[0])]
+        first = leaves[self.tree_spec.paths[0]]
+        lead = np.shape(first)[:np.ndim(first) - len(self.tree_spec.shapes[0])]
         k = int(np.prod(lead, dtype=np.int64))
-        w_bar = np.concatenate([np.reshape(leaves[p], (k, -1)) for p in self._spec.paths],
+        w_bar = np.concatenate([np.reshape(leaves[p], (k, -1)) for p in self.tree_spec.paths],
                                axis=1)                                  # (K, D)
         if isinstance(self.U, np.ndarray):
             theta_bar = w_bar @ self.U                                  # (K, dim)
