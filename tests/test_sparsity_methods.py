@@ -4,7 +4,8 @@ import pytest
 
 from refnet.core.tree import tree_leaves
 from refnet.models import build_model
-from refnet.sparsity import METHOD_LABELS, SubspaceNetwork, matched_dim, run_method, target_nnz
+from refnet.sparsity import (METHOD_LABELS, SubspaceNetwork, matched_dim, method_start,
+                             run_method, target_nnz)
 from refnet.train import TrainConfig, evaluate
 
 SIZES = [6, 12, 8, 3]                    # 72 + 96 + 24 = 192 weights, 23 biases
@@ -49,3 +50,13 @@ def test_run_method_errors():
     with pytest.raises(ValueError, match="no option"):
         run_method("imp", "mlp", 0.1, 0, data, config, model_args={"sizes": SIZES},
                    options={"delta_t": 3})
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_LABELS))
+def test_method_start_rebuilds_the_same_start(method):
+    x = _data()[0]
+    nets = [method_start(method, "mlp", 0.25, 3, model_args={"sizes": SIZES}) for _ in range(2)]
+    (a, pa), (b, pb) = nets
+    np.testing.assert_array_equal(a(pa, x), b(pb, x))
+    if method == "subspace":
+        assert (a.U != b.U).nnz == 0 and np.array_equal(a.d, b.d)

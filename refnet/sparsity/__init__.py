@@ -45,6 +45,6 @@ __all__ += ["PROJECTIONS", "SubspaceCache", "SubspaceNetwork", "matched_dim",
             "random_projection"]
 
 # one call per study method (RigL (ERK), DCTpS + RigL, IMP, random subspace)
-from .methods import METHOD_LABELS, MethodRun, run_method  # noqa: E402
+from .methods import METHOD_LABELS, MethodRun, method_start, run_method  # noqa: E402
 
-__all__ += ["METHOD_LABELS", "MethodRun", "run_method"]
+__all__ += ["METHOD_LABELS", "MethodRun", "method_start", "run_method"]

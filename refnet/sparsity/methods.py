@@ -52,7 +52,7 @@ from .imp import iterative_magnitude_pruning
 from .rigl import RigL
 from .subspace import SubspaceNetwork, matched_dim
 
-__all__ = ["METHOD_LABELS", "MethodRun", "run_method"]
+__all__ = ["METHOD_LABELS", "MethodRun", "method_start", "run_method"]
 
 #: Method name -> its row label in the study's table.
 METHOD_LABELS = {"rigl": "RigL (ERK)", "dctps-rigl": "DCTpS + RigL", "imp": "IMP",
@@ -94,6 +94,55 @@ class MethodRun(NamedTuple):
     info: dict
 
 
+def _options(method: str, options, owner: str) -> dict:
+    if method not in _OPTIONS:
+        raise ValueError(f"{owner}: method must be one of {sorted(_OPTIONS)}, got {method!r}")
+    unknown = sorted(set(options or {}) - set(_OPTIONS[method]))
+    if unknown:
+        raise ValueError(f"{owner}: method {method!r} takes no option(s) {unknown}; its "
+                         f"options are {sorted(_OPTIONS[method])}")
+    return dict(_OPTIONS[method], **(options or {}))
+
+
+def method_start(method: str, model: str, density: float, seed: int, *,
+                 model_args: dict | None = None, options: dict | None = None):
+    """The network a method starts from and its initial parameters (module docstring).
+
+    The same arguments give bitwise the same network and parameters, so a
+    checkpointed run can be rebuilt: for ``subspace`` from this call (the
+    projection is redrawn from ``seed``), for the RigL methods with
+    :func:`refnet.models.rebuild` of the checkpoint's spec and supports (the
+    supports have moved), for ``imp`` from the final ``IMPResult.net``'s spec
+    and supports.
+
+    Returns
+    -------
+    net : Layer
+        ``rigl``: a sparse Model (ERK); ``dctps-rigl``: a DCTpS Model (EPL);
+        ``imp``: the dense Model; ``subspace``: a :class:`SubspaceNetwork`
+        around the dense Model, ``dim = matched_dim(dense, density)``.
+    params : dict
+        ``net.init`` from the run's Generator (``theta = 0`` for subspace).
+    """
+    from ..models import build_model
+    opts = _options(method, options, "method_start")
+    model_args = dict(model_args or {})
+    rng = np.random.default_rng(seed)
+    if method in ("rigl", "dctps-rigl"):
+        kind = "sparse" if method == "rigl" else "dctps"
+        net = build_model(model, kind=kind, density=density, distribution=opts["distribution"],
+                          rng=rng, **model_args)
+        return net, net.init(rng)
+    net = build_model(model, **model_args)
+    params = net.init(rng)
+    if method == "imp":
+        return net, params
+    dim = matched_dim(net, density, include_biases=opts["include_biases"])
+    sub = SubspaceNetwork(net, params, dim, projection=opts["projection"], rng=rng,
+                          nnz_per_column=opts["nnz_per_column"])
+    return sub, sub.init(rng)
+
+
 def run_method(method: str, model: str, density: float, seed: int, train_data,
                config: TrainConfig, *, eval_data: dict | None = None,
                model_args: dict | None = None, options: dict | None = None,
@@ -108,7 +157,8 @@ def run_method(method: str, model: str, density: float, seed: int, train_data,
     density : float
         Global density in (0, 1).
     seed : int
-        Supports, initial parameters and the method's own randomness.
+        Supports, initial parameters and the method's own randomness
+        (:func:`method_start`).
     train_data : (ndarray, ndarray)
     config : TrainConfig
     eval_data : dict, optional
@@ -128,21 +178,10 @@ def run_method(method: str, model: str, density: float, seed: int, train_data,
     ValueError
         For an unknown method or option.
     """
-    from ..models import build_model
-    if method not in _OPTIONS:
-        raise ValueError(f"run_method: method must be one of {sorted(_OPTIONS)}, got {method!r}")
-    unknown = sorted(set(options or {}) - set(_OPTIONS[method]))
-    if unknown:
-        raise ValueError(f"run_method: method {method!r} takes no option(s) {unknown}; its "
-                         f"options are {sorted(_OPTIONS[method])}")
-    opts = dict(_OPTIONS[method], **(options or {}))
-    model_args = dict(model_args or {})
-    rng = np.random.default_rng(seed)
+    opts = _options(method, options, "run_method")
+    net, params = method_start(method, model, density, seed, model_args=model_args,
+                               options=options)
     if method in ("rigl", "dctps-rigl"):
-        kind = "sparse" if method == "rigl" else "dctps"
-        net = build_model(model, kind=kind, density=density, distribution=opts["distribution"],
-                          rng=rng, **model_args)
-        params = net.init(rng)
         hook = RigL(net, train_data, config, seed=seed, delta_t=opts["delta_t"],
                     alpha=opts["alpha"], t_end=opts["t_end"], debug=opts["debug"])
         result = train(net, params, train_data, config, eval_data=eval_data, step_hook=hook,
@@ -150,8 +189,6 @@ def run_method(method: str, model: str, density: float, seed: int, train_data,
         net = hook.net
         info = {"updates": hook.updates, "nnz": {p: l.nnz for p, l in sparse_layers(net)}}
         return _finish(method, net, result.state.params, result.history, info)
-    net = build_model(model, **model_args)
-    params = net.init(rng)
     if method == "imp":
         prune_config = config if opts["prune_epochs"] is None else \
             dataclasses.replace(config, epochs=opts["prune_epochs"])
@@ -161,11 +198,8 @@ def run_method(method: str, model: str, density: float, seed: int, train_data,
                                           quiet=quiet)
         info = {"rounds": imp.history, "nnz": {p: l.nnz for p, l in sparse_layers(imp.net)}}
         return _finish(method, imp.net, imp.params, imp.history[-1]["epochs"], info)
-    dim = matched_dim(net, density, include_biases=opts["include_biases"])
-    sub = SubspaceNetwork(net, params, dim, projection=opts["projection"], rng=rng,
-                          nnz_per_column=opts["nnz_per_column"])
-    result = train(sub, sub.init(rng), train_data, config, eval_data=eval_data, quiet=quiet)
-    return _finish(method, sub, result.state.params, result.history, {"dim": dim})
+    result = train(net, params, train_data, config, eval_data=eval_data, quiet=quiet)
+    return _finish(method, net, result.state.params, result.history, {"dim": net.dim})
 
 
 def _finish(method, net, params, history, info) -> MethodRun:

@@ -28,7 +28,10 @@ keeps its value" and what ``rigl_torch/RigL.py`` of the DCTpS repository does
 (its grown connections are ``new_mask & ~old_mask``, set to 0; its momentum
 buffers are masked, so a regrown entry keeps its buffer).  A weight grown at 0
 contributes nothing to the function, so an update changes the network's
-output only by the dropped weights.
+output only by the dropped weights.  (Adam's step counter stays global, as in
+PyTorch: a new position's first moments are bias-corrected as if they had been
+accumulating all along, so its first step is about ``lr * (1 - beta1) /
+sqrt(1 - beta2)``, 3.2 ``lr`` with the defaults, larger than a warm entry's.)
 
 Conventions (each checked against the DCTpS repository's ``rigl_torch``):
 
