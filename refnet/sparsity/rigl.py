@@ -83,6 +83,7 @@ def drop_fraction(step: int, end_step: int, alpha: float = 0.3) -> float:
 
     ``alpha`` at step 0, ``alpha / 2`` half way, 0 at ``end_step``.
     """
+    end_step = check_positive_int("end_step", end_step, "drop_fraction")
     return alpha / 2.0 * (1.0 + math.cos(math.pi * step / end_step))
 
 
