@@ -1,4 +1,4 @@
-"""RigL: drop/grow choices, exact nnz, remapped optimizer state, the dense gradient, DCTpS + RigL."""
+"""RigL: drop/grow choices, exact nnz, remapped optimizer state, dense gradient, DCTpS + RigL."""
 import math
 
 import numpy as np

@@ -131,7 +131,8 @@ def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
     values : ndarray, shape (nnz,)
         The current values of ``S`` in CSR order.
     dense_grad : ndarray, shape (m, n)
-        ``dL/dW`` at every position (:func:`~refnet.sparsity.dense_gradient.dense_weight_gradients`).
+        ``dL/dW`` at every position
+        (:func:`~refnet.sparsity.dense_gradient.dense_weight_gradients`).
     n_move : int
         ``0 <= n_move <= nnz``.
     rng : numpy.random.Generator or int
