@@ -128,6 +128,24 @@ EXAMPLES += [
 ]
 
 
+def _subspace_mlp(projection):
+    """A tanh MLP (67 parameters) on a 12-dimensional random subspace ``w = d + U theta``."""
+    def build(rng):
+        from .sparsity import SubspaceNetwork
+        net = Sequential([("fc1", Linear(4, 8)), ("act", Tanh()), ("fc2", Linear(8, 3))],
+                         input_shape=(4,))
+        layer = SubspaceNetwork(net, perturbed_params(net, rng), 12, projection=projection,
+                                rng=rng)
+        return layer, rng.standard_normal((3, 4)), perturbed_params(layer, rng)
+    return build
+
+
+EXAMPLES += [
+    Example("SubspaceNetwork (dense U)", _subspace_mlp("dense")),
+    Example("SubspaceNetwork (sparse U)", _subspace_mlp("sparse")),
+]
+
+
 def run_gradcheck(seed: int = 0, examples=None) -> list[GradCheckReport]:
     """Check every example at ``seed``; one report per example."""
     reports = []

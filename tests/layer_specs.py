@@ -360,3 +360,29 @@ def swap_kron_order(layer, params, cache, y_bar):
 
 SPECS += [LayerSpec("DopingLinear", DopingLinear, _doping,
                     mutants=(drop_sparse_term, swap_kron_order))]
+
+
+# -- random-subspace training (refnet.sparsity.SubspaceNetwork) --------------------------
+def _subspace(draw):
+    """A small tanh network (dense, or with a sparse layer) on a dense or sparse random
+    subspace, or on a given projection matrix; the offset d is a perturbed init."""
+    from refnet.sparsity import SubspaceNetwork
+    n, h, m = draw(size, label="n_in"), draw(size, label="hidden"), draw(size, label="n_out")
+    seed = draw(st.integers(0, 2**16), label="seed")
+    second = SparseLinear(h, m, nnz=draw(st.integers(1, h * m), label="nnz"), rng=seed) \
+        if draw(st.booleans(), label="sparse second layer") else Linear(h, m)
+    net = Sequential([("fc1", Linear(n, h)), ("act", Tanh()), ("fc2", second)],
+                     input_shape=(n,))
+    rng = np.random.default_rng(seed)
+    params0 = perturbed_init(net, rng)
+    size_d = sum(np.size(v) for p in params0.values() for v in p.values())
+    dim = draw(st.integers(1, size_d + 2), label="dim")
+    projection = draw(st.sampled_from(["dense", "sparse", "given"]), label="projection")
+    if projection == "given":
+        return SubspaceNetwork(net, params0, projection=rng.standard_normal((size_d, dim))), (n,)
+    return SubspaceNetwork(net, params0, dim, projection=projection, rng=rng), (n,)
+
+
+from refnet.sparsity import SubspaceNetwork  # noqa: E402
+
+SPECS += [LayerSpec("SubspaceNetwork", SubspaceNetwork, _subspace)]

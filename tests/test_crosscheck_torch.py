@@ -18,7 +18,10 @@ rebuilt from torch primitives, never from refnet's code (``TORCH_LAYERS``):
   gathered at the support's (row, column) positions, must equal refnet's
   cotangent of the values ``"S"``;
 - Doping as the paper writes it: ``torch.kron(A, B)`` formed densely, plus ``S``
-  as a masked dense weight (refnet applies the product by reshaping, never forming it).
+  as a masked dense weight (refnet applies the product by reshaping, never forming it);
+- SubspaceNetwork: ``w = d + U @ theta`` computed in torch (``U`` dense), cut
+  into the inner network's torch parameters, sparse values scattered into
+  their dense ``S`` with ``index_put`` (so torch differentiates the scatter).
 
 What is compared, all in float64 (``torch.func.vjp``, ``jvp``, ``jacrev``):
 forward outputs, input and parameter cotangents and JVPs of every layer in
@@ -64,6 +67,7 @@ from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLin
                            SparseConv2d, SparseLinear, Tanh)
 from refnet.losses import softmax_cross_entropy  # noqa: E402
 from refnet.models import Model  # noqa: E402
+from refnet.sparsity import SubspaceNetwork  # noqa: E402
 from refnet.spectra import jacobian  # noqa: E402
 
 from layer_specs import SPECS, draw_case, perturbed_init  # noqa: E402
@@ -355,6 +359,36 @@ class TorchGraph(TorchLayer):
         return self.values(tparams, x)[self.layer.output]
 
 
+class TorchSubspace(TorchLayer):
+    """``w = d + U @ theta`` as a torch computation, cut into the inner network's
+    parameters (in ``layer.tree_spec`` order) and moved into torch's layout
+    differentiably: a sparse layer's values scattered into its dense ``S``."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        self.inner = torch_version(layer.net)
+        self.d = tensor(layer.d)
+        self.U = tensor(layer.U.toarray() if hasattr(layer.U, "toarray") else layer.U)
+
+    def apply(self, tparams, x):
+        w = self.d + self.U @ tparams["theta"]
+        tree, start = {}, 0
+        for path, shape in zip(self.layer.tree_spec.paths, self.layer.tree_spec.shapes):
+            size = int(np.prod(shape))
+            node, _, key = path.partition("/")
+            tree.setdefault(node, {})[key] = w[start:start + size].reshape(shape)
+            start += size
+        inner = {}
+        for name, t, _ in self.inner.nodes:
+            leaves = dict(tree.get(name, {}))
+            if isinstance(t, TorchSparseLinear):
+                positions = tuple(torch.tensor(np.array(p, dtype=np.int64)) for p in t._positions())
+                dense = torch.zeros(t._dense_shape(), dtype=torch.float64)
+                leaves["S"] = dense.index_put(positions, leaves["S"])
+            inner[name] = leaves
+        return self.inner.apply(inner, x)
+
+
 #: The cross-check entry of every registered layer type: ``layer -> TorchLayer``.
 TORCH_LAYERS = {
     Linear: TorchLinear,
@@ -377,6 +411,7 @@ TORCH_LAYERS = {
     SparseConv2d: TorchSparseConv2d,
     DCTpSConv2d: TorchSparseConv2d,
     DopingLinear: TorchDopingLinear,
+    SubspaceNetwork: TorchSubspace,
 }
 
 #: Registered layer types deliberately NOT cross-checked: ``type -> stated reason``.

@@ -1,0 +1,437 @@
+"""RigL: dynamic sparse training by dropping small weights and growing large gradients.
+
+RigL (Evci, Gale, Menick, Castro & Elsen, ICML 2020, "Rigging the Lottery")
+trains a sparse network whose support CHANGES: every ``delta_t`` optimizer
+steps until ``end_step`` it moves a fraction of every layer's weights.  Here
+it runs on refnet's sparse layers (:class:`~refnet.layers.SparseLinear`,
+:class:`~refnet.layers.SparseConv2d`) and on the ``S`` of DCTpS layers
+(:class:`~refnet.layers.DCTpSLinear`, :class:`~refnet.layers.DCTpSConv2d`:
+"DCTpS + RigL"; ``alpha``, the DCT and the biases are never touched).
+
+One update at step ``t`` (``t`` optimizer steps taken, ``t % delta_t == 0``
+and ``0 < t < end_step``), in each layer with ``nnz`` stored entries::
+
+    f(t)   = (a / 2) * (1 + cos(pi * t / end_step))      drop fraction, a = 0.3
+    k      = int(f(t) * nnz)                             entries to move (floor)
+    drop   = the k stored entries of smallest |S|
+    kept   = the other nnz - k stored entries
+    G      = dL/dW on one mini-batch, dense (m, n)       (refnet.sparsity.dense_gradient)
+    grow   = the k positions NOT IN kept of largest |G|  (just-dropped ones included)
+    support <- kept + grow                               exactly nnz entries again
+
+Values and optimizer state follow the POSITION: a new support position that
+was in the old support (kept, or dropped and grown again in the same update)
+keeps its value and its optimizer state; a position that was not in the old
+support starts at 0 with zero optimizer state (momentum, Adam's ``m`` and
+``v``).  This is the reading of the issue's "a dropped-and-regrown weight
+keeps its value" and what ``rigl_torch/RigL.py`` of the DCTpS repository does
+(its grown connections are ``new_mask & ~old_mask``, set to 0; its momentum
+buffers are masked, so a regrown entry keeps its buffer).  A weight grown at 0
+contributes nothing to the function, so an update changes the network's
+output only by the dropped weights.  (Adam's step counter stays global, as in
+PyTorch: a new position's first moments are bias-corrected as if they had been
+accumulating all along, so its first step is about ``lr * (1 - beta1) /
+sqrt(1 - beta2)``, 3.2 ``lr`` with the defaults, larger than a warm entry's.)
+
+Conventions (each checked against the DCTpS repository's ``rigl_torch``):
+
+* ``end_step = int(t_end * total_steps)`` with ``t_end = 0.75``, and an update
+  when ``t % delta_t == 0 and t < end_step`` with ``t`` counted after the
+  optimizer step, as the original's scheduler counts its calls;
+* ``k`` is truncated (``int``), the drop ranks only the STORED entries (the
+  original ranks the whole masked tensor, so a stored weight that is exactly
+  zero can tie with absent ones and the count can drift; here nnz is
+  preserved exactly);
+* ties (equal magnitudes, for example the zeros of a freshly grown or
+  zero-initialised ``S``) are broken uniformly at random, with the update's
+  own rng; ties never bias the choice towards early rows.
+
+Two differences from the original, both forced by refnet's pure training
+loop: the dense gradient is taken on a mini-batch drawn for the update (the
+original reuses the gradient of the last training batch, computed before the
+optimizer step), at the parameters AFTER step ``t``; and the batch and the
+tie-breaks come from ``numpy.random.default_rng([seed, t])``, so the hook
+holds no random state and a run resumed from a checkpoint makes exactly the
+same updates.
+
+Cost: an update costs one dense forward and backward pass on one batch
+(``O(B m n)`` per layer) and ``O(m n log(m n))`` to rank ``|G|``; amortised
+over ``delta_t`` steps, the ``O(mn / delta_t)`` of the talk's table.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.layer import Layer, as_rng, check_positive_int
+from ..core.tree import tree_check_like
+from ..models.model import Model
+from ..models.weights import get_path, replace_path
+from ..ops.csr import CSRSupport
+from ..train import TrainConfig
+from .dense_gradient import dense_weight_gradients, replace_layers, sparse_layers
+
+__all__ = ["drop_fraction", "LayerUpdate", "rigl_layer_update", "remap_values",
+           "remap_tree", "RigL", "rigl_hook", "train_rigl"]
+
+
+def drop_fraction(step: int, end_step: int, alpha: float = 0.3) -> float:
+    """RigL's cosine schedule ``(alpha / 2) * (1 + cos(pi * step / end_step))``.
+
+    ``alpha`` at step 0, ``alpha / 2`` half way, 0 at ``end_step``.
+    """
+    end_step = check_positive_int("end_step", end_step, "drop_fraction")
+    return alpha / 2.0 * (1.0 + math.cos(math.pi * step / end_step))
+
+
+class LayerUpdate(NamedTuple):
+    """One layer's RigL update.
+
+    Attributes
+    ----------
+    support : CSRSupport
+        The new support (same shape and nnz as the old one).
+    source : ndarray of intp, shape (nnz,)
+        For each entry of the new support (CSR order), its index in the OLD
+        support, or -1 for a position that was not stored before.
+    dropped : ndarray of int64
+        Flat positions (``row * n + col``) removed from the support.
+    grown : ndarray of int64
+        Flat positions added: the grow choice, which may include dropped ones.
+    """
+
+    support: CSRSupport
+    source: np.ndarray
+    dropped: np.ndarray
+    grown: np.ndarray
+
+    @property
+    def new_positions(self) -> int:
+        """Positions of the new support that were not in the old one."""
+        return int(np.count_nonzero(self.source < 0))
+
+
+def _ranked(score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``score`` from the largest to the smallest, ties in random order."""
+    tiebreak = rng.random(score.size)
+    return np.lexsort((tiebreak, -score))
+
+
+def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
+                      ) -> LayerUpdate:
+    """Drop the ``n_move`` smallest stored values, grow the ``n_move`` largest ``|dL/dW|``.
+
+    Parameters
+    ----------
+    support : CSRSupport
+        The current support of ``S``, shape ``(m, n)``.
+    values : ndarray, shape (nnz,)
+        The current values of ``S`` in CSR order.
+    dense_grad : ndarray, shape (m, n)
+        ``dL/dW`` at every position
+        (:func:`~refnet.sparsity.dense_gradient.dense_weight_gradients`).
+    n_move : int
+        ``0 <= n_move <= nnz``.
+    rng : numpy.random.Generator or int
+        Breaks ties.
+
+    Returns
+    -------
+    LayerUpdate
+        Grown positions are chosen among all positions not kept, so a dropped
+        entry can be grown again (it then keeps its value: see the module
+        docstring).
+
+    Raises
+    ------
+    ValueError
+        For shapes that do not fit the support, ``n_move`` out of range, or a
+        NaN in the values or the gradient.
+    """
+    owner = "rigl_layer_update"
+    rng = as_rng(rng)
+    values = np.asarray(values, dtype=np.float64)
+    dense_grad = np.asarray(dense_grad, dtype=np.float64)
+    if values.shape != (support.nnz,):
+        raise ValueError(f"{owner}: values has shape {values.shape}, expected ({support.nnz},)")
+    if dense_grad.shape != support.shape:
+        raise ValueError(f"{owner}: dense_grad has shape {dense_grad.shape}, expected "
+                         f"{support.shape}")
+    n_move = check_positive_int("n_move", n_move, owner, minimum=0)
+    if n_move > support.nnz:
+        raise ValueError(f"{owner}: n_move must be at most nnz = {support.nnz}, got {n_move}")
+    if np.isnan(values).any() or np.isnan(dense_grad).any():
+        raise ValueError(f"{owner}: NaN in the values or the dense gradient; cannot rank them")
+    flat = support.flat_index()
+    by_magnitude = _ranked(-np.abs(values), rng)            # smallest |S| first
+    dropped = np.sort(flat[by_magnitude[:n_move]])
+    kept = flat[np.sort(by_magnitude[n_move:])]
+    score = np.abs(dense_grad).ravel()
+    score[kept] = -np.inf                                   # only positions not kept may grow
+    grown = np.sort(_ranked(score, rng)[:n_move]).astype(np.int64)
+    n = support.shape[1]
+    new_flat = np.union1d(kept, grown)                      # disjoint, so nnz exactly
+    new_support = CSRSupport(support.shape, new_flat // n, new_flat % n)
+    source = support.locate(new_support.rows, new_support.cols)
+    return LayerUpdate(new_support, source, dropped, grown)
+
+
+def remap_values(old, source) -> np.ndarray:
+    """Values on a new support: ``old[source]`` where ``source >= 0``, else 0.
+
+    ``old`` may carry leading axes; the last axis is the one remapped.
+    """
+    old = np.asarray(old)
+    source = np.asarray(source)
+    out = np.zeros(old.shape[:-1] + source.shape, dtype=old.dtype)
+    found = source >= 0
+    out[..., found] = old[..., source[found]]
+    return out
+
+
+def remap_tree(tree: dict, sources: dict, key: str = "S") -> dict:
+    """A parameter-shaped tree with ``tree[path][key]`` remapped for each ``path`` in ``sources``.
+
+    The optimizer's state is such trees (SGD's ``velocity``, Adam's ``m`` and
+    ``v``): the state of a position travels with it, a new position gets 0.
+    """
+    for path, source in sources.items():
+        leaf = get_path(tree, path)
+        tree = replace_path(tree, path, dict(leaf, **{key: remap_values(leaf[key], source)}))
+    return tree
+
+
+def _remap_opt_state(opt_state, old_params: dict, sources: dict):
+    """Remap every params-shaped tree in an optimizer state; keep scalars (``step``)."""
+    if not isinstance(opt_state, dict):
+        raise TypeError(f"RigL: the optimizer state must be a dict, got "
+                        f"{type(opt_state).__name__}")
+    out = {}
+    for name, entry in opt_state.items():
+        if isinstance(entry, dict):
+            try:
+                tree_check_like(entry, old_params, f"opt_state[{name!r}]", "params")
+            except ValueError as err:
+                raise TypeError(f"RigL: cannot remap optimizer state entry {name!r}: it is not "
+                                f"a tree shaped like the parameters ({err})") from None
+            out[name] = remap_tree(entry, sources)
+        else:
+            out[name] = entry
+    return out
+
+
+class RigL:
+    """A ``step_hook`` for :func:`refnet.train.train` that runs RigL (module docstring).
+
+    Parameters
+    ----------
+    net : Layer
+        The sparse (or DCTpS) network to be trained; its sparse and DCTpS
+        layers (all of them, or ``paths``) are rewired.  Dense layers stay.
+    train_data : (ndarray, ndarray)
+        Where the update batches come from (the training set).
+    config : TrainConfig
+        The run's config: its ``loss``, ``batch_size`` (the update batch),
+        ``epochs`` (for the default ``total_steps``) and ``seed`` (the default
+        ``seed``).
+    seed : int, optional
+        Seeds each update's rng, ``default_rng([seed, step])``; default
+        ``config.seed``.  (A Generator is accepted: one integer is drawn from
+        it here.)
+    delta_t : int, default 100
+        Steps between updates.
+    alpha : float, default 0.3
+        Initial drop fraction, in [0, 1].
+    t_end : float, default 0.75
+        Fraction of training after which the support is frozen.
+    total_steps : int, optional
+        Default ``config.epochs * ceil(len(x) / config.batch_size)``.
+    batch_size : int, optional
+        Examples in the batch of the dense gradient; default
+        ``config.batch_size`` (at most the training set).
+    paths : iterable of str, optional
+        Only these sparse layers; default every sparse and DCTpS layer.
+    debug : bool, default False
+        At EVERY step, check that every rewired layer has exactly its initial
+        nnz and that parameters and optimizer state fit the network; raise
+        ``AssertionError`` otherwise.
+
+    Attributes
+    ----------
+    net : Layer
+        The network after the latest step (:func:`refnet.train.train` returns
+        only the state: take the final network from here).
+    nnz : dict
+        ``{path: nnz}`` that every update preserves.
+    end_step : int
+    updates : list of dict
+        One record per update: ``{"step", "fraction", "moved": {path: k},
+        "new_positions": {path: int}, "loss"}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refnet.models import build_model
+    >>> from refnet.train import TrainConfig, train
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.standard_normal((64, 6)), rng.integers(0, 3, 64)
+    >>> net = build_model("mlp", sizes=[6, 8, 3], kind="sparse", density=0.3, rng=0)
+    >>> config = TrainConfig(lr=1e-2, epochs=4, batch_size=16)
+    >>> hook = RigL(net, (x, y), config, delta_t=4, debug=True)
+    >>> result = train(net, net.init(0), (x, y), config, step_hook=hook, quiet=True)
+    >>> [u["step"] for u in hook.updates]
+    [4, 8]
+    >>> hook.net is not net and hook.nnz == {p: l.nnz for p, l in sparse_layers(hook.net)}
+    True
+    """
+
+    def __init__(self, net: Layer, train_data, config: TrainConfig, *, seed=None,
+                 delta_t: int = 100, alpha: float = 0.3, t_end: float = 0.75,
+                 total_steps: int | None = None, batch_size: int | None = None,
+                 paths=None, debug: bool = False):
+        owner = "RigL"
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"{owner}: config must be a refnet.train.TrainConfig, got "
+                            f"{type(config).__name__}")
+        x, labels = train_data
+        if len(x) != len(labels) or len(x) == 0:
+            raise ValueError(f"{owner}: train_data must be two arrays of one non-zero length, "
+                             f"got {len(x)} inputs and {len(labels)} labels")
+        layers = dict(sparse_layers(net))
+        if not layers:
+            raise ValueError(f"{owner}: {type(net).__name__} has no sparse or DCTpS layer to "
+                             "rewire")
+        self.paths = list(layers) if paths is None else list(paths)
+        bad = [p for p in self.paths if p not in layers]
+        if bad:
+            raise ValueError(f"{owner}: {bad} are not sparse or DCTpS layers; those are "
+                             f"{sorted(layers)}")
+        if seed is None:
+            seed = config.seed
+        elif isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(2**63 - 1))
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise TypeError(f"{owner}: seed must be a non-negative int or a Generator, got "
+                            f"{seed!r}")
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) \
+                or not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"{owner}: alpha must be a number in [0, 1], got {alpha!r}")
+        if isinstance(t_end, bool) or not isinstance(t_end, numbers.Real) \
+                or not 0.0 < t_end <= 1.0:
+            raise ValueError(f"{owner}: t_end must be a number in (0, 1], got {t_end!r}")
+        steps_per_epoch = math.ceil(len(x) / config.batch_size)
+        total = config.epochs * steps_per_epoch if total_steps is None else total_steps
+        self.total_steps = check_positive_int("total_steps", total, owner)
+        self.delta_t = check_positive_int("delta_t", delta_t, owner)
+        self.batch_size = min(len(x), check_positive_int(
+            "batch_size", config.batch_size if batch_size is None else batch_size, owner))
+        self.seed, self.alpha, self.t_end = int(seed), float(alpha), float(t_end)
+        self.end_step = int(self.t_end * self.total_steps)
+        self.train_data, self.loss, self.debug = (x, labels), config.loss, bool(debug)
+        self.nnz = {p: layers[p].nnz for p in self.paths}
+        self.net = net
+        self.updates: list[dict] = []
+
+    def is_update_step(self, step: int) -> bool:
+        """Whether the support changes after optimizer step ``step`` (1-based)."""
+        return step > 0 and step % self.delta_t == 0 and step < self.end_step
+
+    def __call__(self, net: Layer, state):
+        """``step_hook(net, state) -> (net, state)``: update at the scheduled steps."""
+        if self.is_update_step(state.step):
+            net, params, opt_state, record = self.update(net, state.params, state.opt_state,
+                                                         state.step)
+            state = state._replace(params=params, opt_state=opt_state)
+            self.updates.append(record)
+        if self.debug:
+            self.check(net, state)
+        self.net = net
+        return net, state
+
+    def update(self, net: Layer, params: dict, opt_state: dict, step: int):
+        """One RigL update at ``step``; returns ``(net, params, opt_state, record)``."""
+        rng = np.random.default_rng([self.seed, int(step)])
+        x, labels = self.train_data
+        rows = np.sort(rng.choice(len(x), size=self.batch_size, replace=False))
+        loss, grads = dense_weight_gradients(net, params, x[rows], labels[rows], loss=self.loss,
+                                             paths=self.paths)
+        fraction = drop_fraction(step, self.end_step, self.alpha)
+        layers = dict(sparse_layers(net))
+        replacements, sources, record = {}, {}, {"step": int(step), "fraction": fraction,
+                                                  "moved": {}, "new_positions": {},
+                                                  "loss": loss}
+        for path in self.paths:
+            layer = layers[path]
+            n_move = int(fraction * layer.nnz)
+            change = rigl_layer_update(layer.support, get_path(params, path)["S"], grads[path],
+                                       n_move, rng)
+            replacements[path] = layer.with_support(change.support)
+            sources[path] = change.source
+            record["moved"][path] = n_move
+            record["new_positions"][path] = change.new_positions
+        new_net = replace_layers(net, replacements)
+        if isinstance(new_net, Model) and new_net.spec.get("support") != "rigl":
+            spec = dict(new_net.spec, support="rigl")
+            new_net = Model(new_net.nodes, spec=spec, input_shape=new_net.input_shape,
+                            init_scales=new_net.init_scales)
+        new_params = remap_tree(params, sources)
+        new_opt_state = _remap_opt_state(opt_state, params, sources)
+        return new_net, new_params, new_opt_state, record
+
+    def check(self, net: Layer, state) -> None:
+        """Raise ``AssertionError`` unless nnz, parameters and optimizer state all fit."""
+        layers = dict(sparse_layers(net))
+        for path, nnz in self.nnz.items():
+            got = layers[path].nnz if path in layers else None
+            if got != nnz:
+                raise AssertionError(f"RigL: layer {path!r} has nnz {got} at step {state.step}, "
+                                     f"expected exactly {nnz}")
+        try:
+            net.check_params(state.params)
+            for path, layer in layers.items():
+                layer.check_params(get_path(state.params, path))
+            for name, entry in state.opt_state.items():
+                if isinstance(entry, dict):
+                    tree_check_like(entry, state.params, f"opt_state[{name!r}]", "params")
+        except (ValueError, TypeError) as err:
+            raise AssertionError(f"RigL: at step {state.step} the parameters or the optimizer "
+                                 f"state do not fit the network: {err}") from None
+
+
+def rigl_hook(net: Layer, train_data, config: TrainConfig, **options) -> RigL:
+    """A :class:`RigL` step hook: ``rigl_hook(net, (x, y), config, delta_t=100, ...)``."""
+    return RigL(net, train_data, config, **options)
+
+
+def train_rigl(net: Layer, params: dict, train_data, config: TrainConfig, *,
+               eval_data: dict | None = None, resume=None, quiet: bool = True,
+               checkpoint=None, **options):
+    """Train ``net`` with RigL: :func:`refnet.train.train` with a :class:`RigL` hook.
+
+    Parameters
+    ----------
+    net, params, train_data, config, eval_data, resume, quiet, checkpoint
+        As for :func:`refnet.train.train`.  To resume, pass the network
+        rebuilt from the checkpoint (``rebuild(spec, supports)``) and its
+        state: the hook holds no random state, so the run continues exactly.
+    **options
+        :class:`RigL`'s options (``seed``, ``delta_t``, ``alpha``, ``t_end``,
+        ``total_steps``, ``batch_size``, ``paths``, ``debug``).
+
+    Returns
+    -------
+    net : Layer
+        The final network (its supports are the last update's).
+    result : TrainResult
+    hook : RigL
+        With the record of every update.
+    """
+    from ..train import train
+    hook = RigL(net, train_data, config, **options)
+    result = train(net, params, train_data, config, eval_data=eval_data, resume=resume,
+                   step_hook=hook, quiet=quiet, checkpoint=checkpoint)
+    return hook.net, result, hook
+
