@@ -24,7 +24,19 @@ fixed-alpha``
 ``doping``             ``W = A kron B + S`` (Thakker et al. 2021): the Kronecker factors
                        AND the values of S, at the density's budget of trainable weights
                        (:mod:`refnet.models.doping`; fully connected models only)
+``imp``                iterative magnitude pruning: dense training, 3 rounds of global
+                       magnitude pruning with rewinding to the init (each round a third of
+                       the epochs), then the final sparse run
+``rigl-erk``           RigL (Evci et al. 2020) on ERK supports: drop the smallest, grow
+                       the largest dense gradients every :func:`rigl_interval` steps
+``dctps-rigl``         DCTpS (EPL) whose S moves by RigL (the DCT, alpha, biases untouched)
+``subspace``           random-subspace training ``w = d + U theta`` (Li et al. 2018) with
+                       as many trainable numbers as the sparse network (weights and biases)
 =====================  ====================================================================
+
+The last four come from :func:`refnet.sparsity.run_method`, which owns their
+conventions (:mod:`refnet.sparsity.rigl`, :mod:`~refnet.sparsity.imp`,
+:mod:`~refnet.sparsity.subspace`).
 
 Doping's structured part is trained and stored, DCTpS's is not: its
 Kronecker factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for
@@ -41,7 +53,7 @@ from typing import Callable
 import numpy as np
 
 from ..models import build_doping, build_model, doping_plan, doping_weights, rebuild
-from ..sparsity import draw_batches, force, snip, synflow
+from ..sparsity import draw_batches, force, run_method, snip, synflow
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
            "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
@@ -63,12 +75,10 @@ class Method:
     density_free : bool
         The result does not depend on the density (dense, DCT only): trained
         once and shown in every density column.
-    step_hook : callable, optional
-        ``step_hook(ctx, net, params, total_steps) -> hook`` for
-        :func:`refnet.train.train` (dynamic sparse training).
     run : callable, optional
         Replaces prepare-then-train entirely: ``run(ctx, config) -> (net,
-        params)`` trained (iterative magnitude pruning trains several times).
+        params)`` trained (IMP trains several times, RigL changes the support
+        while training, the random subspace trains a wrapper network).
     notes : callable, optional
         ``notes(model, model_args, density) -> str``: what the row trains at
         that density, printed under the table (Doping: factor sizes and
@@ -83,7 +93,6 @@ class Method:
     label: str
     prepare: Callable | None = None
     density_free: bool = False
-    step_hook: Callable | None = None
     run: Callable | None = None
     notes: Callable | None = None
     check: Callable | None = None
@@ -100,6 +109,7 @@ class Context:
     init_rng: np.random.Generator      #: draws initial parameter values
     x_train: np.ndarray
     y_train: np.ndarray
+    seed: int = 0                      #: the run's seed (methods with their own seeding)
 
 
 def build_initial(ctx: Context, kind: str, distribution: str = "uniform", **kwargs):
@@ -168,6 +178,35 @@ def doping_check(model: str, model_args: dict) -> None:
     doping_weights(model, **model_args)
 
 
+def rigl_interval(total_steps: int) -> int:
+    """RigL's update interval ``delta_T`` for a run of ``total_steps`` steps.
+
+    The RigL paper updates every 100 steps of runs tens of thousands of steps
+    long; the study's runs have a few hundred, where 100 would leave two or
+    three updates.  ``max(10, total_steps // 40)`` gives about 30 updates
+    before ``T_end = 0.75 * total_steps`` (21 in ``--quick``).
+    """
+    return max(10, total_steps // 40)
+
+
+def _trained_by(method: str):
+    """A study ``run`` through :func:`refnet.sparsity.run_method`."""
+    def run(ctx: Context, config):
+        options = {}
+        if method in ("rigl", "dctps-rigl"):
+            steps = config.epochs * -(-len(ctx.y_train) // config.batch_size)
+            options["delta_t"] = rigl_interval(steps)
+        if method == "imp":
+            # pruning rounds train a third as long as the final run, so the whole of
+            # IMP (3 rounds + the final run) costs twice one training, not four times
+            options["prune_epochs"] = max(1, config.epochs // 3)
+        result = run_method(method, ctx.model, ctx.density, ctx.seed,
+                            (ctx.x_train, ctx.y_train), config, model_args=ctx.model_args,
+                            options=options)
+        return result.net, result.params
+    return run
+
+
 METHODS: dict[str, Method] = {}
 
 
@@ -189,6 +228,10 @@ for _method in (
         Method("dctps-epl", "DCTpS (EPL)", _dctps("epl")),
         Method("dct-only", "DCT only (no S)", dct_only, density_free=True),
         Method("doping", "Doping (A⊗B + S)", doping, notes=doping_notes, check=doping_check),
+        Method("imp", "IMP", run=_trained_by("imp")),
+        Method("rigl-erk", "RigL (ERK)", run=_trained_by("rigl")),
+        Method("dctps-rigl", "DCTpS + RigL", run=_trained_by("dctps-rigl")),
+        Method("subspace", "Random subspace", run=_trained_by("subspace")),
         # the talk's backup slide "What if we fixed alpha?": alpha frozen at 1
         Method("dctps-epl-fixed-alpha", "DCTpS (EPL), alpha fixed at 1",
                _dctps("epl", train_alpha=False)),
@@ -201,8 +244,8 @@ ALPHA_METHODS = {"trainable": ("dctps-epl", "dct-only"),
                  "fixed": ("dctps-epl-fixed-alpha", "dct-only-fixed-alpha")}
 
 #: The methods of the talk's table, in its order, the DCT-only floor and Doping.
-DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow",
-                   "dctps-epl", "dct-only", "doping")
+DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow", "imp",
+                   "rigl-erk", "subspace", "doping", "dctps-epl", "dctps-rigl", "dct-only")
 
 
 def applicable(keys, model: str, model_args: dict) -> tuple[list[str], dict]:

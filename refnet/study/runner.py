@@ -174,7 +174,7 @@ def run_task(task: Task) -> dict:
     split = _split(config.data, config.val_size, config.split_seed, flatten)
     support_seq, init_seq = np.random.SeedSequence(task.seed).spawn(2)
     ctx = Context(config.model, model_args, task.density, np.random.default_rng(support_seq),
-                  np.random.default_rng(init_seq), split.x_train, split.y_train)
+                  np.random.default_rng(init_seq), split.x_train, split.y_train, task.seed)
     start = time.perf_counter()
     train_config = config.train_config(task.lr, task.seed)
     record = {"method": task.method, "density": task.density, "lr": task.lr,
@@ -185,12 +185,8 @@ def run_task(task: Task) -> dict:
             train_loss = math.nan
         else:
             net, params = method.prepare(ctx)
-            hook = None
-            if method.step_hook is not None:
-                steps = config.epochs * math.ceil(len(split.y_train) / config.batch_size)
-                hook = method.step_hook(ctx, net, params, steps)
             result = train(net, params, (split.x_train, split.y_train), train_config,
-                           step_hook=hook, quiet=True)
+                           quiet=True)
             net, params = result.net, result.state.params
             train_loss = result.history[-1]["train_loss"]
         val = evaluate(net, params, split.x_val, split.y_val)

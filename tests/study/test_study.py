@@ -43,7 +43,7 @@ def test_density_free_methods_train_once_and_fill_every_column():
         by_method.setdefault(task.method, set()).add(task.density)
     assert by_method["dense"] == {1.0} and by_method["dct-only"] == {1.0}
     assert by_method["dctps-epl"] == {0.2, 0.05}
-    assert len(tasks) == (2 + 7 * 2) * 2     # (2 density-free + 7 methods x 2 densities) x 2 seeds
+    assert len(tasks) == (2 + 11 * 2) * 2    # (2 density-free + 11 methods x 2 densities) x 2 seeds
 
 
 def test_dct_only_trains_alpha_and_biases_only():
@@ -108,3 +108,17 @@ def test_fixed_alpha_has_no_alpha_parameter():
     # two layers: the trainable-alpha network has exactly two more scalars
     assert records["dctps-epl"]["trainable"] == records["dctps-epl-fixed-alpha"]["trainable"] + 2
     assert records["dct-only-fixed-alpha"]["trainable"] == 16 + 10     # biases only
+
+
+def test_dynamic_sparse_imp_and_subspace_rows_train():
+    config = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
+                         methods=("rigl-erk", "dctps-rigl", "imp", "subspace"),
+                         densities=(0.1,), seeds=(0,), lrs=(1e-2,), epochs=3, val_size=100)
+    records = {r["method"]: r for r in run_study(config, workers=1, progress=False).records}
+    sparse_trainable = records["rigl-erk"]["trainable"]
+    for key, record in records.items():
+        assert not record["diverged"] and record["test_acc"] > 12.0, key   # chance is 10%
+    # the subspace gets as many trainable numbers as the sparse network (weights + biases)
+    assert records["subspace"]["trainable"] == sparse_trainable
+    # RigL moves the support but keeps its size
+    assert records["rigl-erk"]["nnz_density"] == pytest.approx(records["imp"]["nnz_density"])
