@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .methods import ALPHA_METHODS, METHODS, applicable
@@ -40,6 +41,19 @@ def _with_alpha_rows(methods: tuple, alpha: tuple) -> tuple:
     return tuple(dict.fromkeys(out))
 
 
+def _spectra(out: str) -> dict:
+    """The "when is training possible" figure and table (``refnet spectrum`` defaults)."""
+    from ..spectra.command import FIGURE_NAME, TABLE_NAME
+    from ..spectra.figure import plot_study
+    from ..spectra.study import spectrum_study, write_table
+    study = spectrum_study()
+    paths = {"spectra figure": os.path.join(out, FIGURE_NAME),
+             "spectra table": os.path.join(out, TABLE_NAME)}
+    plot_study(study, paths["spectra figure"])
+    write_table(study.rows, paths["spectra table"])
+    return paths
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
@@ -62,6 +76,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--model", help="reference model (default lenet300)")
     parser.add_argument("--data", help="dataset (default mnist5k)")
+    parser.add_argument("--no-spectra", action="store_true",
+                        help="skip the Jacobian-spectra figure (refnet spectrum's defaults)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -85,6 +101,8 @@ def run_command(args) -> int:
     result = run_study(config, workers=args.workers, progress=not args.quiet)
     summary = summarize(result)
     paths = write_outputs(summary, result.records, args.out)
+    if not args.no_spectra:
+        paths.update(_spectra(args.out))
     if args.json:
         print(json.dumps({"dense_acc": summary["dense_acc"],
                           "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean",

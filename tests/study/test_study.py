@@ -84,7 +84,8 @@ def test_study_command_json_and_files(tmp_path, capsys):
     for row in out["rows"]:
         assert {"method", "density", "acc_mean", "acc_std", "delta"} <= set(row)
         assert row["delta"] == pytest.approx(row["acc_mean"] - out["dense_acc"])
-    for name in ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png"):
+    for name in ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png",
+                 "spectrum.png", "spectrum.csv"):
         assert (tmp_path / name).stat().st_size > 0
 
 
