@@ -94,6 +94,8 @@ def run(nb: Notebook, settings) -> None:
                    "stats['dctps']['rank_min']", "min(sizes[0], sizes[-1])")
     nb.check_equal("DCTpS: the supports allow full rank", "stats['dctps']['structural_rank']",
                    "min(sizes[0], sizes[-1])")
+    nb.check_at_most("DCTpS with S = 0: no singular value exceeds 1",
+                     "stats['dctps']['sv_max']", "1")
     nb.check_at_most("sparse: no image's rank exceeds what the supports allow",
                      "stats['sparse']['rank_max']", "stats['sparse']['structural_rank']")
     _structure(nb, sizes, density, stats, m_out)
@@ -174,27 +176,37 @@ def _structure(nb: Notebook, sizes, density, stats, m_out) -> None:
             from refnet.core.tree import tree_random_like
 
             any_params = tree_random_like(params["sparse"], 5)   # every S value and bias random
-            outputs = nets["sparse"](any_params, images)           # (images, 10)
+            outputs = nets["sparse"](any_params, images)           # (images, m)
         """)
         nb.check_equal("sparse, random weights: two images give bitwise the same output",
                        "outputs[1]", "outputs[0]")
         nb.check_equal("sparse, random weights: so do all the images",
                        "np.count_nonzero(outputs != outputs[0])", "0")
+    elif bound == m_out:
+        nb.prose(f"""
+            At this density the supports of the sparse network still allow the full rank
+            {m_out}: any zero singular values it has come from its ReLUs and values, not from
+            its supports.
+        """)
     else:
         nb.prose(f"""
-            The supports of the sparse network allow rank at most {bound} of
-            {m_out}: at least {m_out - bound} output directions cannot be reached by any
-            input, whatever the weights.
+            The supports of the sparse network allow rank at most {bound} of {m_out}: at
+            least {m_out - bound} output directions cannot be moved by any input, whatever
+            the weights.
         """)
+    contrast = ("while the plain sparse network on the same supports is cut in two: no "
+                "input reaches any output" if bound == 0 else
+                "while the plain sparse network on the same supports depends on its few "
+                "entries for every path")
     nb.prose(f"""
         The DCTpS network has the same supports for `S`, but its weight `alpha * D + S` is
         dense through `D`: every unit is reached, the structural rank is the full
         {m_out}, and at initialisation (`S = 0`) the network is its DCT part alone, the same
-        network at every density. Its Jacobian has full rank at every image (checks above):
-        each DCT layer has orthonormal rows or columns, and the singular values are below 1
-        because each ReLU passes only part of the signal. Training then grows `S` inside a
-        network in which the signal already flows both ways, while the plain sparse network
-        on the same supports has no gradient path from its loss to its input to grow from.
-        The README section "When is training possible? Jacobian spectra" (`refnet
-        spectrum`) sweeps the density from 1% to 0.01%.
+        network at every density. Its Jacobian has full rank at every image, and no
+        singular value exceeds 1 (checks above): every factor of `J`, a DCT block with
+        orthonormal rows or columns or a ReLU's diagonal of zeros and ones, has norm at
+        most 1, and the ReLUs that are off make the values smaller. Training grows `S`
+        inside a network in which the signal already flows both ways, {contrast}. The
+        README section "When is training possible? Jacobian spectra" (`refnet spectrum`)
+        sweeps the density from 1% to 0.01%.
     """)
