@@ -27,8 +27,8 @@ def run(nb: Notebook, settings) -> None:
 
         **Cotangents.** Backpropagation hands the layer `y_bar = dL/dy` (shape `(B, m)`) for
         some scalar loss `L`, and the layer returns the cotangents of its input and of its
-        parameters, `x_bar = dL/dx` and so on. To first order in `y`, `L` is
-        `sum(y_bar * y)` plus a constant, so each cotangent is the gradient of
+        parameters, `x_bar = dL/dx` and so on. Near the current `y`, a change `dy` changes
+        `L` by `sum(y_bar * dy)` to first order, so each cotangent is the gradient of
         `L = sum(y_bar * y)` with `y_bar` held fixed. Writing `y` out entry by entry,
         `L = sum_{b,i} y_bar[b,i] * (alpha * sum_j D[i,j] x[b,j] + sum_j S[i,j] x[b,j] + b[i])`,
         and differentiating:

@@ -108,10 +108,11 @@ def _structure(nb: Notebook, sizes, density, stats, m_out) -> None:
         the rank of `J` for every input and every value of the weights. Draw the network as a
         graph with one vertex per unit and an edge for every support entry; an entry of a
         product of matrices is a sum over paths of the products of the weights along them.
-        By the Lindstrom-Gessel-Viennot lemma a `r x r` minor of `J` is a sum over systems of
-        `r` paths that share no unit, so if no such system exists every such minor is zero:
-        rank `J` is at most the largest number of vertex-disjoint input-output paths, and
-        equals it for generic weights (`refnet.spectra.structural_rank`, a maximum flow;
+        By the Lindstrom-Gessel-Viennot lemma an `r x r` minor of `J` is a signed sum over
+        systems of `r` paths that share no unit, so if no such system exists every such minor
+        is zero: rank `J` is at most the largest number of vertex-disjoint input-output
+        paths, at every input, and equals it for generic weights with every ReLU on
+        (`refnet.spectra.structural_rank`, a maximum flow;
         `refnet.models.structural_supports` gives the supports of a network's layers).
 
         A unit is reached when some input has a path to it. In a layer with `e` support
