@@ -56,7 +56,7 @@ class Check(NamedTuple):
     name: str        #: what the check shows, one sentence
     measure: str     #: what was measured, e.g. "max |D_fast - D_explicit|"
     value: float     #: the measured number (NaN when it could not be computed)
-    tol: float       #: the largest value that passes
+    tol: float       #: the number ``value`` was judged against (see ``limit``)
     passed: bool
     limit: str = ""   #: how ``value`` was judged, e.g. "tolerance 1e-12" or "must be 0"
     detail: str = ""  #: why a comparison could not be made, if it could not
@@ -81,7 +81,7 @@ def _num(value) -> str:
         return "0"
     if value.is_integer() and abs(value) < 1e6:
         return str(int(value))
-    return f"{value:.3g}"
+    return f"{value:.3g}".replace("e-0", "e-").replace("e+0", "e+")      # 1e-6, not 1e-06
 
 
 def _grouped(expression: str) -> str:
@@ -275,6 +275,9 @@ class Notebook:
         ``formula`` to :data:`EXACT_TOL`, and against ``fd`` to :data:`FD_TOL`
         in relative error.
         """
+        names = (f"{name}: the VJP is the formula", f"{name}: the VJP is the finite difference")
+        measures = (f"max |{analytic} - {formula}|",
+                    f"max |{analytic} - {fd}| / max(max |{analytic}|, max |{fd}|)")
         try:
             va = np.asarray(self.value(analytic), dtype=float).reshape(-1)
             vf = np.asarray(self.value(formula), dtype=float).reshape(-1)
@@ -284,21 +287,16 @@ class Notebook:
                                  f"{len(labels)} labels")
         except Exception as err:
             detail = f"{type(err).__name__}: {err}"
-            return (self._record(name + " (formula)", f"max |{analytic} - {formula}|",
-                                 float("nan"), EXACT_TOL, False, detail),
-                    self._record(name + " (finite differences)", "relative error",
-                                 float("nan"), FD_TOL, False, detail))
+            return (self._record(names[0], measures[0], float("nan"), EXACT_TOL, False, detail),
+                    self._record(names[1], measures[1], float("nan"), FD_TOL, False, detail))
         self.table(["entry", "layer's VJP", "NumPy formula", "central difference",
                     "abs(VJP - difference)"],
                    [(f"`{label}`", f"{a:.10f}", f"{f:.10f}", f"{d:.10f}", f"{abs(a - d):.1e}")
                     for label, a, f, d in zip(labels, va, vf, vd)], align="lrrrr")
         exact = float(np.max(np.abs(va - vf)))
-        first = self._record(name + ": the VJP is the formula", f"max |{analytic} - {formula}|",
-                             exact, EXACT_TOL, bool(exact <= EXACT_TOL))
+        first = self._record(names[0], measures[0], exact, EXACT_TOL, bool(exact <= EXACT_TOL))
         rel = relative_error(va, vd)
-        second = self._record(name + ": the VJP is the finite difference",
-                              f"max |{analytic} - {fd}| / max |{analytic}|", rel, FD_TOL,
-                              bool(rel <= FD_TOL))
+        second = self._record(names[1], measures[1], rel, FD_TOL, bool(rel <= FD_TOL))
         return first, second
 
     def _record(self, name, measure, value, tol, passed, detail="", shown=(), limit=None
