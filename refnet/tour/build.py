@@ -75,6 +75,7 @@ class TourResult(NamedTuple):
 
     @property
     def failures(self) -> list:
+        """The checks that failed, in order."""
         return [c for c in self.checks if not c.passed]
 
 
