@@ -27,6 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "Jacobian spectra of DCTpS against plain sparse networks at each density"),
     "bench": ("refnet.bench",
               "time DCTpS layers against the original's dense method, in the same run"),
+    "tour": ("refnet.tour.command",
+             "write a guided tour of the DCTpS layer (markdown + figures), every step checked"),
 }
 
 
