@@ -24,7 +24,20 @@ fixed-alpha``
 ``doping``             ``W = A kron B + S`` (Thakker et al. 2021): the Kronecker factors
                        AND the values of S, at the density's budget of trainable weights
                        (:mod:`refnet.models.doping`; fully connected models only)
+``dctps-epl@OFFSET``,  DCTpS and its floor with another fixed offset in place of the DCT
+``offset-only@OFFSET`` (``--offsets``; OFFSET one of randomized-dct, orthogonal, identity,
+                       none: :mod:`refnet.ops.offsets`), also ``dctps-epl-fixed-alpha@OFFSET``
+                       and ``offset-only-fixed-alpha@OFFSET`` (``--alpha fixed``)
 =====================  ====================================================================
+
+With another offset, everything but the offset is the DCTpS recipe: the
+same EPL supports as ``dctps-epl`` for the same seed (a random offset's seed
+is drawn from the support generator after the supports), ``S = 0``,
+``alpha = 1``.  The offset ``none`` has no ``alpha``, and ``S = 0`` would
+leave nothing to train, so its ``S`` starts as the sparse baselines' does
+(Kaiming, dense fan-in): ``dctps-epl@none`` is exactly ``random-epl``
+(the same networks, bitwise), and its floor ``offset-only@none`` trains the
+biases alone.
 
 Doping's structured part is trained and stored, DCTpS's is not: its
 Kronecker factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for
@@ -41,11 +54,12 @@ from typing import Callable
 import numpy as np
 
 from ..models import build_doping, build_model, doping_plan, doping_weights, rebuild
+from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
 from ..sparsity import draw_batches, force, snip, synflow
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
            "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
-           "doping_check", "applicable"]
+           "doping_check", "applicable", "OFFSET_METHODS", "OFFSET_LABELS"]
 
 
 @dataclass(frozen=True)
@@ -125,10 +139,13 @@ def _dctps(distribution, **kwargs):
     return lambda ctx: build_initial(ctx, "dctps", distribution, **kwargs)
 
 
-def dct_only(ctx, *, train_alpha: bool = True):
-    """A DCTpS model whose S has no entry at all: ``W = alpha * D``."""
+def dct_only(ctx, *, train_alpha: bool = True, offset: str = "dct"):
+    """A DCTpS model whose S has no entry at all: ``W = alpha * D`` (``alpha * O`` for
+    another offset; a random offset's seed is drawn from the support generator)."""
+    seed = int(ctx.support_rng.integers(2**63)) if offset in RANDOM_OFFSETS else None
     model = build_model(ctx.model, kind="dctps", density=1.0, distribution="uniform",
-                        rng=0, train_alpha=train_alpha, **ctx.model_args)
+                        rng=0, train_alpha=train_alpha, offset=offset, offset_seed=seed,
+                        **ctx.model_args)
     spec = dict(model.spec, density=0.0, distribution=None,
                 layers=[dict(layer, nnz=0) for layer in model.spec["layers"]])
     empty = np.zeros(0, dtype=np.int64)
@@ -199,6 +216,44 @@ for _method in (
 #: ``refnet study --alpha fixed``: the methods each alpha setting adds to the table.
 ALPHA_METHODS = {"trainable": ("dctps-epl", "dct-only"),
                  "fixed": ("dctps-epl-fixed-alpha", "dct-only-fixed-alpha")}
+
+#: How the table names each offset other than the DCT.
+OFFSET_LABELS = {"randomized-dct": "randomized DCT", "orthogonal": "orthogonal",
+                 "identity": "identity", "none": "no"}
+
+
+def _offset_methods(offset: str) -> dict:
+    """Register the DCTpS rows of ``offset`` for each alpha setting; return their keys."""
+    label = OFFSET_LABELS[offset]
+    if offset == "none":            # no alpha: both settings are the same two rows
+        rows = (register(Method("dctps-epl@none",
+                                "DCTpS (EPL), no offset (= Random (EPL))",
+                                _dctps("epl", offset="none"))).key,
+                register(Method("offset-only@none", "no offset, no S (biases only)",
+                                lambda ctx: dct_only(ctx, offset="none"),
+                                density_free=True)).key)
+        return {"trainable": rows, "fixed": rows}
+    keys = {}
+    for setting, train in (("trainable", True), ("fixed", False)):
+        suffix = "" if train else "-fixed-alpha"
+        alpha = "" if train else ", alpha fixed at 1"
+        floor = (f"{label} only (no S)" if train
+                 else f"{label} only, alpha fixed at 1 (biases only)")
+        keys[setting] = (
+            register(Method(f"dctps-epl{suffix}@{offset}",
+                            f"DCTpS (EPL){alpha}, {label} offset",
+                            _dctps("epl", train_alpha=train, offset=offset))).key,
+            register(Method(f"offset-only{suffix}@{offset}", floor,
+                            lambda ctx, train=train: dct_only(ctx, train_alpha=train,
+                                                              offset=offset),
+                            density_free=True)).key)
+    return keys
+
+
+#: ``refnet study --offsets``: for each offset and alpha setting, the keys of its
+#: DCTpS row and its "offset only" floor (the DCT's are the rows of :data:`ALPHA_METHODS`).
+OFFSET_METHODS = {"dct": dict(ALPHA_METHODS)}
+OFFSET_METHODS.update({offset: _offset_methods(offset) for offset in OFFSETS[1:]})
 
 #: The methods of the talk's table, in its order, the DCT-only floor and Doping.
 DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow",

@@ -108,3 +108,37 @@ def test_fixed_alpha_has_no_alpha_parameter():
     # two layers: the trainable-alpha network has exactly two more scalars
     assert records["dctps-epl"]["trainable"] == records["dctps-epl-fixed-alpha"]["trainable"] + 2
     assert records["dct-only-fixed-alpha"]["trainable"] == 16 + 10     # biases only
+
+
+def test_offsets_option_puts_each_offsets_rows_where_the_dcts_stand():
+    from refnet.study.command import _with_alpha_rows, _with_offset_rows
+    methods = ("dense", "dctps-epl", "dct-only", "snip")
+    assert _with_offset_rows(methods, ("dct",)) == methods          # the default: unchanged
+    assert _with_offset_rows(methods, ("dct", "orthogonal", "none")) == (
+        "dense", "dctps-epl", "dctps-epl@orthogonal", "dctps-epl@none", "dct-only",
+        "offset-only@orthogonal", "offset-only@none", "snip")
+    both = _with_alpha_rows(methods, ("trainable", "fixed"))
+    assert _with_offset_rows(both, ("identity", "none")) == (
+        "dense", "dctps-epl@identity", "dctps-epl@none", "dctps-epl-fixed-alpha@identity",
+        "offset-only@identity", "offset-only@none", "offset-only-fixed-alpha@identity", "snip")
+    assert METHODS["dctps-epl@randomized-dct"].label == "DCTpS (EPL), randomized DCT offset"
+    assert METHODS["offset-only@randomized-dct"].label == "randomized DCT only (no S)"
+    with pytest.raises(ValueError, match="--offsets"):
+        _with_offset_rows(methods, ("hadamard",))
+
+
+def test_offset_rows_train_what_they_say():
+    """Same supports for every offset; 'none' is Random (EPL) bitwise; the floors train
+    alpha and biases (biases alone without an offset)."""
+    config = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
+                         methods=("random-epl", "dctps-epl", "dctps-epl@orthogonal",
+                                  "dctps-epl@none", "offset-only@randomized-dct",
+                                  "offset-only@none"),
+                         densities=(0.1,), seeds=(0,), lrs=(1e-2,), epochs=1, val_size=100)
+    records = {r["method"]: r for r in run_study(config, workers=1, progress=False).records}
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "method")}  # noqa
+    assert strip(records["dctps-epl@none"]) == strip(records["random-epl"])
+    assert records["dctps-epl@orthogonal"]["trainable"] == records["dctps-epl"]["trainable"]
+    assert records["dctps-epl@orthogonal"]["test_acc"] != records["dctps-epl"]["test_acc"]
+    assert records["offset-only@randomized-dct"]["trainable"] == 2 + 16 + 10
+    assert records["offset-only@none"]["trainable"] == 16 + 10
