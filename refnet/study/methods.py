@@ -31,9 +31,10 @@ fixed-alpha``
 =====================  ====================================================================
 
 With another offset, everything but the offset is the DCTpS recipe: the
-same EPL supports as ``dctps-epl`` for the same seed (a random offset's seed
-is drawn from the support generator after the supports), ``S = 0``,
-``alpha = 1``.  The offset ``none`` has no ``alpha``, and ``S = 0`` would
+same EPL supports as ``dctps-epl`` for the same seed, ``S = 0``, ``alpha =
+1``.  A random offset comes from a third stream of the seed
+(:attr:`Context.offset_seed`), so at one seed every density's row and the
+floor share the same offsets: they differ in ``S`` alone.  The offset ``none`` has no ``alpha``, and ``S = 0`` would
 leave nothing to train, so its ``S`` starts as the sparse baselines' does
 (Kaiming, dense fan-in): ``dctps-epl@none`` is exactly ``random-epl``
 (the same networks, bitwise), and its floor ``offset-only@none`` trains the
@@ -114,6 +115,9 @@ class Context:
     init_rng: np.random.Generator      #: draws initial parameter values
     x_train: np.ndarray
     y_train: np.ndarray
+    #: seed of the random offsets (the same for every row of one study seed); None: drawn
+    #: from the support generator after the supports
+    offset_seed: int | None = None
 
 
 def build_initial(ctx: Context, kind: str, distribution: str = "uniform", **kwargs):
@@ -135,14 +139,23 @@ def _random(distribution):
     return lambda ctx: build_initial(ctx, "sparse", distribution)
 
 
-def _dctps(distribution, **kwargs):
-    return lambda ctx: build_initial(ctx, "dctps", distribution, **kwargs)
+def _dctps(distribution, offset: str = "dct", **kwargs):
+    def prepare(ctx):
+        extra = {} if offset == "dct" else {"offset": offset}
+        if offset in RANDOM_OFFSETS:
+            extra["offset_seed"] = ctx.offset_seed    # None: drawn after the supports
+        return build_initial(ctx, "dctps", distribution, **kwargs, **extra)
+    return prepare
 
 
 def dct_only(ctx, *, train_alpha: bool = True, offset: str = "dct"):
     """A DCTpS model whose S has no entry at all: ``W = alpha * D`` (``alpha * O`` for
-    another offset; a random offset's seed is drawn from the support generator)."""
-    seed = int(ctx.support_rng.integers(2**63)) if offset in RANDOM_OFFSETS else None
+    another offset; a random one from ``ctx.offset_seed``, or when that is None from the
+    support generator)."""
+    seed = None
+    if offset in RANDOM_OFFSETS:
+        seed = ctx.offset_seed if ctx.offset_seed is not None \
+            else int(ctx.support_rng.integers(2**63))
     model = build_model(ctx.model, kind="dctps", density=1.0, distribution="uniform",
                         rng=0, train_alpha=train_alpha, offset=offset, offset_seed=seed,
                         **ctx.model_args)

@@ -142,3 +142,20 @@ def test_offset_rows_train_what_they_say():
     assert records["dctps-epl@orthogonal"]["test_acc"] != records["dctps-epl"]["test_acc"]
     assert records["offset-only@randomized-dct"]["trainable"] == 2 + 16 + 10
     assert records["offset-only@none"]["trainable"] == 16 + 10
+
+
+def test_one_seed_gives_every_offset_row_the_same_offsets():
+    """The DCTpS rows at every density and the floor share a seed's random offsets."""
+    from refnet.study.methods import Context
+    from refnet.study.runner import _split
+    split = _split("digits", 100, 0, True)
+    offsets = []
+    for key, density in (("dctps-epl@orthogonal", 0.2), ("dctps-epl@orthogonal", 0.05),
+                         ("offset-only@orthogonal", 1.0)):
+        ctx = Context("mlp", {"sizes": (64, 16, 10)}, density, np.random.default_rng(1),
+                      np.random.default_rng(2), split.x_train, split.y_train, offset_seed=9)
+        net, _ = METHODS[key].prepare(ctx)
+        assert net.spec["offset_seed"] == 9
+        offsets.append(net["fc1"].offset.matrix())
+    np.testing.assert_array_equal(offsets[0], offsets[1])
+    np.testing.assert_array_equal(offsets[0], offsets[2])
