@@ -553,8 +553,9 @@ def offsets_table(report: dict) -> str:
               f"{report['density']:g} ({report['nnz']} entries of S, the same support for "
               f"every offset), float64, one forward + VJP (every cotangent), medians of "
               f"{report['repeats']} steady-state calls in 3 interleaved rounds, "
-              f"{report['threads']} thread(s); 'O and O.T alone': the offset's two products "
-              f"over the whole batch on one thread; numpy {report['numpy']}, scipy "
+              f"{report['threads']} thread(s) for the layer's row blocks; 'O and O.T alone': "
+              f"the offset's two products over the whole batch, not in blocks (numpy's BLAS, "
+              f"which may use every core, for the orthogonal one); numpy {report['numpy']}, scipy "
               f"{report['scipy']}, {report['cpu_count']} cores"
               + (f", other processes used {100 * share:.0f}% of the CPU during the run"
                  if share is not None else "") + ".",
