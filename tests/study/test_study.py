@@ -159,3 +159,25 @@ def test_one_seed_gives_every_offset_row_the_same_offsets():
         offsets.append(net["fc1"].offset.matrix())
     np.testing.assert_array_equal(offsets[0], offsets[1])
     np.testing.assert_array_equal(offsets[0], offsets[2])
+
+
+def test_readme_offsets_section_shows_the_committed_runs():
+    """The README's offsets tables are the files the commands wrote, and the study has every
+    offset's row and floor at 1%, 0.1% and 0.01%."""
+    import csv
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    out = root / "analysis" / "out" / "offsets"
+    for marker, path in (("offsets-study", out / "full" / "study.md"),
+                         ("bench-offsets", out / "bench.md")):
+        block = re.search(rf"<!-- {marker}:begin -->\n(.*?)\n<!-- {marker}:end -->", readme, re.S)
+        assert block and block.group(1) == path.read_text().rstrip("\n"), marker
+    with open(out / "full" / "study.csv", newline="") as handle:
+        rows = {(r["key"], float(r["density"])) for r in csv.DictReader(handle)}
+    for keys in ((("dctps-epl", "dct-only"),)
+                 + tuple((f"dctps-epl@{o}", f"offset-only@{o}")
+                         for o in ("randomized-dct", "orthogonal", "identity", "none"))):
+        for key in keys:
+            assert {(key, d) for d in (1e-2, 1e-3, 1e-4)} <= rows, key
