@@ -34,11 +34,11 @@ With another offset, everything but the offset is the DCTpS recipe: the
 same EPL supports as ``dctps-epl`` for the same seed, ``S = 0``, ``alpha =
 1``.  A random offset comes from a third stream of the seed
 (:attr:`Context.offset_seed`), so at one seed every density's row and the
-floor share the same offsets: they differ in ``S`` alone.  The offset ``none`` has no ``alpha``, and ``S = 0`` would
-leave nothing to train, so its ``S`` starts as the sparse baselines' does
-(Kaiming, dense fan-in): ``dctps-epl@none`` is exactly ``random-epl``
-(the same networks, bitwise), and its floor ``offset-only@none`` trains the
-biases alone.
+floor share the same offsets: they differ in ``S`` alone.  The offset
+``none`` has no ``alpha``, and ``S = 0`` would leave nothing to train, so
+its ``S`` starts as the sparse baselines' does (Kaiming, dense fan-in):
+``dctps-epl@none`` is exactly ``random-epl`` (the same networks, bitwise),
+and its floor ``offset-only@none`` trains the biases alone.
 
 Doping's structured part is trained and stored, DCTpS's is not: its
 Kronecker factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for
