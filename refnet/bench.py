@@ -25,7 +25,11 @@ value cotangents, ``alpha``, the bias) against
 It also measures this machine's memory bandwidth (a large array copy) and
 reports the time of the layer's two transforms (``D @ x`` and
 ``D.T @ y_bar``) against the time that moving their data at that bandwidth
-would take.  Other benchmarks (``jacobian``, ``offsets``) register in
+would take.
+
+``refnet bench offsets`` times the same step for each fixed offset of
+:mod:`refnet.ops.offsets` (same support, same parameters), with its ratio to
+the DCT's (:func:`run_offsets`).  Other benchmarks register in
 :data:`BENCHMARKS`.
 """
 from __future__ import annotations
@@ -44,11 +48,13 @@ import scipy
 
 from .layers import DCTpSLinear, Linear
 from .ops import rowblocks
+from .ops.offsets import OFFSETS, RANDOM_OFFSETS
 from .spectra.benchmark import benchmark_jacobian
 
-__all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps", "dctps_table",
-           "median_time", "steady_medians", "peak_memory", "memory_bandwidth",
-           "OriginalDCTplusLinear", "configure_parser", "run_command"]
+__all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
+           "dctps_table", "run_offsets", "offsets_table", "median_time", "steady_medians",
+           "peak_memory", "memory_bandwidth", "OriginalDCTplusLinear", "configure_parser",
+           "run_command"]
 
 #: ``(n, m)`` shapes and batches of ``refnet bench dctps`` (issue 3).
 DCTPS_CASES = [((256, 256), (1, 128)), ((1024, 1024), (1, 128)), ((4096, 4096), (1, 128)),
@@ -397,6 +403,171 @@ def _ms(seconds: float) -> str:
     return f"{ms:.3f} ms" if ms < 1 else f"{ms:.2f} ms" if ms < 100 else f"{ms:.0f} ms"
 
 
+# -- the offsets benchmark ----------------------------------------------------------
+def _offset_layers(n, m, density, seed):
+    """One DCTpSLinear per offset, all on the same support, with the same parameters."""
+    rng = np.random.default_rng(seed)
+    base = DCTpSLinear(n, m, density=density, rng=rng)
+    layers = {}
+    for offset in OFFSETS:
+        start = time.perf_counter()
+        layers[offset] = DCTpSLinear(n, m, support=base.support, offset=offset,
+                                     offset_seed=seed + 1 if offset in RANDOM_OFFSETS else None)
+        layers[offset].setup_s = time.perf_counter() - start
+    S, b = rng.standard_normal(base.nnz), rng.standard_normal(m)
+    params = {offset: dict(layer.init(0), S=S, b=b) for offset, layer in layers.items()}
+    for offset, p in params.items():
+        if "alpha" in p:
+            p["alpha"] = np.array(0.7)
+    return layers, params
+
+
+def _check_offset_layer(layer, params, x, y_bar, name):
+    """Every output of one forward + VJP against the dense matrix ``alpha * O + S``."""
+    S = layer.support.to_dense(params["S"])
+    O = None if layer.offset is None else layer.offset.matrix()
+    W = S if O is None else S + float(params["alpha"]) * O
+    y, cache = layer.forward(params, x)
+    x_bar, grads = layer.vjp(params, cache, y_bar)
+    errors = {"y": _rel(y, x @ W.T + params["b"]), "x_bar": _rel(x_bar, y_bar @ W),
+              "S_bar": _rel(grads["S"], (y_bar.T @ x)[layer.rows, layer.cols]),
+              "b_bar": _rel(grads["b"], y_bar.sum(axis=0))}
+    if O is not None:
+        errors["alpha_bar"] = _rel(grads["alpha"], np.sum(y_bar * (x @ O.T)))
+    if max(errors.values()) > 1e-10:
+        raise RuntimeError(f"bench offsets: the {name!r} layer disagrees with its dense matrix: "
+                           f"relative errors {errors}")
+    return max(errors.values())
+
+
+def _offset_state_bytes(layer) -> int:
+    """Bytes the offset itself keeps (its arrays), 0 for the DCT, the identity and none."""
+    offset = layer.offset
+    if offset is None:
+        return 0
+    return sum(v.nbytes for v in vars(offset).values() if isinstance(v, np.ndarray))
+
+
+def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: float = 1e-3,
+                repeats: int = 9, seed: int = 0, warmup_s: float = 0.2, progress=None) -> dict:
+    """Time one forward + VJP of a DCTpSLinear with each offset; returns the JSON-ready report.
+
+    Every layer has the same support and the same values of ``S``, ``alpha``
+    and ``b``; only the offset differs (:data:`refnet.ops.offsets.OFFSETS`).
+    Before timing, each layer's outputs and cotangents are checked against the
+    dense matrix ``alpha * O + S`` (built from ``O.matrix()``) to 1e-10
+    relative.  Timing is :func:`steady_medians`' (interleaved rounds, medians,
+    results kept alive as in a training loop), the method of ``bench dctps``.
+
+    Parameters
+    ----------
+    n, m : int
+        Inputs and outputs.
+    batches : sequence of int
+    density : float
+        Density of ``S``.
+    repeats : int
+        Timed calls per offset (medians are reported), in 3 rounds.
+    seed : int
+    warmup_s : float
+        Untimed calls before each offset's timed calls in a round (seconds).
+    progress : callable, optional
+        ``progress(str)`` after each batch size.
+
+    Returns
+    -------
+    dict
+        ``{"cases": [{"batch", "times_s": {offset: s}, "ratio_to_dct": {offset:
+        ratio}, "offset_s": {offset: s}, ...}], "setup_s": {offset: s},
+        "offset_bytes": {offset: int}, ...}``.  ``offset_s`` is ``O @ x`` plus
+        ``O.T @ y_bar`` alone over the whole batch on one thread (the offset's
+        own share of a step).
+    """
+    with _CPUShare() as share:
+        layers, params = _offset_layers(n, m, density, seed)
+        rng = np.random.default_rng(seed + 2)
+        rows = []
+        for batch in batches:
+            x, y_bar = rng.standard_normal((batch, n)), rng.standard_normal((batch, m))
+            errors = {o: _check_offset_layer(layers[o], params[o], x, y_bar, o)
+                      for o in OFFSETS}
+
+            def step(offset, x=x, y_bar=y_bar):
+                layer, p = layers[offset], params[offset]
+                y, cache = layer.forward(p, x)
+                return y, layer.vjp(p, cache, y_bar)
+
+            steady, cold = steady_medians({o: (lambda o=o: step(o)) for o in OFFSETS}, repeats,
+                                          warmup_s=warmup_s)
+            alone = {}
+            previous = rowblocks.get_num_threads()
+            rowblocks.set_num_threads(1)
+            try:
+                for o in OFFSETS:
+                    O = layers[o].offset
+                    alone[o] = 0.0 if O is None else median_time(
+                        lambda O=O: (O.apply(x), O.adjoint(y_bar)), repeats)
+            finally:
+                rowblocks.set_num_threads(previous)
+            rows.append({"batch": batch, "times_s": steady, "cold_s": cold,
+                         "ratio_to_dct": {o: steady[o] / steady["dct"] for o in OFFSETS},
+                         "offset_s": alone, "max_rel_error": max(errors.values())})
+            if progress:
+                progress(f"batch {batch}: " + ", ".join(
+                    f"{o} {steady[o] * 1e3:.3f} ms" for o in OFFSETS))
+    return {"benchmark": "offsets", "n": n, "m": m, "density": density,
+            "nnz": layers["dct"].nnz, "cases": rows,
+            "setup_s": {o: layers[o].setup_s for o in OFFSETS},
+            "offset_bytes": {o: _offset_state_bytes(layers[o]) for o in OFFSETS},
+            "repeats": repeats, "warmup_s": warmup_s, "float": "float64",
+            "threads": rowblocks.get_num_threads(), "cpu_count": os.cpu_count(),
+            "other_processes_cpu_share": share.value,
+            "numpy": np.__version__, "scipy": scipy.__version__,
+            "python": platform.python_version(), "machine": platform.machine()}
+
+
+#: What each offset is, for the table.
+_OFFSET_NOTES = {"dct": "C[:m, :n], scipy.fft", "randomized-dct": "P_out C[:m, :n] diag(s) P_in",
+                 "orthogonal": "stored m x n, BLAS", "identity": "I[:m, :n]",
+                 "none": "plain sparse (S only)"}
+
+
+def offsets_table(report: dict) -> str:
+    """The offsets report as markdown: time per step and its ratio to the DCT, per batch."""
+    cases = report["cases"]
+    head = "| offset | O | " + " | ".join(
+        f"batch {c['batch']}: step | vs dct | O and O.T alone" for c in cases) + \
+        " | offset storage | setup |"
+    lines = [head, "|" + " --- |" * (4 + 3 * len(cases))]
+    for o in report["setup_s"]:
+        cells = []
+        for c in cases:
+            cells += [_ms(c["times_s"][o]), f"{c['ratio_to_dct'][o]:.2f}x",
+                      _ms(c["offset_s"][o]) if c["offset_s"][o] else "-"]
+        size = report["offset_bytes"][o]
+        storage = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+        lines.append(f"| {o} | {_OFFSET_NOTES.get(o, '')} | " + " | ".join(cells)
+                     + f" | {storage} | {_ms(report['setup_s'][o])} |")
+    share = report.get("other_processes_cpu_share")
+    ratios = ", ".join(f"{c['ratio_to_dct']['randomized-dct']:.2f}x at batch {c['batch']}"
+                       for c in cases)
+    lines += ["", f"DCTpSLinear n = {report['n']} -> m = {report['m']}, density "
+              f"{report['density']:g} ({report['nnz']} entries of S, the same support for "
+              f"every offset), float64, one forward + VJP (every cotangent), medians of "
+              f"{report['repeats']} steady-state calls in 3 interleaved rounds, "
+              f"{report['threads']} thread(s) for the layer's row blocks; 'O and O.T alone': "
+              f"the offset's two products over the whole batch, not in blocks (numpy's BLAS, "
+              f"which may use every core, for the orthogonal one); numpy {report['numpy']}, scipy "
+              f"{report['scipy']}, {report['cpu_count']} cores"
+              + (f", other processes used {100 * share:.0f}% of the CPU during the run"
+                 if share is not None else "") + ".",
+              "", f"randomized-dct / dct: {ratios} (the goal: at most 1.5x)."]
+    if share is not None and share > 0.05:
+        lines += ["", f"**Warning: other processes used {100 * share:.0f}% of the CPU during "
+                      f"this run; rerun on a quiet machine.**"]
+    return "\n".join(lines)
+
+
 #: name -> (run(args) -> report, table(report) -> str)
 BENCHMARKS: dict[str, tuple[Callable, Callable]] = {
     "dctps": (lambda args: run_dctps(QUICK_CASES if args.quick else None,
@@ -411,6 +582,11 @@ BENCHMARKS: dict[str, tuple[Callable, Callable]] = {
                      n_inputs=8 if args.quick else 100,
                      repeats=args.repeats or (2 if args.quick else 10), seed=args.seed),
                  lambda report: jacobian_table(report)),
+    "offsets": (lambda args: run_offsets(*((256, 256, (8, 1)) if args.quick else ()),
+                                         repeats=args.repeats or (3 if args.quick else 9),
+                                         seed=args.seed, warmup_s=0.01 if args.quick else 0.2,
+                                         progress=None if args.json else _stderr),
+                offsets_table),
 }
 
 

@@ -146,6 +146,23 @@ EXAMPLES += [
 ]
 
 
+# the other offsets of a DCTpS layer (refnet.ops.offsets), rectangular so truncation and
+# padding both show; the conv with the randomised DCT acting on every patch
+EXAMPLES += [
+    Example("DCTpSLinear(offset=randomized-dct)", _simple(
+        DCTpSLinear(9, 6, density=0.2, rng=0, offset="randomized-dct", offset_seed=1), (9,))),
+    Example("DCTpSLinear(offset=orthogonal)", _simple(
+        DCTpSLinear(6, 9, density=0.2, rng=0, offset="orthogonal", offset_seed=2), (6,))),
+    Example("DCTpSLinear(offset=identity)", _simple(
+        DCTpSLinear(7, 5, density=0.2, rng=0, offset="identity"), (7,))),
+    Example("DCTpSLinear(offset=none)", _simple(
+        DCTpSLinear(5, 7, density=0.3, rng=0, offset="none"), (5,))),
+    Example("DCTpSConv2d(offset=randomized-dct)", _simple(
+        DCTpSConv2d(2, 5, 3, padding=1, density=0.2, rng=0, offset="randomized-dct",
+                    offset_seed=3), (2, 5, 5))),
+]
+
+
 def run_gradcheck(seed: int = 0, examples=None) -> list[GradCheckReport]:
     """Check every example at ``seed``; one report per example."""
     reports = []

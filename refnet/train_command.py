@@ -23,6 +23,7 @@ import numpy as np
 from .core.tree import tree_size
 from .data import prepare
 from .models import MODELS, KINDS, density_of, rebuild, support_arrays, supports_of
+from .ops.offsets import OFFSETS
 from .sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
 from .study.methods import Context, build_initial, pruned
 from .train import (TrainConfig, TrainingDiverged, config_dict, evaluate, load_checkpoint,
@@ -50,6 +51,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distribution", default="uniform", choices=DISTRIBUTIONS)
     parser.add_argument("--sparse-init", choices=("kaiming-dense", "kaiming-sparse", "zeros"))
     parser.add_argument("--freeze-alpha", action="store_true", help="DCTpS: alpha fixed at 1")
+    parser.add_argument("--offset", default="dct", choices=OFFSETS,
+                        help="DCTpS: the fixed offset in place of the DCT (default dct); a random "
+                             "one is seeded from --seed and recorded in the checkpoint")
     parser.add_argument("--method", default="static", choices=sorted(METHODS),
                         help="support: the kind's own (static) or pruned at init (kind sparse)")
     parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
@@ -96,6 +100,10 @@ def _fresh(args, split):
         extra["sparse_init"] = args.sparse_init
     if args.freeze_alpha:
         extra["train_alpha"] = False
+    if args.offset != "dct":
+        if args.kind != "dctps":
+            raise ValueError(f"--offset {args.offset} needs --kind dctps")
+        extra["offset"] = args.offset
     return build_initial(ctx, args.kind, args.distribution, **extra)
 
 

@@ -24,7 +24,7 @@ from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLin
                            Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
                            SparseLinear, Tanh)
 from refnet.layers.sparse_affine import SPARSE_INITS
-from refnet.ops import FixedOperator
+from refnet.ops import OFFSETS, RANDOM_OFFSETS, FixedOperator
 from refnet.testing import away_from_zero, distinct_values
 
 size = st.integers(min_value=1, max_value=6)
@@ -142,15 +142,25 @@ def _alpha_options(draw):
     return dict(train_alpha=False, alpha=draw(st.sampled_from([0.7, -1.3, 2.5]), label="alpha"))
 
 
-def _sparse_linear(cls, with_alpha=False):
+def _offset_options(draw, offset):
+    """The offset argument of a DCTpS layer (and a drawn seed when it is random)."""
+    if offset is None:
+        return {}
+    if offset in RANDOM_OFFSETS:
+        return dict(offset=offset, offset_seed=draw(st.integers(0, 2**16), label="offset_seed"))
+    return dict(offset=offset)
+
+
+def _sparse_linear(cls, with_alpha=False, offset=None):
     def build(draw):
         n, m = draw(size, label="n_in"), draw(size, label="n_out")
         extra = _alpha_options(draw) if with_alpha else {}
-        return cls(n, m, **_sparse_options(draw, (m, n)), **extra), (n,)
+        return cls(n, m, **_sparse_options(draw, (m, n)), **extra,
+                   **_offset_options(draw, offset)), (n,)
     return build
 
 
-def _sparse_conv(cls, with_alpha=False):
+def _sparse_conv(cls, with_alpha=False, offset=None):
     def build(draw):
         cin, cout = draw(st.integers(1, 3), label="in_channels"), draw(st.integers(1, 4),
                                                                         label="out_channels")
@@ -163,7 +173,8 @@ def _sparse_conv(cls, with_alpha=False):
         w = draw(st.integers(max(1, kw - 2 * padding), 5), label="W")
         extra = _alpha_options(draw) if with_alpha else {}
         layer = cls(cin, cout, (kh, kw), stride, padding,
-                    **_sparse_options(draw, (cout, kh * kw * cin)), **extra)
+                    **_sparse_options(draw, (cout, kh * kw * cin)), **extra,
+                    **_offset_options(draw, offset))
         return layer, (cin, h, w)
     return build
 
@@ -220,6 +231,41 @@ SPECS: list[LayerSpec] = [
     LayerSpec("DCTpSConv2d", DCTpSConv2d, _sparse_conv(DCTpSConv2d, with_alpha=True),
               mutants=(drop_offset_term, drop_sparse_term, misorder_values)),
 ]
+
+
+
+# -- the other offsets of the DCTpS layers (refnet.ops.offsets) --------------------------
+def inverse_as_permutation(layer, params, cache, y_bar):
+    """Planted bug: the randomised DCT's adjoint gathering with the permutations
+    themselves instead of their inverses (``x[perm]`` transposed as ``y[perm]``)."""
+    offset = layer.offset
+    wrong = copy.copy(offset)
+    wrong.inv_in, wrong.inv_out = offset.perm_in, offset.perm_out
+    wrong.signs_in_order = offset.signs[offset.perm_in]
+    shadow = copy.copy(layer)
+    shadow.offset = wrong
+    x_bar, _ = shadow.vjp(params, cache, y_bar, need_params=False)
+    return x_bar, layer.vjp(params, cache, y_bar)[1]
+
+
+def _offset_mutants(offset):
+    if offset == "none":
+        return (drop_sparse_term, misorder_values)
+    extra = (inverse_as_permutation,) if offset == "randomized-dct" else ()
+    return (drop_offset_term, drop_sparse_term, misorder_values) + extra
+
+
+# every offset but the DCT (the specs above) as its own spec, so that each one always
+# runs every generic check, the mutation test and the torch cross-check
+for _offset in OFFSETS[1:]:
+    SPECS += [
+        LayerSpec(f"DCTpSLinear[{_offset}]", DCTpSLinear,
+                  _sparse_linear(DCTpSLinear, with_alpha=_offset != "none", offset=_offset),
+                  mutants=_offset_mutants(_offset)),
+        LayerSpec(f"DCTpSConv2d[{_offset}]", DCTpSConv2d,
+                  _sparse_conv(DCTpSConv2d, with_alpha=_offset != "none", offset=_offset),
+                  mutants=_offset_mutants(_offset)),
+    ]
 
 
 # -- images (NCHW) ------------------------------------------------------------------

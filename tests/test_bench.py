@@ -75,3 +75,32 @@ def test_quick_jacobian_bench(capsys):
     assert all(d <= 1e-12 for d in report["max_rel_diff"].values())
     assert main(["bench", "jacobian", "--quick"]) == 0
     assert "| batched |" in capsys.readouterr().out
+
+
+def test_quick_offsets_bench_json_and_table(capsys):
+    assert main(["bench", "offsets", "--quick", "--json", "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["benchmark"] == "offsets" and (report["n"], report["m"]) == (256, 256)
+    offsets = ["dct", "randomized-dct", "orthogonal", "identity", "none"]
+    assert list(report["setup_s"]) == offsets
+    assert report["offset_bytes"]["orthogonal"] == 256 * 256 * 8
+    assert report["offset_bytes"]["dct"] == report["offset_bytes"]["none"] == 0
+    assert [c["batch"] for c in report["cases"]] == [8, 1]
+    for case in report["cases"]:
+        assert list(case["times_s"]) == offsets and all(t > 0 for t in case["times_s"].values())
+        assert case["ratio_to_dct"]["dct"] == 1.0
+        assert case["ratio_to_dct"]["randomized-dct"] == pytest.approx(
+            case["times_s"]["randomized-dct"] / case["times_s"]["dct"])
+        assert case["offset_s"]["none"] == 0.0 and case["max_rel_error"] <= 1e-10
+    table = bench.offsets_table(report)
+    assert table.startswith("| offset | O | batch 8: step |")
+    assert "| randomized-dct | P_out C[:m, :n] diag(s) P_in |" in table
+    assert "randomized-dct / dct:" in table
+
+
+def test_offsets_bench_refuses_a_wrong_offset(monkeypatch):
+    from refnet.ops.offsets import RandomizedDCT
+    apply = RandomizedDCT.apply
+    monkeypatch.setattr(RandomizedDCT, "apply", lambda self, x: 1.001 * apply(self, x))
+    with pytest.raises(RuntimeError, match="'randomized-dct' layer disagrees"):
+        bench.run_offsets(16, 8, (2,), density=0.2, repeats=1, warmup_s=0.0)

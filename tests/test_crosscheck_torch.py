@@ -14,7 +14,11 @@ rebuilt from torch primitives, never from refnet's code (``TORCH_LAYERS``):
   ``scipy.fftpack.dct(np.eye(q), norm="ortho")[:n, :m]`` used as the (in, out)
   weight (for a convolution reshaped to (kh, kw, cin, cout) and transposed to
   (cout, cin, kh, kw), through ``F.conv2d``), ``S`` as a dense weight times its
-  0/1 mask, ``alpha`` a scalar parameter.  torch's gradient of the dense ``S``,
+  0/1 mask, ``alpha`` a scalar parameter.  Another offset (randomised DCT,
+  orthogonal, identity) is taken densely from refnet's ``offset.matrix()`` in
+  the DCT's place: what is checked there is the layer's math and conventions
+  around ``O``, not ``O`` itself (tests/ops/test_offsets.py checks each
+  offset against its definition).  torch's gradient of the dense ``S``,
   gathered at the support's (row, column) positions, must equal refnet's
   cotangent of the values ``"S"``;
 - Doping as the paper writes it: ``torch.kron(A, B)`` formed densely, plus ``S``
@@ -214,6 +218,14 @@ def original_dct_weight(n_in: int, n_out: int) -> np.ndarray:
     return scipy.fftpack.dct(np.eye(q), norm="ortho")[:n_in, :n_out]
 
 
+def offset_weight(layer, n_in: int, n_out: int) -> np.ndarray:
+    """The (in, out) weight ``f`` of a DCTpS layer's offset: the original's DCT weight
+    for the DCT, ``O.T`` from refnet's explicit matrix for the other offsets."""
+    if layer.offset_name == "dct":
+        return original_dct_weight(n_in, n_out)
+    return layer.offset.matrix().T
+
+
 class TorchSparseLinear(TorchLayer):
     """``y = alpha * x @ f + x @ (S * mask).T + b``: the original DCTplusLinear, whose
     sparse part is a dense ``nn.Linear`` weight kept on its support by a mask
@@ -226,9 +238,9 @@ class TorchSparseLinear(TorchLayer):
         mask = np.zeros((m, n))
         mask[self.rows, self.cols] = 1.0
         self.mask = tensor(mask)
-        self.dct = isinstance(layer, DCTpSLinear)
+        self.dct = getattr(layer, "offset", None) is not None
         if self.dct:
-            self.f = tensor(original_dct_weight(n, m))
+            self.f = tensor(offset_weight(layer, n, m))
 
     def _dense_shape(self):
         return self.layer.shape
@@ -279,9 +291,9 @@ class TorchSparseConv2d(TorchSparseLinear):
         mask = np.zeros((cout, cin, kh, kw))
         mask[self.kernel_positions] = 1.0
         self.mask = tensor(mask)
-        self.dct = isinstance(layer, DCTpSConv2d)
+        self.dct = getattr(layer, "offset", None) is not None
         if self.dct:
-            f = original_dct_weight(kh * kw * cin, cout)
+            f = offset_weight(layer, kh * kw * cin, cout)
             self.dct_kernel = tensor(np.transpose(f.reshape(kh, kw, cin, cout), (3, 2, 0, 1)))
 
     def _dense_shape(self):
@@ -528,6 +540,20 @@ FIXED_CASES = {
                                                      rng=10), (12,)),
     "DopingLinear pure Kronecker": (DopingLinear(6, 15, factors=((3, 2), (5, 3)), nnz=0,
                                                  rng=11, bias=False), (6,)),
+    # every other offset, truncating and padding, linear and per patch
+    "DCTpSLinear randomized-dct n>m": (DCTpSLinear(9, 4, nnz=7, rng=12, offset="randomized-dct",
+                                                   offset_seed=1), (9,)),
+    "DCTpSLinear orthogonal n<m": (DCTpSLinear(4, 11, nnz=9, rng=13, offset="orthogonal",
+                                               offset_seed=2), (4,)),
+    "DCTpSLinear identity n<m": (DCTpSLinear(4, 11, nnz=9, rng=14, offset="identity"), (4,)),
+    "DCTpSLinear none": (DCTpSLinear(6, 5, nnz=12, rng=15, offset="none"), (6,)),
+    "DCTpSConv2d randomized-dct P<cout": (DCTpSConv2d(2, 40, 3, 2, 0, nnz=30, rng=16,
+                                                      offset="randomized-dct", offset_seed=3),
+                                          (2, 7, 7)),
+    "DCTpSConv2d orthogonal P>cout": (DCTpSConv2d(3, 8, 3, 1, 1, nnz=20, rng=17,
+                                                  offset="orthogonal", offset_seed=4), (3, 6, 5)),
+    "DCTpSConv2d identity rectangular": (DCTpSConv2d(3, 5, (2, 3), 2, 1, nnz=11, rng=18,
+                                                     offset="identity"), (3, 6, 7)),
 }
 
 
@@ -675,6 +701,17 @@ def test_reference_model_against_torch(name, kind):
     t = torch_version(net)
     assert_agree(f"{name} ({kind}) Jacobian", jacobian(net, params, x),
                  torch_jacobian(t, t.to_torch(params), x))
+
+
+@pytest.mark.parametrize("offset", ["randomized-dct", "orthogonal", "identity", "none"])
+def test_reference_model_with_offset_against_torch(offset):
+    """A DCTpS lenet5 (convolutions and fully connected layers) with each other offset."""
+    from refnet.models import build_model
+    net = build_model("lenet5", kind="dctps", density=0.05, rng=0, offset=offset)
+    rng = np.random.default_rng(0)
+    params = perturbed_init(net, rng)
+    x = rng.standard_normal((2,) + tuple(net.input_shape))
+    crosscheck_loss(f"lenet5 (dctps, {offset})", net, params, x, rng.integers(0, 10, 2))
 
 
 # -- torch stays out of refnet ------------------------------------------------------------

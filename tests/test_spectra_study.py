@@ -317,3 +317,20 @@ def test_readme_table_and_committed_csv_are_this_run(default_run):
                 assert float(line[key]) == pytest.approx(value, rel=1e-5, abs=1e-300), key
             else:
                 assert line[key] == ("" if value is None else str(value)), key
+
+
+def test_offset_option_changes_only_the_dctps_networks():
+    """--offset puts another offset in the DCTpS rows (recorded per row); the sparse rows,
+    the supports and the nnz stay those of the default run."""
+    argv = ("--sizes", *map(str, SMALL_MLP), "--densities", "0.05", "--examples", "3", "--json")
+    dct = json.loads(run_cli(*argv), parse_constant=_no_constant)["rows"]
+    ident = json.loads(run_cli(*argv, "--offset", "identity"), parse_constant=_no_constant)["rows"]
+    assert [r["offset"] for r in ident] == [None, "identity", None, None]
+    assert [r["offset"] for r in dct] == [None, "dct", None, None]
+    assert [r["nnz"] for r in ident] == [r["nnz"] for r in dct]
+    assert ident[2:] == dct[2:]
+    # the identity connects few paths: its structural bound is the identity's, not dense
+    assert ident[1]["structural_rank"] <= dct[1]["structural_rank"]
+    assert ident[1]["frac_zero"] != dct[1]["frac_zero"] or ident[1]["sv_max"] != dct[1]["sv_max"]
+    with pytest.raises(ValueError, match="zero network"):
+        spectrum_study(sizes=list(SMALL_MLP), densities=[0.1], examples=2, offset="none")

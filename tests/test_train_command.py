@@ -51,3 +51,18 @@ def test_pruned_support(capsys):
     status, out = _run(SMALL + ["--kind", "sparse", "--density", "0.1", "--method", "snip",
                                 "--lr", "0.01", "--epochs", "1"], capsys)
     assert status == 0 and json.loads(out.out)["density"] == pytest.approx(0.1, rel=0.01)
+
+
+def test_offset_trains_saves_and_resumes_exactly(tmp_path, capsys):
+    """--offset orthogonal: the checkpoint's spec carries the offset and its seed."""
+    common = SMALL + ["--kind", "dctps", "--density", "0.1", "--offset", "orthogonal",
+                      "--lr", "0.01", "--seed", "4"]
+    _, straight = _run(common + ["--epochs", "2"], capsys)
+    path = str(tmp_path / "run.npz")
+    _run(common + ["--epochs", "1", "--save", path], capsys)
+    status, resumed = _run(["--resume", path, "--epochs", "2", "--quiet", "--json"], capsys)
+    assert status == 0
+    assert json.loads(straight.out)["test_loss"] == json.loads(resumed.out)["test_loss"]
+    status, out = _run(SMALL + ["--epochs", "1", "--kind", "sparse", "--density", "0.1",
+                                "--offset", "identity"], capsys)
+    assert status == 2 and "--offset identity needs --kind dctps" in out.err

@@ -7,6 +7,10 @@ values of ``S``, the scalar ``alpha`` (unless frozen) and the bias, so a layer
 that behaves like a dense ``m x n`` matrix trains ``nnz + 1 + m`` numbers and
 costs ``O(B q log q + B nnz)`` per pass instead of ``O(B m n)``.
 
+Another fixed offset ``O`` takes the place of ``D`` with one argument:
+``offset="randomized-dct"``, ``"orthogonal"``, ``"identity"`` or ``"none"``
+(:mod:`refnet.ops.offsets`, which derives each and its adjoint).
+
 The original PyTorch code materialises ``D`` as a frozen dense weight
 (``dct(eye(q), norm='ortho')[:n, :m]`` used as ``y = x @ f``) and ``S`` as a
 dense weight with a gradient mask; these layers compute the same function
@@ -15,10 +19,44 @@ promises.
 """
 from __future__ import annotations
 
-from ..ops.dct import TruncatedDCT
+import numbers
+
+import numpy as np
+
+from ..core.layer import check_pair, check_positive_int
+from ..ops.operator import FixedOperator
+from ..ops.offsets import RANDOM_OFFSETS, check_offset_name, make_offset
 from .sparse import SparseConv2d, SparseLinear
 
 __all__ = ["DCTpSLinear", "DCTpSConv2d"]
+
+
+def _offset(offset, offset_seed, n_in, n_out, owner):
+    """``(operator or None, name)`` for the ``offset`` argument of a DCTpS layer."""
+    if isinstance(offset, FixedOperator):
+        if offset_seed is not None:
+            raise ValueError(f"{owner}: offset_seed draws a named random offset; an offset "
+                             f"given as an operator takes none, got {offset_seed!r}")
+        return offset, offset.name
+    check_offset_name(offset, owner)
+    if offset in RANDOM_OFFSETS and offset_seed is None:
+        raise TypeError(f"{owner}: the {offset!r} offset is random and needs offset_seed= (an "
+                        f"int or a numpy.random.Generator)")
+    if offset not in RANDOM_OFFSETS and offset_seed is not None:
+        raise ValueError(f"{owner}: the {offset!r} offset is not random, so offset_seed must "
+                         f"be None, got {offset_seed!r}")
+    if offset_seed is not None and (isinstance(offset_seed, bool) or not isinstance(
+            offset_seed, (numbers.Integral, np.random.Generator))):
+        raise TypeError(f"{owner}: offset_seed must be an int or a numpy.random.Generator, "
+                        f"got {offset_seed!r}")
+    return make_offset(offset, n_in, n_out, offset_seed), offset
+
+
+def _default_init(init, operator):
+    """``init=None``: zeros with an offset (the paper's choice), Kaiming (dense) without."""
+    if init is not None:
+        return init
+    return "zeros" if operator is not None else "kaiming-dense"
 
 
 class DCTpSLinear(SparseLinear):
@@ -33,14 +71,26 @@ class DCTpSLinear(SparseLinear):
     nnz, density, support, rng, bias
         The support of ``S`` and the bias, as for
         :class:`~refnet.layers.SparseLinear`.
-    init : {"zeros", "kaiming-dense", "kaiming-sparse"}, default "zeros"
-        Initialiser of the values of ``S``; zeros is the paper's choice (at
-        initialisation the layer is exactly ``alpha * D``).
+    init : {"zeros", "kaiming-dense", "kaiming-sparse"}, optional
+        Initialiser of the values of ``S``; default zeros, the paper's choice
+        (at initialisation the layer is exactly ``alpha * D``), or
+        "kaiming-dense" with the offset ``"none"`` (zeros would make a layer
+        that is identically zero).
     alpha : float, default 1.0
         The initial value of ``alpha`` (the parameter ``"alpha"``, a 0-d
         array), or its fixed value when ``train_alpha=False``.
     train_alpha : bool, default True
         Whether ``alpha`` is a parameter; if not, it is a layer attribute.
+    offset : str or FixedOperator, default "dct"
+        The fixed ``O`` of ``alpha * O + S`` (:mod:`refnet.ops.offsets`):
+        ``"dct"`` (the paper's ``D``), ``"randomized-dct"``, ``"orthogonal"``,
+        ``"identity"``, ``"none"`` (no offset and no ``alpha``: a plain sparse
+        layer), or any :class:`~refnet.ops.operator.FixedOperator` of shape
+        ``(m, n)``.
+    offset_seed : int or numpy.random.Generator, optional
+        Draws a random offset (``"randomized-dct"``, ``"orthogonal"``):
+        required for them, refused for the others.  The same seed gives
+        bitwise the same offset.
 
     Notes
     -----
@@ -77,6 +127,12 @@ class DCTpSLinear(SparseLinear):
 
     Affine in ``x``, so the adjoint test applies.
 
+    Other offsets: every line above holds with ``D`` replaced by ``O``, its
+    ``dct(., n=q)[..., :m]`` by ``O.apply`` and its ``idct(., n=q)[..., :n]``
+    by ``O.adjoint`` (the exact ``O.T``; :mod:`refnet.ops.offsets` derives
+    each).  With ``offset="none"`` the layer is
+    :class:`~refnet.layers.SparseLinear`'s ``y = S @ x + b``.
+
     Examples
     --------
     >>> import numpy as np
@@ -88,14 +144,19 @@ class DCTpSLinear(SparseLinear):
     True
     """
 
-    _repr_fields = ("n_in", "n_out", "nnz", "alpha", "train_alpha", "bias", "init_name")
+    _repr_fields = ("n_in", "n_out", "nnz", "alpha", "train_alpha", "bias", "init_name",
+                    "offset_name")
 
     def __init__(self, n_in: int, n_out: int, *, nnz: int | None = None,
                  density: float | None = None, support=None, rng=None, bias: bool = True,
-                 init: str = "zeros", alpha: float = 1.0, train_alpha: bool = True):
+                 init: str | None = None, alpha: float = 1.0, train_alpha: bool = True,
+                 offset="dct", offset_seed=None):
+        owner = type(self).__name__
+        operator, name = _offset(offset, offset_seed, check_positive_int("n_in", n_in, owner),
+                                 check_positive_int("n_out", n_out, owner), owner)
         super().__init__(n_in, n_out, nnz=nnz, density=density, support=support, rng=rng,
-                         bias=bias, init=init)
-        self._setup_offset(TruncatedDCT(self.n_in, self.n_out), alpha, train_alpha)
+                         bias=bias, init=_default_init(init, operator))
+        self._setup_offset(operator, alpha, train_alpha, name=name, seed=offset_seed)
 
 
 class DCTpSConv2d(SparseConv2d):
@@ -117,10 +178,12 @@ class DCTpSConv2d(SparseConv2d):
     padding : int, default 0
     nnz, density, support, rng, bias
         As for :class:`~refnet.layers.SparseConv2d`.
-    init : {"zeros", "kaiming-dense", "kaiming-sparse"}, default "zeros"
+    init : {"zeros", "kaiming-dense", "kaiming-sparse"}, optional
     alpha : float, default 1.0
     train_alpha : bool, default True
-        As for :class:`DCTpSLinear`.
+    offset, offset_seed
+        As for :class:`DCTpSLinear`; the offset is ``(out_channels, P)`` and
+        acts on every patch, as the DCT does.
 
     Notes
     -----
@@ -158,12 +221,19 @@ class DCTpSConv2d(SparseConv2d):
     """
 
     _repr_fields = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "nnz",
-                    "alpha", "train_alpha", "bias", "init_name")
+                    "alpha", "train_alpha", "bias", "init_name", "offset_name")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride: int = 1,
                  padding: int = 0, *, nnz: int | None = None, density: float | None = None,
-                 support=None, rng=None, bias: bool = True, init: str = "zeros",
-                 alpha: float = 1.0, train_alpha: bool = True):
+                 support=None, rng=None, bias: bool = True, init: str | None = None,
+                 alpha: float = 1.0, train_alpha: bool = True, offset="dct", offset_seed=None):
+        owner = type(self).__name__
+        in_channels = check_positive_int("in_channels", in_channels, owner)
+        out_channels = check_positive_int("out_channels", out_channels, owner)
+        kh, kw = check_pair("kernel_size", kernel_size, owner)
+        operator, name = _offset(offset, offset_seed, kh * kw * in_channels, out_channels,
+                                 owner)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, nnz=nnz,
-                         density=density, support=support, rng=rng, bias=bias, init=init)
-        self._setup_offset(TruncatedDCT(self.patch_size, self.out_channels), alpha, train_alpha)
+                         density=density, support=support, rng=rng, bias=bias,
+                         init=_default_init(init, operator))
+        self._setup_offset(operator, alpha, train_alpha, name=name, seed=offset_seed)

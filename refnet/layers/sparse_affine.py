@@ -61,7 +61,13 @@ class SparseAffine(Layer):
     support : CSRSupport
         The fixed positions of ``S``.
     offset : FixedOperator or None
-        ``O``; None for a plain sparse layer.
+        ``O``; None for a plain sparse layer (and for a DCTpS layer with the
+        offset ``"none"``).
+    offset_name : str
+        ``"none"`` without an offset, else the offset's name (``"dct"``,
+        ``"randomized-dct"``, ...: :mod:`refnet.ops.offsets`).
+    offset_seed : int, numpy.random.Generator or None
+        What a random offset was drawn from (None for the others).
     alpha : float or None
         The initial value of ``alpha`` when it is trained, its fixed value
         when it is not, None without an offset.
@@ -103,6 +109,8 @@ class SparseAffine(Layer):
     _abstract = True
     is_linear = True
     offset: FixedOperator | None = None
+    offset_name: str = "none"
+    offset_seed = None
     alpha: float | None = None
     train_alpha: bool = False
 
@@ -135,17 +143,33 @@ class SparseAffine(Layer):
             raise ValueError(f"{owner}: init must be one of {list(SPARSE_INITS)}, got {init!r}")
         self.init_name = init
 
-    def _setup_offset(self, offset: FixedOperator, alpha, train_alpha):
-        """Add the fixed offset ``alpha * O``; ``alpha`` is its initial or fixed value."""
+    def _setup_offset(self, offset: FixedOperator | None, alpha, train_alpha, *,
+                      name: str | None = None, seed=None):
+        """Add the fixed offset ``alpha * O``; ``alpha`` is its initial or fixed value.
+
+        ``offset=None`` (the offset ``"none"``) leaves a plain sparse layer:
+        no ``alpha`` at all, so ``alpha`` and ``train_alpha`` must keep their
+        defaults (1.0 and True) rather than be silently ignored.  ``name`` and
+        ``seed`` are recorded as :attr:`offset_name` and :attr:`offset_seed`.
+        """
         owner = type(self).__name__
-        if offset.shape != self.support.shape:
-            raise ValueError(f"{owner}: offset has shape {offset.shape}, expected "
-                             f"{self.support.shape}")
-        if isinstance(alpha, bool) or not np.isscalar(alpha) or not np.isfinite(alpha):
-            raise ValueError(f"{owner}: alpha must be a finite number, got {alpha!r}")
-        self.offset = offset
-        self.alpha = float(alpha)
-        self.train_alpha = bool(train_alpha)
+        if offset is None:
+            if isinstance(alpha, bool) or alpha != 1.0 or train_alpha is not True:
+                raise ValueError(f"{owner}: the offset 'none' has no alpha; leave alpha and "
+                                 f"train_alpha at their defaults, got alpha={alpha!r}, "
+                                 f"train_alpha={train_alpha!r}")
+            self.offset, self.alpha, self.train_alpha = None, None, False
+        else:
+            if offset.shape != self.support.shape:
+                raise ValueError(f"{owner}: offset has shape {offset.shape}, expected "
+                                 f"{self.support.shape}")
+            if isinstance(alpha, bool) or not np.isscalar(alpha) or not np.isfinite(alpha):
+                raise ValueError(f"{owner}: alpha must be a finite number, got {alpha!r}")
+            self.offset = offset
+            self.alpha = float(alpha)
+            self.train_alpha = bool(train_alpha)
+        self.offset_name = name if name is not None else getattr(offset, "name", "none")
+        self.offset_seed = seed
 
     @property
     def nnz(self) -> int:

@@ -26,7 +26,7 @@ One file per idea: :mod:`~refnet.models.blueprint` (slots and kinds),
 :mod:`~refnet.models.points` (gradient-check points away from ReLU kinks).
 """
 from .blueprint import KINDS, Blueprint, ConvWeight, LinearWeight
-from .build import MODELS, blueprint_of, build_model, rebuild
+from .build import MODELS, blueprint_of, build_model, offset_seeds, rebuild
 from .convert import to_sparse
 from .doping import DopingPlan, build_doping, doping_plan, doping_weights
 from .lenet import lenet5, lenet5_cifar
@@ -39,8 +39,8 @@ from .weights import (as_supports, density_of, prunable_layers, prunable_weights
                       support_arrays, supports_of, weight_shape)
 
 __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight",
-           "build_model", "rebuild", "blueprint_of", "to_sparse", "prunable_weights",
-           "prunable_layers", "weight_shape", "supports_of", "support_arrays", "as_supports",
-           "density_of", "structural_supports", "check_point", "relu_margin", "mlp",
+           "build_model", "rebuild", "blueprint_of", "offset_seeds", "to_sparse",
+           "prunable_weights", "prunable_layers", "weight_shape", "supports_of",
+           "support_arrays", "as_supports", "density_of", "structural_supports", "check_point", "relu_margin", "mlp",
            "lenet300", "lenet5", "lenet5_cifar", "resnet_small", "fixup_scale", "build_doping",
            "doping_plan", "doping_weights", "DopingPlan"]

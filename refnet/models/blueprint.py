@@ -45,14 +45,19 @@ __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_i
 KINDS = ("dense", "sparse", "dctps")
 
 
-def default_sparse_init(kind: str) -> str | None:
+def default_sparse_init(kind: str, offset: str = "dct") -> str | None:
     """The initialiser of ``S`` when none is asked for.
 
     ``"kaiming-dense"`` for a sparse network (what the DCTpS paper's code does
     for its sparse baselines: a dense Kaiming draw, then masked), ``"zeros"``
-    for DCTpS (the paper's choice: at initialisation the network is its DCT
-    part alone), ``None`` for a dense network (no ``S``).
+    for DCTpS (the paper's choice: at initialisation the network is its
+    offset part alone), ``None`` for a dense network (no ``S``).  A DCTpS
+    network with the offset ``"none"`` is a plain sparse network and gets
+    the sparse default: with ``S = 0`` and no offset every layer would be
+    identically zero, and so would every gradient but the last bias's.
     """
+    if kind == "dctps" and offset == "none":
+        return "kaiming-dense"
     return {"dense": None, "sparse": "kaiming-dense", "dctps": "zeros"}[kind]
 
 
@@ -70,7 +75,8 @@ class _Slot:
     bias: bool
 
     def make(self, kind: str, *, support=None, sparse_init: str | None = None,
-             train_alpha: bool = True) -> tuple[Layer, float]:
+             train_alpha: bool = True, offset: str = "dct",
+             offset_seed=None) -> tuple[Layer, float]:
         """The layer of this slot for ``kind``, and the factor its init still needs.
 
         Parameters
@@ -84,6 +90,12 @@ class _Slot:
             :func:`default_sparse_init`.
         train_alpha : bool, default True
             For "dctps": whether ``alpha`` is trained.
+        offset : str, default "dct"
+            For "dctps": the fixed offset (:data:`refnet.ops.OFFSETS`); with
+            ``"none"`` there is no ``alpha``, so ``train_alpha`` and the
+            ``init_scale`` of ``alpha`` do not apply.
+        offset_seed : int or numpy.random.Generator, optional
+            For "dctps" with a random offset: what it is drawn from.
 
         Returns
         -------
@@ -101,15 +113,18 @@ class _Slot:
             return self._dense("zeros" if scale == 0.0 else "kaiming-normal"), post
         if support is None:
             raise ValueError(f"a {kind} layer needs support=(rows, cols)")
-        init = sparse_init if sparse_init is not None else default_sparse_init(kind)
+        init = sparse_init if sparse_init is not None else default_sparse_init(kind, offset)
         if init not in SPARSE_INITS:
             raise ValueError(f"sparse_init must be one of {list(SPARSE_INITS)}, got {init!r}")
         if scale == 0.0:
             init = "zeros"
         if kind == "sparse":
             return self._sparse(False, support=support, init=init), post
+        if offset == "none":
+            return self._sparse(True, support=support, init=init, offset="none"), post
         return self._sparse(True, support=support, init=init, alpha=scale,
-                            train_alpha=bool(train_alpha)), post
+                            train_alpha=bool(train_alpha), offset=offset,
+                            offset_seed=offset_seed), post
 
 
 @dataclass(frozen=True)

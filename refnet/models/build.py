@@ -26,6 +26,8 @@ import numbers
 import numpy as np
 
 from ..core.graph import Node
+from ..core.layer import as_rng
+from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
 from ..sparsity.distributions import DISTRIBUTIONS, allocate
 from ..sparsity.support import sample_supports
 from .blueprint import KINDS, Blueprint, default_sparse_init, is_slot
@@ -35,7 +37,7 @@ from .model import SPEC_FORMAT, SPEC_VERSION, Model
 from .resnet import resnet_small
 from .weights import as_supports
 
-__all__ = ["MODELS", "build_model", "rebuild", "blueprint_of"]
+__all__ = ["MODELS", "build_model", "rebuild", "blueprint_of", "offset_seeds"]
 
 #: Model name -> the function that returns its blueprint.
 MODELS = {
@@ -84,9 +86,39 @@ def _check_density(density, owner) -> float:
     return float(density)
 
 
+def offset_seeds(offset_seed: int, count: int) -> list:
+    """The generators the random offsets of a model's ``count`` slots are drawn from.
+
+    Slot ``i`` (in node order) draws its offset from
+    ``numpy.random.default_rng(SeedSequence(offset_seed).spawn(count)[i])``:
+    independent streams, each a function of the recorded ``offset_seed`` and
+    the slot's position alone.
+    """
+    return [np.random.default_rng(child)
+            for child in np.random.SeedSequence(offset_seed).spawn(count)]
+
+
+def _check_offset(kind, offset, offset_seed, owner):
+    """Validate ``offset`` and ``offset_seed`` for a network of ``kind``."""
+    if not isinstance(offset, str) or offset not in OFFSETS:
+        raise ValueError(f"{owner}: offset must be one of {', '.join(OFFSETS)}, got {offset!r}")
+    if kind != "dctps" and (offset != "dct" or offset_seed is not None):
+        raise ValueError(f"{owner}: offset and offset_seed apply to kind='dctps', not "
+                         f"{kind!r}")
+    if offset_seed is not None:
+        if offset not in RANDOM_OFFSETS:
+            raise ValueError(f"{owner}: the {offset!r} offset is not random, so offset_seed "
+                             f"must be None, got {offset_seed!r}")
+        if isinstance(offset_seed, bool) or not isinstance(offset_seed, numbers.Integral) \
+                or offset_seed < 0:
+            raise TypeError(f"{owner}: offset_seed must be a non-negative int (it is "
+                            f"recorded in the model's spec), got {offset_seed!r}")
+
+
 def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
                 distribution: str = "uniform", rng=None, sparse_init: str | None = None,
                 train_alpha: bool = True, min_per_layer: int = 0, in_shape=None,
+                offset: str = "dct", offset_seed: int | None = None,
                 **model_args) -> Model:
     """Build a reference model as a dense, sparse or DCTpS network.
 
@@ -122,6 +154,20 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
         :mod:`refnet.models.resnet`) or frozen.
     min_per_layer : int, default 0
         Every layer gets at least this many nnz (:func:`refnet.sparsity.allocate`).
+    offset : str, default "dct"
+        DCTpS only: the fixed offset ``O`` of every layer's ``alpha * O + S``
+        (:data:`refnet.ops.OFFSETS`: "dct", "randomized-dct", "orthogonal",
+        "identity", "none").  With "none" there is no ``alpha`` and
+        ``sparse_init`` defaults to "kaiming-dense": the network is a plain
+        sparse one (bitwise the ``kind="sparse"`` network of the same
+        arguments).
+    offset_seed : int, optional
+        DCTpS with a random offset ("randomized-dct", "orthogonal") only:
+        slot ``i`` draws its offset from ``offset_seeds(offset_seed,
+        slots)[i]`` (:func:`offset_seeds`).  By default it is drawn from
+        ``rng`` AFTER the supports (``int(rng.integers(2**63))``), so the
+        supports are those of every other offset with the same ``rng``.
+        Recorded in the spec.
     in_shape : tuple of int, optional
         Per-example input shape; default the model's (``(784,)`` for
         lenet300, ``(1, 28, 28)`` for lenet5 and resnet-small, ``(3, 32, 32)``
@@ -141,7 +187,11 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
              "kind": str, "density": float, "distribution": str or None,
              "min_per_layer": int, "sparse_init": str or None, "train_alpha": bool,
              "support": "dense" | "random" | "snip" | "iterative-snip" | "force" | "synflow",
-             "layers": [{"name": str, "shape": [...], "nnz": int}, ...]}
+             "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
+             "offset": str, "offset_seed": int or None}      # these two for DCTpS only
+
+        (A DCTpS spec without "offset", from before offsets existed, means
+        the DCT.)
 
     Raises
     ------
@@ -165,6 +215,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     if kind not in KINDS:
         raise ValueError(f"{owner}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     density = _check_density(density, owner)
+    _check_offset(kind, offset, offset_seed, owner)
     if in_shape is not None:
         model_args["in_shape"] = in_shape
     blueprint = blueprint_of(name, **model_args)
@@ -187,10 +238,13 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
         if rng is None:
             raise TypeError(f"{owner}: a {kind} network needs rng= (a numpy.random.Generator "
                             f"or an int seed) to draw its supports")
+        rng = as_rng(rng)
         allocation = allocate(shapes, density, distribution, min_per_layer=min_per_layer)
         supports = sample_supports(allocation, rng)
         nnz = [layer.nnz for layer in allocation.layers]
-        sparse_init = default_sparse_init(kind) if sparse_init is None else sparse_init
+        sparse_init = default_sparse_init(kind, offset) if sparse_init is None else sparse_init
+        if offset in RANDOM_OFFSETS and offset_seed is None:
+            offset_seed = int(rng.integers(2**63))     # after the supports: they stay the same
     spec = {"format": SPEC_FORMAT, "version": SPEC_VERSION, "name": name,
             "args": blueprint.args, "kind": kind, "density": density,
             "distribution": distribution, "min_per_layer": int(min_per_layer),
@@ -198,6 +252,8 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
             "support": "dense" if kind == "dense" else "random",
             "layers": [{"name": n, "shape": list(s), "nnz": int(k)}
                        for (n, s), k in zip(shapes, nnz)]}
+    if kind == "dctps":
+        spec.update(offset=offset, offset_seed=None if offset_seed is None else int(offset_seed))
     return _assemble(spec, blueprint, supports)
 
 
@@ -242,6 +298,11 @@ def rebuild(spec: dict, supports=None) -> Model:
     kind = spec["kind"]
     if kind not in KINDS:
         raise ValueError(f"{owner}: spec has kind {kind!r}, expected one of {', '.join(KINDS)}")
+    _check_offset(kind, spec.get("offset", "dct"), spec.get("offset_seed"), owner)
+    if kind == "dctps" and spec.get("offset", "dct") in RANDOM_OFFSETS \
+            and spec.get("offset_seed") is None:
+        raise ValueError(f"{owner}: spec has the random offset {spec['offset']!r} but no "
+                         f"offset_seed to draw it from")
     blueprint = blueprint_of(spec["name"], **spec["args"])
     expected = {layer["name"]: layer for layer in spec["layers"]}
     slots = dict(blueprint.slots())
@@ -270,12 +331,17 @@ def rebuild(spec: dict, supports=None) -> Model:
 def _assemble(spec: dict, blueprint: Blueprint, supports) -> Model:
     """The Model of a blueprint: every slot made as ``spec['kind']`` with its support."""
     nodes, scales = [], {}
+    offset, seed = spec.get("offset", "dct"), spec.get("offset_seed")
+    slot_seeds = iter(offset_seeds(seed, len(blueprint.slots())) if seed is not None else ())
     for name, item, inputs in blueprint.nodes:
         if is_slot(item):
+            extra = {}
+            if spec["kind"] == "dctps":
+                extra = dict(offset=offset, offset_seed=next(slot_seeds, None))
             layer, post = item.make(spec["kind"],
                                     support=None if supports is None else supports[name],
                                     sparse_init=spec["sparse_init"],
-                                    train_alpha=spec["train_alpha"])
+                                    train_alpha=spec["train_alpha"], **extra)
             if post != 1.0:
                 scales[name] = post
             item = layer

@@ -14,12 +14,16 @@ keeps):
   (``D`` has a few exact zeros, ``cos(pi / 2)`` entries where ``(2 j + 1) k``
   is an odd multiple of ``q``, but a dense pattern is a superset of the true
   one, so every bound stays valid; and with ``alpha`` trainable those
-  entries are not structurally different).
+  entries are not structurally different).  With another offset ``O``: the
+  support of ``S`` joined with ``O.structure()`` (dense for the randomised
+  DCT and a random orthogonal ``O``, the diagonal for the identity, nothing
+  for the offset ``"none"``).
 * Conv2d / SparseConv2d / DCTpSConv2d: output unit ``(o, i, j)`` reads input
   unit ``(c, i * s - p + a, j * s - p + b)`` (inside the image) through
   kernel entry ``(o, c, a, b)``, when that entry is in the weight's support
-  (every entry for dense and DCTpS).  A ``(C_out * H_o * W_o, C * H * W)``
-  sparse pattern.
+  (every entry for dense; for DCTpS, the support of ``S`` joined with its
+  offset's pattern, as above).  A ``(C_out * H_o * W_o, C * H * W)`` sparse
+  pattern.
 * AvgPool2d and MaxPool2d: output ``(c, i, j)`` reads every pixel of its window
   in channel ``c``.  (Which pixel a max-pool passes depends on the point: its
   window pattern is the union over points, a superset, so the bounds stay
@@ -41,8 +45,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core.graph import Graph
-from ..layers import (AvgPool2d, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten, Identity, LeakyReLU,
-                      Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear, Tanh)
+from ..layers import (AvgPool2d, Conv2d, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU,
+                      SparseConv2d, SparseLinear, Tanh)
 from ..ops.im2col import im2col
 from ..spectra.structural import dense_support
 
@@ -105,6 +109,16 @@ def _pool_pattern(in_shape, pool):
     return sp.block_diag([single] * c, format="csr"), (c, ho, wo)
 
 
+def _sparse_pattern(layer) -> sp.csr_matrix:
+    """0/1 int8 pattern of a sparse or DCTpS layer's matrix: S's support, joined with
+    the offset's pattern when there is an offset."""
+    pattern = layer.support.csr(np.ones(layer.nnz)).astype(np.int8)
+    if layer.offset is not None:
+        pattern = pattern + layer.offset.structure()
+        pattern.data[:] = 1
+    return sp.csr_matrix(pattern, dtype=np.int8)
+
+
 def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
     """The supports of a chain network's layers, ready for ``structural_rank``.
 
@@ -148,16 +162,16 @@ def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
         if isinstance(layer, _DIAGONAL):
             shape = layer.output_shape(shape)
             continue
-        if isinstance(layer, DCTpSLinear) or isinstance(layer, Linear):
+        if isinstance(layer, Linear):
             supports.append(dense_support(layer.n_out, layer.n_in))
             shape = layer.output_shape(shape)
-        elif isinstance(layer, SparseLinear):
-            supports.append(layer.support.csr(np.ones(layer.nnz)))
+        elif isinstance(layer, SparseLinear):            # DCTpSLinear included
+            supports.append(_sparse_pattern(layer))
             shape = layer.output_shape(shape)
         elif isinstance(layer, (Conv2d, SparseConv2d)):
             layer.output_shape(shape)                 # checks the input shape
-            if isinstance(layer, SparseConv2d) and not isinstance(layer, DCTpSConv2d):
-                pattern = layer.support.to_dense(np.ones(layer.nnz)) != 0
+            if isinstance(layer, SparseConv2d):           # DCTpSConv2d included
+                pattern = _sparse_pattern(layer).toarray() != 0
             else:
                 pattern = np.ones((layer.out_channels, layer.patch_size), dtype=bool)
             stride = getattr(layer, "stride")

@@ -4,12 +4,13 @@ A DCTpS layer computes ``y = alpha * O @ x + S @ x + b`` where ``O`` is a fixed
 ``(m, n)`` operator, the *offset*.  The layer never looks inside ``O``: it only
 calls ``O.apply`` (the forward product and the JVP) and ``O.adjoint`` (the
 VJP).  The truncated DCT of :mod:`refnet.ops.dct` is the paper's offset; other
-offsets (a randomised DCT, a stored orthogonal matrix, the identity) plug in by
-implementing the same three methods.
+offsets (a randomised DCT, a stored orthogonal matrix, the identity:
+:mod:`refnet.ops.offsets`) plug in by implementing the same three methods.
 """
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..core.layer import check_positive_int
 
@@ -68,6 +69,16 @@ class FixedOperator:
         exactly what the operator exists to avoid.
         """
         return np.ascontiguousarray(self.apply(np.eye(self.n_in)).T)
+
+    def structure(self) -> sp.csr_matrix:
+        """Where ``O`` may be nonzero: a 0/1 int8 ``(n_out, n_in)`` pattern.
+
+        For structural bounds (:func:`refnet.models.structural_supports`): a
+        superset of the true nonzeros is valid.  Dense by default (the DCT and
+        a random orthogonal matrix have a nonzero almost everywhere); sparse
+        offsets override it.
+        """
+        return sp.csr_matrix(np.ones(self.shape, dtype=np.int8))
 
     def _check_last_axis(self, name: str, a: np.ndarray, size: int) -> np.ndarray:
         a = np.asarray(a)

@@ -4,6 +4,7 @@
     refnet spectrum --json                   # {"rows": [{"kind", "init", "density", ...}]}
     refnet spectrum --out spectrum/          # also spectrum/spectrum.png and spectrum.csv
     refnet spectrum --model lenet5-cifar     # MNIST padded to 3 x 32 x 32 (said in the output)
+    refnet spectrum --offset orthogonal      # DCTpS networks with another fixed offset
     refnet spectrum --checkpoint run/ckpt.npz   # a trained network instead of the sweep
 
 The work is :func:`refnet.spectra.study.spectrum_study` (or
@@ -54,6 +55,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="where the inputs come from (default mnist5k)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the split, the supports and the parameters (default 0)")
+    parser.add_argument("--offset", default="dct",
+                        choices=["dct", "randomized-dct", "orthogonal", "identity"],
+                        help="the fixed offset of the DCTpS networks (default dct; 'none' with "
+                             "S = 0 would be the zero network: the sparse rows are the networks "
+                             "without an offset)")
     parser.add_argument("--no-dense", action="store_true",
                         help="leave out the dense reference network")
     parser.add_argument("--checkpoint", action="append", metavar="PATH",
@@ -90,7 +96,8 @@ def format_table(rows) -> str:
               "sv_max", "cond", "cond_median", "mean_sq_sv")
     lines = [header]
     for r in rows:
-        lines.append((r["kind"], r["init"], density_label(r["density"]), f"{r['nnz']:,}",
+        kind = r["kind"] if r.get("offset") in (None, "dct") else f"{r['kind']} ({r['offset']})"
+        lines.append((kind, r["init"], density_label(r["density"]), f"{r['nnz']:,}",
                       f"{r['frac_zero']:.4f}", _fmt(r["structural_rank"], "d"),
                       f"{r['rank_mean']:.2f}", _fmt(r["sv_max"], ".3g"), _fmt(r["cond"], ".3g"),
                       _fmt(r["cond_median"], ".3g"), _fmt(r["mean_sq_sv"], ".3g")))
@@ -113,7 +120,8 @@ def run_command(args) -> int:
                                    distribution=args.distribution, examples=args.examples,
                                    seed=args.seed, dataset=args.dataset,
                                    dense_reference=not args.no_dense,
-                                   chunk_size=args.chunk_size, **model_args)
+                                   chunk_size=args.chunk_size, offset=args.offset,
+                                   **model_args)
     except (TypeError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"refnet spectrum: {err}") from None
     files = {}

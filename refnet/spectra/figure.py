@@ -37,7 +37,9 @@ def _series(row) -> str:
     if row["kind"] == "dense":
         return "dense (Kaiming)"
     if row["kind"] == "dctps":
-        return f"DCTpS (S {'= 0' if row['init'] == 'zeros' else row['init']})"
+        offset = row.get("offset") or "dct"
+        name = "DCTpS" if offset == "dct" else f"{offset} offset + S"
+        return f"{name} (S {'= 0' if row['init'] == 'zeros' else row['init']})"
     return f"sparse, {row['init']}"
 
 

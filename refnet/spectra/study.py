@@ -29,6 +29,14 @@ What the study builds (``spectrum_study``):
 * ``dense / kaiming-normal`` (``dense_reference=True``): the dense network,
   an ordinary reference at density 1.
 
+``offset=`` puts another fixed offset in place of ``D`` in the DCTpS networks
+(:mod:`refnet.ops.offsets`: "randomized-dct", "orthogonal", "identity";
+"none" is refused, since with ``S = 0`` it is the zero network, and the
+sparse rows are already the networks without an offset).  Every row records
+its ``offset`` (empty for dense and sparse rows).  A random offset's seed is
+drawn from the supports' generator after the supports, so the supports stay
+those of the other variants.
+
 Seeding: ``SeedSequence(seed).spawn(2)`` gives one stream for supports and one
 for parameters; each network draws its supports from a fresh generator on the
 first and its parameters from a fresh generator on the second.  So at one
@@ -96,7 +104,7 @@ DENSE_INIT = "kaiming-normal"
 
 #: Columns of the table, in order (every row has exactly these keys).
 TABLE_FIELDS = (
-    "model", "kind", "init", "density", "distribution", "nnz", "source", "epoch",
+    "model", "kind", "offset", "init", "density", "distribution", "nnz", "source", "epoch",
     "examples", "m", "n", "n_values", "frac_zero", "largest_zero_rel", "smallest_nonzero_rel",
     "structural_rank", "structural_frac_zero",
     "connected_outputs", "rank_min", "rank_mean", "rank_max", "sv_max", "sv_min", "cond",
@@ -357,7 +365,8 @@ def _describe(model) -> str:
 
 def _row(model, init, source, epoch, stats) -> dict:
     spec = model.spec
-    row = {"model": spec["name"], "kind": spec["kind"], "init": init,
+    offset = spec.get("offset", "dct") if spec["kind"] == "dctps" else None
+    row = {"model": spec["name"], "kind": spec["kind"], "offset": offset, "init": init,
            "density": float(spec["density"]), "distribution": spec["distribution"],
            "nnz": int(sum(layer["nnz"] for layer in spec["layers"])),
            "source": source, "epoch": epoch, **stats}
@@ -367,7 +376,8 @@ def _row(model, init, source, epoch, stats) -> dict:
 def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
                    distribution: str = "uniform", examples: int = DEFAULT_EXAMPLES, seed=0,
                    dataset: str = "mnist5k", dense_reference: bool = True,
-                   chunk_size: int | None = None, **model_args) -> SpectrumStudy:
+                   chunk_size: int | None = None, offset: str = "dct",
+                   **model_args) -> SpectrumStudy:
     """Jacobian spectra of a model built as DCTpS and as plain sparse at each density.
 
     Parameters
@@ -391,6 +401,9 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
         Also measure the dense network (first row).
     chunk_size : int, optional
         See :func:`network_spectrum`.
+    offset : str, default "dct"
+        The fixed offset of the DCTpS networks ("dct", "randomized-dct",
+        "orthogonal", "identity"; module docstring).
     **model_args
         The model's own arguments (``sizes``, ``activation``, ``in_shape``, ...).
 
@@ -407,8 +420,15 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
     [('dense', 'kaiming-normal', 1.0), ('dctps', 'zeros', 0.1), ('dctps', 'zeros', 0.01)]
     """
     from ..models import build_model          # models import spectra: import late
+    from ..ops.offsets import OFFSETS
     densities = _check_densities(densities)
     examples = check_positive_int("examples", examples, "spectrum_study")
+    if offset not in OFFSETS or offset == "none":
+        raise ValueError(f"spectrum_study: offset must be one of "
+                         f"{', '.join(o for o in OFFSETS if o != 'none')}, got {offset!r}"
+                         + (" (with S = 0 and no offset a DCTpS network is the zero network; "
+                            "the sparse rows are the networks without an offset)"
+                            if offset == "none" else ""))
     if model == "mlp" and "sizes" not in model_args:
         model_args["sizes"] = list(DEFAULT_SIZES)
     dense = build_model(model, **model_args)
@@ -425,10 +445,11 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
     if dense_reference:
         measure(dense, DENSE_INIT)
     for kind, init in VARIANTS:
+        extra = {"offset": offset} if kind == "dctps" else {}
         for density in densities:
             net = build_model(model, kind=kind, density=density, distribution=distribution,
                               rng=np.random.default_rng(support_seed), sparse_init=init,
-                              **model_args)
+                              **extra, **model_args)
             measure(net, init)
     return SpectrumStudy(rows, sigmas, _describe(dense), inputs.note)
 

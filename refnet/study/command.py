@@ -6,7 +6,8 @@ import json
 import os
 import sys
 
-from .methods import ALPHA_METHODS, METHODS, applicable
+from ..ops.offsets import OFFSETS
+from .methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
 from .report import markdown_table, summarize, write_outputs
 from .runner import FULL, QUICK, run_study, tasks_of, with_overrides
 
@@ -54,6 +55,26 @@ def _spectra(out: str) -> dict:
     return paths
 
 
+def _with_offset_rows(methods: tuple, offsets: tuple) -> tuple:
+    """Put each requested offset's DCTpS rows (and floors) where the DCT's stand.
+
+    ``offsets == ("dct",)`` (the default) leaves ``methods`` as they are.
+    """
+    bad = [o for o in offsets if o not in OFFSETS]
+    if bad or not offsets:
+        raise ValueError(f"--offsets takes some of {','.join(OFFSETS)}, got {','.join(offsets)!r}")
+    out = []
+    for key in methods:
+        for setting, keys in OFFSET_METHODS["dct"].items():
+            if key in keys:
+                position = keys.index(key)
+                out += [OFFSET_METHODS[offset][setting][position] for offset in offsets]
+                break
+        else:
+            out.append(key)
+    return tuple(dict.fromkeys(out))
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
@@ -70,6 +91,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=_names, default=("trainable",),
                         help="DCTpS rows with alpha 'trainable' (default), 'fixed' at 1, or "
                              "both: fixed,trainable")
+    parser.add_argument("--offsets", type=_names, default=("dct",),
+                        help="the DCTpS rows (and their floors) with each of these fixed offsets "
+                             f"in place of the DCT: {','.join(OFFSETS)} (default dct)")
     parser.add_argument("--densities", type=_floats, help="comma-separated, e.g. 1e-2,1e-3")
     parser.add_argument("--seeds", type=_ints, help="comma-separated seeds")
     parser.add_argument("--lrs", type=_floats, help="comma-separated learning-rate grid")
@@ -91,7 +115,8 @@ def run_command(args) -> int:
         for key, reason in skipped.items():
             print(f"refnet study: leaving out {key}: {reason}", file=sys.stderr)
         methods = tuple(methods)
-    methods = _with_alpha_rows(methods or base.methods, args.alpha)
+    methods = _with_offset_rows(_with_alpha_rows(methods or base.methods, args.alpha),
+                                args.offsets)
     config = with_overrides(base, methods=methods, densities=args.densities,
                             seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
                             model=args.model, data=args.data)

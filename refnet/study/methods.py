@@ -32,11 +32,25 @@ fixed-alpha``
 ``dctps-rigl``         DCTpS (EPL) whose S moves by RigL (the DCT, alpha, biases untouched)
 ``subspace``           random-subspace training ``w = d + U theta`` (Li et al. 2018) with
                        as many trainable numbers as the sparse network (weights and biases)
+``dctps-epl@OFFSET``,  DCTpS and its floor with another fixed offset in place of the DCT
+``offset-only@OFFSET`` (``--offsets``; OFFSET one of randomized-dct, orthogonal, identity,
+                       none: :mod:`refnet.ops.offsets`), also ``dctps-epl-fixed-alpha@OFFSET``
+                       and ``offset-only-fixed-alpha@OFFSET`` (``--alpha fixed``)
 =====================  ====================================================================
 
-The last four come from :func:`refnet.sparsity.run_method`, which owns their
-conventions (:mod:`refnet.sparsity.rigl`, :mod:`~refnet.sparsity.imp`,
-:mod:`~refnet.sparsity.subspace`).
+The rows ``imp`` to ``subspace`` come from :func:`refnet.sparsity.run_method`,
+which owns their conventions (:mod:`refnet.sparsity.rigl`,
+:mod:`~refnet.sparsity.imp`, :mod:`~refnet.sparsity.subspace`).
+
+With another offset, everything but the offset is the DCTpS recipe: the
+same EPL supports as ``dctps-epl`` for the same seed, ``S = 0``, ``alpha =
+1``.  A random offset comes from a third stream of the seed
+(:attr:`Context.offset_seed`), so at one seed every density's row and the
+floor share the same offsets: they differ in ``S`` alone.  The offset
+``none`` has no ``alpha``, and ``S = 0`` would leave nothing to train, so
+its ``S`` starts as the sparse baselines' does (Kaiming, dense fan-in):
+``dctps-epl@none`` is exactly ``random-epl`` (the same networks, bitwise),
+and its floor ``offset-only@none`` trains the biases alone.
 
 Doping's structured part is trained and stored, DCTpS's is not: its
 Kronecker factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for
@@ -53,11 +67,12 @@ from typing import Callable
 import numpy as np
 
 from ..models import build_doping, build_model, doping_plan, doping_weights, rebuild
+from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
 from ..sparsity import draw_batches, force, run_method, snip, synflow
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
            "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
-           "doping_check", "applicable"]
+           "doping_check", "applicable", "OFFSET_METHODS", "OFFSET_LABELS"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,9 @@ class Context:
     x_train: np.ndarray
     y_train: np.ndarray
     seed: int = 0                      #: the run's seed (methods with their own seeding)
+    #: seed of the random offsets (the same for every row of one study seed); None: drawn
+    #: from the support generator after the supports
+    offset_seed: int | None = None
 
 
 def build_initial(ctx: Context, kind: str, distribution: str = "uniform", **kwargs):
@@ -131,14 +149,26 @@ def _random(distribution):
     return lambda ctx: build_initial(ctx, "sparse", distribution)
 
 
-def _dctps(distribution, **kwargs):
-    return lambda ctx: build_initial(ctx, "dctps", distribution, **kwargs)
+def _dctps(distribution, offset: str = "dct", **kwargs):
+    def prepare(ctx):
+        extra = {} if offset == "dct" else {"offset": offset}
+        if offset in RANDOM_OFFSETS:
+            extra["offset_seed"] = ctx.offset_seed    # None: drawn after the supports
+        return build_initial(ctx, "dctps", distribution, **kwargs, **extra)
+    return prepare
 
 
-def dct_only(ctx, *, train_alpha: bool = True):
-    """A DCTpS model whose S has no entry at all: ``W = alpha * D``."""
+def dct_only(ctx, *, train_alpha: bool = True, offset: str = "dct"):
+    """A DCTpS model whose S has no entry at all: ``W = alpha * D`` (``alpha * O`` for
+    another offset; a random one from ``ctx.offset_seed``, or when that is None from the
+    support generator)."""
+    seed = None
+    if offset in RANDOM_OFFSETS:
+        seed = ctx.offset_seed if ctx.offset_seed is not None \
+            else int(ctx.support_rng.integers(2**63))
     model = build_model(ctx.model, kind="dctps", density=1.0, distribution="uniform",
-                        rng=0, train_alpha=train_alpha, **ctx.model_args)
+                        rng=0, train_alpha=train_alpha, offset=offset, offset_seed=seed,
+                        **ctx.model_args)
     spec = dict(model.spec, density=0.0, distribution=None,
                 layers=[dict(layer, nnz=0) for layer in model.spec["layers"]])
     empty = np.zeros(0, dtype=np.int64)
@@ -242,6 +272,44 @@ for _method in (
 #: ``refnet study --alpha fixed``: the methods each alpha setting adds to the table.
 ALPHA_METHODS = {"trainable": ("dctps-epl", "dct-only"),
                  "fixed": ("dctps-epl-fixed-alpha", "dct-only-fixed-alpha")}
+
+#: How the table names each offset other than the DCT.
+OFFSET_LABELS = {"randomized-dct": "randomized DCT", "orthogonal": "orthogonal",
+                 "identity": "identity", "none": "no"}
+
+
+def _offset_methods(offset: str) -> dict:
+    """Register the DCTpS rows of ``offset`` for each alpha setting; return their keys."""
+    label = OFFSET_LABELS[offset]
+    if offset == "none":            # no alpha: both settings are the same two rows
+        rows = (register(Method("dctps-epl@none",
+                                "DCTpS (EPL), no offset (= Random (EPL))",
+                                _dctps("epl", offset="none"))).key,
+                register(Method("offset-only@none", "no offset, no S (biases only)",
+                                lambda ctx: dct_only(ctx, offset="none"),
+                                density_free=True)).key)
+        return {"trainable": rows, "fixed": rows}
+    keys = {}
+    for setting, train in (("trainable", True), ("fixed", False)):
+        suffix = "" if train else "-fixed-alpha"
+        alpha = "" if train else ", alpha fixed at 1"
+        floor = (f"{label} only (no S)" if train
+                 else f"{label} only, alpha fixed at 1 (biases only)")
+        keys[setting] = (
+            register(Method(f"dctps-epl{suffix}@{offset}",
+                            f"DCTpS (EPL){alpha}, {label} offset",
+                            _dctps("epl", train_alpha=train, offset=offset))).key,
+            register(Method(f"offset-only{suffix}@{offset}", floor,
+                            lambda ctx, train=train: dct_only(ctx, train_alpha=train,
+                                                              offset=offset),
+                            density_free=True)).key)
+    return keys
+
+
+#: ``refnet study --offsets``: for each offset and alpha setting, the keys of its
+#: DCTpS row and its "offset only" floor (the DCT's are the rows of :data:`ALPHA_METHODS`).
+OFFSET_METHODS = {"dct": dict(ALPHA_METHODS)}
+OFFSET_METHODS.update({offset: _offset_methods(offset) for offset in OFFSETS[1:]})
 
 #: The methods of the talk's table, in its order, the DCT-only floor and Doping.
 DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow", "imp",

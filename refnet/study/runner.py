@@ -11,7 +11,8 @@ Protocol
   accuracy of that rate's runs, mean and spread over seeds.  The test set is
   never used to choose anything.
 * Seed ``s`` gives every method the same generators: one draws supports (and
-  pruning batches), one the initial values, and ``s`` seeds the batch order.
+  pruning batches), one the initial values, a third the seed of random
+  offsets (``refnet study --offsets``), and ``s`` seeds the batch order.
 
 Determinism and parallelism
 ---------------------------
@@ -172,9 +173,11 @@ def run_task(task: Task) -> dict:
     model_args = dict(config.model_args)
     flatten = config.model in ("mlp", "lenet300")
     split = _split(config.data, config.val_size, config.split_seed, flatten)
-    support_seq, init_seq = np.random.SeedSequence(task.seed).spawn(2)
+    # children 0 and 1 are those of spawn(2): adding the offsets' stream changed nothing else
+    support_seq, init_seq, offset_seq = np.random.SeedSequence(task.seed).spawn(3)
     ctx = Context(config.model, model_args, task.density, np.random.default_rng(support_seq),
-                  np.random.default_rng(init_seq), split.x_train, split.y_train, task.seed)
+                  np.random.default_rng(init_seq), split.x_train, split.y_train, task.seed,
+                  offset_seed=int(np.random.default_rng(offset_seq).integers(2**63)))
     start = time.perf_counter()
     train_config = config.train_config(task.lr, task.seed)
     record = {"method": task.method, "density": task.density, "lr": task.lr,

@@ -123,3 +123,76 @@ def test_dynamic_sparse_imp_and_subspace_rows_train():
     assert records["subspace"]["trainable"] == sparse_trainable
     # RigL moves the support but keeps its size
     assert records["rigl-erk"]["nnz_density"] == pytest.approx(records["imp"]["nnz_density"])
+
+
+def test_offsets_option_puts_each_offsets_rows_where_the_dcts_stand():
+    from refnet.study.command import _with_alpha_rows, _with_offset_rows
+    methods = ("dense", "dctps-epl", "dct-only", "snip")
+    assert _with_offset_rows(methods, ("dct",)) == methods          # the default: unchanged
+    assert _with_offset_rows(methods, ("dct", "orthogonal", "none")) == (
+        "dense", "dctps-epl", "dctps-epl@orthogonal", "dctps-epl@none", "dct-only",
+        "offset-only@orthogonal", "offset-only@none", "snip")
+    both = _with_alpha_rows(methods, ("trainable", "fixed"))
+    assert _with_offset_rows(both, ("identity", "none")) == (
+        "dense", "dctps-epl@identity", "dctps-epl@none", "dctps-epl-fixed-alpha@identity",
+        "offset-only@identity", "offset-only@none", "offset-only-fixed-alpha@identity", "snip")
+    assert METHODS["dctps-epl@randomized-dct"].label == "DCTpS (EPL), randomized DCT offset"
+    assert METHODS["offset-only@randomized-dct"].label == "randomized DCT only (no S)"
+    with pytest.raises(ValueError, match="--offsets"):
+        _with_offset_rows(methods, ("hadamard",))
+
+
+def test_offset_rows_train_what_they_say():
+    """Same supports for every offset; 'none' is Random (EPL) bitwise; the floors train
+    alpha and biases (biases alone without an offset)."""
+    config = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
+                         methods=("random-epl", "dctps-epl", "dctps-epl@orthogonal",
+                                  "dctps-epl@none", "offset-only@randomized-dct",
+                                  "offset-only@none"),
+                         densities=(0.1,), seeds=(0,), lrs=(1e-2,), epochs=1, val_size=100)
+    records = {r["method"]: r for r in run_study(config, workers=1, progress=False).records}
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "method")}  # noqa
+    assert strip(records["dctps-epl@none"]) == strip(records["random-epl"])
+    assert records["dctps-epl@orthogonal"]["trainable"] == records["dctps-epl"]["trainable"]
+    assert records["dctps-epl@orthogonal"]["test_acc"] != records["dctps-epl"]["test_acc"]
+    assert records["offset-only@randomized-dct"]["trainable"] == 2 + 16 + 10
+    assert records["offset-only@none"]["trainable"] == 16 + 10
+
+
+def test_one_seed_gives_every_offset_row_the_same_offsets():
+    """The DCTpS rows at every density and the floor share a seed's random offsets."""
+    from refnet.study.methods import Context
+    from refnet.study.runner import _split
+    split = _split("digits", 100, 0, True)
+    offsets = []
+    for key, density in (("dctps-epl@orthogonal", 0.2), ("dctps-epl@orthogonal", 0.05),
+                         ("offset-only@orthogonal", 1.0)):
+        ctx = Context("mlp", {"sizes": (64, 16, 10)}, density, np.random.default_rng(1),
+                      np.random.default_rng(2), split.x_train, split.y_train, offset_seed=9)
+        net, _ = METHODS[key].prepare(ctx)
+        assert net.spec["offset_seed"] == 9
+        offsets.append(net["fc1"].offset.matrix())
+    np.testing.assert_array_equal(offsets[0], offsets[1])
+    np.testing.assert_array_equal(offsets[0], offsets[2])
+
+
+def test_readme_offsets_section_shows_the_committed_runs():
+    """The README's offsets tables are the files the commands wrote, and the study has every
+    offset's row and floor at 1%, 0.1% and 0.01%."""
+    import csv
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    out = root / "analysis" / "out" / "offsets"
+    for marker, path in (("offsets-study", out / "full" / "study.md"),
+                         ("bench-offsets", out / "bench.md")):
+        block = re.search(rf"<!-- {marker}:begin -->\n(.*?)\n<!-- {marker}:end -->", readme, re.S)
+        assert block and block.group(1) == path.read_text().rstrip("\n"), marker
+    with open(out / "full" / "study.csv", newline="") as handle:
+        rows = {(r["key"], float(r["density"])) for r in csv.DictReader(handle)}
+    for keys in ((("dctps-epl", "dct-only"),)
+                 + tuple((f"dctps-epl@{o}", f"offset-only@{o}")
+                         for o in ("randomized-dct", "orthogonal", "identity", "none"))):
+        for key in keys:
+            assert {(key, d) for d in (1e-2, 1e-3, 1e-4)} <= rows, key

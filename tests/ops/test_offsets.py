@@ -1,0 +1,132 @@
+"""The offsets of refnet.ops.offsets: explicit matrices, exact adjoints, unit singular values,
+bitwise-reproducible seeds, and the errors of make_offset."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from refnet.ops import (OFFSETS, RANDOM_OFFSETS, RandomizedDCT, RandomOrthogonal, TruncatedDCT,
+                        TruncatedIdentity, dct_matrix, make_offset)
+
+sizes = st.integers(1, 24)
+ORTHONORMAL = [name for name in OFFSETS if name != "none"]
+
+
+def offset(name, n, m, seed=0):
+    return make_offset(name, n, m, seed if name in RANDOM_OFFSETS else None)
+
+
+@pytest.mark.parametrize("name", ORTHONORMAL)
+@given(n=sizes, m=sizes, seed=st.integers(0, 2**32 - 1))
+def test_apply_and_adjoint_are_the_matrix_and_its_transpose(name, n, m, seed):
+    """``matrix()`` comes from ``apply``; the adjoint must be its exact transpose, leading
+    axes kept, nothing aliased or modified."""
+    rng = np.random.default_rng(seed)
+    O = offset(name, n, m, seed)
+    M = O.matrix()
+    assert M.shape == (m, n) == O.shape
+    x, y = rng.standard_normal((2, 3, n)), rng.standard_normal((2, 3, m))
+    x0, y0 = x.copy(), y.copy()
+    Ox, OTy = O.apply(x), O.adjoint(y)
+    tol = 1e-13 * np.sqrt(max(m, n))
+    np.testing.assert_allclose(Ox, x @ M.T, rtol=0, atol=tol)
+    np.testing.assert_allclose(OTy, y @ M, rtol=0, atol=tol)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
+    assert Ox.flags.c_contiguous and OTy.flags.c_contiguous
+    assert not np.shares_memory(Ox, x) and not np.shares_memory(OTy, y)
+    # the adjoint identity on the operators themselves, no matrix involved
+    lhs, rhs = np.sum(Ox * y), np.sum(x * OTy)
+    assert abs(lhs - rhs) <= 1e-14 * (np.sum(np.abs(Ox * y)) + np.sum(np.abs(x * OTy)))
+
+
+@pytest.mark.parametrize("name", ORTHONORMAL)
+@pytest.mark.parametrize("n, m", [(1, 1), (16, 16), (33, 33), (12, 5), (5, 12)])
+def test_all_singular_values_are_one(name, n, m):
+    """Square: orthogonal.  Rectangular: orthonormal rows (m < n) or columns (m > n)."""
+    M = offset(name, n, m).matrix()
+    sv = np.linalg.svd(M, compute_uv=False)
+    assert sv.shape == (min(m, n),)
+    np.testing.assert_allclose(sv, 1.0, rtol=0, atol=1e-13)
+    gram = M @ M.T if m <= n else M.T @ M
+    np.testing.assert_allclose(gram, np.eye(min(m, n)), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("n, m", [(9, 9), (11, 4), (4, 11)])
+def test_layer_scaled_offset_has_singular_values_alpha(n, m):
+    """A DCTpS layer at S = 0 is alpha * O: all its singular values are |alpha|."""
+    from refnet.layers import DCTpSLinear
+    for name in ORTHONORMAL:
+        layer = DCTpSLinear(n, m, nnz=3, rng=0, alpha=-1.7, train_alpha=False, offset=name,
+                            offset_seed=5 if name in RANDOM_OFFSETS else None)
+        sv = np.linalg.svd(layer.dense_matrix(layer.init(0)), compute_uv=False)
+        np.testing.assert_allclose(sv, 1.7, rtol=0, atol=1e-13)
+
+
+@given(n=sizes, m=sizes, seed=st.integers(0, 2**32 - 1))
+def test_randomized_dct_is_the_stated_product(n, m, seed):
+    """``O = P_out @ C[:m, :n] @ diag(s) @ P_in`` with (P @ x)[j] = x[perm[j]]."""
+    O = RandomizedDCT(n, m, seed)
+    D = dct_matrix(max(m, n))[:m, :n]
+    P_in = np.eye(n)[O.perm_in]
+    P_out = np.eye(m)[O.perm_out]
+    np.testing.assert_allclose(O.matrix(), P_out @ D @ np.diag(O.signs) @ P_in, rtol=0,
+                               atol=1e-13)
+    assert set(np.unique(O.signs)) <= {-1.0, 1.0}
+    # the draws, in the documented order
+    rng = np.random.default_rng(seed)
+    np.testing.assert_array_equal(O.perm_in, rng.permutation(n))
+    np.testing.assert_array_equal(O.signs, 1.0 - 2.0 * rng.integers(0, 2, size=n))
+    np.testing.assert_array_equal(O.perm_out, rng.permutation(m))
+
+
+def test_randomized_dct_prefers_no_output():
+    """The DCT puts a smooth input's energy in its first outputs; the randomised DCT
+    spreads it: the largest share of |O x|^2 on one output is small."""
+    n = m = 256
+    x = np.cos(np.linspace(0, 1, n))[None, :]              # smooth
+    share = lambda y: np.max(y ** 2) / np.sum(y ** 2)      # noqa: E731
+    assert share(TruncatedDCT(n, m).apply(x)) > 0.9
+    assert share(RandomizedDCT(n, m, 0).apply(x)) < 0.1
+
+
+@given(n=sizes, m=sizes, seed=st.integers(0, 2**32 - 1))
+def test_orthogonal_is_the_sign_corrected_qr_of_a_gaussian(n, m, seed):
+    """``Q.T @ G`` is R with a positive diagonal: the Haar-distributed choice."""
+    O = RandomOrthogonal(n, m, seed).matrix()
+    G = np.random.default_rng(seed).standard_normal((max(m, n), min(m, n)))
+    Q = O if m >= n else O.T
+    R = Q.T @ G
+    np.testing.assert_allclose(np.tril(R, -1), 0.0, rtol=0, atol=1e-12 * np.abs(G).max())
+    assert np.all(np.diag(R) > 0)
+
+
+def test_identity_is_the_truncated_or_padded_identity():
+    np.testing.assert_array_equal(TruncatedIdentity(5, 3).matrix(), np.eye(3, 5))
+    np.testing.assert_array_equal(TruncatedIdentity(3, 5).matrix(), np.eye(5, 3))
+    np.testing.assert_array_equal(TruncatedIdentity(3, 5).structure().toarray(), np.eye(5, 3))
+    assert TruncatedDCT(3, 5).structure().toarray().all()
+
+
+@pytest.mark.parametrize("name", RANDOM_OFFSETS)
+def test_random_offsets_are_bitwise_reproducible(name):
+    first = make_offset(name, 13, 7, seed=42).matrix()
+    np.testing.assert_array_equal(first, make_offset(name, 13, 7, seed=42).matrix())
+    np.testing.assert_array_equal(
+        first, make_offset(name, 13, 7, seed=np.random.default_rng(42)).matrix())
+    assert not np.array_equal(first, make_offset(name, 13, 7, seed=43).matrix())
+
+
+def test_make_offset_names_and_errors():
+    assert make_offset("none", 4, 3) is None
+    assert type(make_offset("dct", 4, 3)) is TruncatedDCT
+    assert [make_offset(n, 4, 3, 0 if n in RANDOM_OFFSETS else None).name
+            for n in ORTHONORMAL] == ORTHONORMAL
+    with pytest.raises(ValueError, match="offset must be one of dct, randomized-dct"):
+        make_offset("fourier", 4, 3)
+    with pytest.raises(TypeError, match="'orthogonal' offset is random and needs a seed"):
+        make_offset("orthogonal", 4, 3)
+    with pytest.raises(ValueError, match="'identity' offset is not random"):
+        make_offset("identity", 4, 3, seed=1)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 5\), expected \(\.\.\., 4\)"):
+        make_offset("randomized-dct", 4, 3, 0).apply(np.ones((2, 5)))
