@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core.layer import Layer, as_rng, check_positive_int, check_shape, fold_lead, lead_shape
 from ..ops.csr import CSRSupport, nnz_from_density
+from .sparse_affine import SupportView
 
 __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_factorizations",
            "compact_factors", "kronecker_weights"]
@@ -140,7 +141,7 @@ class DopingLinearCache(NamedTuple):
     xt: np.ndarray  #: its feature-major copy ``x.T``, shape (n, N), for the sparse products
 
 
-class DopingLinear(Layer):
+class DopingLinear(SupportView, Layer):
     """Doping layer ``y = (A kron B) @ x + S @ x + b`` (Thakker et al. 2021).
 
     ``A`` (m1 x n1) and ``B`` (m2 x n2) are small dense trained matrices whose
@@ -272,26 +273,6 @@ class DopingLinear(Layer):
         self.bias = bool(bias)
 
     # -- structure -----------------------------------------------------------------
-    @property
-    def nnz(self) -> int:
-        """Number of stored (trainable) entries of ``S``."""
-        return self.support.nnz
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(m, n)``: the shape of ``A kron B`` and of ``S``."""
-        return self.support.shape
-
-    @property
-    def rows(self) -> np.ndarray:
-        """Row of each stored entry of ``S``, in CSR order (read-only)."""
-        return self.support.rows
-
-    @property
-    def cols(self) -> np.ndarray:
-        """Column of each stored entry of ``S``, in CSR order (read-only)."""
-        return self.support.cols
-
     @property
     def trainable_weights(self) -> int:
         """``m1 n1 + m2 n2 + nnz``: the trained weights (biases excluded)."""

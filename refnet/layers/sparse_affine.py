@@ -37,7 +37,7 @@ from ..ops.csr import CSRSupport, nnz_from_density
 from ..ops.operator import FixedOperator
 from ..ops.rowblocks import map_blocks, row_blocks
 
-__all__ = ["SparseAffine", "SPARSE_INITS"]
+__all__ = ["SparseAffine", "SupportView", "SPARSE_INITS"]
 
 #: Initialisers of the values of ``S`` (see :meth:`SparseAffine.init`).
 SPARSE_INITS = ("kaiming-dense", "kaiming-sparse", "zeros")
@@ -48,7 +48,35 @@ def feature_major(a2: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a2.T)
 
 
-class SparseAffine(Layer):
+class SupportView:
+    """Read-only views of a layer's sparse support ``self.support`` (a :class:`CSRSupport`).
+
+    Shared by every layer with a trainable sparse ``S``: the sparse and DCTpS
+    layers here and :class:`~refnet.layers.DopingLinear`.
+    """
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored (trainable) entries of ``S``."""
+        return self.support.nnz
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(m, n)``: the shape of the matrix ``S`` (for a conv, ``(out_channels, patch)``)."""
+        return self.support.shape
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Row of each stored entry of ``S``, in CSR order (read-only)."""
+        return self.support.rows
+
+    @property
+    def cols(self) -> np.ndarray:
+        """Column of each stored entry of ``S``, in CSR order (read-only)."""
+        return self.support.cols
+
+
+class SparseAffine(SupportView, Layer):
     """Base of the layers ``y = alpha * O @ x + S @ x (+ b)`` on rows of features.
 
     Subclasses set up the structure with :meth:`_setup` (and
@@ -170,26 +198,6 @@ class SparseAffine(Layer):
             self.train_alpha = bool(train_alpha)
         self.offset_name = name if name is not None else getattr(offset, "name", "none")
         self.offset_seed = seed
-
-    @property
-    def nnz(self) -> int:
-        """Number of stored (trainable) entries of ``S``."""
-        return self.support.nnz
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(m, n)``: the shape of the matrix ``S`` (for a conv, ``(out_channels, patch)``)."""
-        return self.support.shape
-
-    @property
-    def rows(self) -> np.ndarray:
-        """Row of each stored entry of ``S``, in CSR order (read-only)."""
-        return self.support.rows
-
-    @property
-    def cols(self) -> np.ndarray:
-        """Column of each stored entry of ``S``, in CSR order (read-only)."""
-        return self.support.cols
 
     def with_support(self, support) -> "SparseAffine":
         """The same layer with another support of the same shape (RigL, pruning).
