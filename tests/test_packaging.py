@@ -1,12 +1,13 @@
 """Packaging: the README's commands, CI, ``python -m refnet``, setup.cfg, run-time imports."""
 import ast
-import pytest
 import configparser
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +24,7 @@ def test_readme_opens_with_install_and_test_commands():
     text = (ROOT / "README.md").read_text()
     assert text.index("```") < 200, "the commands should open the README"
     install, test = _readme_commands()[:2]
-    assert "pip install" in install and "refnet gradcheck" in install
+    assert "pip install" in install and "refnet study --quick" in install   # the main job
     assert "'.[test]'" in test and "pytest" in test
 
 
