@@ -24,10 +24,10 @@ from .core.tree import tree_size
 from .data import prepare
 from .models import MODELS, KINDS, density_of, rebuild, support_arrays, supports_of
 from .ops.offsets import OFFSETS
-from .sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
+from .sparsity import DISTRIBUTIONS, force, iterative_snip, run_method, snip, synflow
 from .study.methods import Context, build_initial, pruned
-from .train import (TrainConfig, TrainingDiverged, config_dict, evaluate, load_checkpoint,
-                    save_checkpoint, train)
+from .train import (TrainConfig, TrainingDiverged, TrainState, config_dict, evaluate,
+                    load_checkpoint, save_checkpoint, train)
 
 __all__ = ["configure_parser", "run_command", "METHODS"]
 
@@ -39,6 +39,12 @@ METHODS = {
     "force": pruned(force, steps=10, num_batches=4),
     "synflow": pruned(synflow, iterations=100),
 }
+#: ``--method`` values trained by :func:`refnet.sparsity.run_method` (their own loops):
+#: RigL moves the support while training (``--kind sparse``: "RigL"; ``--kind dctps``: the S of
+#: DCTpS), IMP trains dense then prunes (``--kind sparse``), the random subspace trains
+#: ``theta`` of ``w = d + U theta`` with as many numbers as the sparse network (``--kind dense``).
+TRAINED_BY = {("rigl", "sparse"): "rigl", ("rigl", "dctps"): "dctps-rigl",
+              ("imp", "sparse"): "imp", ("subspace", "dense"): "subspace"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -54,8 +60,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offset", default="dct", choices=OFFSETS,
                         help="DCTpS: the fixed offset in place of the DCT (default dct); a random "
                              "one is seeded from --seed and recorded in the checkpoint")
-    parser.add_argument("--method", default="static", choices=sorted(METHODS),
-                        help="support: the kind's own (static) or pruned at init (kind sparse)")
+    parser.add_argument("--method", default="static",
+                        choices=sorted(METHODS) + ["rigl", "imp", "subspace"],
+                        help="support: the kind's own (static), pruned at init (kind sparse), "
+                             "rigl (kind sparse or dctps), imp (kind sparse), or a random "
+                             "subspace matched to --density (kind dense)")
+    parser.add_argument("--rigl-interval", type=int, default=100,
+                        help="RigL: steps between support updates (delta_T)")
     parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--momentum", type=float, default=0.9)
@@ -107,12 +118,37 @@ def _fresh(args, split):
     return build_initial(ctx, args.kind, args.distribution, **extra)
 
 
+def _run_method(args, split, config):
+    """``--method rigl|imp|subspace``: train through :func:`refnet.sparsity.run_method`."""
+    key = TRAINED_BY.get((args.method, args.kind))
+    if key is None:
+        kinds = [kind for method, kind in TRAINED_BY if method == args.method]
+        raise ValueError(f"--method {args.method} takes --kind {' or '.join(kinds)}, "
+                         f"not {args.kind!r}")
+    if args.density is None or not 0 < args.density < 1:
+        raise ValueError(f"--method {args.method} needs --density in (0, 1), got {args.density}")
+    if args.resume or (args.save and key == "subspace"):
+        raise ValueError(f"--method {args.method} does not support "
+                         f"{'--resume' if args.resume else '--save'}; it checkpoints only its "
+                         "final network (--save), and the subspace not at all")
+    options = {}
+    if key in ("rigl", "dctps-rigl"):
+        options = {"delta_t": args.rigl_interval, "distribution": args.distribution,
+                   "debug": True}        # debug: exact nnz per layer asserted at every step
+    run = run_method(key, args.model, args.density, args.seed, (split.x_train, split.y_train),
+                     config, model_args=_model_args(args), options=options, quiet=args.quiet)
+    return run.net, run.params, run.history
+
+
 def run_command(args) -> int:
     start = time.perf_counter()
     resume = None
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         meta = checkpoint.meta
+        if not meta.get("resumable", True):
+            raise ValueError(f"{args.resume} holds only the final network of a --method "
+                             "rigl or imp run (no optimizer state); it cannot be resumed")
         supports = checkpoint.arrays.get("supports") or None
         net = rebuild(meta["model"], supports)
         data = meta["data"]
@@ -129,27 +165,38 @@ def run_command(args) -> int:
         config = TrainConfig(optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                              weight_decay=args.weight_decay, epochs=args.epochs,
                              batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
-        net, params = _fresh(args, split)
+        if args.method not in ("rigl", "imp", "subspace"):
+            net, params = _fresh(args, split)
         data_meta = {"name": args.data, "split_seed": args.split_seed,
                      "val_size": args.val_size, "flatten": flatten}
 
-    def save(current_net, state):
+    def save(current_net, state, resumable=True):
         arrays = {}
         if current_net.spec["kind"] != "dense":
             arrays["supports"] = support_arrays(supports_of(current_net))
         save_checkpoint(args.save, state, meta={"model": current_net.spec, "data": data_meta,
-                                                "train_config": config_dict(config)},
+                                                "train_config": config_dict(config),
+                                                "resumable": resumable},
                         arrays=arrays)
 
     try:
-        result = train(net, params, (split.x_train, split.y_train), config, resume=resume,
-                       quiet=args.quiet, checkpoint=save if args.save else None)
+        if args.method in ("rigl", "imp", "subspace"):
+            net, params, history = _run_method(args, split, config)
+            if args.save:
+                # the final network only (no optimizer state): for refnet spectrum
+                # --checkpoint and evaluation, not for --resume
+                save(net, TrainState(params, {}, history[-1]["step"], history[-1]["epoch"], {}),
+                     resumable=False)
+        else:
+            result = train(net, params, (split.x_train, split.y_train), config, resume=resume,
+                           quiet=args.quiet, checkpoint=save if args.save else None)
+            net, params, history = result.net, result.state.params, result.history
     except TrainingDiverged as err:
         print(f"refnet train: {err}", file=sys.stderr)
         return 1
-    net, params = result.net, result.state.params
-    metrics = {"epochs": result.state.epoch, "steps": result.state.step,
-               "train_loss": result.history[-1]["train_loss"] if result.history else math.nan}
+    metrics = {"epochs": history[-1]["epoch"] if history else 0,
+               "steps": history[-1]["step"] if history else 0,
+               "train_loss": history[-1]["train_loss"] if history else math.nan}
     parts = {"train": (split.x_train, split.y_train), "test": (split.x_test, split.y_test)}
     if len(split.y_val):
         parts["val"] = (split.x_val, split.y_val)

@@ -66,3 +66,27 @@ def test_offset_trains_saves_and_resumes_exactly(tmp_path, capsys):
     status, out = _run(SMALL + ["--epochs", "1", "--kind", "sparse", "--density", "0.1",
                                 "--offset", "identity"], capsys)
     assert status == 2 and "--offset identity needs --kind dctps" in out.err
+
+
+@pytest.mark.parametrize("method, kind", [("rigl", "sparse"), ("rigl", "dctps"),
+                                          ("imp", "sparse"), ("subspace", "dense")])
+def test_dynamic_methods_train(method, kind, capsys):
+    status, out = _run(SMALL + ["--kind", kind, "--density", "0.1", "--method", method,
+                                "--lr", "0.01", "--epochs", "2", "--rigl-interval", "5"], capsys)
+    assert status == 0, out.err
+    metrics = json.loads(out.out)
+    assert metrics["epochs"] == 2 and metrics["test_accuracy"] > 0.1
+    if method != "subspace":   # RigL and IMP keep exactly the density's nnz
+        assert metrics["density"] == pytest.approx(0.1, rel=0.02)
+
+
+def test_dynamic_method_checkpoint_is_final_only(tmp_path, capsys):
+    path = str(tmp_path / "rigl.npz")
+    status, _ = _run(SMALL + ["--kind", "sparse", "--density", "0.1", "--method", "rigl",
+                              "--epochs", "1", "--save", path], capsys)
+    assert status == 0
+    status, out = _run(["--resume", path, "--epochs", "2", "--quiet"], capsys)
+    assert status == 2 and "cannot be resumed" in out.err
+    status, out = _run(SMALL + ["--kind", "sparse", "--density", "0.1", "--method", "subspace",
+                                "--epochs", "1"], capsys)
+    assert status == 2 and "--kind dense" in out.err
