@@ -10,9 +10,14 @@ CIFAR-10, no biases, 61,510 weights).
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
 
-from refnet.models import MODELS, build_model, prunable_weights
-from refnet.sparsity import DISTRIBUTIONS, allocate
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # this clone's refnet, whether or not it is installed
+
+from refnet.models import MODELS, build_model, prunable_weights  # noqa: E402
+from refnet.sparsity import DISTRIBUTIONS, allocate  # noqa: E402
 
 
 def model_layers(name: str = "lenet5-cifar") -> list:

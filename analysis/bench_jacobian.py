@@ -10,8 +10,12 @@ batched Jacobian (relative 1e-12) before timing anything.
 import argparse
 import json
 import os
+import sys
 
-from refnet.spectra import benchmark_jacobian
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
+
+from refnet.spectra import benchmark_jacobian  # noqa: E402
 
 
 def torch_jacrev(widths, params, x):

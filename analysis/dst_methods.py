@@ -11,13 +11,18 @@ the work (refnet.sparsity.run_method); this script only chooses settings.
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
 import time
 
 import numpy as np
 
-from refnet.data import prepare
-from refnet.sparsity import METHOD_LABELS, run_method
-from refnet.train import TrainConfig, evaluate
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # this clone's refnet, whether or not it is installed
+
+from refnet.data import prepare  # noqa: E402
+from refnet.sparsity import METHOD_LABELS, run_method  # noqa: E402
+from refnet.train import TrainConfig, evaluate  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -17,9 +17,12 @@ import os
 import sys
 import time
 
-from refnet.spectra import plot_study, spectrum_study, write_table
-from refnet.spectra.command import FIGURE_NAME, TABLE_NAME
-from refnet.spectra.figure import density_label
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
+
+from refnet.spectra import plot_study, spectrum_study, write_table  # noqa: E402
+from refnet.spectra.command import FIGURE_NAME, TABLE_NAME  # noqa: E402
+from refnet.spectra.figure import density_label  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import sys
 
-from refnet.tour import write_tour
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
+
+from refnet.tour import write_tour  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tour")
 
