@@ -3,8 +3,9 @@
     python analysis/readme_study_tables.py
 
 Each block ``<!-- NAME:begin --> ... <!-- NAME:end -->`` of README.md is replaced by the
-``study.md`` that the command shown above it wrote (tests/study/test_readme_tables.py checks
-that they agree, so the README never shows a number no run produced).
+``study.md`` that the command shown above it wrote (tests/study/test_readme_tables.py and, for
+the offsets, tests/study/test_study.py check that they agree, so the README never shows a number
+no run produced).
 """
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: README marker -> the folder its ``refnet study --out`` wrote
 TABLES = {"study-full": "analysis/out/study-full", "study-quick": "analysis/out/study-quick",
-          "study-alpha": "analysis/out/alpha/full"}
+          "study-alpha": "analysis/out/alpha/full", "offsets-study": "analysis/out/offsets/full"}
 
 
 def main():
