@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
     for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        # argparse %-formats help strings but not descriptions
+        p = sub.add_parser(name, help=help_text, description=help_text.replace("%%", "%"))
         mod = importlib.import_module(module)
         mod.configure_parser(p)
         p.set_defaults(_module=mod)

@@ -82,7 +82,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                            "on 2 cores with --workers 2)")
     mode.add_argument("--full", action="store_true",
                       help=f"the default: 3 seeds, 3 learning rates, {FULL.epochs} epochs "
-                           "(about 30 minutes on 2 cores)")
+                           "(about 11 minutes on 2 cores with --workers 2)")
     parser.add_argument("--out", default="refnet-study", help="output folder (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1,
                         help="trainings run in parallel in this many processes")
