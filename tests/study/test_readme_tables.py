@@ -25,7 +25,8 @@ def _acc(summary, key, density):
 @pytest.mark.parametrize("marker, folder", [
     ("study-full", "analysis/out/study-full"), ("study-quick", "analysis/out/study-quick"),
     ("study-alpha", "analysis/out/alpha/full"),
-    ("bench-jacobian", "analysis/out/bench_jacobian.md")])
+    ("bench-jacobian", "analysis/out/bench_jacobian.md"),
+    ("bench-dctps", "analysis/out/bench_dctps.md")])
 def test_readme_table_is_the_committed_run(marker, folder):
     readme = (ROOT / "README.md").read_text()
     block = re.search(rf"<!-- {marker}:begin -->\n(.*?)\n<!-- {marker}:end -->", readme, re.S)
