@@ -186,6 +186,10 @@ def test_exponential_schedule():
     assert exponential_schedule(1e-3, 61510, 1) == [62]
     steps = exponential_schedule(1e-4, 61510, 100)
     assert steps[-1] == 6 and steps == sorted(steps, reverse=True) and len(steps) == 100
+    # a schedule of no rounds, or of a fraction of rounds, is an error, not one silent round
+    for bad in (0, -3, 2.7, True):
+        with pytest.raises(ValueError, match=r"exponential_schedule: steps must be an integer"):
+            exponential_schedule(0.1, 100, bad)
 
 
 def test_keep_top_ties_and_errors():

@@ -49,6 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..core.layer import check_positive_int
 from ..layers import Conv2d, Linear
 from ..losses import LOSSES
 from ..models.convert import to_sparse
@@ -234,8 +235,14 @@ def exponential_schedule(density: float, total: int, steps: int) -> list[int]:
 
     ``t = 1 .. steps``; the last entry is exactly ``target_nnz(density,
     total)``.  Non-increasing, since ``density ** (t / steps)`` decreases.
+
+    Raises
+    ------
+    ValueError
+        Unless ``steps`` is an integer ``>= 1`` (and for a density or total
+        that :func:`refnet.sparsity.target_nnz` rejects).
     """
-    steps = int(steps)
+    steps = check_positive_int("steps", steps, "exponential_schedule")
     counts = [target_nnz(density ** (t / steps), total) for t in range(1, steps)]
     return counts + [target_nnz(density, total)]
 
