@@ -247,8 +247,15 @@ def target_nnz(density, total_size: int) -> int:
     62
     >>> target_nnz(0.5, 5), round(0.5 * 5)   # half up here, half to even in round()
     (3, 2)
+
+    Raises
+    ------
+    ValueError
+        For a density outside (0, 1] or NaN, or ``total_size < 1``.
+    TypeError
+        For a density that is not a real number.
     """
-    exact = _exact_density(density)
+    exact = _exact_density(density, "target_nnz")
     total_size = check_positive_int("total_size", total_size, "target_nnz")
     return math.floor(exact * total_size + Fraction(1, 2))
 
@@ -334,7 +341,7 @@ def allocate(layers: Iterable, density, distribution: str = "uniform", *,
     ({'conv1': 2, 'conv2': 4, 'conv3': 18, 'fc1': 26, 'fc2': 12}, 62, 61510)
     """
     _check_distribution(distribution)
-    exact = _exact_density(density)
+    exact = _exact_density(density, _OWNER)
     names, shapes = _check_layers(layers)
     if isinstance(min_per_layer, bool) or not isinstance(min_per_layer, numbers.Integral) \
             or min_per_layer < 0:
@@ -424,17 +431,17 @@ def _check_distribution(distribution) -> None:
                          f"expected one of {', '.join(DISTRIBUTIONS)}")
 
 
-def _exact_density(density) -> Fraction:
-    """The density as an exact fraction, after checking it lies in (0, 1]."""
+def _exact_density(density, owner: str) -> Fraction:
+    """The density as an exact fraction, after checking it lies in (0, 1]; errors name ``owner``."""
     if isinstance(density, bool) or not isinstance(density, numbers.Real):
-        raise TypeError(f"{_OWNER}: density must be a real number in (0, 1], "
+        raise TypeError(f"{owner}: density must be a real number in (0, 1], "
                         f"got {density!r} of type {type(density).__name__}")
     value = float(density)
     if not 0.0 < value <= 1.0:                 # also rejects NaN
-        raise ValueError(f"{_OWNER}: density must lie in (0, 1], got {density!r}")
+        raise ValueError(f"{owner}: density must lie in (0, 1], got {density!r}")
     exact = Fraction(density) if isinstance(density, numbers.Rational) else Fraction(value)
     if not 0 < exact <= 1:
-        raise ValueError(f"{_OWNER}: density must lie in (0, 1], got {density!r}")
+        raise ValueError(f"{owner}: density must lie in (0, 1], got {density!r}")
     return exact
 
 
