@@ -202,6 +202,8 @@ def test_keep_top_ties_and_errors():
         keep_top({"a": np.array([np.nan])}, 1)
     with pytest.raises(ValueError, match="k must be"):
         keep_top(scores, 6)
+    with pytest.raises(ValueError, match="keep_top: scores is empty"):
+        keep_top({}, 0)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

@@ -210,9 +210,12 @@ def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
     Raises
     ------
     ValueError
-        For a NaN score or ``k`` outside ``[0, total]``.
+        For no layer at all, a NaN score or ``k`` outside ``[0, total]``.
     """
     paths = list(scores)
+    if not paths:
+        raise ValueError(f"{owner}: scores is empty; expected {{path: array}} for at least one "
+                         "layer")
     flat = np.concatenate([np.asarray(scores[p], dtype=np.float64).ravel() for p in paths])
     if np.isnan(flat).any():
         raise ValueError(f"{owner}: a score is NaN; cannot rank the weights")
