@@ -28,7 +28,7 @@ import numpy as np
 from ..core.graph import Node
 from ..core.layer import as_rng
 from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
-from ..sparsity.distributions import DISTRIBUTIONS, allocate
+from ..sparsity.distributions import DISTRIBUTIONS, allocate, check_density
 from ..sparsity.support import sample_supports
 from .blueprint import KINDS, Blueprint, default_sparse_init, is_slot
 from .lenet import lenet5, lenet5_cifar
@@ -77,13 +77,6 @@ def blueprint_of(name: str, **model_args) -> Blueprint:
     if missing:
         raise TypeError(f"model {name!r} needs argument(s) {missing}")
     return fn(**model_args)
-
-
-def _check_density(density, owner) -> float:
-    if isinstance(density, bool) or not isinstance(density, numbers.Real) \
-            or not 0.0 < float(density) <= 1.0:
-        raise ValueError(f"{owner}: density must be a number in (0, 1], got {density!r}")
-    return float(density)
 
 
 def offset_seeds(offset_seed: int, count: int) -> list:
@@ -214,7 +207,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     owner = "build_model"
     if kind not in KINDS:
         raise ValueError(f"{owner}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    density = _check_density(density, owner)
+    density = check_density(density, owner)
     _check_offset(kind, offset, offset_seed, owner)
     if in_shape is not None:
         model_args["in_shape"] = in_shape

@@ -130,7 +130,7 @@ from typing import Iterable, Sequence
 from ..core.layer import check_positive_int
 
 __all__ = ["DISTRIBUTIONS", "LayerAllocation", "Allocation", "allocate", "target_nnz",
-           "distribution_weights", "check_layers"]
+           "distribution_weights", "check_layers", "check_density"]
 
 #: The names :func:`allocate` accepts, in the order tables list them.
 DISTRIBUTIONS = ("uniform", "epl", "epf", "erk", "erk-clipped")
@@ -429,6 +429,18 @@ def _check_distribution(distribution) -> None:
     if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
         raise ValueError(f"{_OWNER}: unknown distribution {distribution!r}; "
                          f"expected one of {', '.join(DISTRIBUTIONS)}")
+
+
+def check_density(density, owner: str) -> float:
+    """``density`` as a float, or ValueError unless it is a real number in (0, 1].
+
+    The check of every function that takes a global density (pruning, IMP,
+    ``build_model``, ...); the message starts with ``owner``.
+    """
+    if isinstance(density, bool) or not isinstance(density, numbers.Real) \
+            or not 0.0 < float(density) <= 1.0:
+        raise ValueError(f"{owner}: density must be a number in (0, 1], got {density!r}")
+    return float(density)
 
 
 def _exact_density(density, owner: str) -> Fraction:

@@ -43,7 +43,8 @@ from ..layers.sparse_affine import SparseAffine
 from ..models.convert import to_sparse
 from ..models.weights import dense_matrix, get_path, prunable_layers, weight_shape
 from ..train import TrainConfig, train
-from .pruning import check_density, exponential_schedule, keep_top
+from .distributions import check_density
+from .pruning import exponential_schedule, keep_top
 
 __all__ = ["IMPResult", "magnitude_scores", "magnitude_prune", "iterative_magnitude_pruning"]
 

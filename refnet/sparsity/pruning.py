@@ -59,7 +59,7 @@ from ..train import value_and_grad
 from .distributions import target_nnz
 
 __all__ = ["PruneResult", "dense_weights", "masked_params", "mask_gradient", "keep_top",
-           "exponential_schedule", "finish", "as_batches", "check_density"]
+           "exponential_schedule", "finish", "as_batches"]
 
 
 class PruneResult(NamedTuple):
@@ -87,14 +87,6 @@ class PruneResult(NamedTuple):
     supports: dict
     scores: dict
     schedule: list
-
-
-def check_density(density, owner: str) -> float:
-    """``density`` as a float, or ValueError unless it is a real number in (0, 1]."""
-    if isinstance(density, bool) or not isinstance(density, numbers.Real) \
-            or not 0.0 < float(density) <= 1.0:
-        raise ValueError(f"{owner}: density must be a number in (0, 1], got {density!r}")
-    return float(density)
 
 
 def dense_weights(net, params: dict, owner: str) -> dict:

@@ -129,8 +129,7 @@ def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> i
     (437, 27)
     """
     from ..models.weights import prunable_weights
-    from .distributions import target_nnz
-    from .pruning import check_density
+    from .distributions import check_density, target_nnz
     density = check_density(density, "matched_dim")
     weights = sum(math.prod(shape) for _, shape in prunable_weights(net))
     if not weights:
