@@ -134,18 +134,9 @@ def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> i
     weights = sum(math.prod(shape) for _, shape in prunable_weights(net))
     if not weights:
         raise ValueError(f"matched_dim: {type(net).__name__} has no prunable weight")
-    total = sum(math.prod(shape) for _, shape in _shape_leaves(net.param_shapes()))
+    total = sum(math.prod(shape) for _, shape in tree_leaves(net.param_shapes()))
     others = total - weights
     return target_nnz(density, weights) + (others if include_biases else 0)
-
-
-def _shape_leaves(shapes, prefix=""):
-    for key, value in shapes.items():
-        path = f"{prefix}/{key}" if prefix else key
-        if isinstance(value, dict):
-            yield from _shape_leaves(value, path)
-        else:
-            yield path, tuple(value)
 
 
 class SubspaceCache(NamedTuple):
