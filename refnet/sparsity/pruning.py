@@ -59,7 +59,7 @@ from ..train import value_and_grad
 from .distributions import target_nnz
 
 __all__ = ["PruneResult", "dense_weights", "masked_params", "mask_gradient", "keep_top",
-           "exponential_schedule", "finish", "as_batches"]
+           "exponential_schedule", "mask_supports", "finish", "as_batches"]
 
 
 class PruneResult(NamedTuple):
@@ -242,12 +242,18 @@ def exponential_schedule(density: float, total: int, steps: int) -> list[int]:
     return counts + [target_nnz(density, total)]
 
 
-def finish(net, params: dict, masks: dict, scores: dict, schedule: list, method: str,
-           density: float) -> PruneResult:
-    """The sparse network and parameters of the kept positions, as a :class:`PruneResult`."""
+def mask_supports(masks: dict) -> dict:
+    """``{path: (rows, cols)}``, int64 in CSR order, of the nonzero entries of each mask."""
     supports = {}
     for path, mask in masks.items():
         rows, cols = np.nonzero(mask)                 # row-major: CSR order
         supports[path] = (rows.astype(np.int64), cols.astype(np.int64))
+    return supports
+
+
+def finish(net, params: dict, masks: dict, scores: dict, schedule: list, method: str,
+           density: float) -> PruneResult:
+    """The sparse network and parameters of the kept positions, as a :class:`PruneResult`."""
+    supports = mask_supports(masks)
     sparse_net, sparse_params = to_sparse(net, params, supports, method=method, density=density)
     return PruneResult(sparse_net, sparse_params, supports, scores, list(schedule))
