@@ -48,10 +48,6 @@ MODELS = {
     "resnet-small": resnet_small,
 }
 
-#: How a support was chosen: at random by a distribution, or by a pruning method.
-SUPPORT_SOURCES = ("dense", "random", "snip", "iterative-snip", "force", "synflow")
-
-
 def blueprint_of(name: str, **model_args) -> Blueprint:
     """The blueprint of model ``name`` with the given arguments (validated).
 
@@ -179,12 +175,15 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
              "name": str, "args": {...},            # the model's resolved arguments
              "kind": str, "density": float, "distribution": str or None,
              "min_per_layer": int, "sparse_init": str or None, "train_alpha": bool,
-             "support": "dense" | "random" | "snip" | "iterative-snip" | "force" | "synflow",
+             "support": "dense" | "random",       # how the supports were chosen
              "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
              "offset": str, "offset_seed": int or None}      # these two for DCTpS only
 
         (A DCTpS spec without "offset", from before offsets existed, means
-        the DCT.)
+        the DCT.)  Networks made later record their method in ``"support"``:
+        ``"snip"``, ``"iterative-snip"``, ``"force"``, ``"synflow"``
+        (:func:`refnet.models.to_sparse` after pruning), ``"imp"``
+        (iterative magnitude pruning) and ``"rigl"`` (after a RigL update).
 
     Raises
     ------
