@@ -7,6 +7,7 @@ import numpy as np
 
 from ..layers import Conv2d, Linear, SparseConv2d, SparseLinear
 from ..ops.csr import CSRSupport
+from ..sparsity.distributions import check_density
 from .model import Model
 from .weights import as_supports, dense_matrix, get_path, prunable_layers, replace_layers
 
@@ -55,9 +56,11 @@ def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
     Raises
     ------
     ValueError
-        If a prunable layer is not dense, or ``supports`` does not name exactly
-        the prunable layers.
+        If a prunable layer is not dense, ``supports`` does not name exactly
+        the prunable layers, or ``density`` is given outside (0, 1].
     """
+    if density is not None:
+        density = check_density(density, "to_sparse")
     layers = prunable_layers(net)
     if not layers:
         raise ValueError(f"to_sparse: {type(net).__name__} has no prunable layer")
