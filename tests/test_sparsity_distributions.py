@@ -210,6 +210,11 @@ def test_target_rounds_halves_up_exactly():
     assert target_nnz(0.1, 5) == 1
     # A layer list whose d * N is exactly x.5: shape (5, 1) at d = 0.5 -> 3 entries.
     assert allocate([("w", (5, 1))], 0.5).total_nnz == 3
+    # its errors name target_nnz (which doping_plan and matched_dim call), not allocate
+    with pytest.raises(ValueError, match=r"^target_nnz: density must lie in \(0, 1\], got 1.5"):
+        target_nnz(1.5, 10)
+    with pytest.raises(TypeError, match=r"^target_nnz: density must be a real number"):
+        target_nnz("0.1", 10)
 
 
 def test_ties_go_to_the_earlier_layer():

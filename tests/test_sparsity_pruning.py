@@ -186,6 +186,10 @@ def test_exponential_schedule():
     assert exponential_schedule(1e-3, 61510, 1) == [62]
     steps = exponential_schedule(1e-4, 61510, 100)
     assert steps[-1] == 6 and steps == sorted(steps, reverse=True) and len(steps) == 100
+    # a schedule of no rounds, or of a fraction of rounds, is an error, not one silent round
+    for bad in (0, -3, 2.7, True):
+        with pytest.raises(ValueError, match=r"exponential_schedule: steps must be an integer"):
+            exponential_schedule(0.1, 100, bad)
 
 
 def test_keep_top_ties_and_errors():
@@ -198,6 +202,8 @@ def test_keep_top_ties_and_errors():
         keep_top({"a": np.array([np.nan])}, 1)
     with pytest.raises(ValueError, match="k must be"):
         keep_top(scores, 6)
+    with pytest.raises(ValueError, match="keep_top: scores is empty"):
+        keep_top({}, 0)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -250,3 +256,25 @@ def test_plain_graphs_become_plain_sparse_graphs():
     assert [type(layer).__name__ for layer in result.net.layers] == ["SparseLinear", "Tanh",
                                                                      "SparseLinear"]
     assert sum(r.size for r, _ in supports_of(result.net).values()) == target_nnz(0.5, 45)
+
+
+def test_a_model_inside_a_plain_graph_becomes_a_plain_sparse_graph():
+    # a Model nested in a container is rewired like any Graph; its dense spec would no longer
+    # describe it, so it becomes a plain Graph (this used to fail with a KeyError)
+    model = build_model("mlp", sizes=[6, 5, 3], activation="tanh")
+    net = Sequential([("body", model), ("act", Tanh())], input_shape=(6,))
+    params = net.init(0)
+    result = snip(net, params, _batch(0, features=6, classes=3), 0.5)
+    body = result.net["body"]
+    assert type(result.net) is Sequential and type(body) is not type(model)
+    assert [type(body[n]).__name__ for n in ("fc1", "fc2")] == ["SparseLinear", "SparseLinear"]
+    assert sum(r.size for r, _ in result.supports.values()) == target_nnz(0.5, 45)
+    masked = {k: dict(v) for k, v in params["body"].items()}
+    for name in ("fc1", "fc2"):
+        rows, cols = result.supports[f"body/{name}"]
+        W = np.zeros_like(params["body"][name]["W"])
+        W[rows, cols] = params["body"][name]["W"][rows, cols]
+        masked[name]["W"] = W
+    x = np.random.default_rng(1).standard_normal((4, 6))
+    np.testing.assert_allclose(result.net(result.params, x), np.tanh(model(masked, x)),
+                               rtol=1e-13, atol=1e-15)

@@ -90,6 +90,10 @@ def test_matched_dim_counts_trainable_numbers_of_the_sparse_network():
         [2662, 266, 27]
     sparse = build_model("lenet300", kind="sparse", density=1e-3, rng=0)
     assert sum(np.size(v) for p in sparse.init(0).values() for v in p.values()) == 676
+    # the formula needs the dense network: a sparse one used to give -262,862
+    for kind in ("sparse", "dctps"):
+        with pytest.raises(ValueError, match=r"matched_dim: layer 'fc1' is .*DENSE network"):
+            matched_dim(build_model("lenet300", kind=kind, density=1e-2, rng=0), 1e-3)
 
 
 def test_subspace_errors():

@@ -41,6 +41,7 @@ from .weights import (as_supports, density_of, prunable_layers, prunable_weights
 __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight",
            "build_model", "rebuild", "blueprint_of", "offset_seeds", "to_sparse",
            "prunable_weights", "prunable_layers", "weight_shape", "supports_of",
-           "support_arrays", "as_supports", "density_of", "structural_supports", "check_point", "relu_margin", "mlp",
+           "support_arrays", "as_supports", "density_of", "structural_supports", "check_point",
+           "relu_margin", "mlp",
            "lenet300", "lenet5", "lenet5_cifar", "resnet_small", "fixup_scale", "build_doping",
            "doping_plan", "doping_weights", "DopingPlan"]

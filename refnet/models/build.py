@@ -28,7 +28,7 @@ import numpy as np
 from ..core.graph import Node
 from ..core.layer import as_rng
 from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
-from ..sparsity.distributions import DISTRIBUTIONS, allocate
+from ..sparsity.distributions import DISTRIBUTIONS, allocate, check_density
 from ..sparsity.support import sample_supports
 from .blueprint import KINDS, Blueprint, default_sparse_init, is_slot
 from .lenet import lenet5, lenet5_cifar
@@ -47,10 +47,6 @@ MODELS = {
     "lenet5-cifar": lenet5_cifar,
     "resnet-small": resnet_small,
 }
-
-#: How a support was chosen: at random by a distribution, or by a pruning method.
-SUPPORT_SOURCES = ("dense", "random", "snip", "iterative-snip", "force", "synflow")
-
 
 def blueprint_of(name: str, **model_args) -> Blueprint:
     """The blueprint of model ``name`` with the given arguments (validated).
@@ -77,13 +73,6 @@ def blueprint_of(name: str, **model_args) -> Blueprint:
     if missing:
         raise TypeError(f"model {name!r} needs argument(s) {missing}")
     return fn(**model_args)
-
-
-def _check_density(density, owner) -> float:
-    if isinstance(density, bool) or not isinstance(density, numbers.Real) \
-            or not 0.0 < float(density) <= 1.0:
-        raise ValueError(f"{owner}: density must be a number in (0, 1], got {density!r}")
-    return float(density)
 
 
 def offset_seeds(offset_seed: int, count: int) -> list:
@@ -186,12 +175,15 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
              "name": str, "args": {...},            # the model's resolved arguments
              "kind": str, "density": float, "distribution": str or None,
              "min_per_layer": int, "sparse_init": str or None, "train_alpha": bool,
-             "support": "dense" | "random" | "snip" | "iterative-snip" | "force" | "synflow",
+             "support": "dense" | "random",       # how the supports were chosen
              "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
              "offset": str, "offset_seed": int or None}      # these two for DCTpS only
 
         (A DCTpS spec without "offset", from before offsets existed, means
-        the DCT.)
+        the DCT.)  Networks made later record their method in ``"support"``:
+        ``"snip"``, ``"iterative-snip"``, ``"force"``, ``"synflow"``
+        (:func:`refnet.models.to_sparse` after pruning), ``"imp"``
+        (iterative magnitude pruning) and ``"rigl"`` (after a RigL update).
 
     Raises
     ------
@@ -214,7 +206,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     owner = "build_model"
     if kind not in KINDS:
         raise ValueError(f"{owner}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    density = _check_density(density, owner)
+    density = check_density(density, owner)
     _check_offset(kind, offset, offset_seed, owner)
     if in_shape is not None:
         model_args["in_shape"] = in_shape

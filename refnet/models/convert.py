@@ -5,11 +5,11 @@ import math
 
 import numpy as np
 
-from ..core.graph import Graph, Node, Sequential
 from ..layers import Conv2d, Linear, SparseConv2d, SparseLinear
 from ..ops.csr import CSRSupport
+from ..sparsity.distributions import check_density
 from .model import Model
-from .weights import as_supports, dense_matrix, get_path, prunable_layers
+from .weights import as_supports, dense_matrix, get_path, prunable_layers, replace_layers
 
 __all__ = ["to_sparse"]
 
@@ -48,15 +48,19 @@ def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
     -------
     net, params
         A :class:`Model` of kind ``"sparse"`` (spec updated) when ``net`` is a
-        Model, else a container of the same type and structure; new parameters
-        (nothing of the caller's is mutated or shared).
+        Model, else a container of the same type and structure
+        (:func:`~refnet.models.weights.replace_layers`; a Model nested inside
+        it becomes a plain Graph, since its spec no longer describes it); new
+        parameters (nothing of the caller's is mutated or shared).
 
     Raises
     ------
     ValueError
-        If a prunable layer is not dense, or ``supports`` does not name exactly
-        the prunable layers.
+        If a prunable layer is not dense, ``supports`` does not name exactly
+        the prunable layers, or ``density`` is given outside (0, 1].
     """
+    if density is not None:
+        density = check_density(density, "to_sparse")
     layers = prunable_layers(net)
     if not layers:
         raise ValueError(f"to_sparse: {type(net).__name__} has no prunable layer")
@@ -89,38 +93,23 @@ def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
         new_params[path] = {"S": values}
         if layer.bias:
             new_params[path]["b"] = np.array(layer_params["b"], dtype=np.float64)
-    new_net = _rebuild_container(net, replaced, "", method, density, sparse_init)
+    if isinstance(net, Model):
+        new_net = _sparse_model(net, replaced, method, density, sparse_init)
+    else:
+        new_net = replace_layers(net, replaced, as_graph=True)
     return new_net, _copy_params(params, new_params, "")
 
 
-def _rebuild_container(net, replaced, prefix, method, density, sparse_init):
-    if prefix in replaced:
-        return replaced[prefix]
-    if not net.children():
-        return net
-    if isinstance(net, Model):
-        from .build import rebuild        # a Model is rebuilt from its spec (same init scales)
-        spec = net.spec
-        nnz = {p: layer.nnz for p, layer in replaced.items()}
-        total = sum(math.prod(layer["shape"]) for layer in spec["layers"])
-        spec.update(kind="sparse", sparse_init=sparse_init, support=method, distribution=None,
-                    density=float(density) if density is not None else sum(nnz.values()) / total,
-                    layers=[dict(layer, nnz=int(nnz[layer["name"]])) for layer in spec["layers"]])
-        return rebuild(spec, {p: (layer.rows, layer.cols) for p, layer in replaced.items()})
-    if not isinstance(net, Graph):
-        raise TypeError(f"to_sparse: cannot rebuild container {type(net).__name__} at "
-                        f"{prefix!r}; only Graph, Sequential and Model")
-    children = {name: _rebuild_container(child, replaced, f"{prefix}/{name}" if prefix else name,
-                                         method, density, sparse_init)
-                for name, child in net.children()}
-    if type(net) is Sequential:
-        return Sequential([(name, children[name]) for name, _ in net.children()],
-                          input_shape=net.input_shape)
-    if type(net) is Graph:
-        return Graph([Node(node.name, children[node.name], node.inputs) for node in net.nodes],
-                     output=net.output, input_name=net.input_name, input_shape=net.input_shape)
-    raise TypeError(f"to_sparse: cannot rebuild container {type(net).__name__} at {prefix!r}; "
-                    "only Graph, Sequential and Model")
+def _sparse_model(net, replaced, method, density, sparse_init):
+    """A Model is rebuilt from its updated spec (so it keeps its init scales)."""
+    from .build import rebuild
+    spec = net.spec
+    nnz = {p: layer.nnz for p, layer in replaced.items()}
+    total = sum(math.prod(layer["shape"]) for layer in spec["layers"])
+    spec.update(kind="sparse", sparse_init=sparse_init, support=method, distribution=None,
+                density=float(density) if density is not None else sum(nnz.values()) / total,
+                layers=[dict(layer, nnz=int(nnz[layer["name"]])) for layer in spec["layers"]])
+    return rebuild(spec, {p: (layer.rows, layer.cols) for p, layer in replaced.items()})
 
 
 def _copy_params(params, new_params, prefix):

@@ -52,7 +52,7 @@ from ..core.graph import Node
 from ..core.layer import as_rng
 from ..layers import DopingLinear
 from ..layers.doping import compact_factors, kronecker_weights
-from ..sparsity.distributions import DISTRIBUTIONS, allocate, target_nnz
+from ..sparsity.distributions import DISTRIBUTIONS, allocate, check_layers, target_nnz
 from .blueprint import ConvWeight, is_slot
 from .build import blueprint_of
 from .model import SPEC_FORMAT, SPEC_VERSION, Model
@@ -185,13 +185,14 @@ def doping_plan(layers, density: float, distribution: str = "uniform") -> Doping
     Raises
     ------
     ValueError
-        For a shape that is not 2-D (a convolution), a density outside (0, 1],
-        or an unknown distribution.
+        For a shape that is not 2-D (a convolution) or not positive integers,
+        an empty layer list or a repeated name, a density outside (0, 1], or
+        an unknown distribution.
+    TypeError
+        For ``layers`` that are not ``(str, shape)`` pairs.
     """
     owner = "doping_plan"
-    layers = [(str(name), tuple(int(s) for s in shape)) for name, shape in layers]
-    if not layers:
-        raise ValueError(f"{owner}: no layers given")
+    layers = list(zip(*check_layers(layers, owner)))
     conv = [name for name, shape in layers if len(shape) != 2]
     if conv:
         raise ValueError(f"{owner}: Doping converts fully connected (m, n) weights only; "

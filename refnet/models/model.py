@@ -87,14 +87,17 @@ class Model(Graph):
 
     @property
     def spec(self) -> dict:
+        """A deep copy of the specification (JSON-able)."""
         return copy.deepcopy(self._spec)
 
     @property
     def name(self) -> str:
+        """``spec["name"]``."""
         return self._spec.get("name", "")
 
     @property
     def kind(self) -> str:
+        """``spec["kind"]``."""
         return self._spec.get("kind", "")
 
     def init(self, rng):

@@ -174,10 +174,8 @@ def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
                 pattern = _sparse_pattern(layer).toarray() != 0
             else:
                 pattern = np.ones((layer.out_channels, layer.patch_size), dtype=bool)
-            stride = getattr(layer, "stride")
-            padding = getattr(layer, "padding")
-            matrix, shape = _conv_pattern(shape, layer.out_channels, layer.kernel_size, stride,
-                                          padding, pattern)
+            matrix, shape = _conv_pattern(shape, layer.out_channels, layer.kernel_size,
+                                          layer.stride, layer.padding, pattern)
             supports.append(matrix)
         elif isinstance(layer, (AvgPool2d, MaxPool2d)):
             layer.output_shape(shape)

@@ -17,7 +17,8 @@ trained Kronecker factors count: that is Doping's price).
 Layers are found by walking containers (:meth:`Layer.children`); a layer's
 *path* is its node name, with ``/`` between the names of nested containers
 (``"fc1"``, or ``"block/conv1"`` for a Graph inside a Graph), the same paths
-as in the parameter tree.
+as in the parameter tree; :func:`replace_layers` swaps the layers at given
+paths (pruning, RigL, dense twins).
 
 Every support is given in the coordinates of the layer's weight MATRIX, ``(out,
 in)`` for a linear layer and ``(out, kh * kw * in)`` for a convolution, whose
@@ -30,12 +31,14 @@ import math
 
 import numpy as np
 
+from ..core.graph import Graph, Node, Sequential
 from ..core.layer import Layer
 from ..layers import Conv2d, DopingLinear, Linear, SparseConv2d
 from ..layers.sparse_affine import SparseAffine
+from .model import Model
 
-__all__ = ["iter_layers", "prunable_layers", "prunable_weights", "weight_shape",
-           "supports_of", "density_of", "support_arrays", "as_supports", "get_path",
+__all__ = ["iter_layers", "replace_layers", "prunable_layers", "prunable_weights",
+           "weight_shape", "supports_of", "density_of", "support_arrays", "as_supports", "get_path",
            "replace_path", "dense_matrix", "matrix_to_weight"]
 
 
@@ -49,6 +52,75 @@ def iter_layers(net: Layer, prefix: str = ""):
         return
     for name, child in children:
         yield from iter_layers(child, f"{prefix}/{name}" if prefix else name)
+
+
+def replace_layers(net: Layer, replacements: dict, *, as_graph: bool = False) -> Layer:
+    """The same network with the layers at the given paths replaced.
+
+    Parameters
+    ----------
+    net : Layer
+        A layer, or a container (:class:`~refnet.Graph`,
+        :class:`~refnet.Sequential`, :class:`~refnet.models.Model`) of them.
+    replacements : dict
+        ``{path: new_layer}``; paths as in :func:`refnet.models.prunable_layers`
+        (node names, ``/`` between nested containers).  Parameters are not
+        touched: a replacement must take the parameters of the layer it
+        replaces, or the caller supplies new ones.
+    as_graph : bool, default False
+        Rebuild a :class:`~refnet.models.Model` as a plain
+        :class:`~refnet.Graph` (for a network that no longer is the model its
+        ``spec`` describes, such as a dense twin).  Otherwise a Model stays a
+        Model with the same ``spec`` and ``init_scales``.
+
+    Returns
+    -------
+    Layer
+        A new container of the same type (the original is unchanged; layers
+        that are not replaced are shared, which is safe: layers hold only
+        structure).
+
+    Raises
+    ------
+    ValueError
+        If a path names no layer of ``net``.
+    TypeError
+        For a container other than Graph, Sequential and Model.
+    """
+    known = {path for path, _ in _walk(net, "")}
+    unknown = sorted(set(replacements) - known)
+    if unknown:
+        raise ValueError(f"replace_layers: no layer at path(s) {unknown}; the network's layers "
+                         f"are {sorted(known)}")
+    return _rebuild(net, dict(replacements), "", as_graph)
+
+
+def _walk(net, prefix):
+    yield prefix, net
+    for name, child in net.children():
+        yield from _walk(child, f"{prefix}/{name}" if prefix else name)
+
+
+def _rebuild(net, replacements, prefix, as_graph):
+    if prefix in replacements:
+        return replacements[prefix]
+    if not net.children():
+        return net
+    if not isinstance(net, Graph):
+        raise TypeError(f"replace_layers: cannot rebuild container {type(net).__name__} at "
+                        f"{prefix!r}; only Graph, Sequential and Model")
+    nodes = [Node(node.name, _rebuild(node.layer, replacements,
+                                      f"{prefix}/{node.name}" if prefix else node.name,
+                                      as_graph), node.inputs)
+             for node in net.nodes]
+    if isinstance(net, Model) and not as_graph:
+        return Model(nodes, spec=net.spec, input_shape=net.input_shape,
+                     init_scales=net.init_scales)
+    if type(net) is Sequential:
+        return Sequential([(node.name, node.layer) for node in nodes],
+                          input_shape=net.input_shape)
+    return Graph(nodes, output=net.output, input_name=net.input_name,
+                 input_shape=net.input_shape)
 
 
 def _is_prunable(layer) -> bool:

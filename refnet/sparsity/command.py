@@ -33,6 +33,7 @@ def allocation_report(model: str, density: float, distribution: str = "uniform",
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``refnet sparsity`` to ``parser``."""
     from ..models import MODELS
     parser.add_argument("--model", required=True, choices=list(MODELS),
                         help="reference model whose prunable weights are allocated")
@@ -52,6 +53,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args) -> int:
+    """Print the allocation as a table (or JSON with ``--json``); exit status."""
     model_args = {}
     if args.sizes is not None:
         model_args["sizes"] = args.sizes

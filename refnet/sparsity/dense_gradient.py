@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.graph import Graph, Node, Sequential
 from ..core.layer import Layer
 from ..layers import Conv2d, Linear, SparseConv2d
 from ..layers.sparse_affine import SparseAffine
 from ..losses import LOSSES
-from ..models.model import Model
-from ..models.weights import get_path, prunable_layers, replace_path
+from ..models.weights import get_path, prunable_layers, replace_layers, replace_path
 from ..train import value_and_grad
 
 __all__ = ["replace_layers", "sparse_layers", "dense_twin", "dense_weight_gradients"]
@@ -44,75 +42,6 @@ def sparse_layers(net: Layer) -> list[tuple[str, SparseAffine]]:
     """``[(path, layer)]`` of every sparse and DCTpS layer of ``net``, in node order."""
     return [(path, layer) for path, layer in prunable_layers(net)
             if isinstance(layer, SparseAffine)]
-
-
-def replace_layers(net: Layer, replacements: dict, *, as_graph: bool = False) -> Layer:
-    """The same network with the layers at the given paths replaced.
-
-    Parameters
-    ----------
-    net : Layer
-        A layer, or a container (:class:`~refnet.Graph`,
-        :class:`~refnet.Sequential`, :class:`~refnet.models.Model`) of them.
-    replacements : dict
-        ``{path: new_layer}``; paths as in :func:`refnet.models.prunable_layers`
-        (node names, ``/`` between nested containers).  Parameters are not
-        touched: a replacement must take the parameters of the layer it
-        replaces, or the caller supplies new ones.
-    as_graph : bool, default False
-        Rebuild a :class:`~refnet.models.Model` as a plain
-        :class:`~refnet.Graph` (for a network that no longer is the model its
-        ``spec`` describes, such as a dense twin).  Otherwise a Model stays a
-        Model with the same ``spec`` and ``init_scales``.
-
-    Returns
-    -------
-    Layer
-        A new container of the same type (the original is unchanged; layers
-        that are not replaced are shared, which is safe: layers hold only
-        structure).
-
-    Raises
-    ------
-    ValueError
-        If a path names no layer of ``net``.
-    TypeError
-        For a container other than Graph, Sequential and Model.
-    """
-    known = {path for path, _ in _walk(net, "")}
-    unknown = sorted(set(replacements) - known)
-    if unknown:
-        raise ValueError(f"replace_layers: no layer at path(s) {unknown}; the network's layers "
-                         f"are {sorted(known)}")
-    return _rebuild(net, dict(replacements), "", as_graph)
-
-
-def _walk(net, prefix):
-    yield prefix, net
-    for name, child in net.children():
-        yield from _walk(child, f"{prefix}/{name}" if prefix else name)
-
-
-def _rebuild(net, replacements, prefix, as_graph):
-    if prefix in replacements:
-        return replacements[prefix]
-    if not net.children():
-        return net
-    if not isinstance(net, Graph):
-        raise TypeError(f"replace_layers: cannot rebuild container {type(net).__name__} at "
-                        f"{prefix!r}; only Graph, Sequential and Model")
-    nodes = [Node(node.name, _rebuild(node.layer, replacements,
-                                      f"{prefix}/{node.name}" if prefix else node.name,
-                                      as_graph), node.inputs)
-             for node in net.nodes]
-    if isinstance(net, Model) and not as_graph:
-        return Model(nodes, spec=net.spec, input_shape=net.input_shape,
-                     init_scales=net.init_scales)
-    if type(net) is Sequential:
-        return Sequential([(node.name, node.layer) for node in nodes],
-                          input_shape=net.input_shape)
-    return Graph(nodes, output=net.output, input_name=net.input_name,
-                 input_shape=net.input_shape)
 
 
 def _dense_layer(layer: SparseAffine, layer_params: dict):

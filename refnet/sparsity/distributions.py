@@ -130,7 +130,7 @@ from typing import Iterable, Sequence
 from ..core.layer import check_positive_int
 
 __all__ = ["DISTRIBUTIONS", "LayerAllocation", "Allocation", "allocate", "target_nnz",
-           "distribution_weights"]
+           "distribution_weights", "check_layers", "check_density"]
 
 #: The names :func:`allocate` accepts, in the order tables list them.
 DISTRIBUTIONS = ("uniform", "epl", "epf", "erk", "erk-clipped")
@@ -247,8 +247,15 @@ def target_nnz(density, total_size: int) -> int:
     62
     >>> target_nnz(0.5, 5), round(0.5 * 5)   # half up here, half to even in round()
     (3, 2)
+
+    Raises
+    ------
+    ValueError
+        For a density outside (0, 1] or NaN, or ``total_size < 1``.
+    TypeError
+        For a density that is not a real number.
     """
-    exact = _exact_density(density)
+    exact = _exact_density(density, "target_nnz")
     total_size = check_positive_int("total_size", total_size, "target_nnz")
     return math.floor(exact * total_size + Fraction(1, 2))
 
@@ -334,8 +341,8 @@ def allocate(layers: Iterable, density, distribution: str = "uniform", *,
     ({'conv1': 2, 'conv2': 4, 'conv3': 18, 'fc1': 26, 'fc2': 12}, 62, 61510)
     """
     _check_distribution(distribution)
-    exact = _exact_density(density)
-    names, shapes = _check_layers(layers)
+    exact = _exact_density(density, _OWNER)
+    names, shapes = check_layers(layers, _OWNER)
     if isinstance(min_per_layer, bool) or not isinstance(min_per_layer, numbers.Integral) \
             or min_per_layer < 0:
         raise ValueError(f"{_OWNER}: min_per_layer must be an integer >= 0, "
@@ -424,49 +431,77 @@ def _check_distribution(distribution) -> None:
                          f"expected one of {', '.join(DISTRIBUTIONS)}")
 
 
-def _exact_density(density) -> Fraction:
-    """The density as an exact fraction, after checking it lies in (0, 1]."""
+def check_density(density, owner: str) -> float:
+    """``density`` as a float, or ValueError unless it is a real number in (0, 1].
+
+    The check of every function that takes a global density (pruning, IMP,
+    ``build_model``, ...); the message starts with ``owner``.
+    """
+    if isinstance(density, bool) or not isinstance(density, numbers.Real) \
+            or not 0.0 < float(density) <= 1.0:
+        raise ValueError(f"{owner}: density must be a number in (0, 1], got {density!r}")
+    return float(density)
+
+
+def _exact_density(density, owner: str) -> Fraction:
+    """The density as an exact fraction, after checking it lies in (0, 1]; errors name ``owner``."""
     if isinstance(density, bool) or not isinstance(density, numbers.Real):
-        raise TypeError(f"{_OWNER}: density must be a real number in (0, 1], "
+        raise TypeError(f"{owner}: density must be a real number in (0, 1], "
                         f"got {density!r} of type {type(density).__name__}")
     value = float(density)
     if not 0.0 < value <= 1.0:                 # also rejects NaN
-        raise ValueError(f"{_OWNER}: density must lie in (0, 1], got {density!r}")
+        raise ValueError(f"{owner}: density must lie in (0, 1], got {density!r}")
     exact = Fraction(density) if isinstance(density, numbers.Rational) else Fraction(value)
     if not 0 < exact <= 1:
-        raise ValueError(f"{_OWNER}: density must lie in (0, 1], got {density!r}")
+        raise ValueError(f"{owner}: density must lie in (0, 1], got {density!r}")
     return exact
 
 
-def _check_layers(layers) -> tuple[list[str], list[tuple]]:
+def check_layers(layers, owner: str) -> tuple[list[str], list[tuple]]:
+    """The names and shapes of a ``[(name, shape)]`` list, checked as :func:`allocate` needs them.
+
+    Returns
+    -------
+    names : list of str
+    shapes : list of tuple of int
+        Two or more positive ints each.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, a repeated name, or a shape that is not two or
+        more positive integers; messages start with ``owner``.
+    TypeError
+        For something that is not a list of ``(str, shape)`` pairs.
+    """
     try:
         items = list(layers)
     except TypeError:
-        raise TypeError(f"{_OWNER}: layers must be a list of (name, shape) pairs, "
+        raise TypeError(f"{owner}: layers must be a list of (name, shape) pairs, "
                         f"got {type(layers).__name__}") from None
     if not items:
-        raise ValueError(f"{_OWNER}: layers is empty; expected at least one (name, shape) "
+        raise ValueError(f"{owner}: layers is empty; expected at least one (name, shape) "
                          f"pair of a prunable weight")
     names, shapes = [], []
     for i, item in enumerate(items):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise TypeError(f"{_OWNER}: layers[{i}] must be a (name, shape) pair, got {item!r}")
+            raise TypeError(f"{owner}: layers[{i}] must be a (name, shape) pair, got {item!r}")
         name, shape = item
         if not isinstance(name, str):
-            raise TypeError(f"{_OWNER}: layers[{i}] name must be a str, got {name!r}")
+            raise TypeError(f"{owner}: layers[{i}] name must be a str, got {name!r}")
         if name in names:
-            raise ValueError(f"{_OWNER}: layers[{i}] repeats the name {name!r}; names must "
+            raise ValueError(f"{owner}: layers[{i}] repeats the name {name!r}; names must "
                              f"be unique")
         try:
             dims = tuple(shape)
         except TypeError:
-            raise ValueError(f"{_OWNER}: layers[{i}] ({name!r}) shape must be a tuple of "
+            raise ValueError(f"{owner}: layers[{i}] ({name!r}) shape must be a tuple of "
                              f"positive ints, got {shape!r}") from None
         if len(dims) < 2:
-            raise ValueError(f"{_OWNER}: layers[{i}] ({name!r}) shape {dims!r} has "
+            raise ValueError(f"{owner}: layers[{i}] ({name!r}) shape {dims!r} has "
                              f"{len(dims)} dimension(s); expected (out, in) or "
                              f"(out, in, kh, kw)")
-        dims = tuple(check_positive_int(f"layers[{i}] ({name!r}) shape[{k}]", d, _OWNER)
+        dims = tuple(check_positive_int(f"layers[{i}] ({name!r}) shape[{k}]", d, owner)
                      for k, d in enumerate(dims))
         names.append(name)
         shapes.append(dims)

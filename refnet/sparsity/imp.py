@@ -43,7 +43,8 @@ from ..layers.sparse_affine import SparseAffine
 from ..models.convert import to_sparse
 from ..models.weights import dense_matrix, get_path, prunable_layers, weight_shape
 from ..train import TrainConfig, train
-from .pruning import check_density, exponential_schedule, keep_top
+from .distributions import check_density
+from .pruning import exponential_schedule, keep_top, mask_supports
 
 __all__ = ["IMPResult", "magnitude_scores", "magnitude_prune", "iterative_magnitude_pruning"]
 
@@ -123,12 +124,7 @@ def magnitude_prune(net: Layer, params: dict, keep: int) -> dict:
     if isinstance(keep, bool) or not isinstance(keep, numbers.Integral) or not 0 <= keep <= alive:
         raise ValueError(f"magnitude_prune: keep must be an integer in [0, {alive}] (the "
                          f"surviving weights), got {keep!r}")
-    masks = keep_top(scores, int(keep), "magnitude_prune")
-    supports = {}
-    for path, mask in masks.items():
-        rows, cols = np.nonzero(mask)
-        supports[path] = (rows.astype(np.int64), cols.astype(np.int64))
-    return supports
+    return mask_supports(keep_top(scores, int(keep), "magnitude_prune"))
 
 
 def _copy(params):

@@ -155,7 +155,7 @@ def run_method(method: str, model: str, density: float, seed: int, train_data,
     model : str
         A :data:`refnet.models.MODELS` name (``"lenet300"``, ...).
     density : float
-        Global density in (0, 1).
+        Global density in (0, 1].
     seed : int
         Supports, initial parameters and the method's own randomness
         (:func:`method_start`).

@@ -49,6 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..core.layer import check_positive_int
 from ..layers import Conv2d, Linear
 from ..losses import LOSSES
 from ..models.convert import to_sparse
@@ -58,7 +59,7 @@ from ..train import value_and_grad
 from .distributions import target_nnz
 
 __all__ = ["PruneResult", "dense_weights", "masked_params", "mask_gradient", "keep_top",
-           "exponential_schedule", "finish", "as_batches", "check_density"]
+           "exponential_schedule", "mask_supports", "finish", "as_batches"]
 
 
 class PruneResult(NamedTuple):
@@ -86,14 +87,6 @@ class PruneResult(NamedTuple):
     supports: dict
     scores: dict
     schedule: list
-
-
-def check_density(density, owner: str) -> float:
-    """``density`` as a float, or ValueError unless it is a real number in (0, 1]."""
-    if isinstance(density, bool) or not isinstance(density, numbers.Real) \
-            or not 0.0 < float(density) <= 1.0:
-        raise ValueError(f"{owner}: density must be a number in (0, 1], got {density!r}")
-    return float(density)
 
 
 def dense_weights(net, params: dict, owner: str) -> dict:
@@ -209,9 +202,12 @@ def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
     Raises
     ------
     ValueError
-        For a NaN score or ``k`` outside ``[0, total]``.
+        For no layer at all, a NaN score or ``k`` outside ``[0, total]``.
     """
     paths = list(scores)
+    if not paths:
+        raise ValueError(f"{owner}: scores is empty; expected {{path: array}} for at least one "
+                         "layer")
     flat = np.concatenate([np.asarray(scores[p], dtype=np.float64).ravel() for p in paths])
     if np.isnan(flat).any():
         raise ValueError(f"{owner}: a score is NaN; cannot rank the weights")
@@ -234,18 +230,30 @@ def exponential_schedule(density: float, total: int, steps: int) -> list[int]:
 
     ``t = 1 .. steps``; the last entry is exactly ``target_nnz(density,
     total)``.  Non-increasing, since ``density ** (t / steps)`` decreases.
+
+    Raises
+    ------
+    ValueError
+        Unless ``steps`` is an integer ``>= 1`` (and for a density or total
+        that :func:`refnet.sparsity.target_nnz` rejects).
     """
-    steps = int(steps)
+    steps = check_positive_int("steps", steps, "exponential_schedule")
     counts = [target_nnz(density ** (t / steps), total) for t in range(1, steps)]
     return counts + [target_nnz(density, total)]
+
+
+def mask_supports(masks: dict) -> dict:
+    """``{path: (rows, cols)}``, int64 in CSR order, of the nonzero entries of each mask."""
+    supports = {}
+    for path, mask in masks.items():
+        rows, cols = np.nonzero(mask)                 # row-major: CSR order
+        supports[path] = (rows.astype(np.int64), cols.astype(np.int64))
+    return supports
 
 
 def finish(net, params: dict, masks: dict, scores: dict, schedule: list, method: str,
            density: float) -> PruneResult:
     """The sparse network and parameters of the kept positions, as a :class:`PruneResult`."""
-    supports = {}
-    for path, mask in masks.items():
-        rows, cols = np.nonzero(mask)                 # row-major: CSR order
-        supports[path] = (rows.astype(np.int64), cols.astype(np.int64))
+    supports = mask_supports(masks)
     sparse_net, sparse_params = to_sparse(net, params, supports, method=method, density=density)
     return PruneResult(sparse_net, sparse_params, supports, scores, list(schedule))

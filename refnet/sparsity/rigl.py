@@ -98,7 +98,8 @@ class LayerUpdate(NamedTuple):
         For each entry of the new support (CSR order), its index in the OLD
         support, or -1 for a position that was not stored before.
     dropped : ndarray of int64
-        Flat positions (``row * n + col``) removed from the support.
+        Flat positions (``row * n + col``) of the drop choice; one that is
+        also in ``grown`` stays in the support, with its value.
     grown : ndarray of int64
         Flat positions added: the grow choice, which may include dropped ones.
     """

@@ -46,8 +46,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.layer import check_positive_int
-from .pruning import (PruneResult, as_batches, check_density, dense_weights,
-                      exponential_schedule, finish, keep_top, mask_gradient)
+from .distributions import check_density
+from .pruning import (PruneResult, as_batches, dense_weights, exponential_schedule, finish,
+                      keep_top, mask_gradient)
 
 __all__ = ["snip", "iterative_snip", "force", "draw_batches"]
 

@@ -121,6 +121,13 @@ def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> i
     density : float
         In (0, 1].
 
+    Raises
+    ------
+    ValueError
+        For a density outside (0, 1], or a network without prunable layers or
+        with one that is not dense (its parameters are not the dense count
+        the formula subtracts the weights from).
+
     Examples
     --------
     >>> from refnet.models import build_model
@@ -128,25 +135,21 @@ def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> i
     >>> matched_dim(net, 1e-4), matched_dim(net, 1e-4, include_biases=False)
     (437, 27)
     """
-    from ..models.weights import prunable_weights
-    from .distributions import target_nnz
-    from .pruning import check_density
+    from ..layers import Conv2d, Linear
+    from ..models.weights import prunable_layers, weight_shape
+    from .distributions import check_density, target_nnz
     density = check_density(density, "matched_dim")
-    weights = sum(math.prod(shape) for _, shape in prunable_weights(net))
-    if not weights:
+    layers = prunable_layers(net)
+    if not layers:
         raise ValueError(f"matched_dim: {type(net).__name__} has no prunable weight")
-    total = sum(math.prod(shape) for _, shape in _shape_leaves(net.param_shapes()))
+    for path, layer in layers:
+        if not isinstance(layer, (Linear, Conv2d)):
+            raise ValueError(f"matched_dim: layer {path!r} is {type(layer).__name__}; pass the "
+                             "DENSE network (kind='dense'), whose parameters are all counted")
+    weights = sum(math.prod(weight_shape(layer)) for _, layer in layers)
+    total = sum(math.prod(shape) for _, shape in tree_leaves(net.param_shapes()))
     others = total - weights
     return target_nnz(density, weights) + (others if include_biases else 0)
-
-
-def _shape_leaves(shapes, prefix=""):
-    for key, value in shapes.items():
-        path = f"{prefix}/{key}" if prefix else key
-        if isinstance(value, dict):
-            yield from _shape_leaves(value, path)
-        else:
-            yield path, tuple(value)
 
 
 class SubspaceCache(NamedTuple):

@@ -44,8 +44,9 @@ import numpy as np
 from ..core.layer import check_positive_int
 from ..core.tree import tree_map
 from ..models.weights import dense_matrix, get_path
-from .pruning import (PruneResult, check_density, dense_weights, exponential_schedule, finish,
-                      keep_top, masked_params)
+from .distributions import check_density
+from .pruning import (PruneResult, dense_weights, exponential_schedule, finish, keep_top,
+                      masked_params)
 
 __all__ = ["synflow", "synflow_scores"]
 

@@ -81,4 +81,16 @@ def test_errors_name_the_problem():
         doping_plan(LENET300, 0.1, "erk-clipped")
     with pytest.raises(ValueError, match="density"):
         doping_plan(LENET300, 0.0)
+    # shapes and names are checked, not coerced: (10.7, 100) is not silently (10, 100)
+    with pytest.raises(ValueError, match=r"doping_plan: layers\[0\] \('fc'\) shape\[0\] must be "
+                                         r"an integer >= 1, got 10.7"):
+        doping_plan([("fc", (10.7, 100))], 0.5)
+    with pytest.raises(ValueError, match=r"shape\[0\] must be an integer >= 1, got -10"):
+        doping_plan([("fc", (-10, 100))], 0.5)
+    with pytest.raises(TypeError, match=r"doping_plan: layers\[0\] name must be a str"):
+        doping_plan([(3, (10, 100))], 0.5)
+    with pytest.raises(ValueError, match="repeats the name 'fc'"):
+        doping_plan([("fc", (10, 100)), ("fc", (10, 100))], 1e-3)     # over budget: S empty
+    with pytest.raises(ValueError, match="doping_plan: layers is empty"):
+        doping_plan([], 0.5)
     assert blueprint_of("lenet300").slots()    # the blueprint itself is untouched

@@ -9,7 +9,8 @@ from refnet import Graph, Sequential
 from refnet.layers import (Conv2d, DCTpSConv2d, DCTpSLinear, Linear, ReLU, SparseConv2d,
                            SparseLinear)
 from refnet.models import (KINDS, MODELS, Model, build_model, density_of, fixup_scale,
-                           prunable_weights, rebuild, support_arrays, supports_of)
+                           prunable_weights, rebuild, support_arrays, supports_of,
+                           to_sparse)
 from refnet.sparsity import DISTRIBUTIONS, allocate, target_nnz
 from refnet.train import TrainState, load_checkpoint, save_checkpoint
 
@@ -267,3 +268,16 @@ def test_spec_is_json_and_a_copy():
     spec["kind"] = "dense"
     assert model.spec["kind"] == "sparse" and model.kind == "sparse"
     assert model.name == "resnet-small"
+
+
+def test_to_sparse_records_only_a_valid_density():
+    model = build_model("mlp", sizes=[4, 3, 2])
+    supports = {"fc1": ([0, 2], [1, 3]), "fc2": ([1], [0])}
+    net, _ = to_sparse(model, model.init(0), supports, method="snip", density=0.25)
+    assert net.spec["density"] == 0.25 and net.spec["support"] == "snip"
+    net, _ = to_sparse(model, model.init(0), supports)
+    assert net.spec["density"] == 3 / 18 == density_of(net)
+    # the spec used to record any number given, 2.0 included
+    for bad in (2.0, 0.0, -0.5, "0.1"):
+        with pytest.raises(ValueError, match="to_sparse: density must be a number in"):
+            to_sparse(model, model.init(0), supports, density=bad)
