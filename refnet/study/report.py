@@ -59,7 +59,9 @@ def summarize(result) -> dict:
             source = 1.0 if method.density_free else float(density)
             if (key, source) not in chosen:
                 best = None
-                for lr in config.lrs:
+                # ascending, so that a strict ">" sends ties to the smaller rate whatever
+                # the order of the grid
+                for lr in sorted(config.lrs):
                     recs = runs[(key, source, float(lr))]
                     val = float(np.mean([0.0 if r["diverged"] else r["val_acc"] for r in recs]))
                     if best is None or val > best[0]:

@@ -196,3 +196,12 @@ def test_readme_offsets_section_shows_the_committed_runs():
                          for o in ("randomized-dct", "orthogonal", "identity", "none"))):
         for key in keys:
             assert {(key, d) for d in (1e-2, 1e-3, 1e-4)} <= rows, key
+
+
+def test_a_validation_tie_goes_to_the_smaller_rate_in_any_grid_order():
+    """The grid given largest first: equal validation means still choose the smaller rate."""
+    config = StudyConfig(methods=("dense",), densities=(0.1,), seeds=(0,), lrs=(0.01, 0.001))
+    records = [_record("dense", 1.0, 0.01, 0, 80.0, 70.0),
+               _record("dense", 1.0, 0.001, 0, 80.0, 90.0)]
+    row = summarize(StudyResult(config, records))["rows"][0]
+    assert row["lr"] == 0.001 and row["acc_mean"] == 90.0
