@@ -111,19 +111,17 @@ def run_command(args) -> int:
     """Run the study, print a table (or JSON with ``--json``), write the files; exit status."""
     start = time.perf_counter()
     model_args = _model_args(args)
-    try:
-        if args.checkpoint:
-            study = checkpoint_spectrum(args.checkpoint, examples=args.examples, seed=args.seed,
-                                        dataset=args.dataset, chunk_size=args.chunk_size)
-        else:
-            study = spectrum_study(args.model, densities=args.densities,
-                                   distribution=args.distribution, examples=args.examples,
-                                   seed=args.seed, dataset=args.dataset,
-                                   dense_reference=not args.no_dense,
-                                   chunk_size=args.chunk_size, offset=args.offset,
-                                   **model_args)
-    except (TypeError, ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"refnet spectrum: {err}") from None
+    # bad arguments raise ValueError/TypeError, which refnet.cli.main reports in one line
+    # with exit status 2
+    if args.checkpoint:
+        study = checkpoint_spectrum(args.checkpoint, examples=args.examples, seed=args.seed,
+                                    dataset=args.dataset, chunk_size=args.chunk_size)
+    else:
+        study = spectrum_study(args.model, densities=args.densities,
+                               distribution=args.distribution, examples=args.examples,
+                               seed=args.seed, dataset=args.dataset,
+                               dense_reference=not args.no_dense,
+                               chunk_size=args.chunk_size, offset=args.offset, **model_args)
     files = {}
     if args.out is not None:
         from .figure import plot_study        # matplotlib only when a figure is asked for
