@@ -148,13 +148,18 @@ def markdown_table(summary: dict) -> str:
 
 
 def plot_accuracy(summary: dict, path: str) -> None:
-    """Test accuracy against density (log axis), one line per method, to a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    """Test accuracy against density (log axis), one line per method, to a PNG.
+
+    Drawn on matplotlib's Agg canvas without pyplot: a file, never a screen, and the
+    caller's own backend (a notebook's, say) is left alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     densities = summary["config"]["densities"]
-    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    fig = Figure(figsize=(8.5, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     keys = list(dict.fromkeys(r["key"] for r in summary["rows"]))
     for key in keys:
         rows = [r for r in summary["rows"] if r["key"] == key]
@@ -177,7 +182,6 @@ def plot_accuracy(summary: dict, path: str) -> None:
     ax.set_title(f"{config['model']} on {config['data']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def write_outputs(summary: dict, records: list, out: str) -> dict:

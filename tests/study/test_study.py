@@ -205,3 +205,22 @@ def test_a_validation_tie_goes_to_the_smaller_rate_in_any_grid_order():
                _record("dense", 1.0, 0.001, 0, 80.0, 90.0)]
     row = summarize(StudyResult(config, records))["rows"][0]
     assert row["lr"] == 0.001 and row["acc_mean"] == 90.0
+
+
+def test_accuracy_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    """The plot is drawn on an Agg canvas; a notebook's backend must survive it."""
+    from pathlib import Path
+
+    import matplotlib
+
+    from refnet.study.report import plot_accuracy
+    root = Path(__file__).resolve().parents[2]
+    summary = json.loads((root / "analysis/out/study-quick/study.json").read_text())
+    before = matplotlib.get_backend()
+    matplotlib.use("template")
+    try:
+        plot_accuracy(summary, tmp_path / "plot.png")
+        assert matplotlib.get_backend() == "template"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
