@@ -9,14 +9,10 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..spectra.figure import density_label      # one label for a density everywhere
 from .methods import METHODS
 
 __all__ = ["summarize", "markdown_table", "write_outputs", "plot_accuracy", "density_label"]
-
-
-def density_label(density: float) -> str:
-    """``0.01 -> "1%"``, ``1e-4 -> "0.01%"``."""
-    return f"{100 * density:.6g}%"
 
 
 def _mean_std(values):
