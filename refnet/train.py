@@ -171,7 +171,16 @@ def evaluate(net, params, x, labels, *, batch_size: int = 1000,
     dict
         ``{"loss": float, "accuracy": float}`` (accuracy only for
         cross-entropy).
+
+    Raises
+    ------
+    ValueError
+        If there are no examples (a mean over none is undefined), or ``x``
+        and ``labels`` differ in length.
     """
+    if len(x) == 0 or len(x) != len(labels):
+        raise ValueError(f"evaluate: x and labels must hold the same number >= 1 of examples, "
+                         f"got {len(x)} inputs and {len(labels)} labels")
     total, correct, count = 0.0, 0.0, 0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], labels[start:start + batch_size]

@@ -75,7 +75,8 @@ class StudyConfig:
     epochs, batch_size : int
     optimizer : {"adam", "sgd"}
     val_size : int
-        Validation examples carved from the training part.
+        Validation examples carved from the training part (at least 1: the
+        learning rate is chosen on them).
     split_seed : int
         Seed of the data split (the same for every run).
     """
@@ -106,6 +107,10 @@ class StudyConfig:
         for d in self.densities:
             if not (isinstance(d, (int, float)) and 0 < d <= 1):
                 raise ValueError(f"StudyConfig: densities must lie in (0, 1], got {d!r}")
+        if isinstance(self.val_size, bool) or not isinstance(self.val_size, int) \
+                or self.val_size < 1:
+            raise ValueError(f"StudyConfig: val_size must be a positive int (the learning "
+                             f"rate is chosen on the validation split), got {self.val_size!r}")
         self.train_config(self.lrs[0], 0)   # validates optimizer, epochs, batch size, lrs
 
     def train_config(self, lr: float, seed: int) -> TrainConfig:

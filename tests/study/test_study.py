@@ -224,3 +224,8 @@ def test_accuracy_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
     finally:
         matplotlib.use(before)
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_study_without_validation_examples_is_refused_before_training():
+    with pytest.raises(ValueError, match="val_size must be a positive int"):
+        StudyConfig(val_size=0)
