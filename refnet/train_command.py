@@ -48,6 +48,7 @@ TRAINED_BY = {("rigl", "sparse"): "rigl", ("rigl", "dctps"): "dctps-rigl",
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``refnet train`` to ``parser``."""
     parser.add_argument("--data", default="mnist5k", help="digits, mnist5k or fashion-mnist")
     parser.add_argument("--model", default="lenet300", choices=sorted(MODELS))
     parser.add_argument("--sizes", help="mlp widths, comma-separated, e.g. 784,100,10")
@@ -141,11 +142,16 @@ def _run_method(args, split, config):
 
 
 def run_command(args) -> int:
+    """Train (or resume) the run ``args`` describes; print its final metrics; exit status."""
     start = time.perf_counter()
     resume = None
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         meta = checkpoint.meta
+        missing = [key for key in ("model", "data", "train_config") if key not in meta]
+        if missing:
+            raise ValueError(f"{args.resume} has no {', '.join(missing)} in its metadata: "
+                             "only a checkpoint written by refnet train --save can be resumed")
         if not meta.get("resumable", True):
             raise ValueError(f"{args.resume} holds only the final network of a --method "
                              "rigl or imp run (no optimizer state); it cannot be resumed")

@@ -90,3 +90,16 @@ def test_dynamic_method_checkpoint_is_final_only(tmp_path, capsys):
     status, out = _run(SMALL + ["--kind", "sparse", "--density", "0.1", "--method", "subspace",
                                 "--epochs", "1"], capsys)
     assert status == 2 and "--kind dense" in out.err
+
+
+def test_resuming_a_checkpoint_not_written_by_train_is_one_clear_line(tmp_path, capsys):
+    """A checkpoint saved for refnet spectrum (meta: the model alone) cannot be resumed."""
+    from refnet.models import build_model, support_arrays, supports_of
+    from refnet.train import TrainState, save_checkpoint
+    net = build_model("mlp", kind="sparse", sizes=(64, 16, 10), density=0.2, rng=0)
+    path = str(tmp_path / "model_only.npz")
+    save_checkpoint(path, TrainState(net.init(0), {}, 0, 0, {}), meta={"model": net.spec},
+                    arrays={"supports": support_arrays(supports_of(net))})
+    status, out = _run(["--resume", path, "--epochs", "1", "--quiet"], capsys)
+    assert status == 2 and "Traceback" not in out.err
+    assert "has no data, train_config in its metadata" in out.err
