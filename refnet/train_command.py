@@ -188,20 +188,21 @@ def run_command(args) -> int:
     try:
         if args.method in ("rigl", "imp", "subspace"):
             net, params, history = _run_method(args, split, config)
+            epochs, steps = history[-1]["epoch"], history[-1]["step"]
             if args.save:
                 # the final network only (no optimizer state): for refnet spectrum
                 # --checkpoint and evaluation, not for --resume
-                save(net, TrainState(params, {}, history[-1]["step"], history[-1]["epoch"], {}),
-                     resumable=False)
+                save(net, TrainState(params, {}, steps, epochs, {}), resumable=False)
         else:
             result = train(net, params, (split.x_train, split.y_train), config, resume=resume,
                            quiet=args.quiet, checkpoint=save if args.save else None)
             net, params, history = result.net, result.state.params, result.history
+            # from the state: a resumed run already at --epochs trains no epoch here
+            epochs, steps = result.state.epoch, result.state.step
     except TrainingDiverged as err:
         print(f"refnet train: {err}", file=sys.stderr)
         return 1
-    metrics = {"epochs": history[-1]["epoch"] if history else 0,
-               "steps": history[-1]["step"] if history else 0,
+    metrics = {"epochs": epochs, "steps": steps,
                "train_loss": history[-1]["train_loss"] if history else math.nan}
     parts = {"train": (split.x_train, split.y_train), "test": (split.x_test, split.y_test)}
     if len(split.y_val):

@@ -103,3 +103,15 @@ def test_resuming_a_checkpoint_not_written_by_train_is_one_clear_line(tmp_path, 
     status, out = _run(["--resume", path, "--epochs", "1", "--quiet"], capsys)
     assert status == 2 and "Traceback" not in out.err
     assert "has no data, train_config in its metadata" in out.err
+
+
+def test_resuming_a_finished_run_reports_its_epochs_and_steps(tmp_path, capsys):
+    """--resume at the checkpoint's own epoch trains nothing, and says where the run is."""
+    path = str(tmp_path / "run.npz")
+    common = SMALL + ["--kind", "sparse", "--density", "0.2", "--lr", "0.01"]
+    _, saved = _run(common + ["--epochs", "2", "--save", path], capsys)
+    status, resumed = _run(["--resume", path, "--epochs", "2", "--quiet", "--json"], capsys)
+    assert status == 0
+    a, b = json.loads(saved.out), json.loads(resumed.out)
+    assert (b["epochs"], b["steps"]) == (a["epochs"], a["steps"]) == (2, a["steps"])
+    assert a["steps"] > 0 and a["test_loss"] == b["test_loss"]
