@@ -199,6 +199,7 @@ class OriginalDCTplusLinear:
         self.b = params["b"]
 
     def state_bytes(self) -> int:
+        """Bytes of the arrays this method keeps: ``f``, ``W``, the mask and the bias."""
         return self.f.nbytes + self.W.nbytes + self.mask.nbytes + self.b.nbytes
 
     def step(self, x, y_bar):

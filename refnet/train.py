@@ -99,6 +99,7 @@ class TrainConfig:
         self.make_optimizer()   # validates lr, momentum, weight decay
 
     def make_optimizer(self):
+        """The optimizer these settings describe (:func:`refnet.optim.make_optimizer`)."""
         if self.optimizer == "sgd":
             return make_optimizer("sgd", lr=self.lr, momentum=self.momentum,
                                   weight_decay=self.weight_decay)

@@ -38,7 +38,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="reference model (default mlp "
                              f"{'-'.join(map(str, DEFAULT_SIZES))}, ReLU)")
     parser.add_argument("--sizes", type=int, nargs="+",
-                        help="layer widths, input to output (mlp only; the input must be 784)")
+                        help="layer widths, input to output (mlp only; the input must match "
+                             "the dataset's images: 784 for mnist5k, 64 for digits)")
     parser.add_argument("--activation", choices=["relu", "tanh"],
                         help="hidden activation (mlp only; default relu)")
     parser.add_argument("--in-shape", type=int, nargs="+",
@@ -67,8 +68,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "(repeatable; the model options are then read from the "
                              "checkpoint, and --model, --sizes, --densities, ... are ignored)")
     parser.add_argument("--chunk-size", type=int,
-                        help="output rows per Jacobian call (default: about 128 cotangent "
-                             "rows per call)")
+                        help="identity rows per Jacobian call: outputs, or inputs when there "
+                             "are fewer (default: about 128 rows over all examples per call)")
     parser.add_argument("--out", metavar="DIR",
                         help=f"write {FIGURE_NAME} and {TABLE_NAME} into this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -114,10 +114,12 @@ class StudyConfig:
         self.train_config(self.lrs[0], 0)   # validates optimizer, epochs, batch size, lrs
 
     def train_config(self, lr: float, seed: int) -> TrainConfig:
+        """The :class:`~refnet.train.TrainConfig` of one run at rate ``lr`` and seed ``seed``."""
         return TrainConfig(optimizer=self.optimizer, lr=lr, epochs=self.epochs,
                            batch_size=self.batch_size, seed=seed)
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-able dict (``model_args`` as a dict)."""
         out = asdict(self)
         out["model_args"] = dict(self.model_args)
         return out
