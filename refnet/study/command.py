@@ -8,7 +8,7 @@ import sys
 
 from ..ops.offsets import OFFSETS
 from .methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
-from .report import markdown_table, summarize, write_outputs
+from .report import markdown_table, strict_json, summarize, write_outputs
 from .runner import FULL, QUICK, run_study, tasks_of, with_overrides
 
 __all__ = ["configure_parser", "run_command"]
@@ -132,10 +132,11 @@ def run_command(args) -> int:
     if not args.no_spectra:
         paths.update(_spectra(args.out))
     if args.json:
-        print(json.dumps({"dense_acc": summary["dense_acc"],
-                          "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean",
-                                                         "acc_std", "delta", "lr", "note")}
-                                   for row in summary["rows"]]}, indent=1))
+        print(json.dumps(strict_json(
+            {"dense_acc": summary["dense_acc"],
+             "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean", "acc_std",
+                                           "delta", "lr", "note")}
+                      for row in summary["rows"]]}), indent=1, allow_nan=False))
     else:
         print(markdown_table(summary))
         print("wrote " + ", ".join(paths.values()), file=sys.stderr)

@@ -12,7 +12,23 @@ import numpy as np
 from ..spectra.figure import density_label      # one label for a density everywhere
 from .methods import METHODS
 
-__all__ = ["summarize", "markdown_table", "write_outputs", "plot_accuracy", "density_label"]
+__all__ = ["summarize", "markdown_table", "write_outputs", "plot_accuracy", "density_label",
+           "strict_json"]
+
+
+def strict_json(value):
+    """``value`` with every NaN or infinite float replaced by None, recursively.
+
+    A row whose runs all diverged has NaN accuracies; ``json`` would write them as
+    the bare word ``NaN``, which strict JSON parsers refuse.
+    """
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _mean_std(values):
@@ -182,7 +198,11 @@ def plot_accuracy(summary: dict, path: str) -> None:
 
 def write_outputs(summary: dict, records: list, out: str) -> dict:
     """Write ``study.md``, ``study.csv``, ``study.json``, ``runs.csv`` and
-    ``accuracy_vs_density.png`` into ``out``; return their paths."""
+    ``accuracy_vs_density.png`` into ``out``; return their paths.
+
+    ``study.json`` is strict JSON: an undefined number (NaN, a row whose runs all
+    diverged) is ``null`` (:func:`strict_json`).
+    """
     os.makedirs(out, exist_ok=True)
     paths = {name: os.path.join(out, name) for name in
              ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png")}
@@ -195,7 +215,7 @@ def write_outputs(summary: dict, records: list, out: str) -> dict:
         writer.writeheader()
         writer.writerows(summary["rows"])
     with open(paths["study.json"], "w") as handle:
-        json.dump(summary, handle, indent=1)
+        json.dump(strict_json(summary), handle, indent=1, allow_nan=False)
     run_fields = sorted({k for r in records for k in r})
     with open(paths["runs.csv"], "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=run_fields)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from refnet.cli import main
-from refnet.study import METHODS, StudyConfig, StudyResult, run_study, summarize, tasks_of
+from refnet.study import (METHODS, StudyConfig, StudyResult, run_study, summarize, tasks_of,
+                          write_outputs)
 from refnet.study.runner import run_task
 
 TINY = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
@@ -229,3 +230,23 @@ def test_accuracy_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
 def test_a_study_without_validation_examples_is_refused_before_training():
     with pytest.raises(ValueError, match="val_size must be a positive int"):
         StudyConfig(val_size=0)
+
+
+def test_a_row_whose_runs_all_diverged_is_strict_json(tmp_path):
+    """NaN accuracies are written as null, never as the bare word NaN."""
+    config = StudyConfig(methods=("dense", "random-epl"), densities=(0.1, 0.01), seeds=(0, 1),
+                         lrs=(0.01,))
+    records = [_record("dense", 1.0, 0.01, s, 90.0, 90.0) for s in (0, 1)]
+    records += [_record("random-epl", 0.1, 0.01, s, 50.0, 50.0) for s in (0, 1)]
+    records += [_record("random-epl", 0.01, 0.01, s, math.nan, math.nan, diverged=True)
+                for s in (0, 1)]
+    summary = summarize(StudyResult(config, records))
+    assert math.isnan(summary["rows"][3]["acc_mean"])
+    paths = write_outputs(summary, records, str(tmp_path))
+
+    def refuse(name):
+        raise AssertionError(f"study.json holds {name}, which strict JSON does not allow")
+
+    written = json.loads((tmp_path / "study.json").read_text(), parse_constant=refuse)
+    assert written["rows"][3]["acc_mean"] is None and written["rows"][3]["diverged"] == 2
+    assert written["rows"][2]["acc_mean"] == 50.0 and paths["study.json"].endswith("study.json")
