@@ -184,6 +184,10 @@ def plot_accuracy(summary: dict, path: str) -> None:
                     label=rows[0]["method"])
     ax.axhline(10.0, color="grey", lw=0.8, ls=":", label="chance")
     ax.set_xscale("log")
+    if not any(math.isfinite(r["acc_mean"]) for r in summary["rows"] if r["key"] != "dense"):
+        # every point diverged (NaN): nothing sets the log axis' limits, and matplotlib
+        # would refuse its default (0, 1)
+        ax.set_xlim(min(densities) / 2, max(densities) * 2)
     ax.set_xticks(densities)
     ax.set_xticklabels([density_label(d) for d in densities])
     ax.set_xlabel("global density of trainable weights")

@@ -250,3 +250,14 @@ def test_a_row_whose_runs_all_diverged_is_strict_json(tmp_path):
     written = json.loads((tmp_path / "study.json").read_text(), parse_constant=refuse)
     assert written["rows"][3]["acc_mean"] is None and written["rows"][3]["diverged"] == 2
     assert written["rows"][2]["acc_mean"] == 50.0 and paths["study.json"].endswith("study.json")
+
+
+def test_outputs_are_written_when_every_sparse_run_diverged(tmp_path):
+    """Nothing but NaN on the log axis: the plot is still drawn (it raised ValueError)."""
+    config = StudyConfig(methods=("dense", "random-epl"), densities=(0.1,), seeds=(0,),
+                         lrs=(0.01,))
+    records = [_record("dense", 1.0, 0.01, 0, 90.0, 90.0),
+               _record("random-epl", 0.1, 0.01, 0, math.nan, math.nan, diverged=True)]
+    write_outputs(summarize(StudyResult(config, records)), records, str(tmp_path))
+    assert (tmp_path / "accuracy_vs_density.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| Random (EPL) | diverged |" in (tmp_path / "study.md").read_text()
