@@ -99,7 +99,9 @@ def _fresh(args, split):
     if args.kind != "dense" and args.density is None:
         raise ValueError(f"--kind {args.kind} needs --density")
     seeds = np.random.SeedSequence(args.seed).spawn(2)
-    ctx = Context(args.model, _model_args(args), args.density or 1.0,
+    # "is None", not "or": --density 0 must reach build_model's check, not become 1.0
+    density = 1.0 if args.density is None else args.density
+    ctx = Context(args.model, _model_args(args), density,
                   np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1]),
                   split.x_train, split.y_train)
     if args.method != "static":

@@ -41,6 +41,7 @@ def test_save_and_resume_continue_exactly(tmp_path, capsys):
     (["--kind", "dense", "--density", "0.1"], "needs --kind sparse or dctps"),
     (["--kind", "dctps", "--density", "0.1", "--method", "snip"], "use it with --kind sparse"),
     (["--kind", "sparse", "--density", "2.0"], "density"),
+    (["--kind", "sparse", "--density", "0"], "density"),     # was trained silently at 1.0
 ])
 def test_bad_arguments_get_one_clear_line(args, message, capsys):
     status, out = _run(SMALL + ["--epochs", "1"] + args, capsys)
