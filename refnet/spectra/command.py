@@ -22,7 +22,8 @@ import time
 from .study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES, checkpoint_spectrum,
                     spectrum_study, write_table)
 
-__all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table"]
+__all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table",
+           "write_files"]
 
 #: File names written into ``--out``.
 FIGURE_NAME = "spectrum.png"
@@ -108,6 +109,19 @@ def format_table(rows) -> str:
                      for line in lines)
 
 
+def write_files(study, out) -> dict:
+    """Write a study's figure (:data:`FIGURE_NAME`) and table (:data:`TABLE_NAME`) into ``out``.
+
+    The folder is created if needed.  Returns ``{"figure": path, "table": path}``.
+    """
+    from .figure import plot_study        # matplotlib only when a figure is asked for
+    os.makedirs(out, exist_ok=True)
+    files = {"figure": os.path.join(out, FIGURE_NAME), "table": os.path.join(out, TABLE_NAME)}
+    plot_study(study, files["figure"])
+    write_table(study.rows, files["table"])
+    return files
+
+
 def run_command(args) -> int:
     """Run the study, print a table (or JSON with ``--json``), write the files; exit status."""
     start = time.perf_counter()
@@ -123,14 +137,7 @@ def run_command(args) -> int:
                                seed=args.seed, dataset=args.dataset,
                                dense_reference=not args.no_dense,
                                chunk_size=args.chunk_size, offset=args.offset, **model_args)
-    files = {}
-    if args.out is not None:
-        from .figure import plot_study        # matplotlib only when a figure is asked for
-        os.makedirs(args.out, exist_ok=True)
-        files = {"figure": os.path.join(args.out, FIGURE_NAME),
-                 "table": os.path.join(args.out, TABLE_NAME)}
-        plot_study(study, files["figure"])
-        write_table(study.rows, files["table"])
+    files = {} if args.out is None else write_files(study, args.out)
     if args.json:
         print(json.dumps({"network": study.network, "inputs": study.inputs, "rows": study.rows,
                           "files": files}, indent=1, allow_nan=False))

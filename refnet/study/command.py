@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ..ops.offsets import OFFSETS
@@ -44,15 +43,9 @@ def _with_alpha_rows(methods: tuple, alpha: tuple) -> tuple:
 
 def _spectra(out: str) -> dict:
     """The "when is training possible" figure and table (``refnet spectrum`` defaults)."""
-    from ..spectra.command import FIGURE_NAME, TABLE_NAME
-    from ..spectra.figure import plot_study
-    from ..spectra.study import spectrum_study, write_table
-    study = spectrum_study()
-    paths = {"spectra figure": os.path.join(out, FIGURE_NAME),
-             "spectra table": os.path.join(out, TABLE_NAME)}
-    plot_study(study, paths["spectra figure"])
-    write_table(study.rows, paths["spectra table"])
-    return paths
+    from ..spectra.command import write_files
+    from ..spectra.study import spectrum_study
+    return {f"spectra {what}": path for what, path in write_files(spectrum_study(), out).items()}
 
 
 def _with_offset_rows(methods: tuple, offsets: tuple) -> tuple:
