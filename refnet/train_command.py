@@ -73,15 +73,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--schedule", default="constant", choices=("constant", "step", "cosine"))
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs of the whole run (default 10); with --resume, train on "
+                             "until this total")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--val-size", type=int, default=0,
                         help="validation examples carved from the training part")
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of supports, initial values and batch order")
-    parser.add_argument("--save", metavar="FILE", help="write a checkpoint after every epoch")
-    parser.add_argument("--resume", metavar="FILE", help="continue a checkpointed run")
+    parser.add_argument("--save", metavar="FILE",
+                        help="write a checkpoint after every epoch (--method rigl or imp: the "
+                             "final network only, which cannot be resumed)")
+    parser.add_argument("--resume", metavar="FILE",
+                        help="continue a run saved with --save: its model, data and settings "
+                             "come from the file (--epochs, --save, --json, --quiet apply)")
     parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress line per epoch")
 
