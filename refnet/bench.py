@@ -199,6 +199,7 @@ class OriginalDCTplusLinear:
         self.b = params["b"]
 
     def state_bytes(self) -> int:
+        """Bytes of the arrays this method keeps: ``f``, ``W``, the mask and the bias."""
         return self.f.nbytes + self.W.nbytes + self.mask.nbytes + self.b.nbytes
 
     def step(self, x, y_bar):
@@ -611,12 +612,14 @@ def _stderr(message: str) -> None:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``refnet bench`` to ``parser``."""
     parser.add_argument("which", nargs="?", default="dctps", choices=sorted(BENCHMARKS),
                         help="which benchmark (default: dctps)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats (a smoke test, not a measurement)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed calls per method (default 9, or 3 with --quick)")
+                        help="timed calls per method (default 9, or 3 with --quick; "
+                             "jacobian: 10, or 2 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, choices=(1, 2), default=None,
                         help="threads for the DCTpS layer (default: 2 on a multi-core machine)")
@@ -624,8 +627,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args) -> int:
+    """Run the benchmark ``args.which``; print its markdown table (or JSON); exit status."""
     if args.repeats is not None and args.repeats < 1:
-        raise SystemExit(f"refnet bench: --repeats must be >= 1, got {args.repeats}")
+        # refnet.cli.main reports it in one line with exit status 2
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     run, table = BENCHMARKS[args.which]
     previous = rowblocks.get_num_threads()
     if args.threads is not None:

@@ -13,7 +13,7 @@ import sys
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
-#: name -> (module, one-line help)
+#: name -> (module, one-line help, plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "gradcheck": ("refnet.gallery",
                   "check every layer's derivatives against finite differences"),
@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("refnet.train_command",
               "train one reference model on one dataset (checkpoints with --save/--resume)"),
     "study": ("refnet.study.command",
-              "the headline study: accuracy lost at 1%%, 0.1%%, 0.01%% density, per method"),
+              "the headline study: accuracy lost at 1%, 0.1%, 0.01% density, per method"),
     "spectrum": ("refnet.spectra.command",
                  "Jacobian spectra of DCTpS against plain sparse networks at each density"),
     "bench": ("refnet.bench",
@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``refnet`` parser, one subparser per entry of :data:`SUBCOMMANDS`."""
     from . import __version__
     parser = argparse.ArgumentParser(
         prog="refnet", description="Reference neural networks with hand-derived, checkable "
@@ -41,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
     for name, (module, help_text) in SUBCOMMANDS.items():
-        # argparse %-formats help strings but not descriptions
-        p = sub.add_parser(name, help=help_text, description=help_text.replace("%%", "%"))
+        # argparse %-formats a help string (for %(default)s) but not a description
+        p = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         mod = importlib.import_module(module)
         mod.configure_parser(p)
         p.set_defaults(_module=mod)

@@ -99,6 +99,7 @@ class TrainConfig:
         self.make_optimizer()   # validates lr, momentum, weight decay
 
     def make_optimizer(self):
+        """The optimizer these settings describe (:func:`refnet.optim.make_optimizer`)."""
         if self.optimizer == "sgd":
             return make_optimizer("sgd", lr=self.lr, momentum=self.momentum,
                                   weight_decay=self.weight_decay)
@@ -171,7 +172,16 @@ def evaluate(net, params, x, labels, *, batch_size: int = 1000,
     dict
         ``{"loss": float, "accuracy": float}`` (accuracy only for
         cross-entropy).
+
+    Raises
+    ------
+    ValueError
+        If there are no examples (a mean over none is undefined), or ``x``
+        and ``labels`` differ in length.
     """
+    if len(x) == 0 or len(x) != len(labels):
+        raise ValueError(f"evaluate: x and labels must hold the same number >= 1 of examples, "
+                         f"got {len(x)} inputs and {len(labels)} labels")
     total, correct, count = 0.0, 0.0, 0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], labels[start:start + batch_size]

@@ -48,6 +48,7 @@ TRAINED_BY = {("rigl", "sparse"): "rigl", ("rigl", "dctps"): "dctps-rigl",
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``refnet train`` to ``parser``."""
     parser.add_argument("--data", default="mnist5k", help="digits, mnist5k or fashion-mnist")
     parser.add_argument("--model", default="lenet300", choices=sorted(MODELS))
     parser.add_argument("--sizes", help="mlp widths, comma-separated, e.g. 784,100,10")
@@ -72,15 +73,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--schedule", default="constant", choices=("constant", "step", "cosine"))
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs of the whole run (default 10); with --resume, train on "
+                             "until this total")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--val-size", type=int, default=0,
                         help="validation examples carved from the training part")
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of supports, initial values and batch order")
-    parser.add_argument("--save", metavar="FILE", help="write a checkpoint after every epoch")
-    parser.add_argument("--resume", metavar="FILE", help="continue a checkpointed run")
+    parser.add_argument("--save", metavar="FILE",
+                        help="write a checkpoint after every epoch (--method rigl or imp: the "
+                             "final network only, which cannot be resumed)")
+    parser.add_argument("--resume", metavar="FILE",
+                        help="continue a run saved with --save: its model, data and settings "
+                             "come from the file (--epochs, --save, --json, --quiet apply)")
     parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress line per epoch")
 
@@ -98,7 +105,9 @@ def _fresh(args, split):
     if args.kind != "dense" and args.density is None:
         raise ValueError(f"--kind {args.kind} needs --density")
     seeds = np.random.SeedSequence(args.seed).spawn(2)
-    ctx = Context(args.model, _model_args(args), args.density or 1.0,
+    # "is None", not "or": --density 0 must reach build_model's check, not become 1.0
+    density = 1.0 if args.density is None else args.density
+    ctx = Context(args.model, _model_args(args), density,
                   np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1]),
                   split.x_train, split.y_train)
     if args.method != "static":
@@ -141,11 +150,16 @@ def _run_method(args, split, config):
 
 
 def run_command(args) -> int:
+    """Train (or resume) the run ``args`` describes; print its final metrics; exit status."""
     start = time.perf_counter()
     resume = None
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         meta = checkpoint.meta
+        missing = [key for key in ("model", "data", "train_config") if key not in meta]
+        if missing:
+            raise ValueError(f"{args.resume} has no {', '.join(missing)} in its metadata: "
+                             "only a checkpoint written by refnet train --save can be resumed")
         if not meta.get("resumable", True):
             raise ValueError(f"{args.resume} holds only the final network of a --method "
                              "rigl or imp run (no optimizer state); it cannot be resumed")
@@ -182,20 +196,21 @@ def run_command(args) -> int:
     try:
         if args.method in ("rigl", "imp", "subspace"):
             net, params, history = _run_method(args, split, config)
+            epochs, steps = history[-1]["epoch"], history[-1]["step"]
             if args.save:
                 # the final network only (no optimizer state): for refnet spectrum
                 # --checkpoint and evaluation, not for --resume
-                save(net, TrainState(params, {}, history[-1]["step"], history[-1]["epoch"], {}),
-                     resumable=False)
+                save(net, TrainState(params, {}, steps, epochs, {}), resumable=False)
         else:
             result = train(net, params, (split.x_train, split.y_train), config, resume=resume,
                            quiet=args.quiet, checkpoint=save if args.save else None)
             net, params, history = result.net, result.state.params, result.history
+            # from the state: a resumed run already at --epochs trains no epoch here
+            epochs, steps = result.state.epoch, result.state.step
     except TrainingDiverged as err:
         print(f"refnet train: {err}", file=sys.stderr)
         return 1
-    metrics = {"epochs": history[-1]["epoch"] if history else 0,
-               "steps": history[-1]["step"] if history else 0,
+    metrics = {"epochs": epochs, "steps": steps,
                "train_loss": history[-1]["train_loss"] if history else math.nan}
     parts = {"train": (split.x_train, split.y_train), "test": (split.x_test, split.y_test)}
     if len(split.y_val):

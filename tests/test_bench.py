@@ -104,3 +104,9 @@ def test_offsets_bench_refuses_a_wrong_offset(monkeypatch):
     monkeypatch.setattr(RandomizedDCT, "apply", lambda self, x: 1.001 * apply(self, x))
     with pytest.raises(RuntimeError, match="'randomized-dct' layer disagrees"):
         bench.run_offsets(16, 8, (2,), density=0.2, repeats=1, warmup_s=0.0)
+
+
+def test_bad_repeats_is_one_line_and_exit_status_2(capsys):
+    assert main(["bench", "--quick", "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "refnet bench: error: --repeats must be >= 1, got 0\n"

@@ -7,8 +7,8 @@ import pytest
 from refnet import Sequential
 from refnet.core.tree import tree_equal
 from refnet.layers import Linear, ReLU
-from refnet.train import (TrainConfig, TrainingDiverged, learning_rate, load_checkpoint,
-                          save_checkpoint, train)
+from refnet.train import (TrainConfig, TrainingDiverged, evaluate, learning_rate,
+                          load_checkpoint, save_checkpoint, train)
 
 
 def _problem():
@@ -110,3 +110,9 @@ def test_progress_goes_to_stderr(capsys):
     train(net, net.init(0), (x, y), TrainConfig(epochs=2, batch_size=45))
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("epoch=") == 2
+
+
+def test_evaluate_refuses_an_empty_dataset():
+    net, x, y = _problem()
+    with pytest.raises(ValueError, match="got 0 inputs and 0 labels"):
+        evaluate(net, net.init(0), x[:0], y[:0])

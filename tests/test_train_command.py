@@ -41,6 +41,7 @@ def test_save_and_resume_continue_exactly(tmp_path, capsys):
     (["--kind", "dense", "--density", "0.1"], "needs --kind sparse or dctps"),
     (["--kind", "dctps", "--density", "0.1", "--method", "snip"], "use it with --kind sparse"),
     (["--kind", "sparse", "--density", "2.0"], "density"),
+    (["--kind", "sparse", "--density", "0"], "density"),     # was trained silently at 1.0
 ])
 def test_bad_arguments_get_one_clear_line(args, message, capsys):
     status, out = _run(SMALL + ["--epochs", "1"] + args, capsys)
@@ -90,3 +91,28 @@ def test_dynamic_method_checkpoint_is_final_only(tmp_path, capsys):
     status, out = _run(SMALL + ["--kind", "sparse", "--density", "0.1", "--method", "subspace",
                                 "--epochs", "1"], capsys)
     assert status == 2 and "--kind dense" in out.err
+
+
+def test_resuming_a_checkpoint_not_written_by_train_is_one_clear_line(tmp_path, capsys):
+    """A checkpoint saved for refnet spectrum (meta: the model alone) cannot be resumed."""
+    from refnet.models import build_model, support_arrays, supports_of
+    from refnet.train import TrainState, save_checkpoint
+    net = build_model("mlp", kind="sparse", sizes=(64, 16, 10), density=0.2, rng=0)
+    path = str(tmp_path / "model_only.npz")
+    save_checkpoint(path, TrainState(net.init(0), {}, 0, 0, {}), meta={"model": net.spec},
+                    arrays={"supports": support_arrays(supports_of(net))})
+    status, out = _run(["--resume", path, "--epochs", "1", "--quiet"], capsys)
+    assert status == 2 and "Traceback" not in out.err
+    assert "has no data, train_config in its metadata" in out.err
+
+
+def test_resuming_a_finished_run_reports_its_epochs_and_steps(tmp_path, capsys):
+    """--resume at the checkpoint's own epoch trains nothing, and says where the run is."""
+    path = str(tmp_path / "run.npz")
+    common = SMALL + ["--kind", "sparse", "--density", "0.2", "--lr", "0.01"]
+    _, saved = _run(common + ["--epochs", "2", "--save", path], capsys)
+    status, resumed = _run(["--resume", path, "--epochs", "2", "--quiet", "--json"], capsys)
+    assert status == 0
+    a, b = json.loads(saved.out), json.loads(resumed.out)
+    assert (b["epochs"], b["steps"]) == (a["epochs"], a["steps"]) == (2, a["steps"])
+    assert a["steps"] > 0 and a["test_loss"] == b["test_loss"]

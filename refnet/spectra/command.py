@@ -22,7 +22,8 @@ import time
 from .study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES, checkpoint_spectrum,
                     spectrum_study, write_table)
 
-__all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table"]
+__all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table",
+           "write_files"]
 
 #: File names written into ``--out``.
 FIGURE_NAME = "spectrum.png"
@@ -38,7 +39,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="reference model (default mlp "
                              f"{'-'.join(map(str, DEFAULT_SIZES))}, ReLU)")
     parser.add_argument("--sizes", type=int, nargs="+",
-                        help="layer widths, input to output (mlp only; the input must be 784)")
+                        help="layer widths, input to output (mlp only; the input must match "
+                             "the dataset's images: 784 for mnist5k, 64 for digits)")
     parser.add_argument("--activation", choices=["relu", "tanh"],
                         help="hidden activation (mlp only; default relu)")
     parser.add_argument("--in-shape", type=int, nargs="+",
@@ -67,8 +69,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "(repeatable; the model options are then read from the "
                              "checkpoint, and --model, --sizes, --densities, ... are ignored)")
     parser.add_argument("--chunk-size", type=int,
-                        help="output rows per Jacobian call (default: about 128 cotangent "
-                             "rows per call)")
+                        help="identity rows per Jacobian call: outputs, or inputs when there "
+                             "are fewer (default: about 128 rows over all examples per call)")
     parser.add_argument("--out", metavar="DIR",
                         help=f"write {FIGURE_NAME} and {TABLE_NAME} into this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -107,31 +109,35 @@ def format_table(rows) -> str:
                      for line in lines)
 
 
+def write_files(study, out) -> dict:
+    """Write a study's figure (:data:`FIGURE_NAME`) and table (:data:`TABLE_NAME`) into ``out``.
+
+    The folder is created if needed.  Returns ``{"figure": path, "table": path}``.
+    """
+    from .figure import plot_study        # matplotlib only when a figure is asked for
+    os.makedirs(out, exist_ok=True)
+    files = {"figure": os.path.join(out, FIGURE_NAME), "table": os.path.join(out, TABLE_NAME)}
+    plot_study(study, files["figure"])
+    write_table(study.rows, files["table"])
+    return files
+
+
 def run_command(args) -> int:
     """Run the study, print a table (or JSON with ``--json``), write the files; exit status."""
     start = time.perf_counter()
     model_args = _model_args(args)
-    try:
-        if args.checkpoint:
-            study = checkpoint_spectrum(args.checkpoint, examples=args.examples, seed=args.seed,
-                                        dataset=args.dataset, chunk_size=args.chunk_size)
-        else:
-            study = spectrum_study(args.model, densities=args.densities,
-                                   distribution=args.distribution, examples=args.examples,
-                                   seed=args.seed, dataset=args.dataset,
-                                   dense_reference=not args.no_dense,
-                                   chunk_size=args.chunk_size, offset=args.offset,
-                                   **model_args)
-    except (TypeError, ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"refnet spectrum: {err}") from None
-    files = {}
-    if args.out is not None:
-        from .figure import plot_study        # matplotlib only when a figure is asked for
-        os.makedirs(args.out, exist_ok=True)
-        files = {"figure": os.path.join(args.out, FIGURE_NAME),
-                 "table": os.path.join(args.out, TABLE_NAME)}
-        plot_study(study, files["figure"])
-        write_table(study.rows, files["table"])
+    # bad arguments raise ValueError/TypeError, which refnet.cli.main reports in one line
+    # with exit status 2
+    if args.checkpoint:
+        study = checkpoint_spectrum(args.checkpoint, examples=args.examples, seed=args.seed,
+                                    dataset=args.dataset, chunk_size=args.chunk_size)
+    else:
+        study = spectrum_study(args.model, densities=args.densities,
+                               distribution=args.distribution, examples=args.examples,
+                               seed=args.seed, dataset=args.dataset,
+                               dense_reference=not args.no_dense,
+                               chunk_size=args.chunk_size, offset=args.offset, **model_args)
+    files = {} if args.out is None else write_files(study, args.out)
     if args.json:
         print(json.dumps({"network": study.network, "inputs": study.inputs, "rows": study.rows,
                           "files": files}, indent=1, allow_nan=False))

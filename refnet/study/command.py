@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ..ops.offsets import OFFSETS
 from .methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
-from .report import markdown_table, summarize, write_outputs
+from .report import markdown_table, strict_json, summarize, write_outputs
 from .runner import FULL, QUICK, run_study, tasks_of, with_overrides
 
 __all__ = ["configure_parser", "run_command"]
@@ -44,15 +43,9 @@ def _with_alpha_rows(methods: tuple, alpha: tuple) -> tuple:
 
 def _spectra(out: str) -> dict:
     """The "when is training possible" figure and table (``refnet spectrum`` defaults)."""
-    from ..spectra.command import FIGURE_NAME, TABLE_NAME
-    from ..spectra.figure import plot_study
-    from ..spectra.study import spectrum_study, write_table
-    study = spectrum_study()
-    paths = {"spectra figure": os.path.join(out, FIGURE_NAME),
-             "spectra table": os.path.join(out, TABLE_NAME)}
-    plot_study(study, paths["spectra figure"])
-    write_table(study.rows, paths["spectra table"])
-    return paths
+    from ..spectra.command import write_files
+    from ..spectra.study import spectrum_study
+    return {f"spectra {what}": path for what, path in write_files(spectrum_study(), out).items()}
 
 
 def _with_offset_rows(methods: tuple, offsets: tuple) -> tuple:
@@ -76,6 +69,7 @@ def _with_offset_rows(methods: tuple, offsets: tuple) -> tuple:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``refnet study`` to ``parser``."""
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
                       help=f"2 seeds, 2 learning rates, {QUICK.epochs} epochs (under 5 minutes "
@@ -85,7 +79,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                            "(about 11 minutes on 2 cores with --workers 2)")
     parser.add_argument("--out", default="refnet-study", help="output folder (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="trainings run in parallel in this many processes")
+                        help="trainings run in parallel in this many processes (default 1; "
+                             "the results are bitwise the same for any number)")
     parser.add_argument("--methods", type=_names,
                         help="comma-separated method keys: " + ", ".join(METHODS))
     parser.add_argument("--alpha", type=_names, default=("trainable",),
@@ -107,6 +102,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args) -> int:
+    """Run the study; print its table (or JSON with ``--json``) and write its files."""
     base = QUICK if args.quick else FULL
     methods = args.methods
     if methods is None and args.model is not None:
@@ -129,10 +125,11 @@ def run_command(args) -> int:
     if not args.no_spectra:
         paths.update(_spectra(args.out))
     if args.json:
-        print(json.dumps({"dense_acc": summary["dense_acc"],
-                          "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean",
-                                                         "acc_std", "delta", "lr", "note")}
-                                   for row in summary["rows"]]}, indent=1))
+        print(json.dumps(strict_json(
+            {"dense_acc": summary["dense_acc"],
+             "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean", "acc_std",
+                                           "delta", "lr", "note")}
+                      for row in summary["rows"]]}), indent=1, allow_nan=False))
     else:
         print(markdown_table(summary))
         print("wrote " + ", ".join(paths.values()), file=sys.stderr)

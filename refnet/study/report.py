@@ -9,14 +9,26 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..spectra.figure import density_label      # one label for a density everywhere
 from .methods import METHODS
 
-__all__ = ["summarize", "markdown_table", "write_outputs", "plot_accuracy", "density_label"]
+__all__ = ["summarize", "markdown_table", "write_outputs", "plot_accuracy", "density_label",
+           "strict_json"]
 
 
-def density_label(density: float) -> str:
-    """``0.01 -> "1%"``, ``1e-4 -> "0.01%"``."""
-    return f"{100 * density:.6g}%"
+def strict_json(value):
+    """``value`` with every NaN or infinite float replaced by None, recursively.
+
+    A row whose runs all diverged has NaN accuracies; ``json`` would write them as
+    the bare word ``NaN``, which strict JSON parsers refuse.
+    """
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _mean_std(values):
@@ -59,7 +71,9 @@ def summarize(result) -> dict:
             source = 1.0 if method.density_free else float(density)
             if (key, source) not in chosen:
                 best = None
-                for lr in config.lrs:
+                # ascending, so that a strict ">" sends ties to the smaller rate whatever
+                # the order of the grid
+                for lr in sorted(config.lrs):
                     recs = runs[(key, source, float(lr))]
                     val = float(np.mean([0.0 if r["diverged"] else r["val_acc"] for r in recs]))
                     if best is None or val > best[0]:
@@ -146,13 +160,18 @@ def markdown_table(summary: dict) -> str:
 
 
 def plot_accuracy(summary: dict, path: str) -> None:
-    """Test accuracy against density (log axis), one line per method, to a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    """Test accuracy against density (log axis), one line per method, to a PNG.
+
+    Drawn on matplotlib's Agg canvas without pyplot: a file, never a screen, and the
+    caller's own backend (a notebook's, say) is left alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     densities = summary["config"]["densities"]
-    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    fig = Figure(figsize=(8.5, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     keys = list(dict.fromkeys(r["key"] for r in summary["rows"]))
     for key in keys:
         rows = [r for r in summary["rows"] if r["key"] == key]
@@ -165,6 +184,10 @@ def plot_accuracy(summary: dict, path: str) -> None:
                     label=rows[0]["method"])
     ax.axhline(10.0, color="grey", lw=0.8, ls=":", label="chance")
     ax.set_xscale("log")
+    if not any(math.isfinite(r["acc_mean"]) for r in summary["rows"] if r["key"] != "dense"):
+        # every point diverged (NaN): nothing sets the log axis' limits, and matplotlib
+        # would refuse its default (0, 1)
+        ax.set_xlim(min(densities) / 2, max(densities) * 2)
     ax.set_xticks(densities)
     ax.set_xticklabels([density_label(d) for d in densities])
     ax.set_xlabel("global density of trainable weights")
@@ -175,12 +198,15 @@ def plot_accuracy(summary: dict, path: str) -> None:
     ax.set_title(f"{config['model']} on {config['data']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def write_outputs(summary: dict, records: list, out: str) -> dict:
     """Write ``study.md``, ``study.csv``, ``study.json``, ``runs.csv`` and
-    ``accuracy_vs_density.png`` into ``out``; return their paths."""
+    ``accuracy_vs_density.png`` into ``out``; return their paths.
+
+    ``study.json`` is strict JSON: an undefined number (NaN, a row whose runs all
+    diverged) is ``null`` (:func:`strict_json`).
+    """
     os.makedirs(out, exist_ok=True)
     paths = {name: os.path.join(out, name) for name in
              ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png")}
@@ -193,7 +219,7 @@ def write_outputs(summary: dict, records: list, out: str) -> dict:
         writer.writeheader()
         writer.writerows(summary["rows"])
     with open(paths["study.json"], "w") as handle:
-        json.dump(summary, handle, indent=1)
+        json.dump(strict_json(summary), handle, indent=1, allow_nan=False)
     run_fields = sorted({k for r in records for k in r})
     with open(paths["runs.csv"], "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=run_fields)

@@ -75,7 +75,8 @@ class StudyConfig:
     epochs, batch_size : int
     optimizer : {"adam", "sgd"}
     val_size : int
-        Validation examples carved from the training part.
+        Validation examples carved from the training part (at least 1: the
+        learning rate is chosen on them).
     split_seed : int
         Seed of the data split (the same for every run).
     """
@@ -106,13 +107,19 @@ class StudyConfig:
         for d in self.densities:
             if not (isinstance(d, (int, float)) and 0 < d <= 1):
                 raise ValueError(f"StudyConfig: densities must lie in (0, 1], got {d!r}")
+        if isinstance(self.val_size, bool) or not isinstance(self.val_size, int) \
+                or self.val_size < 1:
+            raise ValueError(f"StudyConfig: val_size must be a positive int (the learning "
+                             f"rate is chosen on the validation split), got {self.val_size!r}")
         self.train_config(self.lrs[0], 0)   # validates optimizer, epochs, batch size, lrs
 
     def train_config(self, lr: float, seed: int) -> TrainConfig:
+        """The :class:`~refnet.train.TrainConfig` of one run at rate ``lr`` and seed ``seed``."""
         return TrainConfig(optimizer=self.optimizer, lr=lr, epochs=self.epochs,
                            batch_size=self.batch_size, seed=seed)
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-able dict (``model_args`` as a dict)."""
         out = asdict(self)
         out["model_args"] = dict(self.model_args)
         return out

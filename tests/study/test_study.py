@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from refnet.cli import main
-from refnet.study import METHODS, StudyConfig, StudyResult, run_study, summarize, tasks_of
+from refnet.study import (METHODS, StudyConfig, StudyResult, run_study, summarize, tasks_of,
+                          write_outputs)
 from refnet.study.runner import run_task
 
 TINY = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
@@ -196,3 +197,67 @@ def test_readme_offsets_section_shows_the_committed_runs():
                          for o in ("randomized-dct", "orthogonal", "identity", "none"))):
         for key in keys:
             assert {(key, d) for d in (1e-2, 1e-3, 1e-4)} <= rows, key
+
+
+def test_a_validation_tie_goes_to_the_smaller_rate_in_any_grid_order():
+    """The grid given largest first: equal validation means still choose the smaller rate."""
+    config = StudyConfig(methods=("dense",), densities=(0.1,), seeds=(0,), lrs=(0.01, 0.001))
+    records = [_record("dense", 1.0, 0.01, 0, 80.0, 70.0),
+               _record("dense", 1.0, 0.001, 0, 80.0, 90.0)]
+    row = summarize(StudyResult(config, records))["rows"][0]
+    assert row["lr"] == 0.001 and row["acc_mean"] == 90.0
+
+
+def test_accuracy_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    """The plot is drawn on an Agg canvas; a notebook's backend must survive it."""
+    from pathlib import Path
+
+    import matplotlib
+
+    from refnet.study.report import plot_accuracy
+    root = Path(__file__).resolve().parents[2]
+    summary = json.loads((root / "analysis/out/study-quick/study.json").read_text())
+    before = matplotlib.get_backend()
+    matplotlib.use("template")
+    try:
+        plot_accuracy(summary, tmp_path / "plot.png")
+        assert matplotlib.get_backend() == "template"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_study_without_validation_examples_is_refused_before_training():
+    with pytest.raises(ValueError, match="val_size must be a positive int"):
+        StudyConfig(val_size=0)
+
+
+def test_a_row_whose_runs_all_diverged_is_strict_json(tmp_path):
+    """NaN accuracies are written as null, never as the bare word NaN."""
+    config = StudyConfig(methods=("dense", "random-epl"), densities=(0.1, 0.01), seeds=(0, 1),
+                         lrs=(0.01,))
+    records = [_record("dense", 1.0, 0.01, s, 90.0, 90.0) for s in (0, 1)]
+    records += [_record("random-epl", 0.1, 0.01, s, 50.0, 50.0) for s in (0, 1)]
+    records += [_record("random-epl", 0.01, 0.01, s, math.nan, math.nan, diverged=True)
+                for s in (0, 1)]
+    summary = summarize(StudyResult(config, records))
+    assert math.isnan(summary["rows"][3]["acc_mean"])
+    paths = write_outputs(summary, records, str(tmp_path))
+
+    def refuse(name):
+        raise AssertionError(f"study.json holds {name}, which strict JSON does not allow")
+
+    written = json.loads((tmp_path / "study.json").read_text(), parse_constant=refuse)
+    assert written["rows"][3]["acc_mean"] is None and written["rows"][3]["diverged"] == 2
+    assert written["rows"][2]["acc_mean"] == 50.0 and paths["study.json"].endswith("study.json")
+
+
+def test_outputs_are_written_when_every_sparse_run_diverged(tmp_path):
+    """Nothing but NaN on the log axis: the plot is still drawn (it raised ValueError)."""
+    config = StudyConfig(methods=("dense", "random-epl"), densities=(0.1,), seeds=(0,),
+                         lrs=(0.01,))
+    records = [_record("dense", 1.0, 0.01, 0, 90.0, 90.0),
+               _record("random-epl", 0.1, 0.01, 0, math.nan, math.nan, diverged=True)]
+    write_outputs(summarize(StudyResult(config, records)), records, str(tmp_path))
+    assert (tmp_path / "accuracy_vs_density.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| Random (EPL) | diverged |" in (tmp_path / "study.md").read_text()
