@@ -65,11 +65,16 @@ def test_table(capsys):
     assert lines[-1].split()[:3] == ["total", "61,510", "62"]
 
 
-def test_bad_arguments_exit_with_a_message(capsys):
-    with pytest.raises(SystemExit, match="density must lie in"):
-        cli.main(["sparsity", "--model", "lenet5-cifar", "--density", "0"])
-    with pytest.raises(SystemExit, match="needs argument"):
-        cli.main(["sparsity", "--model", "mlp", "--density", "0.5"])
+@pytest.mark.parametrize("args, message", [
+    (["--model", "lenet5-cifar", "--density", "0"], "density must lie in"),
+    (["--model", "mlp", "--density", "0.5"], "needs argument")])
+def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
+    assert cli.main(["sparsity", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("refnet sparsity: error:") and message in err[0]
+
+
+def test_unknown_model_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["sparsity", "--model", "lenet7", "--density", "0.5"])
     assert info.value.code == 2

@@ -61,11 +61,9 @@ def run_command(args) -> int:
         model_args["in_shape"] = tuple(args.in_shape)
     if args.classes is not None:
         model_args["classes"] = args.classes
-    try:
-        report = allocation_report(args.model, args.density, args.distribution,
-                                   min_per_layer=args.min_per_layer, **model_args)
-    except (TypeError, ValueError) as err:
-        raise SystemExit(f"refnet sparsity: {err}") from None
+    # bad arguments raise ValueError/TypeError: refnet.cli.main prints one line, exit 2
+    report = allocation_report(args.model, args.density, args.distribution,
+                               min_per_layer=args.min_per_layer, **model_args)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
