@@ -20,8 +20,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 
-from refnet.spectra import plot_study, spectrum_study, write_table  # noqa: E402
-from refnet.spectra.command import FIGURE_NAME, TABLE_NAME  # noqa: E402
+from refnet.spectra import spectrum_study  # noqa: E402
+from refnet.spectra.command import write_files  # noqa: E402
 from refnet.spectra.figure import density_label  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
@@ -66,9 +66,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     study = spectrum_study()
-    os.makedirs(args.out, exist_ok=True)
-    plot_study(study, os.path.join(args.out, FIGURE_NAME))
-    write_table(study.rows, os.path.join(args.out, TABLE_NAME))
+    write_files(study, args.out)
     print(f"{study.network}; {study.inputs}")
     print(markdown_table(study.rows))
     print(f"{time.perf_counter() - start:.1f} s, files in {args.out}", file=sys.stderr)
