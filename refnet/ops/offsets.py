@@ -134,7 +134,8 @@ class RandomizedDCT(FixedOperator):
     def apply(self, x: np.ndarray) -> np.ndarray:
         """``O @ x`` on the last axis; returns a new C-contiguous ``(..., n_out)`` array."""
         x = self._check_last_axis("x", x, self.n_in)
-        v = np.take(x, self.perm_in, axis=-1)                      # P_in @ x, a new array
+        # P_in @ x, a new array; integers become floats so that the signs fit in place
+        v = np.take(x, self.perm_in, axis=-1).astype(np.result_type(x, 1.0), copy=False)
         v *= self.signs
         z = scipy.fft.dct(v, type=2, n=self.q, axis=-1, norm="ortho", overwrite_x=True)
         return np.take(z, self.perm_out, axis=-1)                  # truncate and P_out
