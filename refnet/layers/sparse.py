@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import check_positive_int, check_shape, fold_lead, lead_shape
+from ..core.layer import check_pair, check_positive_int, check_shape, fold_lead, lead_shape
 from ..ops.csr import CSRSupport
 from ..ops.im2col import col2im, conv_output_size, im2col
 from .sparse_affine import SparseAffine
@@ -243,7 +243,7 @@ class SparseConv2d(SparseAffine):
         owner = type(self).__name__
         self.in_channels = check_positive_int("in_channels", in_channels, owner)
         self.out_channels = check_positive_int("out_channels", out_channels, owner)
-        self.kernel_size = _pair("kernel_size", kernel_size, owner)
+        self.kernel_size = check_pair("kernel_size", kernel_size, owner)
         self.stride = check_positive_int("stride", stride, owner)
         self.padding = check_positive_int("padding", padding, owner, minimum=0)
         kh, kw = self.kernel_size
@@ -351,16 +351,6 @@ def _to_rows(y, channels):
 def _from_rows(y2, nhwc_shape):
     """Rows (N, C) -> contiguous (..., C, Ho, Wo), given the (..., Ho, Wo, C) shape."""
     return np.ascontiguousarray(np.moveaxis(y2.reshape(nhwc_shape), -1, -3))
-
-
-def _pair(name, value, owner):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{owner}: {name} must be an int or a pair, got {value!r}")
-        return (check_positive_int(name, value[0], owner),
-                check_positive_int(name, value[1], owner))
-    v = check_positive_int(name, value, owner)
-    return (v, v)
 
 
 def _mask_like(mask, shape, cls):
