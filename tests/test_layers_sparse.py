@@ -210,3 +210,15 @@ def test_vjp_of_a_float32_or_integer_input():
             for key in p_bar64:
                 assert p_bar[key].dtype == np.float64
                 np.testing.assert_allclose(p_bar[key], p_bar64[key], rtol=1e-13, atol=1e-13)
+
+
+def test_an_image_smaller_than_the_kernel_is_refused_by_name():
+    """As Conv2d does: the error names the layer and the input shape, not only the sizes."""
+    from refnet.layers import DCTpSConv2d
+    for cls in (SparseConv2d, DCTpSConv2d):
+        layer = cls(1, 2, (3, 2), padding=0, nnz=2, rng=0)
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: input shape \(1, 2, 5\): "
+                                             r"kernel 3 is larger than the padded input 2"):
+            layer.forward(layer.init(0), np.ones((1, 1, 2, 5)))
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: input shape \(1, 4, 1\)"):
+            layer.output_shape((1, 4, 1))

@@ -300,9 +300,12 @@ class SparseConv2d(SparseAffine):
             raise ValueError(f"{type(self).__name__}: input shape {in_shape}, expected "
                              f"({self.in_channels}, H, W)")
         kh, kw = self.kernel_size
-        return (self.out_channels,
-                conv_output_size(in_shape[1], kh, self.stride, self.padding),
-                conv_output_size(in_shape[2], kw, self.stride, self.padding))
+        try:
+            return (self.out_channels,
+                    conv_output_size(in_shape[1], kh, self.stride, self.padding),
+                    conv_output_size(in_shape[2], kw, self.stride, self.padding))
+        except ValueError as err:
+            raise ValueError(f"{type(self).__name__}: input shape {in_shape}: {err}") from None
 
     def _patch_rows(self, x):
         """im2col of ``x`` (..., C, H, W) as rows (prod(...) * Ho * Wo, P), and (Ho, Wo)."""
