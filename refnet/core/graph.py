@@ -21,7 +21,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .layer import Layer, as_rng
+from .layer import Layer, as_rng, lead_shape
 
 __all__ = ["Node", "Graph", "GraphCache", "Sequential"]
 
@@ -339,7 +339,7 @@ class Graph(Layer):
         active = self._ancestors(target) & self._descendants(source)
         if source not in active:
             raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
-        lead = y_bar.shape[:y_bar.ndim - len(cache.shapes[target])]
+        lead = lead_shape("y_bar", y_bar, cache.shapes[target], type(self).__name__)
         bars = {target: y_bar}
         params_bar = {} if need_params else None
         for node in reversed(self.nodes):
@@ -379,11 +379,7 @@ class Graph(Layer):
         active = self._ancestors(target) & self._descendants(source)
         if source not in active:
             raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
-        src_shape = cache.shapes[source]
-        if x_dot.ndim < len(src_shape) or x_dot.shape[x_dot.ndim - len(src_shape):] != src_shape:
-            raise ValueError(f"{type(self).__name__}: x_dot has shape {x_dot.shape}, expected "
-                             f"(*lead, {', '.join(map(str, src_shape))})")
-        lead = x_dot.shape[:x_dot.ndim - len(src_shape)]
+        lead = lead_shape("x_dot", x_dot, cache.shapes[source], type(self).__name__)
         dots = {source: x_dot}
         for node in self.nodes:
             if node.name not in active or node.name == source:

@@ -166,6 +166,11 @@ def test_partial_derivative_errors():
     with pytest.raises(ValueError,
                        match=r"Graph: x_dot has shape \(1, 4\), expected \(\*lead, 1, 3\)"):
         g.jvp(params, cache, np.ones((1, 4)))
+    with pytest.raises(ValueError,
+                       match=r"Graph: y_bar has shape \(1, 5\), expected \(\*lead, 1, 4\)"):
+        g.vjp(params, cache, np.ones((1, 5)), need_params=False, source="fc1", target="fc1")
+    with pytest.raises(ValueError, match=r"Graph: y_bar has shape \(4,\), expected"):
+        g.vjp(params, cache, np.ones(4))
 
 
 def test_params_must_be_keyed_by_node():
