@@ -281,18 +281,29 @@ class Graph(Layer):
 
         Parameters
         ----------
-        keep : iterable of str, optional
-            Names of the values to return; default every value.
+        keep : str or iterable of str, optional
+            Name(s) of the values to return; default every value.
 
         Returns
         -------
         values : dict
             Value name -> array of shape (B, ...).
         cache : GraphCache
+
+        Raises
+        ------
+        ValueError
+            If ``keep`` names a value the graph does not have.
         """
         self.check_params(params)
         x = np.asarray(x)
-        keep = set(self._index) | {self.input_name} if keep is None else set(keep)
+        if keep is None:
+            keep = set(self._index) | {self.input_name}
+        else:
+            # a single name is one name, not the set of its characters
+            keep = {keep} if isinstance(keep, str) else set(keep)
+            for name in sorted(keep):
+                self._check_name("keep", name)
         remaining = {name: 0 for name in [self.input_name, *self._index]}
         for node in self.nodes:
             for i in node.inputs:

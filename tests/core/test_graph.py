@@ -186,3 +186,15 @@ def test_sequential_names_and_summary():
     assert "act" in net.summary() and "(4,)" in net.summary()
     with pytest.raises(TypeError, match="Sequential: item 0 must be a Layer"):
         Sequential(["relu"])
+
+
+def test_forward_all_keeps_the_named_values_and_refuses_unknown_names():
+    g = _residual()
+    params = _noisy_params(g, 3)
+    x = np.ones((2, 3))
+    values, _ = g.forward_all(params, x, keep="act")           # one name, not its letters
+    assert set(values) == {"act"}
+    np.testing.assert_array_equal(values["act"], g.forward_all(params, x)[0]["act"])
+    assert set(g.forward_all(params, x, keep=("input", "fc2"))[0]) == {"input", "fc2"}
+    with pytest.raises(ValueError, match="Graph: keep 'fc3' is not a node"):
+        g.forward_all(params, x, keep=("act", "fc3"))
