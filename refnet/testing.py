@@ -1,7 +1,8 @@
 """The public gradient checker.
 
 Every derivative in refnet is written by hand, so every derivative is checked
-here, in four independent ways, always in float64:
+here, always in float64, in four independent ways (the first four below), and
+the layer contract by two more checks:
 
 ``vjp_fd``
     Reverse mode against central finite differences.  For a random cotangent
@@ -267,7 +268,10 @@ def _noise_floor(magnitude: float, step: float, tol: float) -> float:
 
 
 def _central_difference(f: Callable, h: float):
-    """``(f(+h) - f(-h)) / (2 h)`` of an array-valued ``f`` of a scalar, and the noise floor."""
+    """``(f(+h) - f(-h)) / (2 h)`` of an array-valued ``f`` of a scalar, and ``f(+h)``.
+
+    ``f(+h)`` sets the scale of the rounding noise (:func:`_noise_floor`).
+    """
     plus, minus = f(h), f(-h)
     return (plus - minus) / (2 * h), plus
 

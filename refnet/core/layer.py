@@ -26,7 +26,10 @@ Conventions
   cost time and memory that a Jacobian does not need, so ``vjp(...,
   need_params=False)`` skips them and returns ``(x_bar, None)``.
 * Nothing is mutated: not ``params``, not ``x``, not the tangents, not the
-  cache.  Results are fresh arrays (or read-only views of inputs).
+  cache.  Results are fresh arrays, except where a layer only passes values
+  through (``Identity``, ``Flatten``, ``Add``, ``Concat``): there a result is
+  its argument or a view of it, so treat results as read-only and copy one
+  before writing into it.
 
 Layers with several inputs (``Add``, ``Concat``) set ``n_inputs`` to ``None``
 and take and return tuples in place of ``x``, ``x_bar`` and ``x_dot``.

@@ -36,8 +36,8 @@ class Flatten(Layer):
 
         y_dot = x_dot.reshape(*lead, B, prod(s))
 
-    A reshape is linear and orthogonal (a relabelling of coordinates), so it is
-    its own adjoint's inverse.
+    A reshape is linear and orthogonal (a relabelling of coordinates), so its
+    adjoint is its inverse: the VJP reshapes back.
     """
 
     is_linear = True
