@@ -112,7 +112,9 @@ class SparseLinear(SparseAffine):
 
         The support is where ``mask`` is nonzero (default: where ``W`` is);
         the values are ``W`` on it.  This is how pruning turns a dense
-        :class:`~refnet.layers.Linear` into a sparse layer.
+        :class:`~refnet.layers.Linear` into a sparse layer.  Called on a
+        DCTpS class, ``W`` gives ``S`` alone: the layer's weight is then
+        ``alpha * D + S``, not ``W``.
 
         Parameters
         ----------
@@ -277,7 +279,8 @@ class SparseConv2d(SparseAffine):
 
         The support is where ``mask`` (same shape) is nonzero, by default
         where ``kernel`` is; the values are the kernel's there.  The layer has
-        a bias exactly when ``b`` is given.
+        a bias exactly when ``b`` is given.  Called on a DCTpS class, the
+        kernel gives ``S`` alone, as in :meth:`SparseLinear.from_dense`.
 
         Returns
         -------
