@@ -28,7 +28,9 @@ the layer contract by two more checks:
 Errors are relative.  Two arrays are compared as ``max|a - b| / max(max|a|,
 max|b|, floor)`` (:func:`relative_error`); two inner products as ``|a - b|``
 over the larger sum of absolute terms (:func:`inner_product_error`), the scale
-at which their rounding and truncation errors live.  For the exact checks
+at which their rounding and truncation errors live.  A NaN or an infinity in
+either side makes the error infinite: it fails every tolerance, and the worst
+of several errors stays infinite (``max(0.0, nan)`` would be 0.0).  For the exact checks
 ``floor`` is the smallest normal float.  For finite differences it is
 ``noise / tol``, where ``noise = FD_ROUNDING * sum|v * f| / h`` bounds the
 rounding noise of the difference quotient (each output entry rounded to
@@ -160,9 +162,12 @@ def relative_error(a, b, floor: float = _TINY) -> float:
     """``max|a - b| / max(max|a|, max|b|, floor)`` (scalars or arrays).
 
     The scale never drops below the smallest normal float, so two zero arrays
-    have error 0 whatever the ``floor``.
+    have error 0 whatever the ``floor``.  A NaN or an infinity in ``a`` or
+    ``b`` gives ``inf``.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return np.inf
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)),
                 floor, _TINY)
     return float(np.max(np.abs(a - b), initial=0.0)) / scale
@@ -179,9 +184,12 @@ def inner_product_error(a_terms, b_terms, floor: float = _TINY) -> float:
     derivative still shows: a 1% error in ``J^T v`` moves ``b`` by about 1% of
     ``|b|``, which is of order ``1 / sqrt(size)`` of the scale.  The scale
     never drops below the smallest normal float (two zero sums agree exactly).
+    A NaN or an infinity among the terms gives ``inf``.
     """
     a_terms = np.concatenate([np.ravel(t) for t in _as_tuple(a_terms)])
     b_terms = np.concatenate([np.ravel(t) for t in _as_tuple(b_terms)])
+    if not (np.all(np.isfinite(a_terms)) and np.all(np.isfinite(b_terms))):
+        return np.inf
     scale = max(float(np.sum(np.abs(a_terms))), float(np.sum(np.abs(b_terms))), floor, _TINY)
     return abs(float(np.sum(a_terms)) - float(np.sum(b_terms))) / scale
 
@@ -365,8 +373,9 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
         worst[(check, param)] = max(worst.get((check, param), 0.0), err)
 
     def keep_fd(param, a_terms, b_terms, floor):
-        keep("vjp_fd", param, inner_product_error(a_terms, b_terms, floor))
-        if floor > max(np.sum(np.abs(a_terms)), np.sum(np.abs(b_terms))):
+        err = inner_product_error(a_terms, b_terms, floor)
+        keep("vjp_fd", param, err)
+        if np.isfinite(err) and floor > max(np.sum(np.abs(a_terms)), np.sum(np.abs(b_terms))):
             limited.add(("vjp_fd", param))
 
     for _ in range(n_directions):
@@ -552,9 +561,9 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                 floor = _noise_floor(abs(plus), step, tol)
                 fd = (plus - minus) / (2 * step)
                 terms = _get_leaf(grad, path) * u
-                scale = max(abs(fd), float(np.sum(np.abs(terms))), floor, _TINY)
-                err = max(err, abs(fd - float(np.sum(terms))) / scale)
-                if floor > max(abs(fd), float(np.sum(np.abs(terms)))):
+                err_u = inner_product_error(np.array([fd]), terms, floor)
+                err = max(err, err_u)
+                if np.isfinite(err_u) and floor > max(abs(fd), float(np.sum(np.abs(terms)))):
                     note = BELOW_RESOLUTION
             report.results.append(CheckResult(name, "grad_fd", path, err, tol, note))
     if raise_on_failure:

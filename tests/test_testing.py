@@ -44,6 +44,32 @@ class IgnoresNeedParams(Linear):
         return super().vjp(params, cache, y_bar, need_params=True)
 
 
+class NanEntry(Linear):
+    """A Linear with one NaN in its input cotangent, its W cotangent or its tangent."""
+
+    def __init__(self, n_in, n_out, where):
+        super().__init__(n_in, n_out)
+        self.where = where
+
+    @staticmethod
+    def _poison(a):
+        a = np.array(a, copy=True)
+        a.reshape(-1)[a.size // 2] = np.nan
+        return a
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        x_bar, grads = super().vjp(params, cache, y_bar, need_params=need_params)
+        if self.where == "x_bar":
+            x_bar = self._poison(x_bar)
+        if self.where == "W" and grads is not None:
+            grads = dict(grads, W=self._poison(grads["W"]))
+        return x_bar, grads
+
+    def jvp(self, params, cache, x_dot):
+        y_dot = super().jvp(params, cache, x_dot)
+        return self._poison(y_dot) if self.where == "y_dot" else y_dot
+
+
 # -- arguments -----------------------------------------------------------------------------
 def test_float32_input_is_a_type_error_naming_x():
     layer, params, x = _point()
@@ -94,6 +120,21 @@ def test_a_wrong_jvp_fails_jvp_and_consistency_but_not_vjp():
     report = check_layer(WrongJvp(3, 3), x, params, seed=1)
     failed = {r.check for r in report.failures}
     assert failed == {"jvp_fd", "consistency"}
+
+
+@pytest.mark.parametrize("where, failed", [
+    ("x_bar", {("vjp_fd", "x"), ("consistency", "x"), ("adjoint", "x"),
+               ("batched", "x_bar+params_bar")}),
+    ("W", {("vjp_fd", "W"), ("batched", "x_bar+params_bar")}),
+    ("y_dot", {("jvp_fd", "x"), ("consistency", "x"), ("batched", "y_dot")}),
+])
+def test_a_nan_in_a_derivative_fails_with_an_infinite_error(where, failed):
+    """NaN compares false with everything, so max(0.0, nan) is 0.0: before the error
+    measures turned NaN into inf, a layer whose derivatives were NaN passed every check."""
+    _, params, x = _point()
+    report = check_layer(NanEntry(3, 2, where), x, params, seed=1)
+    assert {(r.check, r.param) for r in report.failures} == failed
+    assert all(r.rel_error == np.inf and not r.note for r in report.failures)
 
 
 def test_wrong_params_bar_dtype_fails_the_structure_check_first():
@@ -191,6 +232,9 @@ def test_check_value_and_grad():
     assert [r.param for r in wrong.failures] == ["w"]
     with pytest.raises(GradientCheckError):
         check_value_and_grad(lambda p: (0.0, {"w": p["w"]}), point, raise_on_failure=True)
+    nan = check_value_and_grad(lambda p: (_quadratic(p)[0], {"w": np.full(3, np.nan),
+                                                           "v": np.ones(2)}), point)
+    assert [(r.param, r.rel_error) for r in nan.failures] == [("w", np.inf)]
     structure = check_value_and_grad(lambda p: (0.0, {"w": p["w"]}), point)
     assert [r.check for r in structure.results] == ["structure"] and not structure.passed
     with pytest.raises(TypeError, match=r"but point\['w'\] has dtype float32"):
@@ -203,3 +247,8 @@ def test_error_measures():
     assert inner_product_error(np.zeros(2), np.zeros(2), 0.0) == 0.0
     assert inner_product_error(np.array([1.0, -1.0]), np.array([1.0, -0.5])) == \
         pytest.approx(0.5 / 2.0)
+    for bad in (np.nan, np.inf):
+        assert relative_error([1.0, bad], [1.0, 2.0]) == np.inf
+        assert relative_error([1.0, 2.0], [bad, 2.0]) == np.inf
+        assert inner_product_error(np.array([1.0, bad]), np.ones(2)) == np.inf
+        assert inner_product_error(np.ones(2), np.array([bad, 1.0])) == np.inf
