@@ -384,6 +384,9 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
         x_bar = _as_tuple(x_bar)
         u_x = tuple(rng.standard_normal(p.shape) for p in xs)
         jvp_u = np.asarray(layer.jvp(params, cache, _like_x(u_x, merge)))
+        # a derivative of the wrong shape is wrong, even where broadcasting would let its
+        # products come out right (an x_bar without the batch axis of a batch of one)
+        bad_x, bad_y = _shapes_differ(x_bar, xs), _shapes_differ(jvp_u, y)
         # finite differences along the input direction (all inputs at once)
         fd, y_plus = _central_difference(
             lambda t: np.asarray(run(params, tuple(p + t * d for p, d in zip(xs, u_x)))[0]), step)
@@ -394,14 +397,18 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
                     step) if merge else (fd, y_plus)
                 floor_i = _noise_floor(float(np.sum(np.abs(v * y_plus_i))), step,
                                        tols["vjp_fd"])
-                keep_fd(x_name, v * fd_i, x_bar[i] * u_x[i], floor_i)
+                if bad_x:
+                    keep("vjp_fd", x_name, np.inf)
+                else:
+                    keep_fd(x_name, v * fd_i, x_bar[i] * u_x[i], floor_i)
         if "jvp_fd" in checks:
             vec_floor = _noise_floor(float(np.max(np.abs(y_plus), initial=0.0)), step,
                                      tols["jvp_fd"])
-            keep("jvp_fd", "x" if not merge else "x*", relative_error(jvp_u, fd, vec_floor))
+            keep("jvp_fd", "x" if not merge else "x*",
+                 np.inf if bad_y else relative_error(jvp_u, fd, vec_floor))
         if "consistency" in checks:
-            keep("consistency", "x" if not merge else "x*",
-                 inner_product_error(v * jvp_u, _products(x_bar, u_x)))
+            keep("consistency", "x" if not merge else "x*", np.inf if bad_x or bad_y
+                 else inner_product_error(v * jvp_u, _products(x_bar, u_x)))
         if "vjp_fd" in checks:
             for path in param_paths:
                 w = _get_leaf(params, path)
@@ -415,8 +422,8 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
             u_a = tuple(rng.standard_normal(p.shape) for p in xs)
             zero = tuple(np.zeros_like(p) for p in xs)
             f_u = np.asarray(run(params, u_a)[0]) - np.asarray(run(params, zero)[0])
-            keep("adjoint", "x" if not merge else "x*",
-                 inner_product_error(v * f_u, _products(x_bar, u_a)))
+            keep("adjoint", "x" if not merge else "x*", np.inf if bad_x
+                 else inner_product_error(v * f_u, _products(x_bar, u_a)))
     if "batched" in checks:
         keep("batched", "x_bar+params_bar", _batched_error(layer, params, cache, y, rng, merge))
         keep("batched", "y_dot", _batched_jvp_error(layer, params, cache, xs, rng, merge))
@@ -444,6 +451,21 @@ def _structure_problems(params: dict, params_bar) -> list[str]:
     return problems
 
 
+def _shapes_differ(got, want) -> bool:
+    """True unless ``got`` has as many parts as ``want``, each of the same shape."""
+    got, want = _as_tuple(got), _as_tuple(want)
+    return len(got) != len(want) or any(np.shape(g) != np.shape(w) for g, w in zip(got, want))
+
+
+def _stacked_error(stacked, single, k: int) -> float:
+    """``relative_error(stacked[k], single)``; inf unless ``stacked`` has the shape
+    ``(2, *single.shape)`` (the leading axis the contract prepends)."""
+    stacked = np.asarray(stacked)
+    if stacked.shape != (2,) + np.shape(single):
+        return np.inf
+    return relative_error(stacked[k], single)
+
+
 def _batched_error(layer, params, cache, y, rng, merge) -> float:
     """A stack of two cotangents in one call against two calls."""
     v = rng.standard_normal((2,) + y.shape)
@@ -451,13 +473,17 @@ def _batched_error(layer, params, cache, y, rng, merge) -> float:
     err = 0.0
     for k in range(2):
         xk, pk = layer.vjp(params, cache, v[k])
+        if len(_as_tuple(x_bar)) != len(_as_tuple(xk)):
+            return np.inf
         for a, b in zip(_as_tuple(x_bar), _as_tuple(xk)):
-            err = max(err, relative_error(np.asarray(a)[k], b))
+            err = max(err, _stacked_error(a, b, k))
         for path, leaf in tree_leaves(pk):
-            err = max(err, relative_error(np.asarray(_get_leaf(p_bar, path))[k], leaf))
+            err = max(err, _stacked_error(_get_leaf(p_bar, path), leaf, k))
     x_only, none = layer.vjp(params, cache, v, need_params=False)
     if none is not None:
         return 1.0
+    if _shapes_differ(x_only, x_bar):
+        return np.inf
     for a, b in zip(_as_tuple(x_only), _as_tuple(x_bar)):
         err = max(err, relative_error(a, b))
     return err
@@ -469,7 +495,7 @@ def _batched_jvp_error(layer, params, cache, xs, rng, merge) -> float:
     err = 0.0
     for k in range(2):
         yk = layer.jvp(params, cache, _like_x(tuple(p[k] for p in u), merge))
-        err = max(err, relative_error(y_dot[k], yk))
+        err = max(err, _stacked_error(y_dot, yk, k))
     return err
 
 

@@ -70,6 +70,29 @@ class NanEntry(Linear):
         return self._poison(y_dot) if self.where == "y_dot" else y_dot
 
 
+class DropsABatchOfOne(Linear):
+    """A Linear whose x_bar and y_dot lose the batch axis when the batch is one example:
+    every product with them broadcasts to the right number."""
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        x_bar, grads = super().vjp(params, cache, y_bar, need_params=need_params)
+        return (x_bar[..., 0, :] if cache.x.shape[0] == 1 else x_bar), grads
+
+    def jvp(self, params, cache, x_dot):
+        y_dot = super().jvp(params, cache, x_dot)
+        return y_dot[..., 0, :] if cache.x.shape[0] == 1 else y_dot
+
+
+class NoLeadingAxisOnB(Linear):
+    """A Linear whose b cotangent sums the stacked cotangents instead of keeping them apart."""
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        x_bar, grads = super().vjp(params, cache, y_bar, need_params=need_params)
+        if grads is not None and y_bar.ndim > 2:
+            grads = dict(grads, b=grads["b"].reshape(-1, self.n_out).sum(axis=0))
+        return x_bar, grads
+
+
 # -- arguments -----------------------------------------------------------------------------
 def test_float32_input_is_a_type_error_naming_x():
     layer, params, x = _point()
@@ -135,6 +158,20 @@ def test_a_nan_in_a_derivative_fails_with_an_infinite_error(where, failed):
     report = check_layer(NanEntry(3, 2, where), x, params, seed=1)
     assert {(r.check, r.param) for r in report.failures} == failed
     assert all(r.rel_error == np.inf and not r.note for r in report.failures)
+
+
+def test_derivatives_of_the_wrong_shape_fail_even_where_they_broadcast():
+    _, params, x = _point(batch=1)
+    report = check_layer(DropsABatchOfOne(3, 2), x, params, seed=1)
+    assert {(r.check, r.param) for r in report.failures} == {
+        ("vjp_fd", "x"), ("jvp_fd", "x"), ("consistency", "x"), ("adjoint", "x")}
+    assert all(r.rel_error == np.inf for r in report.failures)
+    _, params2, x2 = _point(batch=2)
+    assert check_layer(DropsABatchOfOne(3, 2), x2, params2, seed=1).passed
+    # the b cotangent (2,) of a stack of two cotangents could be indexed [k] like (2, 2)
+    report = check_layer(NoLeadingAxisOnB(3, 2), x, params, seed=1)
+    assert [(r.check, r.param, r.rel_error) for r in report.failures] == [
+        ("batched", "x_bar+params_bar", np.inf)]
 
 
 def test_wrong_params_bar_dtype_fails_the_structure_check_first():
