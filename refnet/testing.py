@@ -115,6 +115,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """True when ``rel_error <= tol``."""
         return bool(self.rel_error <= self.tol)
 
 
@@ -131,6 +132,7 @@ class GradCheckReport:
 
     @property
     def failures(self) -> list[CheckResult]:
+        """The results that did not pass, in report order."""
         return [r for r in self.results if not r.passed]
 
     def worst(self, check: str | None = None) -> float:
@@ -139,6 +141,7 @@ class GradCheckReport:
         return max(errors) if errors else 0.0
 
     def extend(self, other: "GradCheckReport") -> "GradCheckReport":
+        """Append ``other``'s results to this report; returns this report."""
         self.results.extend(other.results)
         return self
 
