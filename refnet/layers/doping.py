@@ -354,7 +354,9 @@ class DopingLinear(SupportView, Layer):
             "A": np.tensordot(G, X, axes=([1, 3], [0, 2])).reshape(lead + self.a_shape),
             "B": np.tensordot(H.reshape(k_lead, batch, n1, m2), X,
                               axes=([1, 2], [0, 1])).reshape(lead + self.b_shape),
-            "S": self.support.value_cotangent(yt, cache.xt).reshape(lead + (self.nnz,)),
+            "S": (self.support.value_cotangent(yt, cache.xt) if batch    # no example: zero
+                  else np.zeros((k_lead, self.nnz), dtype=np.result_type(yt, cache.xt))
+                  ).reshape(lead + (self.nnz,)),
         }
         if self.bias:
             grads["b"] = y2_bar.reshape(k_lead, batch, self.n_out).sum(axis=1).reshape(
