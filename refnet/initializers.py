@@ -86,7 +86,8 @@ def orthogonal(shape, rng, gain: float = 1.0) -> np.ndarray:
     rows, cols = shape[0], math.prod(shape[1:])
     a = as_rng(rng).standard_normal((max(rows, cols), min(rows, cols)))
     q, r = np.linalg.qr(a)
-    q = q * np.sign(np.diag(r))
+    d = np.sign(np.diag(r))
+    q = q * np.where(d == 0.0, 1.0, d)             # d == 0 has probability 0
     if rows < cols:
         q = q.T
     return gain * q.reshape(shape)

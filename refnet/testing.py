@@ -1,7 +1,8 @@
 """The public gradient checker.
 
 Every derivative in refnet is written by hand, so every derivative is checked
-here, in four independent ways, always in float64:
+here, always in float64, in four independent ways (the first four below), and
+the layer contract by two more checks:
 
 ``vjp_fd``
     Reverse mode against central finite differences.  For a random cotangent
@@ -27,7 +28,9 @@ here, in four independent ways, always in float64:
 Errors are relative.  Two arrays are compared as ``max|a - b| / max(max|a|,
 max|b|, floor)`` (:func:`relative_error`); two inner products as ``|a - b|``
 over the larger sum of absolute terms (:func:`inner_product_error`), the scale
-at which their rounding and truncation errors live.  For the exact checks
+at which their rounding and truncation errors live.  A NaN or an infinity in
+either side makes the error infinite: it fails every tolerance, and the worst
+of several errors stays infinite (``max(0.0, nan)`` would be 0.0).  For the exact checks
 ``floor`` is the smallest normal float.  For finite differences it is
 ``noise / tol``, where ``noise = FD_ROUNDING * sum|v * f| / h`` bounds the
 rounding noise of the difference quotient (each output entry rounded to
@@ -112,6 +115,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """True when ``rel_error <= tol``."""
         return bool(self.rel_error <= self.tol)
 
 
@@ -128,6 +132,7 @@ class GradCheckReport:
 
     @property
     def failures(self) -> list[CheckResult]:
+        """The results that did not pass, in report order."""
         return [r for r in self.results if not r.passed]
 
     def worst(self, check: str | None = None) -> float:
@@ -136,6 +141,7 @@ class GradCheckReport:
         return max(errors) if errors else 0.0
 
     def extend(self, other: "GradCheckReport") -> "GradCheckReport":
+        """Append ``other``'s results to this report; returns this report."""
         self.results.extend(other.results)
         return self
 
@@ -159,9 +165,12 @@ def relative_error(a, b, floor: float = _TINY) -> float:
     """``max|a - b| / max(max|a|, max|b|, floor)`` (scalars or arrays).
 
     The scale never drops below the smallest normal float, so two zero arrays
-    have error 0 whatever the ``floor``.
+    have error 0 whatever the ``floor``.  A NaN or an infinity in ``a`` or
+    ``b`` gives ``inf``.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return np.inf
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)),
                 floor, _TINY)
     return float(np.max(np.abs(a - b), initial=0.0)) / scale
@@ -178,9 +187,12 @@ def inner_product_error(a_terms, b_terms, floor: float = _TINY) -> float:
     derivative still shows: a 1% error in ``J^T v`` moves ``b`` by about 1% of
     ``|b|``, which is of order ``1 / sqrt(size)`` of the scale.  The scale
     never drops below the smallest normal float (two zero sums agree exactly).
+    A NaN or an infinity among the terms gives ``inf``.
     """
     a_terms = np.concatenate([np.ravel(t) for t in _as_tuple(a_terms)])
     b_terms = np.concatenate([np.ravel(t) for t in _as_tuple(b_terms)])
+    if not (np.all(np.isfinite(a_terms)) and np.all(np.isfinite(b_terms))):
+        return np.inf
     scale = max(float(np.sum(np.abs(a_terms))), float(np.sum(np.abs(b_terms))), floor, _TINY)
     return abs(float(np.sum(a_terms)) - float(np.sum(b_terms))) / scale
 
@@ -267,7 +279,10 @@ def _noise_floor(magnitude: float, step: float, tol: float) -> float:
 
 
 def _central_difference(f: Callable, h: float):
-    """``(f(+h) - f(-h)) / (2 h)`` of an array-valued ``f`` of a scalar, and the noise floor."""
+    """``(f(+h) - f(-h)) / (2 h)`` of an array-valued ``f`` of a scalar, and ``f(+h)``.
+
+    ``f(+h)`` sets the scale of the rounding noise (:func:`_noise_floor`).
+    """
     plus, minus = f(h), f(-h)
     return (plus - minus) / (2 * h), plus
 
@@ -361,8 +376,9 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
         worst[(check, param)] = max(worst.get((check, param), 0.0), err)
 
     def keep_fd(param, a_terms, b_terms, floor):
-        keep("vjp_fd", param, inner_product_error(a_terms, b_terms, floor))
-        if floor > max(np.sum(np.abs(a_terms)), np.sum(np.abs(b_terms))):
+        err = inner_product_error(a_terms, b_terms, floor)
+        keep("vjp_fd", param, err)
+        if np.isfinite(err) and floor > max(np.sum(np.abs(a_terms)), np.sum(np.abs(b_terms))):
             limited.add(("vjp_fd", param))
 
     for _ in range(n_directions):
@@ -371,6 +387,9 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
         x_bar = _as_tuple(x_bar)
         u_x = tuple(rng.standard_normal(p.shape) for p in xs)
         jvp_u = np.asarray(layer.jvp(params, cache, _like_x(u_x, merge)))
+        # a derivative of the wrong shape is wrong, even where broadcasting would let its
+        # products come out right (an x_bar without the batch axis of a batch of one)
+        bad_x, bad_y = _shapes_differ(x_bar, xs), _shapes_differ(jvp_u, y)
         # finite differences along the input direction (all inputs at once)
         fd, y_plus = _central_difference(
             lambda t: np.asarray(run(params, tuple(p + t * d for p, d in zip(xs, u_x)))[0]), step)
@@ -381,14 +400,18 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
                     step) if merge else (fd, y_plus)
                 floor_i = _noise_floor(float(np.sum(np.abs(v * y_plus_i))), step,
                                        tols["vjp_fd"])
-                keep_fd(x_name, v * fd_i, x_bar[i] * u_x[i], floor_i)
+                if bad_x:
+                    keep("vjp_fd", x_name, np.inf)
+                else:
+                    keep_fd(x_name, v * fd_i, x_bar[i] * u_x[i], floor_i)
         if "jvp_fd" in checks:
             vec_floor = _noise_floor(float(np.max(np.abs(y_plus), initial=0.0)), step,
                                      tols["jvp_fd"])
-            keep("jvp_fd", "x" if not merge else "x*", relative_error(jvp_u, fd, vec_floor))
+            keep("jvp_fd", "x" if not merge else "x*",
+                 np.inf if bad_y else relative_error(jvp_u, fd, vec_floor))
         if "consistency" in checks:
-            keep("consistency", "x" if not merge else "x*",
-                 inner_product_error(v * jvp_u, _products(x_bar, u_x)))
+            keep("consistency", "x" if not merge else "x*", np.inf if bad_x or bad_y
+                 else inner_product_error(v * jvp_u, _products(x_bar, u_x)))
         if "vjp_fd" in checks:
             for path in param_paths:
                 w = _get_leaf(params, path)
@@ -402,8 +425,8 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
             u_a = tuple(rng.standard_normal(p.shape) for p in xs)
             zero = tuple(np.zeros_like(p) for p in xs)
             f_u = np.asarray(run(params, u_a)[0]) - np.asarray(run(params, zero)[0])
-            keep("adjoint", "x" if not merge else "x*",
-                 inner_product_error(v * f_u, _products(x_bar, u_a)))
+            keep("adjoint", "x" if not merge else "x*", np.inf if bad_x
+                 else inner_product_error(v * f_u, _products(x_bar, u_a)))
     if "batched" in checks:
         keep("batched", "x_bar+params_bar", _batched_error(layer, params, cache, y, rng, merge))
         keep("batched", "y_dot", _batched_jvp_error(layer, params, cache, xs, rng, merge))
@@ -431,6 +454,21 @@ def _structure_problems(params: dict, params_bar) -> list[str]:
     return problems
 
 
+def _shapes_differ(got, want) -> bool:
+    """True unless ``got`` has as many parts as ``want``, each of the same shape."""
+    got, want = _as_tuple(got), _as_tuple(want)
+    return len(got) != len(want) or any(np.shape(g) != np.shape(w) for g, w in zip(got, want))
+
+
+def _stacked_error(stacked, single, k: int) -> float:
+    """``relative_error(stacked[k], single)``; inf unless ``stacked`` has the shape
+    ``(2, *single.shape)`` (the leading axis the contract prepends)."""
+    stacked = np.asarray(stacked)
+    if stacked.shape != (2,) + np.shape(single):
+        return np.inf
+    return relative_error(stacked[k], single)
+
+
 def _batched_error(layer, params, cache, y, rng, merge) -> float:
     """A stack of two cotangents in one call against two calls."""
     v = rng.standard_normal((2,) + y.shape)
@@ -438,13 +476,17 @@ def _batched_error(layer, params, cache, y, rng, merge) -> float:
     err = 0.0
     for k in range(2):
         xk, pk = layer.vjp(params, cache, v[k])
+        if len(_as_tuple(x_bar)) != len(_as_tuple(xk)):
+            return np.inf
         for a, b in zip(_as_tuple(x_bar), _as_tuple(xk)):
-            err = max(err, relative_error(np.asarray(a)[k], b))
+            err = max(err, _stacked_error(a, b, k))
         for path, leaf in tree_leaves(pk):
-            err = max(err, relative_error(np.asarray(_get_leaf(p_bar, path))[k], leaf))
+            err = max(err, _stacked_error(_get_leaf(p_bar, path), leaf, k))
     x_only, none = layer.vjp(params, cache, v, need_params=False)
     if none is not None:
         return 1.0
+    if _shapes_differ(x_only, x_bar):
+        return np.inf
     for a, b in zip(_as_tuple(x_only), _as_tuple(x_bar)):
         err = max(err, relative_error(a, b))
     return err
@@ -456,7 +498,7 @@ def _batched_jvp_error(layer, params, cache, xs, rng, merge) -> float:
     err = 0.0
     for k in range(2):
         yk = layer.jvp(params, cache, _like_x(tuple(p[k] for p in u), merge))
-        err = max(err, relative_error(y_dot[k], yk))
+        err = max(err, _stacked_error(y_dot, yk, k))
     return err
 
 
@@ -548,9 +590,9 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                 floor = _noise_floor(abs(plus), step, tol)
                 fd = (plus - minus) / (2 * step)
                 terms = _get_leaf(grad, path) * u
-                scale = max(abs(fd), float(np.sum(np.abs(terms))), floor, _TINY)
-                err = max(err, abs(fd - float(np.sum(terms))) / scale)
-                if floor > max(abs(fd), float(np.sum(np.abs(terms)))):
+                err_u = inner_product_error(np.array([fd]), terms, floor)
+                err = max(err, err_u)
+                if np.isfinite(err_u) and floor > max(abs(fd), float(np.sum(np.abs(terms)))):
                     note = BELOW_RESOLUTION
             report.results.append(CheckResult(name, "grad_fd", path, err, tol, note))
     if raise_on_failure:

@@ -19,7 +19,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from refnet import Graph, Sequential
-from refnet.core.tree import tree_map
+from refnet.gallery import perturbed_params
 from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
                            Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
                            SparseLinear, Tanh)
@@ -34,14 +34,11 @@ def standard_normal(rng, shape):
     return rng.standard_normal(shape)
 
 
-def perturbed_init(layer, rng):
-    """The layer's own init plus N(0, 0.3^2) noise on every parameter.
-
-    Zero-initialised parameters (biases, a DCTpS layer's S) would hide a
-    dropped term in a derivative; the noise makes every term visible.
-    """
-    params = layer.init(rng)
-    return tree_map(lambda w: w + 0.3 * rng.standard_normal(np.shape(w)), params)
+#: ``perturbed_init(layer, rng)``: the layer's own init plus N(0, 0.3^2) noise on every
+#: parameter, the gallery's :func:`refnet.gallery.perturbed_params`.  Zero-initialised
+#: parameters (biases, a DCTpS layer's S) would hide a dropped term in a derivative; the
+#: noise makes every term visible.
+perturbed_init = perturbed_params
 
 
 @dataclass(frozen=True)

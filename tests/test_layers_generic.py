@@ -55,6 +55,27 @@ def test_layer_does_not_mutate_its_arguments(spec, data):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@given(data=st.data())
+def test_an_empty_batch(spec, data):
+    """A batch of no example (an empty split) goes through every pass: results with a
+    batch axis of length 0, zero parameter cotangents of the right shapes."""
+    layer, x, params, rng = draw_case(spec, data.draw)
+    parts = x if isinstance(x, tuple) else (x,)
+    empty = tuple(p[:0] for p in parts)
+    y, cache = layer.forward(params, empty if isinstance(x, tuple) else empty[0])
+    assert np.shape(y) == (0,) + np.shape(layer.forward(params, x)[0])[1:]
+    x_bar, p_bar = layer.vjp(params, cache, np.zeros((2,) + np.shape(y)))
+    x_bar = x_bar if isinstance(x, tuple) else (x_bar,)
+    assert [np.shape(a) for a in x_bar] == [(2,) + p.shape for p in empty]
+    grads = dict(tree_leaves(p_bar))
+    for path, leaf in tree_leaves(params):
+        assert grads[path].shape == (2,) + np.shape(leaf) and not np.any(grads[path])
+    x_dot = tuple(np.zeros((2,) + p.shape) for p in empty)
+    y_dot = layer.jvp(params, cache, x_dot if isinstance(x, tuple) else x_dot[0])
+    assert np.shape(y_dot) == (2,) + np.shape(y)
+
+
 def _public_layer_classes():
     found = set()
     for info in pkgutil.walk_packages(refnet.__path__, prefix="refnet."):

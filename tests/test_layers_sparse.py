@@ -185,3 +185,40 @@ def test_with_support_builds_a_new_layer():
     assert layer.with_support((new_support.rows, new_support.cols)).support == new_support
     with pytest.raises(ValueError, match="support has shape"):
         layer.with_support(CSRSupport.sample((6, 4), 7, 1))
+
+
+def test_vjp_of_a_float32_or_integer_input():
+    """Data often comes as float32 (or integers); the parameter cotangents are then those
+    of the same input in float64 (they used to fail in the gather of S's cotangent)."""
+    from refnet.layers import DCTpSConv2d, DopingLinear
+    rng = np.random.default_rng(0)
+    cases = [(SparseLinear(5, 4, nnz=7, rng=0), (3, 5)),
+             (DCTpSLinear(5, 4, nnz=7, rng=0), (3, 5)),
+             (DopingLinear(4, 6, nnz=5, rng=0), (3, 4)),
+             (SparseConv2d(2, 3, 2, nnz=5, rng=0), (2, 2, 3, 3)),
+             (DCTpSConv2d(2, 3, 2, nnz=5, rng=0), (2, 2, 3, 3))]
+    for layer, shape in cases:
+        params = layer.init(rng)
+        params["S"] = rng.standard_normal(layer.nnz)
+        for x in (rng.standard_normal(shape).astype(np.float32), rng.integers(-3, 4, shape)):
+            x64 = x.astype(np.float64)
+            y, cache = layer.forward(params, x)
+            y_bar = rng.standard_normal((2,) + y.shape)
+            x_bar, p_bar = layer.vjp(params, cache, y_bar)
+            x_bar64, p_bar64 = layer.vjp(params, layer.forward(params, x64)[1], y_bar)
+            np.testing.assert_allclose(x_bar, x_bar64, rtol=1e-13, atol=1e-13)
+            for key in p_bar64:
+                assert p_bar[key].dtype == np.float64
+                np.testing.assert_allclose(p_bar[key], p_bar64[key], rtol=1e-13, atol=1e-13)
+
+
+def test_an_image_smaller_than_the_kernel_is_refused_by_name():
+    """As Conv2d does: the error names the layer and the input shape, not only the sizes."""
+    from refnet.layers import DCTpSConv2d
+    for cls in (SparseConv2d, DCTpSConv2d):
+        layer = cls(1, 2, (3, 2), padding=0, nnz=2, rng=0)
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: input shape \(1, 2, 5\): "
+                                             r"kernel 3 is larger than the padded input 2"):
+            layer.forward(layer.init(0), np.ones((1, 1, 2, 5)))
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: input shape \(1, 4, 1\)"):
+            layer.output_shape((1, 4, 1))

@@ -10,6 +10,7 @@ wrapper around it (the layer's own code is untouched):
   (a forgotten term, such as ``S.T @ y_bar`` in a DCTpS layer);
 * ``no-chain``: the input cotangent equal to the output cotangent (a
   forgotten chain-rule factor);
+* ``nan-x``: one entry of the input cotangent NaN (an overflow, a 0 / 0);
 * ``drop-input``: for a merge layer, no cotangent for one input;
 * ``jvp-scale``: a tangent off by 1%;
 * the spec's own ``mutants``.
@@ -98,6 +99,13 @@ def vjp_mutants(layer, params, x):
             return x_bar, p_bar
         return _untuple([y_bar for _ in parts], x_bar), p_bar
     yield "no-chain", no_chain
+
+    def nan_x(inner, p, c, y_bar):
+        x_bar, p_bar = inner.vjp(p, c, y_bar)
+        parts = [np.array(t, dtype=np.float64, copy=True) for t in _tuple(x_bar)]
+        parts[0].reshape(-1)[0] = np.nan
+        return _untuple(parts, x_bar), p_bar
+    yield "nan-x", nan_x
 
     if isinstance(x, tuple):
         def drop_input(inner, p, c, y_bar):
@@ -195,5 +203,5 @@ def test_mutation_harness_counts_mutants():
     x = rng.standard_normal((2, 3))
     labels = [label for label, fn in vjp_mutants(layer, params, x)
               if _differs(layer, Mutant(layer, vjp=fn), params, x, rng)]
-    assert labels == ["scale-x", "transpose-x", "scale-W", "drop-term-W",
+    assert labels == ["scale-x", "transpose-x", "nan-x", "scale-W", "drop-term-W",
                       "scale-b"]

@@ -154,3 +154,18 @@ def test_nnz_from_density_rounds_half_up_with_at_least_one():
     for bad in (0.0, -0.1, 1.5, float("nan"), True, "0.1"):
         with pytest.raises(ValueError, match="density must be a number in \\(0, 1\\]"):
             nnz_from_density((3, 3), bad)
+
+
+def test_value_cotangent_of_operands_of_different_dtypes():
+    """A float32 (or integer) input against a float64 cotangent: what a sparse layer's VJP
+    gets for float32 data.  The gathers are computed in the common dtype, so the result
+    is that of the float64 copy of the input."""
+    s = CSRSupport.sample((5, 4), 9, 0)
+    rng = np.random.default_rng(2)
+    yt = rng.standard_normal((5, 6))
+    for xt in (rng.standard_normal((4, 3)).astype(np.float32), rng.integers(-3, 4, (4, 3)),
+               rng.standard_normal((4, 1)).astype(np.float32)):
+        k_yt = yt[:, :2 * xt.shape[1]]
+        got = s.value_cotangent(k_yt, xt)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, s.value_cotangent(k_yt, xt.astype(np.float64)))

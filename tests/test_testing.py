@@ -44,6 +44,55 @@ class IgnoresNeedParams(Linear):
         return super().vjp(params, cache, y_bar, need_params=True)
 
 
+class NanEntry(Linear):
+    """A Linear with one NaN in its input cotangent, its W cotangent or its tangent."""
+
+    def __init__(self, n_in, n_out, where):
+        super().__init__(n_in, n_out)
+        self.where = where
+
+    @staticmethod
+    def _poison(a):
+        a = np.array(a, copy=True)
+        a.reshape(-1)[a.size // 2] = np.nan
+        return a
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        x_bar, grads = super().vjp(params, cache, y_bar, need_params=need_params)
+        if self.where == "x_bar":
+            x_bar = self._poison(x_bar)
+        if self.where == "W" and grads is not None:
+            grads = dict(grads, W=self._poison(grads["W"]))
+        return x_bar, grads
+
+    def jvp(self, params, cache, x_dot):
+        y_dot = super().jvp(params, cache, x_dot)
+        return self._poison(y_dot) if self.where == "y_dot" else y_dot
+
+
+class DropsABatchOfOne(Linear):
+    """A Linear whose x_bar and y_dot lose the batch axis when the batch is one example:
+    every product with them broadcasts to the right number."""
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        x_bar, grads = super().vjp(params, cache, y_bar, need_params=need_params)
+        return (x_bar[..., 0, :] if cache.x.shape[0] == 1 else x_bar), grads
+
+    def jvp(self, params, cache, x_dot):
+        y_dot = super().jvp(params, cache, x_dot)
+        return y_dot[..., 0, :] if cache.x.shape[0] == 1 else y_dot
+
+
+class NoLeadingAxisOnB(Linear):
+    """A Linear whose b cotangent sums the stacked cotangents instead of keeping them apart."""
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        x_bar, grads = super().vjp(params, cache, y_bar, need_params=need_params)
+        if grads is not None and y_bar.ndim > 2:
+            grads = dict(grads, b=grads["b"].reshape(-1, self.n_out).sum(axis=0))
+        return x_bar, grads
+
+
 # -- arguments -----------------------------------------------------------------------------
 def test_float32_input_is_a_type_error_naming_x():
     layer, params, x = _point()
@@ -94,6 +143,35 @@ def test_a_wrong_jvp_fails_jvp_and_consistency_but_not_vjp():
     report = check_layer(WrongJvp(3, 3), x, params, seed=1)
     failed = {r.check for r in report.failures}
     assert failed == {"jvp_fd", "consistency"}
+
+
+@pytest.mark.parametrize("where, failed", [
+    ("x_bar", {("vjp_fd", "x"), ("consistency", "x"), ("adjoint", "x"),
+               ("batched", "x_bar+params_bar")}),
+    ("W", {("vjp_fd", "W"), ("batched", "x_bar+params_bar")}),
+    ("y_dot", {("jvp_fd", "x"), ("consistency", "x"), ("batched", "y_dot")}),
+])
+def test_a_nan_in_a_derivative_fails_with_an_infinite_error(where, failed):
+    """NaN compares false with everything, so max(0.0, nan) is 0.0: before the error
+    measures turned NaN into inf, a layer whose derivatives were NaN passed every check."""
+    _, params, x = _point()
+    report = check_layer(NanEntry(3, 2, where), x, params, seed=1)
+    assert {(r.check, r.param) for r in report.failures} == failed
+    assert all(r.rel_error == np.inf and not r.note for r in report.failures)
+
+
+def test_derivatives_of_the_wrong_shape_fail_even_where_they_broadcast():
+    _, params, x = _point(batch=1)
+    report = check_layer(DropsABatchOfOne(3, 2), x, params, seed=1)
+    assert {(r.check, r.param) for r in report.failures} == {
+        ("vjp_fd", "x"), ("jvp_fd", "x"), ("consistency", "x"), ("adjoint", "x")}
+    assert all(r.rel_error == np.inf for r in report.failures)
+    _, params2, x2 = _point(batch=2)
+    assert check_layer(DropsABatchOfOne(3, 2), x2, params2, seed=1).passed
+    # the b cotangent (2,) of a stack of two cotangents could be indexed [k] like (2, 2)
+    report = check_layer(NoLeadingAxisOnB(3, 2), x, params, seed=1)
+    assert [(r.check, r.param, r.rel_error) for r in report.failures] == [
+        ("batched", "x_bar+params_bar", np.inf)]
 
 
 def test_wrong_params_bar_dtype_fails_the_structure_check_first():
@@ -191,6 +269,9 @@ def test_check_value_and_grad():
     assert [r.param for r in wrong.failures] == ["w"]
     with pytest.raises(GradientCheckError):
         check_value_and_grad(lambda p: (0.0, {"w": p["w"]}), point, raise_on_failure=True)
+    nan = check_value_and_grad(lambda p: (_quadratic(p)[0], {"w": np.full(3, np.nan),
+                                                           "v": np.ones(2)}), point)
+    assert [(r.param, r.rel_error) for r in nan.failures] == [("w", np.inf)]
     structure = check_value_and_grad(lambda p: (0.0, {"w": p["w"]}), point)
     assert [r.check for r in structure.results] == ["structure"] and not structure.passed
     with pytest.raises(TypeError, match=r"but point\['w'\] has dtype float32"):
@@ -203,3 +284,8 @@ def test_error_measures():
     assert inner_product_error(np.zeros(2), np.zeros(2), 0.0) == 0.0
     assert inner_product_error(np.array([1.0, -1.0]), np.array([1.0, -0.5])) == \
         pytest.approx(0.5 / 2.0)
+    for bad in (np.nan, np.inf):
+        assert relative_error([1.0, bad], [1.0, 2.0]) == np.inf
+        assert relative_error([1.0, 2.0], [bad, 2.0]) == np.inf
+        assert inner_product_error(np.array([1.0, bad]), np.ones(2)) == np.inf
+        assert inner_product_error(np.ones(2), np.array([bad, 1.0])) == np.inf

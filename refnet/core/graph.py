@@ -21,7 +21,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .layer import Layer, as_rng
+from .layer import Layer, as_rng, lead_shape
 
 __all__ = ["Node", "Graph", "GraphCache", "Sequential"]
 
@@ -281,18 +281,29 @@ class Graph(Layer):
 
         Parameters
         ----------
-        keep : iterable of str, optional
-            Names of the values to return; default every value.
+        keep : str or iterable of str, optional
+            Name(s) of the values to return; default every value.
 
         Returns
         -------
         values : dict
             Value name -> array of shape (B, ...).
         cache : GraphCache
+
+        Raises
+        ------
+        ValueError
+            If ``keep`` names a value the graph does not have.
         """
         self.check_params(params)
         x = np.asarray(x)
-        keep = set(self._index) | {self.input_name} if keep is None else set(keep)
+        if keep is None:
+            keep = set(self._index) | {self.input_name}
+        else:
+            # a single name is one name, not the set of its characters
+            keep = {keep} if isinstance(keep, str) else set(keep)
+            for name in sorted(keep):
+                self._check_name("keep", name)
         remaining = {name: 0 for name in [self.input_name, *self._index]}
         for node in self.nodes:
             for i in node.inputs:
@@ -339,7 +350,7 @@ class Graph(Layer):
         active = self._ancestors(target) & self._descendants(source)
         if source not in active:
             raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
-        lead = y_bar.shape[:y_bar.ndim - len(cache.shapes[target])]
+        lead = lead_shape("y_bar", y_bar, cache.shapes[target], type(self).__name__)
         bars = {target: y_bar}
         params_bar = {} if need_params else None
         for node in reversed(self.nodes):
@@ -379,11 +390,7 @@ class Graph(Layer):
         active = self._ancestors(target) & self._descendants(source)
         if source not in active:
             raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
-        src_shape = cache.shapes[source]
-        if x_dot.ndim < len(src_shape) or x_dot.shape[x_dot.ndim - len(src_shape):] != src_shape:
-            raise ValueError(f"{type(self).__name__}: x_dot has shape {x_dot.shape}, expected "
-                             f"(*lead, {', '.join(map(str, src_shape))})")
-        lead = x_dot.shape[:x_dot.ndim - len(src_shape)]
+        lead = lead_shape("x_dot", x_dot, cache.shapes[source], type(self).__name__)
         dots = {source: x_dot}
         for node in self.nodes:
             if node.name not in active or node.name == source:

@@ -26,7 +26,10 @@ Conventions
   cost time and memory that a Jacobian does not need, so ``vjp(...,
   need_params=False)`` skips them and returns ``(x_bar, None)``.
 * Nothing is mutated: not ``params``, not ``x``, not the tangents, not the
-  cache.  Results are fresh arrays (or read-only views of inputs).
+  cache.  Results are fresh arrays, except where a layer only passes values
+  through (``Identity``, ``Flatten``, ``Add``, ``Concat``): there a result is
+  its argument or a view of it, so treat results as read-only and copy one
+  before writing into it.
 
 Layers with several inputs (``Add``, ``Concat``) set ``n_inputs`` to ``None``
 and take and return tuples in place of ``x``, ``x_bar`` and ``x_dot``.
@@ -93,12 +96,61 @@ class Layer:
         return {}
 
     def forward(self, params: Params, x):
+        """The output at ``x`` and what the derivatives need.
+
+        Parameters
+        ----------
+        params : dict
+            As :meth:`init` returns them (checked against :meth:`param_shapes`).
+        x : ndarray, shape (B, *in_shape)
+            A tuple of such arrays for a merge layer.
+
+        Returns
+        -------
+        y : ndarray, shape (B, *out_shape)
+        cache : NamedTuple
+            The point of linearisation, for :meth:`vjp` and :meth:`jvp`.
+        """
         raise NotImplementedError
 
     def vjp(self, params: Params, cache, y_bar, *, need_params: bool = True):
+        """Reverse mode: the cotangents of the input and the parameters.
+
+        Parameters
+        ----------
+        params : dict
+        cache : NamedTuple
+            From :meth:`forward`.
+        y_bar : ndarray, shape (*lead, B, *out_shape)
+            Output cotangent(s); ``lead`` axes stack several of them.
+        need_params : bool, default True
+            Whether to compute the parameter cotangents.
+
+        Returns
+        -------
+        x_bar : ndarray, shape (*lead, B, *in_shape)
+            ``J.T @ y_bar`` per example (a tuple for a merge layer).
+        params_bar : dict or None
+            Keyed like ``params``, each entry of shape ``(*lead, *shape)``,
+            summed over the batch; None when ``need_params`` is false.
+        """
         raise NotImplementedError
 
     def jvp(self, params: Params, cache, x_dot):
+        """Forward mode: the output tangent ``J @ x_dot`` at the cached point.
+
+        Parameters
+        ----------
+        params : dict
+        cache : NamedTuple
+            From :meth:`forward`.
+        x_dot : ndarray, shape (*lead, B, *in_shape)
+            Input tangent(s) (a tuple for a merge layer).
+
+        Returns
+        -------
+        y_dot : ndarray, shape (*lead, B, *out_shape)
+        """
         raise NotImplementedError
 
     def __call__(self, params: Params, x):

@@ -1,6 +1,7 @@
 """The 2-D convolution layer (NCHW), computed as im2col followed by one matmul."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -162,7 +163,7 @@ class Conv2d(Layer):
                        self.padding).reshape(lead + cache.x_shape)
         if not need_params:
             return x_bar, None
-        g3 = g.reshape(-1, batch * ho * wo, out)                            # (K, B*Ho*Wo, O)
+        g3 = g.reshape(math.prod(lead), batch * ho * wo, out)               # (K, B*Ho*Wo, O)
         w_mat_bar = np.matmul(g3.transpose(0, 2, 1),
                               cache.cols.reshape(batch * ho * wo, self.patch_size))  # (K, O, P)
         kh, kw = self.kernel_size

@@ -1,6 +1,7 @@
 """The dense fully connected layer."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -106,11 +107,12 @@ class Linear(Layer):
         x = cache.x
         batch = x.shape[0]
         lead = lead_shape("y_bar", y_bar, (batch, self.n_out), "Linear")
+        k_lead = math.prod(lead)
         y2 = fold_lead(y_bar, 2)                                   # (K*B, m)
         x_bar = (y2 @ params["W"]).reshape(lead + x.shape)
         if not need_params:
             return x_bar, None
-        y3 = y2.reshape(-1, batch, self.n_out)                     # (K, B, m)
+        y3 = y2.reshape(k_lead, batch, self.n_out)                 # (K, B, m)
         grads = {"W": np.matmul(y3.transpose(0, 2, 1), x).reshape(lead + (self.n_out, self.n_in))}
         if self.bias:
             grads["b"] = y3.sum(axis=1).reshape(lead + (self.n_out,))

@@ -22,8 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.layer import Layer, as_rng, check_positive_int, check_shape, fold_lead, lead_shape
-from ..ops.csr import CSRSupport, nnz_from_density
-from .sparse_affine import SupportView
+from .sparse_affine import SupportView, make_support
 
 __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_factorizations",
            "compact_factors", "kronecker_weights"]
@@ -269,7 +268,8 @@ class DopingLinear(SupportView, Layer):
         self.factors = _check_factors(factors, self.n_in, self.n_out, owner)
         (n1, n2), (m1, m2) = self.factors
         self.a_shape, self.b_shape = (m1, n1), (m2, n2)
-        self.support = _make_support((self.n_out, self.n_in), nnz, density, support, rng, owner)
+        self.support = make_support((self.n_out, self.n_in), nnz=nnz, density=density,
+                                    support=support, rng=rng, owner=owner)
         self.bias = bool(bias)
 
     # -- structure -----------------------------------------------------------------
@@ -354,7 +354,9 @@ class DopingLinear(SupportView, Layer):
             "A": np.tensordot(G, X, axes=([1, 3], [0, 2])).reshape(lead + self.a_shape),
             "B": np.tensordot(H.reshape(k_lead, batch, n1, m2), X,
                               axes=([1, 2], [0, 1])).reshape(lead + self.b_shape),
-            "S": self.support.value_cotangent(yt, cache.xt).reshape(lead + (self.nnz,)),
+            "S": (self.support.value_cotangent(yt, cache.xt) if batch    # no example: zero
+                  else np.zeros((k_lead, self.nnz), dtype=np.result_type(yt, cache.xt))
+                  ).reshape(lead + (self.nnz,)),
         }
         if self.bias:
             grads["b"] = y2_bar.reshape(k_lead, batch, self.n_out).sum(axis=1).reshape(
@@ -368,35 +370,3 @@ class DopingLinear(SupportView, Layer):
         y_dot = self._kron(params, x2_dot)
         y_dot += self.support.matmat(params["S"], np.ascontiguousarray(x2_dot.T)).T
         return y_dot.reshape(lead + (x.shape[0], self.n_out))
-
-
-def _make_support(shape, nnz, density, support, rng, owner) -> CSRSupport:
-    """The support of ``S``: exactly one of ``nnz``, ``density``, ``support``."""
-    given = [name for name, v in (("nnz", nnz), ("density", density), ("support", support))
-             if v is not None]
-    if len(given) != 1:
-        raise ValueError(f"{owner}: give exactly one of nnz=, density= or support=, "
-                         f"got {given or 'none'}")
-    if support is not None:
-        if rng is not None:
-            raise ValueError(f"{owner}: rng= samples a support, but support= was given too; "
-                             f"pass one or the other")
-        if isinstance(support, CSRSupport):
-            if support.shape != tuple(shape):
-                raise ValueError(f"{owner}: support has shape {support.shape}, expected "
-                                 f"{tuple(shape)}")
-            return support
-        if not isinstance(support, (tuple, list)) or len(support) != 2:
-            raise TypeError(f"{owner}: support must be a CSRSupport or a pair (rows, cols), "
-                            f"got {type(support).__name__}")
-        return CSRSupport.from_positions(shape, support[0], support[1])
-    if rng is None:
-        raise TypeError(f"{owner}: sampling a support needs rng= (a numpy.random.Generator "
-                        f"or an int seed)")
-    if density is not None:
-        nnz = nnz_from_density(shape, density, owner)
-    nnz = check_positive_int("nnz", nnz, owner, minimum=0)
-    if nnz > shape[0] * shape[1]:
-        raise ValueError(f"{owner}: nnz must be at most {shape[0]} * {shape[1]} = "
-                         f"{shape[0] * shape[1]}, got {nnz}")
-    return CSRSupport.sample(shape, nnz, as_rng(rng))

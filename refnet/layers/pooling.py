@@ -211,7 +211,9 @@ class MaxPool2d(_Pool2d):
         self.check_params(params)
         x = self._check_x(x)
         ph, pw = self.padding
-        xp = np.pad(x, [(0, 0), (0, 0), (ph, ph), (pw, pw)], constant_values=-np.inf)
+        # floats: an integer image has no -inf to pad with
+        xp = np.pad(x.astype(np.result_type(x, 1.0), copy=False),
+                    [(0, 0), (0, 0), (ph, ph), (pw, pw)], constant_values=-np.inf)
         windows = im2col(xp[..., None, :, :], self.kernel_size, self.stride, 0)
         argmax = np.argmax(windows, axis=-1)           # the first maximum on ties
         y = np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]

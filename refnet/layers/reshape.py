@@ -36,8 +36,8 @@ class Flatten(Layer):
 
         y_dot = x_dot.reshape(*lead, B, prod(s))
 
-    A reshape is linear and orthogonal (a relabelling of coordinates), so it is
-    its own adjoint's inverse.
+    A reshape is linear and orthogonal (a relabelling of coordinates), so its
+    adjoint is its inverse: the VJP reshapes back.
     """
 
     is_linear = True
@@ -50,7 +50,7 @@ class Flatten(Layer):
         x = np.asarray(x)
         if x.ndim < 1:
             raise ValueError(f"Flatten: x has shape {x.shape}, expected (B, ...)")
-        return x.reshape(x.shape[0], -1), FlattenCache(x.shape)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:])), FlattenCache(x.shape)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
         batch = cache.x_shape[0]
@@ -60,4 +60,4 @@ class Flatten(Layer):
 
     def jvp(self, params, cache, x_dot):
         lead = lead_shape("x_dot", x_dot, cache.x_shape, "Flatten")
-        return x_dot.reshape(lead + (cache.x_shape[0], -1))
+        return x_dot.reshape(lead + (cache.x_shape[0], math.prod(cache.x_shape[1:])))

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import check_positive_int, check_shape, fold_lead, lead_shape
+from ..core.layer import check_pair, check_positive_int, check_shape, fold_lead, lead_shape
 from ..ops.csr import CSRSupport
 from ..ops.im2col import col2im, conv_output_size, im2col
 from .sparse_affine import SparseAffine
@@ -112,7 +112,9 @@ class SparseLinear(SparseAffine):
 
         The support is where ``mask`` is nonzero (default: where ``W`` is);
         the values are ``W`` on it.  This is how pruning turns a dense
-        :class:`~refnet.layers.Linear` into a sparse layer.
+        :class:`~refnet.layers.Linear` into a sparse layer.  Called on a
+        DCTpS class, ``W`` gives ``S`` alone: the layer's weight is then
+        ``alpha * D + S``, not ``W``.
 
         Parameters
         ----------
@@ -243,7 +245,7 @@ class SparseConv2d(SparseAffine):
         owner = type(self).__name__
         self.in_channels = check_positive_int("in_channels", in_channels, owner)
         self.out_channels = check_positive_int("out_channels", out_channels, owner)
-        self.kernel_size = _pair("kernel_size", kernel_size, owner)
+        self.kernel_size = check_pair("kernel_size", kernel_size, owner)
         self.stride = check_positive_int("stride", stride, owner)
         self.padding = check_positive_int("padding", padding, owner, minimum=0)
         kh, kw = self.kernel_size
@@ -277,7 +279,8 @@ class SparseConv2d(SparseAffine):
 
         The support is where ``mask`` (same shape) is nonzero, by default
         where ``kernel`` is; the values are the kernel's there.  The layer has
-        a bias exactly when ``b`` is given.
+        a bias exactly when ``b`` is given.  Called on a DCTpS class, the
+        kernel gives ``S`` alone, as in :meth:`SparseLinear.from_dense`.
 
         Returns
         -------
@@ -300,9 +303,12 @@ class SparseConv2d(SparseAffine):
             raise ValueError(f"{type(self).__name__}: input shape {in_shape}, expected "
                              f"({self.in_channels}, H, W)")
         kh, kw = self.kernel_size
-        return (self.out_channels,
-                conv_output_size(in_shape[1], kh, self.stride, self.padding),
-                conv_output_size(in_shape[2], kw, self.stride, self.padding))
+        try:
+            return (self.out_channels,
+                    conv_output_size(in_shape[1], kh, self.stride, self.padding),
+                    conv_output_size(in_shape[2], kw, self.stride, self.padding))
+        except ValueError as err:
+            raise ValueError(f"{type(self).__name__}: input shape {in_shape}: {err}") from None
 
     def _patch_rows(self, x):
         """im2col of ``x`` (..., C, H, W) as rows (prod(...) * Ho * Wo, P), and (Ho, Wo)."""
@@ -351,16 +357,6 @@ def _to_rows(y, channels):
 def _from_rows(y2, nhwc_shape):
     """Rows (N, C) -> contiguous (..., C, Ho, Wo), given the (..., Ho, Wo, C) shape."""
     return np.ascontiguousarray(np.moveaxis(y2.reshape(nhwc_shape), -1, -3))
-
-
-def _pair(name, value, owner):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{owner}: {name} must be an int or a pair, got {value!r}")
-        return (check_positive_int(name, value[0], owner),
-                check_positive_int(name, value[1], owner))
-    v = check_positive_int(name, value, owner)
-    return (v, v)
 
 
 def _mask_like(mask, shape, cls):

@@ -37,7 +37,7 @@ from ..ops.csr import CSRSupport, nnz_from_density
 from ..ops.operator import FixedOperator
 from ..ops.rowblocks import map_blocks, row_blocks
 
-__all__ = ["SparseAffine", "SupportView", "SPARSE_INITS"]
+__all__ = ["SparseAffine", "SupportView", "SPARSE_INITS", "make_support"]
 
 #: Initialisers of the values of ``S`` (see :meth:`SparseAffine.init`).
 SPARSE_INITS = ("kaiming-dense", "kaiming-sparse", "zeros")
@@ -145,27 +145,8 @@ class SparseAffine(SupportView, Layer):
     # -- structure -------------------------------------------------------------
     def _setup(self, shape, *, nnz, density, support, rng, bias, init, owner):
         """Set the support (exactly one of ``nnz``, ``density``, ``support``), bias and init."""
-        given = [name for name, v in (("nnz", nnz), ("density", density), ("support", support))
-                 if v is not None]
-        if len(given) != 1:
-            raise ValueError(f"{owner}: give exactly one of nnz=, density= or support=, "
-                             f"got {given or 'none'}")
-        if support is not None:
-            if rng is not None:
-                raise ValueError(f"{owner}: rng= samples a support, but support= was given "
-                                 f"too; pass one or the other")
-            self.support = _as_support(support, shape, owner)
-        else:
-            if rng is None:
-                raise TypeError(f"{owner}: sampling a support needs rng= (a "
-                                f"numpy.random.Generator or an int seed)")
-            if density is not None:
-                nnz = nnz_from_density(shape, density, owner)
-            nnz = check_positive_int("nnz", nnz, owner, minimum=0)
-            if nnz > shape[0] * shape[1]:
-                raise ValueError(f"{owner}: nnz must be at most {shape[0]} * {shape[1]} = "
-                                 f"{shape[0] * shape[1]}, got {nnz}")
-            self.support = CSRSupport.sample(shape, nnz, as_rng(rng))
+        self.support = make_support(shape, nnz=nnz, density=density, support=support, rng=rng,
+                                    owner=owner)
         self.bias = bool(bias)
         if init not in SPARSE_INITS:
             raise ValueError(f"{owner}: init must be one of {list(SPARSE_INITS)}, got {init!r}")
@@ -367,6 +348,42 @@ class SparseAffine(SupportView, Layer):
     def _blocks(self, n_rows):
         """Row blocks for this layer's widest row (``max(m, n)`` doubles)."""
         return row_blocks(n_rows, 8 * max(self.support.shape))
+
+
+def make_support(shape, *, nnz=None, density=None, support=None, rng=None,
+                 owner: str = "make_support") -> CSRSupport:
+    """The fixed support of a sparse ``(m, n)`` weight, from a layer's arguments.
+
+    Exactly one of ``nnz`` (a count, ``0 <= nnz <= m * n``), ``density`` (in
+    (0, 1], see :func:`~refnet.ops.csr.nnz_from_density`) and ``support`` (a
+    :class:`CSRSupport` or ``(rows, cols)``) is given; the first two sample
+    the positions with ``rng`` (required then, refused with ``support``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming ``owner`` and the argument at fault.
+    """
+    given = [name for name, v in (("nnz", nnz), ("density", density), ("support", support))
+             if v is not None]
+    if len(given) != 1:
+        raise ValueError(f"{owner}: give exactly one of nnz=, density= or support=, "
+                         f"got {given or 'none'}")
+    if support is not None:
+        if rng is not None:
+            raise ValueError(f"{owner}: rng= samples a support, but support= was given "
+                             f"too; pass one or the other")
+        return _as_support(support, shape, owner)
+    if rng is None:
+        raise TypeError(f"{owner}: sampling a support needs rng= (a "
+                        f"numpy.random.Generator or an int seed)")
+    if density is not None:
+        nnz = nnz_from_density(shape, density, owner)
+    nnz = check_positive_int("nnz", nnz, owner, minimum=0)
+    if nnz > shape[0] * shape[1]:
+        raise ValueError(f"{owner}: nnz must be at most {shape[0]} * {shape[1]} = "
+                         f"{shape[0] * shape[1]}, got {nnz}")
+    return CSRSupport.sample(shape, nnz, as_rng(rng))
 
 
 def _as_support(support, shape, owner) -> CSRSupport:

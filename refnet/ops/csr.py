@@ -325,6 +325,9 @@ class CSRSupport:
                              f"not a multiple of the batch {batch} of xt")
         k_lead = yt.shape[1] // batch
         dtype = np.result_type(xt, yt)
+        # np.take(..., out=) refuses to cast, so both operands are gathered from arrays
+        # of the result's dtype (no copy in the usual float64 case)
+        xt, yt = xt.astype(dtype, copy=False), yt.astype(dtype, copy=False)
         out = np.empty((self.nnz, k_lead), dtype=dtype)
         if self.nnz == 0:
             return np.ascontiguousarray(out.T)

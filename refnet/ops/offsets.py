@@ -42,6 +42,7 @@ import scipy.fft
 import scipy.sparse as sp
 
 from ..core.layer import as_rng
+from ..initializers import orthogonal
 from .dct import TruncatedDCT
 from .operator import FixedOperator
 
@@ -134,7 +135,8 @@ class RandomizedDCT(FixedOperator):
     def apply(self, x: np.ndarray) -> np.ndarray:
         """``O @ x`` on the last axis; returns a new C-contiguous ``(..., n_out)`` array."""
         x = self._check_last_axis("x", x, self.n_in)
-        v = np.take(x, self.perm_in, axis=-1)                      # P_in @ x, a new array
+        # P_in @ x, a new array; integers become floats so that the signs fit in place
+        v = np.take(x, self.perm_in, axis=-1).astype(np.result_type(x, 1.0), copy=False)
         v *= self.signs
         z = scipy.fft.dct(v, type=2, n=self.q, axis=-1, norm="ortho", overwrite_x=True)
         return np.take(z, self.perm_out, axis=-1)                  # truncate and P_out
@@ -175,8 +177,9 @@ class RandomOrthogonal(FixedOperator):
     positive, the unique QR with that property) ``Q`` is distributed
     uniformly (Haar) over the matrices with orthonormal columns (Mezzadri,
     "How to generate random matrices from the classical compact groups",
-    2007).  ``O`` is stored, ``m * n`` numbers, and applied by matrix
-    products in ``O(m n)`` per row::
+    2007); it is the draw of :func:`refnet.initializers.orthogonal`.  ``O``
+    is stored, ``m * n`` numbers, and applied by matrix products in
+    ``O(m n)`` per row::
 
         O @ x   = x @ O.T                              # (..., n) -> (..., m)
         O.T @ y = y @ O                                # (..., m) -> (..., n)
@@ -190,13 +193,7 @@ class RandomOrthogonal(FixedOperator):
 
     def __init__(self, n_in: int, n_out: int, rng):
         super().__init__(n_in, n_out)
-        rng = as_rng(rng)
-        m, n = self.n_out, self.n_in
-        G = rng.standard_normal((max(m, n), min(m, n)))
-        Q, R = np.linalg.qr(G)
-        d = np.sign(np.diag(R))
-        Q = Q * np.where(d == 0.0, 1.0, d)             # d == 0 has probability 0
-        self._O = np.ascontiguousarray(Q if m >= n else Q.T)
+        self._O = np.ascontiguousarray(orthogonal((self.n_out, self.n_in), as_rng(rng)))
         self._O.flags.writeable = False
 
     def apply(self, x: np.ndarray) -> np.ndarray:

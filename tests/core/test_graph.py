@@ -166,6 +166,11 @@ def test_partial_derivative_errors():
     with pytest.raises(ValueError,
                        match=r"Graph: x_dot has shape \(1, 4\), expected \(\*lead, 1, 3\)"):
         g.jvp(params, cache, np.ones((1, 4)))
+    with pytest.raises(ValueError,
+                       match=r"Graph: y_bar has shape \(1, 5\), expected \(\*lead, 1, 4\)"):
+        g.vjp(params, cache, np.ones((1, 5)), need_params=False, source="fc1", target="fc1")
+    with pytest.raises(ValueError, match=r"Graph: y_bar has shape \(4,\), expected"):
+        g.vjp(params, cache, np.ones(4))
 
 
 def test_params_must_be_keyed_by_node():
@@ -181,3 +186,15 @@ def test_sequential_names_and_summary():
     assert "act" in net.summary() and "(4,)" in net.summary()
     with pytest.raises(TypeError, match="Sequential: item 0 must be a Layer"):
         Sequential(["relu"])
+
+
+def test_forward_all_keeps_the_named_values_and_refuses_unknown_names():
+    g = _residual()
+    params = _noisy_params(g, 3)
+    x = np.ones((2, 3))
+    values, _ = g.forward_all(params, x, keep="act")           # one name, not its letters
+    assert set(values) == {"act"}
+    np.testing.assert_array_equal(values["act"], g.forward_all(params, x)[0]["act"])
+    assert set(g.forward_all(params, x, keep=("input", "fc2"))[0]) == {"input", "fc2"}
+    with pytest.raises(ValueError, match="Graph: keep 'fc3' is not a node"):
+        g.forward_all(params, x, keep=("act", "fc3"))

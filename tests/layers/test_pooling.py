@@ -206,3 +206,13 @@ def test_distinct_values():
     for gap in (0, -1.0, np.inf, True):
         with pytest.raises(ValueError, match="gap must be a positive finite number"):
             distinct_values(0, (2,), gap=gap)
+
+
+def test_maxpool_of_an_integer_image_is_that_of_its_float_copy():
+    """Padding with -inf needs floats; an integer image is pooled as its float64 copy."""
+    x = np.random.default_rng(0).integers(-9, 10, (2, 3, 4, 5))
+    layer = MaxPool2d(3, stride=2, padding=1)
+    y, cache = layer.forward({}, x)
+    y64, cache64 = layer.forward({}, x.astype(np.float64))
+    np.testing.assert_array_equal(y, y64)
+    np.testing.assert_array_equal(cache.argmax, cache64.argmax)

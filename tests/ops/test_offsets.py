@@ -130,3 +130,13 @@ def test_make_offset_names_and_errors():
         make_offset("identity", 4, 3, seed=1)
     with pytest.raises(ValueError, match=r"x has shape \(2, 5\), expected \(\.\.\., 4\)"):
         make_offset("randomized-dct", 4, 3, 0).apply(np.ones((2, 5)))
+
+
+@pytest.mark.parametrize("name", ORTHONORMAL)
+def test_integer_arguments_give_the_float64_products(name):
+    """Every offset takes integer arrays as numpy does, as floats (the randomised DCT
+    used to fail multiplying its signs into an integer array in place)."""
+    O = offset(name, 5, 4, seed=3)
+    x, y = np.arange(10).reshape(2, 5) - 4, np.arange(8).reshape(2, 4) - 3
+    np.testing.assert_array_equal(O.apply(x), O.apply(x.astype(np.float64)))
+    np.testing.assert_array_equal(O.adjoint(y), O.adjoint(y.astype(np.float64)))
