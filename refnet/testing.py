@@ -63,7 +63,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .core.layer import Layer, as_rng
-from .core.tree import tree_leaves
+from .core.tree import tree_get, tree_leaves, tree_replace
 
 __all__ = ["TOLERANCES", "CheckResult", "GradCheckReport", "GradientCheckError",
            "check_layer", "check_value_and_grad", "full_jacobians", "relative_error",
@@ -255,16 +255,7 @@ def _require_float64(name: str, value) -> None:
 
 def _replace_leaf(tree: dict, path: str, value) -> dict:
     # np.asarray: arithmetic on a 0-d parameter gives a numpy scalar, not an array
-    head, _, rest = path.partition("/")
-    out = dict(tree)
-    out[head] = _replace_leaf(tree[head], rest, value) if rest else np.asarray(value)
-    return out
-
-
-def _get_leaf(tree: dict, path: str):
-    for key in path.split("/"):
-        tree = tree[key]
-    return tree
+    return tree_replace(tree, path, np.asarray(value))
 
 
 def _noise_floor(magnitude: float, step: float, tol: float) -> float:
@@ -414,13 +405,13 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
                  else inner_product_error(v * jvp_u, _products(x_bar, u_x)))
         if "vjp_fd" in checks:
             for path in param_paths:
-                w = _get_leaf(params, path)
+                w = tree_get(params, path)
                 u = rng.standard_normal(np.shape(w))
                 fd_p, y_plus = _central_difference(
                     lambda t: np.asarray(run(_replace_leaf(params, path, w + t * u), xs)[0]),
                     step)
                 floor = _noise_floor(float(np.sum(np.abs(v * y_plus))), step, tols["vjp_fd"])
-                keep_fd(path, v * fd_p, _get_leaf(p_bar, path) * u, floor)
+                keep_fd(path, v * fd_p, tree_get(p_bar, path) * u, floor)
         if "adjoint" in checks and layer.is_linear:
             u_a = tuple(rng.standard_normal(p.shape) for p in xs)
             zero = tuple(np.zeros_like(p) for p in xs)
@@ -481,7 +472,7 @@ def _batched_error(layer, params, cache, y, rng, merge) -> float:
         for a, b in zip(_as_tuple(x_bar), _as_tuple(xk)):
             err = max(err, _stacked_error(a, b, k))
         for path, leaf in tree_leaves(pk):
-            err = max(err, _stacked_error(_get_leaf(p_bar, path), leaf, k))
+            err = max(err, _stacked_error(tree_get(p_bar, path), leaf, k))
     x_only, none = layer.vjp(params, cache, v, need_params=False)
     if none is not None:
         return 1.0
@@ -589,7 +580,7 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                 minus = float(fun(_replace_leaf(point, path, leaf - step * u))[0])
                 floor = _noise_floor(abs(plus), step, tol)
                 fd = (plus - minus) / (2 * step)
-                terms = _get_leaf(grad, path) * u
+                terms = tree_get(grad, path) * u
                 err_u = inner_product_error(np.array([fd]), terms, floor)
                 err = max(err, err_u)
                 if np.isfinite(err_u) and floor > max(abs(fd), float(np.sum(np.abs(terms)))):

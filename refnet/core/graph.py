@@ -22,6 +22,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .layer import Layer, as_rng, lead_shape
+from .tree import tree_leaves
 
 __all__ = ["Node", "Graph", "GraphCache", "Sequential"]
 
@@ -252,7 +253,7 @@ class Graph(Layer):
         shapes = self.shapes(in_shape) if in_shape is not None else {}
         rows = [("node", "layer", "inputs", "shape", "params")]
         for node in self.nodes:
-            count = sum(int(np.prod(s)) for s in _shape_leaves(node.layer.param_shapes()))
+            count = sum(int(np.prod(s)) for _, s in tree_leaves(node.layer.param_shapes()))
             rows.append((node.name, repr(node.layer), ", ".join(node.inputs),
                          str(shapes.get(node.name, "?")), str(count)))
         widths = [max(len(r[c]) for r in rows) for c in range(5)]
@@ -400,14 +401,6 @@ class Graph(Layer):
             dots[node.name] = node.layer.jvp(params[node.name], cache.caches[node.name],
                                              ins[0] if node.layer.n_inputs == 1 else tuple(ins))
         return dots[target]
-
-
-def _shape_leaves(shapes):
-    for value in shapes.values():
-        if isinstance(value, dict):
-            yield from _shape_leaves(value)
-        else:
-            yield value
 
 
 def _zeros_with_lead(params, lead):

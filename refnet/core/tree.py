@@ -27,7 +27,7 @@ import numpy as np
 
 from .layer import as_rng
 
-__all__ = ["tree_map", "tree_leaves", "tree_flatten", "tree_unflatten", "TreeSpec",
+__all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten", "tree_unflatten", "TreeSpec",
            "tree_vdot", "tree_axpy", "tree_scale", "tree_zeros_like",
            "tree_random_like", "tree_size", "tree_equal", "tree_check_like"]
 
@@ -64,6 +64,24 @@ def tree_map(fn: Callable, tree: dict, *others: dict, _path: str = "") -> dict:
         _check_same_keys(tree, other, _path)
     for key, value in tree.items():
         out[key] = tree_map(fn, value, *(o[key] for o in others), _path=f"{_path}/{key}")
+    return out
+
+
+def tree_get(tree: dict, path: str):
+    """The entry of a nested dict at the path ``"a/b/c"`` (as :func:`tree_leaves` names it)."""
+    for key in path.split("/"):
+        tree = tree[key]
+    return tree
+
+
+def tree_replace(tree: dict, path: str, value) -> dict:
+    """A copy of ``tree`` with the entry at ``path`` replaced; nothing is mutated.
+
+    Only the dicts along the path are copied; every other entry is shared.
+    """
+    head, _, rest = path.partition("/")
+    out = dict(tree)
+    out[head] = tree_replace(tree[head], rest, value) if rest else value
     return out
 
 

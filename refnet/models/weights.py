@@ -33,6 +33,7 @@ import numpy as np
 
 from ..core.graph import Graph, Node, Sequential
 from ..core.layer import Layer
+from ..core.tree import tree_get, tree_replace
 from ..layers import Conv2d, DopingLinear, Linear, SparseConv2d
 from ..layers.sparse_affine import SparseAffine
 from .model import Model
@@ -231,19 +232,9 @@ def as_supports(supports) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def get_path(tree: dict, path: str):
-    """The entry of a nested dict at ``"a/b/c"``."""
-    for key in path.split("/"):
-        tree = tree[key]
-    return tree
-
-
-def replace_path(tree: dict, path: str, value) -> dict:
-    """A copy of a nested dict with the entry at ``path`` replaced (nothing mutated)."""
-    head, _, rest = path.partition("/")
-    out = dict(tree)
-    out[head] = replace_path(tree[head], rest, value) if rest else value
-    return out
+#: Kept under the names the sparsity modules use; they are :mod:`refnet.core.tree`'s.
+get_path = tree_get
+replace_path = tree_replace
 
 
 def dense_matrix(layer: Layer, layer_params: dict) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.graph import Graph
 from ..core.layer import Layer, check_positive_int
-from ..core.tree import tree_leaves
+from ..core.tree import tree_get, tree_leaves
 
 __all__ = ["jacobian", "parameter_jacobian", "ParameterJacobian", "linearize"]
 
@@ -271,12 +271,6 @@ def _select_paths(params, patterns) -> list[tuple[str, tuple]]:
     return [(p, s) for p, s in leaves if any(fnmatch.fnmatchcase(p, pat) for pat in patterns)]
 
 
-def _leaf(tree, path: str):
-    for key in path.split("/"):
-        tree = tree[key]
-    return tree
-
-
 def parameter_jacobian(layer: Layer, params, x, *, paths: Sequence[str] | str | None = None,
                        chunk_size: int | None = None) -> ParameterJacobian:
     """The exact Jacobian of every example's output with respect to the parameters.
@@ -350,7 +344,7 @@ def parameter_jacobian(layer: Layer, params, x, *, paths: Sequence[str] | str | 
         col = 0
         for path, shape in selected:
             size = math.prod(shape)
-            out[start:start + k, col:col + size] = np.asarray(_leaf(params_bar, path)).reshape(
+            out[start:start + k, col:col + size] = np.asarray(tree_get(params_bar, path)).reshape(
                 k, size)
             col += size
     return ParameterJacobian(out.reshape(batch, m, total), tuple(p for p, _ in selected),

@@ -120,3 +120,14 @@ def test_tree_map_keeps_zero_d_arrays_as_arrays():
     assert isinstance(out["alpha"], np.ndarray) and out["alpha"].shape == ()
     assert float(out["alpha"]) == 0.75
     assert tree_map(lambda w: float(np.sum(w)), tree)["W"] == 2.0   # non-numpy results pass through
+
+
+def test_tree_get_and_replace_by_path():
+    from refnet.core.tree import tree_get, tree_replace
+    tree = {"fc1": {"W": np.ones(2), "b": np.zeros(1)}, "act": {}}
+    assert tree_get(tree, "fc1/W") is tree["fc1"]["W"]
+    new = tree_replace(tree, "fc1/b", np.ones(1))
+    assert new["fc1"]["b"][0] == 1.0 and tree["fc1"]["b"][0] == 0.0       # nothing mutated
+    assert new["fc1"]["W"] is tree["fc1"]["W"] and new["act"] is tree["act"]   # shared
+    with pytest.raises(KeyError):
+        tree_get(tree, "fc2/W")
