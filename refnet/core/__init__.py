@@ -8,4 +8,5 @@ from .tree import (TreeSpec, tree_axpy, tree_check_like, tree_equal, tree_flatte
 __all__ = ["Graph", "GraphCache", "Node", "Sequential", "Layer", "MergeLayer", "as_rng",
            "fold_lead", "lead_shape", "TreeSpec", "tree_axpy", "tree_check_like", "tree_equal",
            "tree_flatten", "tree_get", "tree_leaves", "tree_map", "tree_replace",
-           "tree_random_like", "tree_scale", "tree_size", "tree_unflatten", "tree_vdot", "tree_zeros_like"]
+           "tree_random_like", "tree_scale", "tree_size", "tree_unflatten", "tree_vdot",
+           "tree_zeros_like"]
