@@ -27,7 +27,8 @@ import numpy as np
 
 from .layer import as_rng
 
-__all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten", "tree_unflatten", "TreeSpec",
+__all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten", "tree_unflatten",
+           "TreeSpec",
            "tree_vdot", "tree_axpy", "tree_scale", "tree_zeros_like",
            "tree_random_like", "tree_size", "tree_equal", "tree_check_like"]
 

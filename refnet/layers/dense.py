@@ -45,7 +45,8 @@ class Linear(Layer):
     VJP (``y_bar`` of shape (*lead, B, m))::
 
         x_bar = y_bar @ W                            # (*lead, B, n)
-        W_bar = y_bar.T @ x   per lead index         # (*lead, m, n) = sum_b y_bar[b, :, None] * x[b, None, :]
+        W_bar = y_bar.T @ x   per lead index         # (*lead, m, n)
+                                                     #   = sum_b y_bar[b, :, None] * x[b, None, :]
         b_bar = sum_b y_bar[..., b, :]               # (*lead, m)
 
     JVP (``x_dot`` of shape (*lead, B, n))::
