@@ -12,7 +12,6 @@ neighbour slows the multi-threaded BLAS baseline most, which would flatter
 the speedups.
 """
 import argparse
-import json
 import pathlib
 import sys
 
@@ -20,8 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from refnet.bench import dctps_table, run_dctps  # noqa: E402
-
-BEGIN, END = "<!-- bench-dctps:begin -->", "<!-- bench-dctps:end -->"
+from readme_blocks import save_bench  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,29 +31,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     report = run_dctps(repeats=args.repeats, progress=lambda s: print(s, file=sys.stderr))
-    table = dctps_table(report)
-    busy = report["other_processes_cpu_share"]
-    clean = busy is None or busy <= args.max_busy
-    out = ROOT / "analysis" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "bench_dctps" if clean else "bench_dctps.busy"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / f"{stem}.md").write_text(table + "\n")
-    print(table)
-    if not clean:
-        print(f"\nother processes used {100 * busy:.0f}% of the CPU (> {100 * args.max_busy:.0f}%):"
-              f" wrote {stem}.*, left the README alone; rerun on a quiet machine",
-              file=sys.stderr)
-        return 1
-    if args.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        if not rest:
-            raise SystemExit(f"README.md has no {BEGIN} marker")
-        readme.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
-    return 0
+    return save_bench(report, dctps_table(report), ROOT / "analysis" / "out", "bench_dctps",
+                      marker="bench-dctps", readme=args.readme, max_busy=args.max_busy)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ during which other processes used more than ``--max-busy`` of the CPU is
 written to ``bench.busy.*`` instead and the script exits 1.
 """
 import argparse
-import json
 import pathlib
 import sys
 
@@ -18,8 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from refnet.bench import offsets_table, run_offsets  # noqa: E402
-
-BEGIN, END = "<!-- bench-offsets:begin -->", "<!-- bench-offsets:end -->"
+from readme_blocks import save_bench  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -31,29 +29,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     report = run_offsets(repeats=args.repeats, progress=lambda s: print(s, file=sys.stderr))
-    table = offsets_table(report)
-    busy = report["other_processes_cpu_share"]
-    clean = busy is None or busy <= args.max_busy
-    out = ROOT / "analysis" / "out" / "offsets"
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "bench" if clean else "bench.busy"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / f"{stem}.md").write_text(table + "\n")
-    print(table)
-    if not clean:
-        print(f"\nother processes used {100 * busy:.0f}% of the CPU (> {100 * args.max_busy:.0f}%):"
-              f" wrote {stem}.*, left the README alone; rerun on a quiet machine",
-              file=sys.stderr)
-        return 1
-    if args.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        if not rest:
-            raise SystemExit(f"README.md has no {BEGIN} marker")
-        readme.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
-    return 0
+    return save_bench(report, offsets_table(report), ROOT / "analysis" / "out" / "offsets", "bench",
+                      marker="bench-offsets", readme=args.readme, max_busy=args.max_busy)
 
 
 if __name__ == "__main__":

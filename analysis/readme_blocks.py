@@ -1,0 +1,54 @@
+"""What the analysis scripts share: README blocks between markers, and benchmark files.
+
+A README block is the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``; tests
+keep each block equal to the file a command wrote, so the README never shows a number that no
+run produced.
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def replace_block(text: str, marker: str, content: str) -> str:
+    """``text`` with the block ``marker`` holding ``content`` (which must exist already)."""
+    pattern = re.compile(rf"(<!-- {marker}:begin -->\n).*?(\n<!-- {marker}:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {marker} markers")
+    return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + m.group(2), text)
+
+
+def update_readme(blocks: dict) -> None:
+    """Replace the README blocks ``{marker: content}``."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for marker, content in blocks.items():
+        text = replace_block(text, marker, content)
+    readme.write_text(text)
+
+
+def save_bench(report: dict, table: str, out: Path, stem: str, *, marker: str,
+               readme: bool, max_busy: float) -> int:
+    """Write a benchmark's ``STEM.json`` and ``STEM.md`` into ``out`` and maybe the README.
+
+    A run during which other processes used more than ``max_busy`` of the CPU goes to
+    ``STEM.busy.*`` instead, leaves the README alone and returns 1: a busy neighbour slows
+    the multi-threaded BLAS baselines most, which would flatter the speedups.
+    """
+    busy = report["other_processes_cpu_share"]
+    clean = busy is None or busy <= max_busy
+    out.mkdir(parents=True, exist_ok=True)
+    stem = stem if clean else f"{stem}.busy"
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(table + "\n")
+    print(table)
+    if not clean:
+        print(f"\nother processes used {100 * busy:.0f}% of the CPU (> {100 * max_busy:.0f}%):"
+              f" wrote {stem}.*, left the README alone; rerun on a quiet machine",
+              file=sys.stderr)
+        return 1
+    if readme:
+        update_readme({marker: table})
+    return 0

@@ -1,0 +1,28 @@
+"""analysis/readme_blocks.py: README blocks are replaced exactly, busy benchmarks are refused."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+import readme_blocks  # noqa: E402
+
+
+def test_replace_block_replaces_only_its_block():
+    text = "a\n<!-- t:begin -->\nold\n<!-- t:end -->\nb\n<!-- u:begin -->\nkeep\n<!-- u:end -->\n"
+    new = readme_blocks.replace_block(text, "t", "new 1\nnew 2\n")
+    assert new == ("a\n<!-- t:begin -->\nnew 1\nnew 2\n<!-- t:end -->\nb\n"
+                   "<!-- u:begin -->\nkeep\n<!-- u:end -->\n")
+    with pytest.raises(SystemExit, match="no v markers"):
+        readme_blocks.replace_block(text, "v", "x")
+
+
+@pytest.mark.parametrize("busy, stem, status", [(0.0, "bench", 0), (0.5, "bench.busy", 1)])
+def test_save_bench_refuses_a_busy_run(tmp_path, capsys, busy, stem, status):
+    report = {"other_processes_cpu_share": busy, "cases": []}
+    assert readme_blocks.save_bench(report, "| table |", tmp_path, "bench", marker="none",
+                                    readme=False, max_busy=0.05) == status
+    assert json.loads((tmp_path / f"{stem}.json").read_text()) == report
+    assert (tmp_path / f"{stem}.md").read_text() == "| table |\n"
+    assert "| table |" in capsys.readouterr().out
