@@ -11,7 +11,6 @@ written to ``*.busy.*`` files instead and the script exits 1: a busy
 neighbour slows the multi-threaded BLAS baseline most, which would flatter
 the speedups.
 """
-import argparse
 import pathlib
 import sys
 
@@ -19,20 +18,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from refnet.bench import dctps_table, run_dctps  # noqa: E402
-from readme_blocks import save_bench  # noqa: E402
+from readme_blocks import run_bench_script  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="update README.md")
-    parser.add_argument("--max-busy", type=float, default=0.05,
-                        help="largest CPU share of other processes accepted (default 0.05)")
-    parser.add_argument("--repeats", type=int, default=9)
-    args = parser.parse_args(argv)
-
-    report = run_dctps(repeats=args.repeats, progress=lambda s: print(s, file=sys.stderr))
-    return save_bench(report, dctps_table(report), ROOT / "analysis" / "out", "bench_dctps",
-                      marker="bench-dctps", readme=args.readme, max_busy=args.max_busy)
+    return run_bench_script(__doc__, run_dctps, dctps_table, ROOT / "analysis" / "out", "bench_dctps",
+                            "bench-dctps", argv)
 
 
 if __name__ == "__main__":

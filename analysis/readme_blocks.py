@@ -4,6 +4,7 @@ A README block is the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -
 keep each block equal to the file a command wrote, so the README never shows a number that no
 run produced.
 """
+import argparse
 import json
 import re
 import sys
@@ -27,6 +28,20 @@ def update_readme(blocks: dict) -> None:
     for marker, content in blocks.items():
         text = replace_block(text, marker, content)
     readme.write_text(text)
+
+
+def run_bench_script(doc: str, run, table, out: Path, stem: str, marker: str, argv=None) -> int:
+    """The whole of a benchmark script: parse ``--readme --max-busy --repeats``, run
+    ``run(repeats=..., progress=...)``, and :func:`save_bench` its ``table(report)``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--readme", action="store_true", help="update README.md")
+    parser.add_argument("--max-busy", type=float, default=0.05,
+                        help="largest CPU share of other processes accepted (default 0.05)")
+    parser.add_argument("--repeats", type=int, default=9)
+    args = parser.parse_args(argv)
+    report = run(repeats=args.repeats, progress=lambda s: print(s, file=sys.stderr))
+    return save_bench(report, table(report), out, stem, marker=marker, readme=args.readme,
+                      max_busy=args.max_busy)
 
 
 def save_bench(report: dict, table: str, out: Path, stem: str, *, marker: str,
