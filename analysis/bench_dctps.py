@@ -22,8 +22,8 @@ from readme_blocks import run_bench_script  # noqa: E402
 
 
 def main(argv=None) -> int:
-    return run_bench_script(__doc__, run_dctps, dctps_table, ROOT / "analysis" / "out", "bench_dctps",
-                            "bench-dctps", argv)
+    return run_bench_script(__doc__, run_dctps, dctps_table, ROOT / "analysis" / "out",
+                            "bench_dctps", "bench-dctps", argv)
 
 
 if __name__ == "__main__":
