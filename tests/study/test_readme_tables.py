@@ -57,3 +57,12 @@ def test_full_run_dctps_rigl_at_least_as_good_as_dctps():
     for density in (1e-2, 1e-3, 1e-4):
         assert (_acc(summary, "dctps-rigl", density)["acc_mean"]
                 >= _acc(summary, "dctps-epl", density)["acc_mean"])
+
+
+def test_readme_allocation_table_is_what_the_script_prints():
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "analysis/allocations.py", "--density", "1e-3"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in (ROOT / "README.md").read_text()
