@@ -457,6 +457,25 @@ def _exact_density(density, owner: str) -> Fraction:
     return exact
 
 
+def check_weight_shape(shape, owner: str, what: str = "shape") -> tuple[int, ...]:
+    """``shape`` as a tuple of two or more positive ints ``(out, in, *kernel)``.
+
+    Raises
+    ------
+    ValueError
+        Otherwise, with a message that starts with ``owner`` and calls the shape ``what``.
+    """
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ValueError(f"{owner}: {what} must be a tuple of positive ints, "
+                         f"got {shape!r}") from None
+    if len(dims) < 2:
+        raise ValueError(f"{owner}: {what} {dims!r} has {len(dims)} dimension(s); expected "
+                         f"(out, in) or (out, in, kh, kw)")
+    return tuple(check_positive_int(f"{what}[{k}]", d, owner) for k, d in enumerate(dims))
+
+
 def check_layers(layers, owner: str) -> tuple[list[str], list[tuple]]:
     """The names and shapes of a ``[(name, shape)]`` list, checked as :func:`allocate` needs them.
 
@@ -492,17 +511,7 @@ def check_layers(layers, owner: str) -> tuple[list[str], list[tuple]]:
         if name in names:
             raise ValueError(f"{owner}: layers[{i}] repeats the name {name!r}; names must "
                              f"be unique")
-        try:
-            dims = tuple(shape)
-        except TypeError:
-            raise ValueError(f"{owner}: layers[{i}] ({name!r}) shape must be a tuple of "
-                             f"positive ints, got {shape!r}") from None
-        if len(dims) < 2:
-            raise ValueError(f"{owner}: layers[{i}] ({name!r}) shape {dims!r} has "
-                             f"{len(dims)} dimension(s); expected (out, in) or "
-                             f"(out, in, kh, kw)")
-        dims = tuple(check_positive_int(f"layers[{i}] ({name!r}) shape[{k}]", d, owner)
-                     for k, d in enumerate(dims))
+        dims = check_weight_shape(shape, owner, f"layers[{i}] ({name!r}) shape")
         names.append(name)
         shapes.append(dims)
     return names, shapes

@@ -43,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from ..core.layer import as_rng, check_positive_int
-from .distributions import Allocation
+from .distributions import Allocation, check_weight_shape
 
 __all__ = ["sample_support", "sample_support_per_row", "row_counts", "sample_supports",
            "matrix_shape"]
@@ -60,15 +60,7 @@ def matrix_shape(shape: Sequence[int]) -> tuple[int, int]:
     ValueError
         Unless ``shape`` is two or more positive integers.
     """
-    try:
-        dims = tuple(shape)
-    except TypeError:
-        raise ValueError(f"support: shape must be a tuple of positive ints, "
-                         f"got {shape!r}") from None
-    if len(dims) < 2:
-        raise ValueError(f"support: shape {dims!r} has {len(dims)} dimension(s); expected "
-                         f"(out, in) or (out, in, kh, kw)")
-    dims = tuple(check_positive_int(f"shape[{k}]", d, "support") for k, d in enumerate(dims))
+    dims = check_weight_shape(shape, "support")
     return dims[0], math.prod(dims[1:])
 
 
