@@ -5,11 +5,11 @@ import math
 
 import numpy as np
 
-from ..layers import Conv2d, Linear, SparseConv2d, SparseLinear
+from ..layers import Linear, SparseConv2d, SparseLinear
 from ..ops.csr import CSRSupport
 from ..sparsity.distributions import check_density
 from .model import Model
-from .weights import as_supports, dense_matrix, get_path, prunable_layers, replace_layers
+from .weights import as_supports, dense_matrix, dense_prunable_layers, get_path, replace_layers
 
 __all__ = ["to_sparse"]
 
@@ -61,13 +61,8 @@ def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
     """
     if density is not None:
         density = check_density(density, "to_sparse")
-    layers = prunable_layers(net)
-    if not layers:
-        raise ValueError(f"to_sparse: {type(net).__name__} has no prunable layer")
-    for path, layer in layers:
-        if not isinstance(layer, (Linear, Conv2d)):
-            raise ValueError(f"to_sparse: layer {path!r} is {type(layer).__name__}; only dense "
-                             "Linear and Conv2d layers can be made sparse")
+    layers = dense_prunable_layers(net, "to_sparse",
+                                   "only dense Linear and Conv2d layers can be made sparse")
     supports = as_supports(supports)
     paths = [path for path, _ in layers]
     if set(supports) != set(paths):

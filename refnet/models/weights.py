@@ -152,6 +152,25 @@ def prunable_layers(net: Layer) -> list[tuple[str, Layer]]:
     return [(path, layer) for path, layer in iter_layers(net) if _is_prunable(layer)]
 
 
+def dense_prunable_layers(net: Layer, owner: str, why: str) -> list[tuple[str, Layer]]:
+    """:func:`prunable_layers` of a network that must be dense (pruning starts from one).
+
+    Raises
+    ------
+    ValueError
+        If ``net`` has no prunable layer, or one is not a dense Linear or Conv2d; the
+        message starts with ``owner`` and ends with ``why``.
+    """
+    layers = prunable_layers(net)
+    if not layers:
+        raise ValueError(f"{owner}: {type(net).__name__} has no prunable layer (no Linear or "
+                         "Conv2d)")
+    for path, layer in layers:
+        if not isinstance(layer, (Linear, Conv2d)):
+            raise ValueError(f"{owner}: layer {path!r} is {type(layer).__name__}; {why}")
+    return layers
+
+
 def prunable_weights(net: Layer) -> list[tuple[str, tuple[int, ...]]]:
     """``[(path, shape)]`` of every prunable weight, in node order.
 

@@ -41,7 +41,8 @@ from ..core.tree import tree_map
 from ..layers import Conv2d, Linear
 from ..layers.sparse_affine import SparseAffine
 from ..models.convert import to_sparse
-from ..models.weights import dense_matrix, get_path, prunable_layers, weight_shape
+from ..models.weights import (dense_matrix, dense_prunable_layers, get_path, prunable_layers,
+                              weight_shape)
 from ..train import TrainConfig, train
 from .distributions import check_density
 from .pruning import exponential_schedule, keep_top, mask_supports
@@ -182,11 +183,8 @@ def iterative_magnitude_pruning(net: Layer, params: dict, train_data, config: Tr
     rounds = check_positive_int("rounds", rounds, owner)
     rewind_step = check_positive_int("rewind_step", rewind_step, owner, minimum=0)
     prune_config = config if prune_config is None else prune_config
-    layers = prunable_layers(net)
-    bad = [p for p, layer in layers if not isinstance(layer, (Linear, Conv2d))]
-    if not layers or bad:
-        raise ValueError(f"{owner}: IMP starts from a dense network (every prunable layer a "
-                         f"Linear or Conv2d); layers {bad or 'none'} are not")
+    layers = dense_prunable_layers(net, owner, "IMP starts from a dense network (every "
+                                   "prunable layer a Linear or Conv2d)")
     steps = prune_config.epochs * math.ceil(len(train_data[0]) / prune_config.batch_size)
     if rewind_step > steps:
         raise ValueError(f"{owner}: rewind_step {rewind_step} is beyond the dense run's "

@@ -50,10 +50,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.layer import check_positive_int
-from ..layers import Conv2d, Linear
 from ..losses import LOSSES
 from ..models.convert import to_sparse
-from ..models.weights import (dense_matrix, get_path, matrix_to_weight, prunable_layers,
+from ..models.weights import (dense_matrix, dense_prunable_layers, get_path, matrix_to_weight,
                               replace_path)
 from ..train import value_and_grad
 from .distributions import target_nnz
@@ -98,16 +97,10 @@ def dense_weights(net, params: dict, owner: str) -> dict:
         If the network has no prunable layer, or one is not a dense Linear or
         Conv2d (pruning at initialisation starts from a dense network).
     """
-    layers = prunable_layers(net)
-    if not layers:
-        raise ValueError(f"{owner}: {type(net).__name__} has no prunable layer (no Linear or "
-                         "Conv2d)")
     out = {}
-    for path, layer in layers:
-        if not isinstance(layer, (Linear, Conv2d)):
-            raise ValueError(f"{owner}: layer {path!r} is {type(layer).__name__}; pruning at "
-                             "initialisation starts from a dense network (build it with "
-                             "kind='dense')")
+    for path, layer in dense_prunable_layers(
+            net, owner, "pruning at initialisation starts from a dense network (build it "
+            "with kind='dense')"):
         out[path] = (layer, np.asarray(dense_matrix(layer, get_path(params, path)),
                                        dtype=np.float64))
     return out

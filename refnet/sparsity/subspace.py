@@ -135,17 +135,11 @@ def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> i
     >>> matched_dim(net, 1e-4), matched_dim(net, 1e-4, include_biases=False)
     (437, 27)
     """
-    from ..layers import Conv2d, Linear
-    from ..models.weights import prunable_layers, weight_shape
+    from ..models.weights import dense_prunable_layers, weight_shape
     from .distributions import check_density, target_nnz
     density = check_density(density, "matched_dim")
-    layers = prunable_layers(net)
-    if not layers:
-        raise ValueError(f"matched_dim: {type(net).__name__} has no prunable weight")
-    for path, layer in layers:
-        if not isinstance(layer, (Linear, Conv2d)):
-            raise ValueError(f"matched_dim: layer {path!r} is {type(layer).__name__}; pass the "
-                             "DENSE network (kind='dense'), whose parameters are all counted")
+    layers = dense_prunable_layers(net, "matched_dim", "pass the DENSE network "
+                                   "(kind='dense'), whose parameters are all counted")
     weights = sum(math.prod(weight_shape(layer)) for _, layer in layers)
     total = sum(math.prod(shape) for _, shape in tree_leaves(net.param_shapes()))
     others = total - weights
