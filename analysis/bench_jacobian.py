@@ -4,7 +4,7 @@ loops of backward passes and, when torch is installed, torch.func's vmap(jacrev)
     python analysis/bench_jacobian.py [--repeats 10] [--json] [--out analysis/out/bench_jacobian.md]
 
 refnet's own modules never import torch; this script plugs it in as an extra method of
-:func:`refnet.spectra.benchmark_jacobian`, which checks that every method agrees with the
+:func:`refnet.cli.bench_jacobian.benchmark_jacobian`, which checks that every method agrees with the
 batched Jacobian (relative 1e-12) before timing anything.
 """
 import argparse
@@ -15,7 +15,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 
-from refnet.spectra import benchmark_jacobian  # noqa: E402
+from refnet.cli.bench_jacobian import benchmark_jacobian  # noqa: E402
 
 
 def torch_jacrev(widths, params, x):

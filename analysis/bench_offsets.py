@@ -15,7 +15,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from refnet.bench import offsets_table, run_offsets  # noqa: E402
+from refnet.cli.bench import offsets_table, run_offsets  # noqa: E402
 from readme_blocks import run_bench_script  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
     python analysis/spectrum_figure.py       # analysis/out/spectrum.png and spectrum.csv
 
-The library does the work (refnet.spectra.spectrum_study at the defaults of
+The library does the work (refnet.cli.spectrum.study.spectrum_study at the defaults of
 ``refnet spectrum``: a 784-256x6-10 ReLU MLP built as DCTpS with S = 0 and as
 plain sparse with both Kaiming inits at 1%, 0.5%, 0.1%, 0.05%, 0.02% and 0.01%,
 uniform per layer, plus the dense network; 64 mnist5k test images; seed 0), so
@@ -20,9 +20,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 
-from refnet.spectra import spectrum_study  # noqa: E402
-from refnet.spectra.command import write_files  # noqa: E402
-from refnet.spectra.figure import density_label  # noqa: E402
+from refnet.cli.spectrum.study import spectrum_study  # noqa: E402
+from refnet.cli.spectrum import write_files  # noqa: E402
+from refnet.cli.spectrum.figure import density_label  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 

@@ -2,7 +2,7 @@
 
     python analysis/tour.py        # analysis/tour/TOUR.md and its four PNG figures
 
-The library does the work (refnet.tour.write_tour at its defaults, the same as
+The library does the work (refnet.cli.tour.write_tour at its defaults, the same as
 ``refnet tour --out analysis/tour``); this script only chooses the folder.
 It prints every check and exits with status 1 if any failed.
 """
@@ -14,7 +14,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 
-from refnet.tour import write_tour  # noqa: E402
+from refnet.cli.tour import write_tour  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tour")
 

@@ -46,7 +46,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from .core.layer import as_rng, check_positive_int
+from ._checks import as_rng, check_positive_int
 
 __all__ = ["DATASETS", "DATA_ENV", "FASHION_MNIST_ENV", "FASHION_MNIST_DIR",
            "DatasetInfo", "Dataset", "TrainTest", "Standardizer", "SplitInfo", "Split",

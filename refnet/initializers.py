@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .core.layer import as_rng
+from ._checks import as_rng
 
 __all__ = ["fans", "kaiming_normal", "kaiming_uniform", "glorot_normal", "glorot_uniform",
            "orthogonal", "zeros", "initialize", "INITIALIZERS"]

@@ -62,7 +62,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .core.layer import Layer, as_rng
+from ._checks import as_rng
+from .core.layer import Layer
 from .core.tree import tree_get, tree_leaves, tree_replace
 
 __all__ = ["TOLERANCES", "CheckResult", "GradCheckReport", "GradientCheckError",

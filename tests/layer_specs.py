@@ -19,7 +19,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from refnet import Graph, Sequential
-from refnet.gallery import perturbed_params
+from refnet.cli.gradcheck import perturbed_params
 from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
                            Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
                            SparseLinear, Tanh)
@@ -35,7 +35,7 @@ def standard_normal(rng, shape):
 
 
 #: ``perturbed_init(layer, rng)``: the layer's own init plus N(0, 0.3^2) noise on every
-#: parameter, the gallery's :func:`refnet.gallery.perturbed_params`.  Zero-initialised
+#: parameter, the gallery's :func:`refnet.cli.gradcheck.perturbed_params`.  Zero-initialised
 #: parameters (biases, a DCTpS layer's S) would hide a dropped term in a derivative; the
 #: noise makes every term visible.
 perturbed_init = perturbed_params

@@ -21,7 +21,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .layer import Layer, as_rng, lead_shape
+from .._checks import as_rng
+from .layer import Layer, lead_shape
 from .tree import tree_leaves
 
 __all__ = ["Node", "Graph", "GraphCache", "Sequential"]

@@ -25,7 +25,7 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
-from .layer import as_rng
+from .._checks import as_rng
 
 __all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten", "tree_unflatten",
            "TreeSpec",

@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import (Layer, as_rng, check_pair, check_positive_int, fold_lead,
-                          lead_shape)
+from .._checks import as_rng, check_pair, check_positive_int
+from ..core.layer import Layer, fold_lead, lead_shape
 from ..initializers import check_init_name, initialize
 from ..ops.im2col import col2im, conv_output_size, im2col
 

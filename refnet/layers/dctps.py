@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from ..core.layer import check_pair, check_positive_int
+from .._checks import check_pair, check_positive_int
 from ..ops.operator import FixedOperator
 from ..ops.offsets import RANDOM_OFFSETS, check_offset_name, make_offset
 from .sparse import SparseConv2d, SparseLinear

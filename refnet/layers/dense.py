@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import Layer, as_rng, check_positive_int, check_shape, fold_lead, lead_shape
+from .._checks import as_rng, check_positive_int, check_shape
+from ..core.layer import Layer, fold_lead, lead_shape
 from ..initializers import check_init_name, initialize
 
 __all__ = ["Linear", "LinearCache"]

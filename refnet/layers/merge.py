@@ -5,7 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import MergeLayer, check_positive_int, lead_shape
+from .._checks import check_positive_int
+from ..core.layer import MergeLayer, lead_shape
 
 __all__ = ["Add", "Concat"]
 

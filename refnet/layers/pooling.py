@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import Layer, check_pair, lead_shape
+from .._checks import check_pair
+from ..core.layer import Layer, lead_shape
 from ..ops.im2col import col2im, conv_output_size, im2col
 
 __all__ = ["AvgPool2d", "MaxPool2d", "PoolCache", "MaxPoolCache"]

@@ -5,7 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import check_pair, check_positive_int, check_shape, fold_lead, lead_shape
+from .._checks import check_pair, check_positive_int, check_shape
+from ..core.layer import fold_lead, lead_shape
 from ..ops.csr import CSRSupport
 from ..ops.im2col import col2im, conv_output_size, im2col
 from .sparse_affine import SparseAffine

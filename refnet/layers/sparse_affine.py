@@ -32,7 +32,8 @@ import math
 
 import numpy as np
 
-from ..core.layer import Layer, as_rng, check_positive_int
+from .._checks import as_rng, check_positive_int
+from ..core.layer import Layer
 from ..ops.csr import CSRSupport, nnz_from_density
 from ..ops.operator import FixedOperator
 from ..ops.rowblocks import map_blocks, row_blocks

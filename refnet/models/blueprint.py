@@ -34,7 +34,8 @@ import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..core.layer import Layer, check_pair, check_positive_int
+from .._checks import check_pair, check_positive_int
+from ..core.layer import Layer
 from ..layers import (Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d,
                       SparseLinear)
 from ..layers.sparse_affine import SPARSE_INITS

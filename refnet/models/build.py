@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 
 from ..core.graph import Node
-from ..core.layer import as_rng
+from .._checks import as_rng
 from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
 from ..sparsity.distributions import DISTRIBUTIONS, allocate, check_density
 from ..sparsity.support import sample_supports

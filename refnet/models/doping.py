@@ -49,7 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.graph import Node
-from ..core.layer import as_rng
+from .._checks import as_rng
 from ..layers import DopingLinear
 from ..layers.doping import compact_factors, kronecker_weights
 from ..sparsity.distributions import DISTRIBUTIONS, allocate, check_layers, target_nnz

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 from ..layers import AvgPool2d, Flatten, ReLU
 from .blueprint import Blueprint, ConvWeight, LinearWeight
 from .mlp import _in_shape

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 from ..layers import Flatten, ReLU, Tanh
 from .blueprint import Blueprint, LinearWeight
 

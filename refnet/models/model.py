@@ -17,7 +17,7 @@ import copy
 import json
 
 from ..core.graph import Graph
-from ..core.layer import as_rng
+from .._checks import as_rng
 
 __all__ = ["Model", "SPEC_FORMAT", "SPEC_VERSION"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.graph import Graph
-from ..core.layer import as_rng
+from .._checks import as_rng
 from ..core.tree import tree_map
 from ..layers import LeakyReLU, ReLU
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import numbers
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 from ..layers import Add, AvgPool2d, Flatten, ReLU
 from .blueprint import Blueprint, ConvWeight, LinearWeight
 from .lenet import _after, _image_shape

@@ -34,7 +34,7 @@ import numbers
 import numpy as np
 import scipy.sparse
 
-from ..core.layer import as_rng, check_positive_int
+from .._checks import as_rng, check_positive_int
 
 __all__ = ["CSRSupport", "nnz_from_density", "GATHER_CHUNK_BYTES"]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.layer import check_pair
+from .._checks import check_pair
 
 __all__ = ["conv_output_size", "im2col", "col2im"]
 

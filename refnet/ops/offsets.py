@@ -41,7 +41,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse as sp
 
-from ..core.layer import as_rng
+from .._checks import as_rng
 from ..initializers import orthogonal
 from .dct import TruncatedDCT
 from .operator import FixedOperator

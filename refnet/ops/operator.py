@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 
 __all__ = ["FixedOperator"]
 

@@ -127,7 +127,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Sequence
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 
 __all__ = ["DISTRIBUTIONS", "LayerAllocation", "Allocation", "allocate", "target_nnz",
            "distribution_weights", "check_layers", "check_density"]

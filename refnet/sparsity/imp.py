@@ -36,7 +36,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import Layer, check_positive_int
+from .._checks import check_positive_int
+from ..core.layer import Layer
 from ..core.tree import tree_map
 from ..layers import Conv2d, Linear
 from ..layers.sparse_affine import SparseAffine

@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 from ..losses import LOSSES
 from ..models.convert import to_sparse
 from ..models.weights import (dense_matrix, dense_prunable_layers, get_path, matrix_to_weight,

@@ -66,7 +66,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import Layer, as_rng, check_positive_int
+from .._checks import as_rng, check_positive_int
+from ..core.layer import Layer
 from ..core.tree import tree_check_like
 from ..models.model import Model
 from ..models.weights import get_path, replace_path

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 from .distributions import check_density
 from .pruning import (PruneResult, as_batches, dense_weights, exponential_schedule, finish,
                       keep_top, mask_gradient)

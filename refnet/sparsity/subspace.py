@@ -54,7 +54,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse
 
-from ..core.layer import Layer, as_rng, check_positive_int
+from .._checks import as_rng, check_positive_int
+from ..core.layer import Layer
 from ..core.tree import tree_check_like, tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __all__ = ["SubspaceNetwork", "SubspaceCache", "random_projection", "matched_dim",

@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core.layer import as_rng, check_positive_int
+from .._checks import as_rng, check_positive_int
 from .distributions import Allocation, check_weight_shape
 
 __all__ = ["sample_support", "sample_support_per_row", "row_counts", "sample_supports",

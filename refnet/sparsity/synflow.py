@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 from ..core.tree import tree_map
 from ..models.weights import dense_matrix, get_path
 from .distributions import check_density

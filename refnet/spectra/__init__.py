@@ -36,15 +36,11 @@ Examples
 >>> stats.frac_zero.shape
 (4,)
 """
-from .benchmark import benchmark_jacobian
 from .jacobian import ParameterJacobian, jacobian, linearize, parameter_jacobian
 from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator, dense_matrix,
                        extreme_singular_values, jacobian_operator)
 from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
                     spectrum_stats, zero_tolerance)
-from .figure import plot_study
-from .study import (SpectrumStudy, checkpoint_spectrum, network_spectrum, real_inputs,
-                    spectrum_study, write_table)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
                          support_pattern)
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
@@ -63,7 +59,4 @@ __all__ = [
     "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
     "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
     "gaussian_product_moments", "sq_sv_density_to_log10",
-    "benchmark_jacobian",
-    "spectrum_study", "checkpoint_spectrum", "network_spectrum", "real_inputs", "SpectrumStudy",
-    "write_table", "plot_study",
 ]

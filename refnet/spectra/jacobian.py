@@ -30,7 +30,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..core.graph import Graph
-from ..core.layer import Layer, check_positive_int
+from .._checks import check_positive_int
+from ..core.layer import Layer
 from ..core.tree import tree_get, tree_leaves
 
 __all__ = ["jacobian", "parameter_jacobian", "ParameterJacobian", "linearize"]

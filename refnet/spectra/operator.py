@@ -19,7 +19,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, aslinearoperator, svds
 
-from ..core.layer import Layer, as_rng, check_positive_int
+from .._checks import as_rng, check_positive_int
+from ..core.layer import Layer
 from .jacobian import linearize
 
 __all__ = ["JacobianOperator", "jacobian_operator", "dense_matrix",

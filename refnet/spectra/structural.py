@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_bipartite_matching, maximum_flow
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 
 __all__ = ["StructuralRank", "structural_rank", "support_pattern", "dense_support",
            "identity_support"]

@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from ..core.layer import check_positive_int
+from .._checks import check_positive_int
 
 __all__ = ["marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_cdf",
            "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",

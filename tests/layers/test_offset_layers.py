@@ -9,7 +9,7 @@ from refnet.layers import DCTpSConv2d, DCTpSLinear, SparseLinear
 from refnet.models import build_model, rebuild, supports_of
 from refnet.ops import OFFSETS, RANDOM_OFFSETS, RandomizedDCT, TruncatedDCT
 
-from test_layers_sparse import direct_conv
+from layers.test_sparse import direct_conv
 
 
 def seed_of(name, seed=7):

@@ -13,7 +13,7 @@ from refnet.losses import softmax_cross_entropy
 from refnet.models import KINDS, MODELS, build_model, check_point, relu_margin
 from refnet.testing import check_layer, check_value_and_grad
 
-from test_models_build import SMALL
+from models.test_models_build import SMALL
 
 
 def _model(name, kind):

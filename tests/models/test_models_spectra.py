@@ -12,7 +12,7 @@ from refnet.models import KINDS, MODELS, build_model, check_point
 from refnet.spectra import jacobian, jacobian_operator
 from refnet.testing import inner_product_error, relative_error
 
-from test_models_build import SMALL
+from models.test_models_build import SMALL
 
 # Central differences in float64 with h = 1e-6 on a network that is piecewise
 # linear (ReLU, pooling) or smooth, at points 1e-4 from every kink: truncation is

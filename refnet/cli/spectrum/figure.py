@@ -1,0 +1,164 @@
+"""The figure of a spectrum study: distributions of log10 sigma, and the zero atom.
+
+Drawn with matplotlib's Agg backend into a file, never on a screen.  Left: for
+every column (the dense reference, then each density; or each checkpoint) and
+every network variant, the distribution of ``log10 sigma`` over the NONZERO
+singular values of all examples, drawn as a mirrored histogram whose width is
+the share of ALL values (zeros included) in each bin, so a spectrum with a big
+zero atom looks thin and one that is all zero is only a cross at the bottom;
+the number above each is ``frac_zero``.  Right (for a density sweep): ``frac_zero``
+against density for each variant, with the structural lower bound ``1 -
+rank_bound / min(m, n)`` that the supports alone give.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from refnet.spectra.stats import zero_tolerance
+
+__all__ = ["plot_study", "density_label"]
+
+_COLOURS = {("dense", "kaiming-normal"): "0.45", ("dctps", "zeros"): "tab:blue",
+            ("sparse", "kaiming-dense"): "tab:orange", ("sparse", "kaiming-sparse"): "tab:red"}
+_OTHER_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def density_label(density: float) -> str:
+    """``0.0005 -> "0.05%"``, ``1.0 -> "100%"``."""
+    return f"{100 * density:.10g}%"
+
+
+def _series(row) -> str:
+    if row["source"] != "init":           # trained: S is no longer its initial value
+        return f"{row['kind']}, {row['init']} init, epoch {row['epoch']}"
+    if row["kind"] == "dense":
+        return "dense (Kaiming)"
+    if row["kind"] == "dctps":
+        offset = row.get("offset") or "dct"
+        name = "DCTpS" if offset == "dct" else f"{offset} offset + S"
+        return f"{name} (S {'= 0' if row['init'] == 'zeros' else row['init']})"
+    return f"sparse, {row['init']}"
+
+
+def _column(row) -> str:
+    if row["source"] != "init":
+        return os.path.basename(row["source"])
+    return "dense" if row["kind"] == "dense" else density_label(row["density"])
+
+
+def _nonzero_log10(row, sigma) -> np.ndarray:
+    """log10 of the values :func:`refnet.spectra.pooled_spectrum_stats` counts as nonzero."""
+    sigma = np.asarray(sigma)
+    tol = zero_tolerance(sigma, (row["m"], row["n"]))
+    return np.log10(sigma[sigma > tol[:, None]])
+
+
+def plot_study(study, path, *, title: str | None = None) -> None:
+    """Draw a :class:`~refnet.cli.spectrum.study.SpectrumStudy` into an image file.
+
+    Parameters
+    ----------
+    study : SpectrumStudy
+    path : str or path
+        The file; its suffix picks the format (``.png``, ``.pdf``, ``.svg``).
+    title : str, optional
+        Default: the study's network and inputs.
+    """
+    # The Agg canvas, explicitly and without pyplot: a file, never a screen, and the
+    # caller's own matplotlib backend (a notebook's, say) is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    rows, sigmas = study.rows, study.sigma
+    columns = list(dict.fromkeys(_column(r) for r in rows))
+    series = list(dict.fromkeys(_series(r) for r in rows))
+    colours, spare = {}, iter(_OTHER_COLOURS)
+    for r in rows:
+        key = _series(r)
+        if key not in colours:
+            default = _COLOURS.get((r["kind"], r["init"])) if r["source"] == "init" else None
+            colours[key] = default or next(spare, "k")
+    logs = [_nonzero_log10(r, s) for r, s in zip(rows, sigmas)]
+    present = [v for v in logs if v.size]
+    lo = math.floor(min(v.min() for v in present)) if present else -1.0
+    hi = math.ceil(max(v.max() for v in present)) if present else 1.0
+    hi = max(hi, lo + 1)
+    edges = np.linspace(lo, hi, 8 * int(hi - lo) + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    shares = [np.histogram(v, edges)[0] / max(r["n_values"], 1) for v, r in zip(logs, rows)]
+    peak = max((s.max() for s in shares if s.size), default=1.0) or 1.0
+
+    at_init = all(r["source"] == "init" for r in rows)
+    sweep = at_init and len({r["density"] for r in rows if r["kind"] != "dense"}) > 1
+    fig = Figure(figsize=(13, 5) if sweep else (max(6, 1.6 * len(columns) + 2), 5))
+    FigureCanvasAgg(fig)
+    if sweep:
+        ax, ax_zero = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3.2, 1.3]})
+    else:
+        ax = fig.subplots()
+    in_column = {c: [s for s in series if any(_column(q) == c and _series(q) == s
+                                             for q in rows)] for c in columns}
+    slot = 0.9 / max(len(v) for v in in_column.values())   # one variant's share of a column
+    half = 0.47 * slot
+    for r, share, v in zip(rows, shares, logs):
+        c, s = columns.index(_column(r)), _series(r)
+        here = in_column[_column(r)]
+        pos = c + (here.index(s) - (len(here) - 1) / 2) * slot
+        colour = colours[s]
+        width = half * share / peak
+        ax.fill_betweenx(centres, pos - width, pos + width, step="mid", color=colour,
+                         alpha=0.75, linewidth=0)
+        if v.size == 0:
+            ax.plot([pos], [lo + 0.15], marker="x", color=colour, markersize=7, mew=2)
+        ax.text(pos, hi + 0.1, f"{100 * r['frac_zero']:.0f}%", ha="center", va="bottom",
+                fontsize=7, color=colour, rotation=90 if len(here) > 2 else 0)
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_ylim(lo, hi + 1.0)
+    ax.set_ylabel("log10 of the nonzero singular values")
+    distributions = {r["distribution"] for r in rows if r["kind"] != "dense"}
+    where = "checkpoint" if not at_init else "global density" + (
+        f" ({distributions.pop()} over layers)" if len(distributions) == 1 else "")
+    ax.set_xlabel(where + "   (numbers above: % of singular values that are zero; x: all zero)")
+    ax.axhline(hi, color="0.8", linewidth=0.8)
+    ax.legend(handles=[Patch(color=colours[s], label=s) for s in series], fontsize=8,
+              loc="lower left", framealpha=0.9)
+    ax.grid(axis="y", color="0.92")
+    if sweep:
+        _plot_zero_atom(ax_zero, rows, colours)
+    fig.suptitle(title or f"Input-output Jacobian spectra: {study.network}\n{study.inputs}",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _plot_zero_atom(ax, rows, colours) -> None:
+    """frac_zero against density per variant, and the structural lower bound."""
+    by_series: dict[str, list] = {}
+    for r in rows:
+        if r["kind"] != "dense":
+            by_series.setdefault(_series(r), []).append(r)
+    for s, group in by_series.items():
+        d = [r["density"] for r in group]
+        ax.plot(d, [r["frac_zero"] for r in group], marker="o", color=colours[s], label=s,
+                linewidth=1.5, markersize=4, alpha=0.85)
+    bounds = {r["density"]: r["structural_frac_zero"] for r in rows
+              if r["kind"] == "sparse" and r["structural_frac_zero"] is not None}
+    if bounds:
+        d = sorted(bounds, reverse=True)
+        ax.plot(d, [bounds[k] for k in d], linestyle="--", color="k", linewidth=1,
+                label="1 - structural rank / min(m, n)\n(sparse supports, no floating point)")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("global density")
+    ax.set_ylabel("frac_zero (share of the min(m, n) singular values)")
+    densities = sorted({r["density"] for r in rows if r["kind"] != "dense"}, reverse=True)
+    ax.set_xticks(densities, [density_label(x) for x in densities], rotation=45, fontsize=8)
+    ax.minorticks_off()
+    ax.grid(color="0.92")
+    ax.legend(fontsize=7, loc="center right")

@@ -1,0 +1,96 @@
+"""``refnet gradcheck``: its JSON schema, coverage, accuracy and exit status."""
+import json
+
+import numpy as np
+import pytest
+
+from refnet import Graph, Sequential, cli
+from refnet.cli import gradcheck as gallery
+from refnet.layers import PUBLIC_LAYERS, Linear
+
+from layers.test_generic import _public_layer_classes
+
+
+def _run(capsys, *argv):
+    status = cli.main(["gradcheck", *argv])
+    return status, capsys.readouterr()
+
+
+def test_json_schema_coverage_and_accuracy(capsys):
+    status, out = _run(capsys, "--json", "--seed", "0")
+    report = json.loads(out.out)
+    assert status == 0
+    assert report["passed"] is True
+    assert isinstance(report["results"], list) and report["results"]
+    for row in report["results"]:
+        assert isinstance(row["layer"], str) and isinstance(row["param"], str)
+        assert isinstance(row["rel_error"], float) and isinstance(row["passed"], bool)
+        assert row["passed"]
+    assert len({row["layer"] for row in report["results"]}) >= 10
+    assert max(row["rel_error"] for row in report["results"]) <= 1e-6
+
+
+def test_every_public_layer_and_container_has_an_example():
+    kinds = set()
+    for example in gallery.EXAMPLES:
+        layer, _, _ = example.build(np.random.default_rng(0))
+        kinds.add(type(layer))
+    public = _public_layer_classes()
+    assert set(PUBLIC_LAYERS) | {Graph, Sequential} <= public
+    missing = sorted(c.__name__ for c in public - kinds)
+    assert not missing, f"public layers without an example in refnet/gallery.py: {missing}"
+
+
+def test_table_output(capsys):
+    status, out = _run(capsys)
+    lines = out.out.splitlines()
+    assert status == 0
+    assert lines[0].split() == ["layer", "param", "max", "rel.", "error", "passed"]
+    assert any(line.startswith("Conv2d") for line in lines)
+    assert all(line.rstrip().endswith("yes") for line in lines[1:])
+    assert "all passed" in out.err
+
+
+def test_same_seed_same_numbers(capsys):
+    first = json.loads(_run(capsys, "--json", "--seed", "3")[1].out)
+    second = json.loads(_run(capsys, "--json", "--seed", "3")[1].out)
+    assert first == second
+
+
+class WrongLinear(Linear):
+    """x_bar forgets to multiply by W (a dropped chain-rule factor)."""
+
+    def vjp(self, params, cache, y_bar, *, need_params=True):
+        _, grads = super().vjp(params, cache, y_bar, need_params=need_params)
+        return y_bar[..., :self.n_in], grads
+
+
+def test_a_failing_example_gives_exit_status_1(capsys, monkeypatch):
+    wrong = gallery.Example("WrongLinear", lambda rng: (
+        WrongLinear(3, 3), rng.standard_normal((2, 3)), gallery.perturbed_params(Linear(3, 3),
+                                                                                  rng)))
+    monkeypatch.setattr(gallery, "EXAMPLES", [gallery.EXAMPLES[0], wrong])
+    status, out = _run(capsys, "--json")
+    report = json.loads(out.out)
+    assert status == 1 and report["passed"] is False
+    failing = {(row["layer"], row["param"]) for row in report["results"] if not row["passed"]}
+    assert ("WrongLinear", "x") in failing
+    assert all(row["passed"] for row in report["results"] if row["layer"] == "Linear")
+    status, out = _run(capsys)
+    assert status == 1 and "FAILURES" in out.err
+
+
+def test_unknown_subcommand_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["no-such-command"])
+    assert exit_info.value.code == 2
+
+
+def test_summary_rows_keep_parameters_whose_path_starts_with_x():
+    net = Sequential([("xform", Linear(3, 3)), ("act", Linear(3, 2))])
+    example = gallery.Example("net", lambda rng: (net, rng.standard_normal((2, 3)),
+                                                  gallery.perturbed_params(net, rng)))
+    rows = gallery.summarize(gallery.run_gradcheck(0, [example]))
+    assert [row["param"] for row in rows] == ["params_bar", "x", "xform/W", "xform/b", "act/W",
+                                              "act/b"]
+    assert set(rows[1]["checks"]) == {"vjp_fd", "jvp_fd", "consistency", "adjoint", "batched"}
