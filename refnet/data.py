@@ -337,9 +337,9 @@ def split_indices(y, test_size, rng, *, stratify: bool = True) -> tuple[np.ndarr
 
 def _check_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim < 1 or y.ndim != 1 or len(x) != len(y):
-        raise ValueError(f"x and y must have the same number of rows (y 1-D), got x {x.shape} "
-                         f"and y {y.shape}")
+    if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
+        raise ValueError(f"x and y must have the same number of rows, got x {x.shape} and "
+                         f"y {y.shape}")
     return x, y
 
 

@@ -429,6 +429,9 @@ def test_batches_cover_every_row_once_and_keep_the_last_partial_batch():
     np.testing.assert_array_equal(np.sort(seen), y)
     for xb, yb in got:
         np.testing.assert_array_equal(xb[:, 0], yb)                 # pairs stay together
+    targets = np.stack([y, -y], axis=1)                             # per-row targets, (N, 2)
+    for xb, tb in data.batches(x, targets, 4, np.random.default_rng(0)):
+        np.testing.assert_array_equal(tb, np.stack([xb[:, 0], -xb[:, 0]], axis=1))
 
 
 def test_batches_fresh_order_each_epoch_from_one_generator():
