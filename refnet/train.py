@@ -1,12 +1,9 @@
 """The training loop, evaluation, learning-rate schedules and checkpoints.
 
-Training here is deliberately plain: for each epoch, a fresh permutation of the
-training set from the run's rng, mini-batches in that order, the loss and its
-gradient by one forward and one VJP through the network, and a pure optimizer
-update.  Everything random comes from ``numpy.random.default_rng(seed)``, so the
-same seed gives bitwise the same run, and a checkpoint (written at an epoch
-boundary) holds everything needed to continue exactly as if never stopped:
-parameters, optimizer state, the step, and the rng's state.
+Each epoch shuffles the training set with the run's rng, and each mini-batch takes one
+forward, one VJP and a pure optimizer update.  The rng is ``default_rng(config.seed)``,
+so a seed gives bitwise the same run, and a checkpoint at an epoch boundary (parameters,
+optimizer state, step, epoch, rng state) continues exactly as if never stopped.
 
 Examples
 --------
@@ -62,15 +59,12 @@ class TrainConfig:
         Total number of epochs of the run (a resumed run keeps this total).
     batch_size : int
     schedule : {"constant", "step", "cosine"}
-        ``step`` multiplies the rate by ``gamma`` every ``step_epochs`` epochs;
-        ``cosine`` anneals from ``lr`` to 0 over all steps:
-        ``lr * (1 + cos(pi * step / total_steps)) / 2``.
+        See :func:`learning_rate`.
     step_epochs : int
     gamma : float
     loss : {"cross-entropy", "mse"}
     seed : int
-        Seed of the run's rng (batch order).  Parameter initialisation is the
-        caller's: pass the params you want to start from.
+        Seed of the batch order; initialising the parameters is the caller's.
     """
 
     optimizer: str = "adam"
@@ -100,12 +94,9 @@ class TrainConfig:
 
     def make_optimizer(self):
         """The optimizer these settings describe (:func:`refnet.optim.make_optimizer`)."""
-        if self.optimizer == "sgd":
-            return make_optimizer("sgd", lr=self.lr, momentum=self.momentum,
-                                  weight_decay=self.weight_decay)
-        if self.optimizer == "adam":
-            return make_optimizer("adam", lr=self.lr, weight_decay=self.weight_decay)
-        return make_optimizer(self.optimizer)   # raises the clear error
+        momentum = {"momentum": self.momentum} if self.optimizer == "sgd" else {}
+        return make_optimizer(self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
+                              **momentum)
 
 
 class TrainState(NamedTuple):
@@ -120,12 +111,8 @@ class TrainState(NamedTuple):
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the final state, per-epoch history, and the network.
-
-    ``net`` is the network the final parameters belong to: the one passed in,
-    unless a ``step_hook`` replaced it (dynamic sparse training changes the
-    support).
-    """
+    """The final state, the per-epoch records, and the network the final parameters
+    belong to (a ``step_hook`` may have replaced it, as dynamic sparse training does)."""
 
     state: TrainState
     history: list = field(default_factory=list)
@@ -137,7 +124,9 @@ class TrainingDiverged(FloatingPointError):
 
 
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Learning rate at optimizer step ``step`` (0-based) of ``config``'s schedule."""
+    """Learning rate at 0-based optimizer step ``step``: ``constant`` keeps ``lr``,
+    ``step`` multiplies it by ``gamma`` every ``step_epochs`` epochs, ``cosine`` anneals
+    it from ``lr`` to 0 over all the run's steps."""
     if config.schedule == "constant":
         return config.lr
     if config.schedule == "step":
@@ -147,16 +136,7 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
 
 
 def value_and_grad(net, params, x, labels, loss: str = "cross-entropy"):
-    """Loss of ``net`` on one batch and its gradient with respect to ``params``.
-
-    Returns
-    -------
-    value : float
-    grads : dict
-        Shaped like ``params``.
-    outputs : ndarray
-        The network's outputs (logits), for accuracy.
-    """
+    """``(loss, grads shaped like params, outputs)`` of ``net`` on one batch."""
     outputs, cache = net.forward(params, x)
     value, out_bar = LOSSES[loss](outputs, labels)
     _, grads = net.vjp(params, cache, out_bar)
@@ -165,35 +145,21 @@ def value_and_grad(net, params, x, labels, loss: str = "cross-entropy"):
 
 def evaluate(net, params, x, labels, *, batch_size: int = 1000,
              loss: str = "cross-entropy") -> dict:
-    """Mean loss and accuracy over a dataset, in batches (no gradients).
-
-    Returns
-    -------
-    dict
-        ``{"loss": float, "accuracy": float}`` (accuracy only for
-        cross-entropy).
-
-    Raises
-    ------
-    ValueError
-        If there are no examples (a mean over none is undefined), or ``x``
-        and ``labels`` differ in length.
-    """
+    """``{"loss": mean loss, "accuracy": ...}`` over a dataset, in batches (accuracy
+    only for cross-entropy).  ValueError for no examples or unequal lengths."""
     if len(x) == 0 or len(x) != len(labels):
         raise ValueError(f"evaluate: x and labels must hold the same number >= 1 of examples, "
                          f"got {len(x)} inputs and {len(labels)} labels")
-    total, correct, count = 0.0, 0.0, 0
+    total, correct = 0.0, 0.0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], labels[start:start + batch_size]
         outputs = net.forward(params, xb)[0]
         total += LOSSES[loss](outputs, yb)[0] * len(xb)
         if loss == "cross-entropy":
             correct += accuracy(outputs, yb) * len(xb)
-        count += len(xb)
-    result = {"loss": total / count}
-    if loss == "cross-entropy":
-        result["accuracy"] = correct / count
-    return result
+    if loss != "cross-entropy":
+        return {"loss": total / len(x)}
+    return {"loss": total / len(x), "accuracy": correct / len(x)}
 
 
 def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | None = None,
@@ -251,12 +217,11 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
         losses = []
         for xb, yb in batches(x, labels, config.batch_size, rng):
             value, grads, _ = value_and_grad(net, state.params, xb, yb, config.loss)
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"loss is {value} at step {state.step} (epoch {state.epoch + 1}, "
-                    f"lr {learning_rate(config, state.step, steps_per_epoch):g}); "
-                    "try a smaller learning rate")
             lr = learning_rate(config, state.step, steps_per_epoch)
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"loss is {value} at step {state.step} (epoch "
+                                       f"{state.epoch + 1}, lr {lr:g}); try a smaller "
+                                       "learning rate")
             new_params, opt_state = optimizer.update(state.params, grads, state.opt_state, lr)
             state = state._replace(params=new_params, opt_state=opt_state, step=state.step + 1)
             if step_hook is not None:
@@ -314,11 +279,8 @@ def _decode(tree, arrays: dict):
 
 def save_checkpoint(path, state: TrainState, meta: dict | None = None,
                     arrays: dict | None = None) -> None:
-    """Write ``state`` (and metadata, extra arrays) to one ``.npz`` file atomically.
-
-    The file is written under a temporary name in the same folder, then renamed
-    over ``path``: a crash never leaves a half-written checkpoint behind.
-    """
+    """Write ``state``, JSON ``meta`` and extra ``arrays`` to one ``.npz`` file, atomically
+    (a temporary file in the same folder renamed over ``path``)."""
     path = os.fspath(path)
     store: dict[str, np.ndarray] = {}
     header = {
@@ -343,13 +305,8 @@ def save_checkpoint(path, state: TrainState, meta: dict | None = None,
 
 
 def load_checkpoint(path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`.
-
-    Raises
-    ------
-    ValueError
-        If the file is missing, truncated, corrupt, or not a refnet checkpoint.
-    """
+    """Read a :func:`save_checkpoint` file; ValueError if it is missing, truncated,
+    corrupt or not a refnet checkpoint."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"checkpoint {path!r} does not exist")

@@ -201,10 +201,31 @@ def test_fashion_mnist_truncated_gzip_is_an_error(tmp_path, monkeypatch):
         data.load_fashion_mnist("test")
 
 
+def test_fashion_mnist_reader_on_files_with_their_own_checksums(tmp_path, monkeypatch):
+    # The real files are optional; fakes whose MD5s are patched in exercise the same path.
+    _write_fake_fashion(tmp_path, n_train=6, n_test=4)
+    monkeypatch.setenv(data.FASHION_MNIST_ENV, str(tmp_path))
+    monkeypatch.setattr(data, "_FASHION", {
+        part: tuple((name, hashlib.md5(gzip.decompress((tmp_path / name).read_bytes())).hexdigest())
+                    for name, _ in files)
+        for part, files in data._FASHION.items()})
+    x, y = data.load_fashion_mnist("test")
+    assert x.shape == (4, 1, 28, 28) and x.dtype == np.float64 and y.tolist() == [0, 1, 2, 3]
+    ds = data.load_dataset("fashion-mnist", flatten=True)
+    assert ds.x.shape == (10, 784) and ds.y.tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
+    assert ds.info.n_official_train == 6 and len(ds.info.files) == 4
+    np.testing.assert_array_equal(ds.x[6:], x.reshape(4, 784))
+    levels = ds.x * 255
+    np.testing.assert_array_equal(levels, np.round(levels))
+    split = data.prepare("fashion-mnist", seed=0, val_size=2, standardize=False)
+    np.testing.assert_array_equal(split.info.test_index, np.arange(6, 10))
+    assert sorted(np.concatenate([split.info.train_index, split.info.val_index])) == list(range(6))
+
+
 def _fashion_installed() -> bool:
     folder = data.fashion_mnist_dir()
-    return all((folder / spec.filename).is_file()
-               for part in data._FASHION_FILES.values() for spec in part)
+    return all((folder / filename).is_file()
+               for part in data._FASHION.values() for filename, _ in part)
 
 
 @pytest.mark.skipif(not _fashion_installed(),
@@ -408,6 +429,9 @@ def test_batches_cover_every_row_once_and_keep_the_last_partial_batch():
     np.testing.assert_array_equal(np.sort(seen), y)
     for xb, yb in got:
         np.testing.assert_array_equal(xb[:, 0], yb)                 # pairs stay together
+    targets = np.stack([y, -y], axis=1)                             # per-row targets, (N, 2)
+    for xb, tb in data.batches(x, targets, 4, np.random.default_rng(0)):
+        np.testing.assert_array_equal(tb, np.stack([xb[:, 0], -xb[:, 0]], axis=1))
 
 
 def test_batches_fresh_order_each_epoch_from_one_generator():

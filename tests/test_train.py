@@ -116,3 +116,13 @@ def test_evaluate_refuses_an_empty_dataset():
     net, x, y = _problem()
     with pytest.raises(ValueError, match="got 0 inputs and 0 labels"):
         evaluate(net, net.init(0), x[:0], y[:0])
+
+
+def test_mse_trains_on_per_row_targets():
+    net, x, y = _problem()
+    targets = np.eye(3)[y]                  # (N, 3) targets: batches keep rows together
+    cfg = TrainConfig(lr=0.02, epochs=10, batch_size=30, loss="mse")
+    result = train(net, net.init(0), (x, targets), cfg, quiet=True,
+                   eval_data={"all": (x, targets)})
+    assert result.history[-1]["train_loss"] < 0.6 * result.history[0]["train_loss"]
+    assert set(result.history[-1]) == {"epoch", "step", "train_loss", "all_loss"}
