@@ -27,8 +27,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "Jacobian spectra of DCTpS against plain sparse networks at each density"),
     "bench": ("refnet.cli.bench",
               "time DCTpS layers against the original's dense method, in the same run"),
-    "tour": ("refnet.cli.tour.command",
-             "write a guided tour of the DCTpS layer (markdown + figures), every step checked"),
 }
 
 
