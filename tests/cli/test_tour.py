@@ -151,6 +151,6 @@ def test_the_committed_tour_is_this_version_and_the_readme_links_it(small_tour):
         assert (COMMITTED / name).is_file()
     default = TourSettings()
     assert f"a ReLU network\n{'-'.join(map(str, default.sizes))}, density 0.1%" in text
-    readme = (ROOT / "README.md").read_text()
-    assert "(analysis/tour/TOUR.md)" in readme and "python analysis/tour.py" in readme
+    readme = (ROOT / "analysis" / "README.md").read_text()
+    assert "(tour/TOUR.md)" in readme and "python analysis/tour.py" in readme
     assert f"{len(result.checks)} checks, all PASS" in readme
