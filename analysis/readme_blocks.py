@@ -1,8 +1,8 @@
 """What the analysis scripts share: README blocks between markers, and benchmark files.
 
-A README block is the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``; tests
-keep each block equal to the file a command wrote, so the README never shows a number that no
-run produced.
+A README block is the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in
+README.md (the headline table) or analysis/README.md (the rest); tests keep each block equal to
+the file a command wrote, so no README shows a number that no run produced.
 """
 import argparse
 import json
@@ -11,30 +11,33 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+READMES = (ROOT / "README.md", ROOT / "analysis" / "README.md")
 
 
 def replace_block(text: str, marker: str, content: str) -> str:
     """``text`` with the block ``marker`` holding ``content`` (which must exist already)."""
     pattern = re.compile(rf"(<!-- {marker}:begin -->\n).*?(\n<!-- {marker}:end -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no {marker} markers")
+        raise SystemExit(f"the README has no {marker} markers")
     return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + m.group(2), text)
 
 
 def update_readme(blocks: dict) -> None:
-    """Replace the README blocks ``{marker: content}``."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    """Replace the README blocks ``{marker: content}``, each in the README that holds it."""
+    texts = {path: path.read_text() for path in READMES}
     for marker, content in blocks.items():
-        text = replace_block(text, marker, content)
-    readme.write_text(text)
+        path = next((p for p, text in texts.items() if f"<!-- {marker}:begin -->" in text),
+                    READMES[-1])
+        texts[path] = replace_block(texts[path], marker, content)
+    for path, text in texts.items():
+        path.write_text(text)
 
 
 def run_bench_script(doc: str, run, table, out: Path, stem: str, marker: str, argv=None) -> int:
     """The whole of a benchmark script: parse ``--readme --max-busy --repeats``, run
     ``run(repeats=..., progress=...)``, and :func:`save_bench` its ``table(report)``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="update README.md")
+    parser.add_argument("--readme", action="store_true", help="update analysis/README.md")
     parser.add_argument("--max-busy", type=float, default=0.05,
                         help="largest CPU share of other processes accepted (default 0.05)")
     parser.add_argument("--repeats", type=int, default=9)

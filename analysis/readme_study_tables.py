@@ -1,11 +1,11 @@
-"""Copy the study tables that ``refnet study`` wrote into the README, between their markers.
+"""Copy the study tables that ``refnet study`` wrote into the READMEs, between their markers.
 
     python analysis/readme_study_tables.py
 
-Each block ``<!-- NAME:begin --> ... <!-- NAME:end -->`` of README.md is replaced by the
-``study.md`` that the command shown above it wrote (tests/study/test_readme_tables.py and, for
-the offsets, tests/study/test_study.py check that they agree, so the README never shows a number
-no run produced).
+Each block ``<!-- NAME:begin --> ... <!-- NAME:end -->`` of README.md (the headline) and
+analysis/README.md (the rest) is replaced by the ``study.md`` that the command shown above it
+wrote (tests/cli/study/test_readme_tables.py and, for the offsets, tests/cli/study/test_study.py
+check that they agree, so no README shows a number no run produced).
 """
 from readme_blocks import ROOT, update_readme
 #: README marker -> the folder its ``refnet study --out`` wrote

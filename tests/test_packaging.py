@@ -72,11 +72,26 @@ def test_refnet_imports_only_numpy_scipy_matplotlib_and_the_standard_library():
     assert not bad, f"refnet imports outside its run-time dependencies: {bad}"
 
 
-def test_readme_python_examples_run(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+def _python_blocks(readme):
+    return re.findall(r"```python\n(.*?)```", (ROOT / readme).read_text(), re.S)
+
+
+def test_readme_example_builds_checks_and_takes_a_spectrum(capsys):
+    """The front door's one example runs as shown, its asserts included: a DCTpSLinear, its
+    forward and VJP, the checker, and a Jacobian spectrum."""
+    (code,) = _python_blocks("README.md")
+    for call in ("DCTpSLinear(", ".forward(", ".vjp(", "check_layer(", "jacobian(",
+                 "singular_values(", "assert "):
+        assert call in code, call
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out
+
+
+def test_analysis_readme_python_examples_run(capsys):
+    blocks = _python_blocks("analysis/README.md")
     assert blocks
     for code in blocks:
-        exec(compile(code, "README.md", "exec"), {})
+        exec(compile(code, "analysis/README.md", "exec"), {})
     assert capsys.readouterr().out
 
 

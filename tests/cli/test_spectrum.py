@@ -306,14 +306,14 @@ def _analysis_script():
 
 
 def test_readme_table_and_committed_csv_are_this_run(default_run):
-    """The README shows what ``analysis/spectrum_figure.py`` prints and writes, today."""
+    """analysis/README.md shows what ``analysis/spectrum_figure.py`` prints and writes, today."""
     rows = default_run["rows"]
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "analysis" / "README.md").read_text()
     block = re.search(r"<!-- spectrum-table[^>]*-->\n(.*?)\n<!-- /spectrum-table -->", readme,
                       re.S)
-    assert block, "README.md has no spectrum table between its markers"
+    assert block, "analysis/README.md has no spectrum table between its markers"
     assert block.group(1) == _analysis_script().markdown_table(rows)
-    assert "![" in readme and "(analysis/out/spectrum.png)" in readme
+    assert "![" in readme and "(out/spectrum.png)" in readme
     assert (ROOT / "analysis" / "out" / "spectrum.png").read_bytes()[:4] == b"\x89PNG"
     with open(ROOT / "analysis" / "out" / "spectrum.csv", newline="") as handle:
         table = list(csv.DictReader(handle))

@@ -1,7 +1,8 @@
-"""The README's study tables are what ``refnet study`` wrote, and they show what the README says.
+"""The READMEs' study tables are what ``refnet study`` wrote, and show what their text says.
 
-The committed outputs under ``analysis/out/`` come from the commands the README shows; these
-tests keep the README's copies identical to them and check the claims its text makes.
+The committed outputs under ``analysis/out/`` come from the commands the READMEs show (the
+headline in README.md, the rest in analysis/README.md); these tests keep the READMEs' copies
+identical to them and check the claims their text makes.
 """
 import json
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+ANALYSIS_README = ROOT / "analysis" / "README.md"
 SPARSE_BASELINES = ("random-uniform", "random-epl", "snip", "force", "synflow", "imp",
                     "rigl-erk")
 
@@ -22,15 +24,16 @@ def _acc(summary, key, density):
     return next(r for r in summary["rows"] if r["key"] == key and r["density"] == density)
 
 
-@pytest.mark.parametrize("marker, folder", [
-    ("study-full", "analysis/out/study-full"), ("study-quick", "analysis/out/study-quick"),
-    ("study-alpha", "analysis/out/alpha/full"),
-    ("bench-jacobian", "analysis/out/bench_jacobian.md"),
-    ("bench-dctps", "analysis/out/bench_dctps.md")])
-def test_readme_table_is_the_committed_run(marker, folder):
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(rf"<!-- {marker}:begin -->\n(.*?)\n<!-- {marker}:end -->", readme, re.S)
-    assert block, f"README.md has no {marker} block"
+@pytest.mark.parametrize("readme, marker, folder", [
+    ("README.md", "study-quick", "analysis/out/study-quick"),
+    ("analysis/README.md", "study-full", "analysis/out/study-full"),
+    ("analysis/README.md", "study-alpha", "analysis/out/alpha/full"),
+    ("analysis/README.md", "bench-jacobian", "analysis/out/bench_jacobian.md"),
+    ("analysis/README.md", "bench-dctps", "analysis/out/bench_dctps.md")])
+def test_readme_table_is_the_committed_run(readme, marker, folder):
+    text = (ROOT / readme).read_text()
+    block = re.search(rf"<!-- {marker}:begin -->\n(.*?)\n<!-- {marker}:end -->", text, re.S)
+    assert block, f"{readme} has no {marker} block"
     path = ROOT / folder
     path = path if path.suffix == ".md" else path / "study.md"
     assert block.group(1) == path.read_text().rstrip("\n")
@@ -65,4 +68,4 @@ def test_readme_allocation_table_is_what_the_script_prints():
     result = subprocess.run([sys.executable, "analysis/allocations.py", "--density", "1e-3"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() in (ROOT / "README.md").read_text()
+    assert result.stdout.strip() in ANALYSIS_README.read_text()
