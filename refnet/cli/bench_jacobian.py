@@ -18,7 +18,7 @@ from refnet.core.graph import Sequential
 from refnet._checks import as_rng, check_positive_int
 from refnet.layers import Linear, ReLU
 from refnet.testing import relative_error
-from refnet.spectra.jacobian import jacobian
+from refnet.jacobian import jacobian
 
 __all__ = ["benchmark_jacobian", "mlp"]
 

@@ -36,9 +36,9 @@ Examples
 >>> stats.frac_zero.shape
 (4,)
 """
-from .jacobian import ParameterJacobian, jacobian, linearize, parameter_jacobian
-from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator, dense_matrix,
-                       extreme_singular_values, jacobian_operator)
+from ..jacobian import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator,
+                        ParameterJacobian, dense_matrix, extreme_singular_values, jacobian,
+                        jacobian_operator, linearize, parameter_jacobian)
 from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
                     spectrum_stats, zero_tolerance)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,

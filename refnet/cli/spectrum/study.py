@@ -78,7 +78,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from refnet._checks import check_positive_int
-from refnet.spectra.jacobian import jacobian
+from refnet.jacobian import jacobian
 from refnet.spectra.stats import pooled_spectrum_stats, singular_values, spectrum_stats
 from refnet.spectra.structural import structural_rank
 
