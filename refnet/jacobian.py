@@ -40,26 +40,13 @@ def linearize(layer: Layer, params, x, *, source: str | None = None,
               target: str | None = None) -> Linearization:
     """Run the forward pass once and record what the derivative calls need.
 
-    Parameters
-    ----------
-    layer : Layer
-        Any single-input refnet layer or container.
-    params : dict
-    x : ndarray, shape (B, *in_shape)
-        The point of linearisation (batch axis first).
-    source, target : str, optional
-        Two values of a :class:`~refnet.Graph` (``Sequential`` included):
-        differentiate ``value[target]`` with respect to ``value[source]``, every
-        value that does not depend on ``source`` held fixed.  Default the
-        graph's input and output.
-
-    Raises
-    ------
-    TypeError
-        If ``layer`` is not a single-input Layer, or ``source``/``target`` is
-        given for a layer that is not a Graph.
-    ValueError
-        If ``x`` has no batch axis or a name is unknown.
+    ``layer`` is any single-input layer or container, ``x`` (B, *in_shape) the
+    point.  ``source`` and ``target`` name two values of a :class:`~refnet.Graph`
+    (``Sequential`` included; default its input and output): the derivative of
+    ``value[target]`` with respect to ``value[source]``, every value that does
+    not depend on ``source`` held fixed.  TypeError for a layer that is not a
+    single-input Layer (or not a Graph when names are given), ValueError for an
+    ``x`` without batch axis or an unknown name.
     """
     if not isinstance(layer, Layer):
         raise TypeError(f"layer must be a refnet Layer, got {type(layer).__name__}")
@@ -90,24 +77,14 @@ def _chunk(chunk_size, rows: int, owner: str) -> int:
                                                                       owner)
 
 
-def _identity_rows(start: int, k: int, batch: int, size: int) -> np.ndarray:
-    """``e[j, b, start + j] = 1``, shape (k, batch, size), C-contiguous."""
-    e = np.zeros((k, batch, size))
-    e[np.arange(k), :, start + np.arange(k)] = 1.0
-    return e
-
-
 def jacobian(layer: Layer, params, x, *, mode: str = "auto", chunk_size: int | None = None,
              source: str | None = None, target: str | None = None) -> np.ndarray:
     """The exact Jacobian of every example, ``J[b] = d y[b] / d x[b]``.
 
     Parameters
     ----------
-    layer : Layer
-        Any single-input refnet layer or container (a whole network).
-    params : dict
-    x : ndarray, shape (B, *in_shape)
-        The inputs; for one input ``x0`` pass ``x0[None]`` and take ``[0]``.
+    layer, params, x, source, target
+        As in :func:`linearize`; for one input ``x0`` pass ``x0[None]``.
     mode : {"auto", "vjp", "jvp"}, default "auto"
         Build ``J`` from rows (reverse mode) or columns (forward mode);
         ``"auto"`` takes ``"jvp"`` when ``n < m``, so the leading axis is
@@ -115,8 +92,6 @@ def jacobian(layer: Layer, params, x, *, mode: str = "auto", chunk_size: int | N
     chunk_size : int, optional
         At most this many identity rows (columns) per call, to bound memory;
         default all in one call.  The result does not depend on it.
-    source, target : str, optional
-        A partial Jacobian between two values of a Graph (see :func:`linearize`).
 
     Returns
     -------
@@ -152,26 +127,23 @@ def jacobian(layer: Layer, params, x, *, mode: str = "auto", chunk_size: int | N
     if mode not in ("auto", "vjp", "jvp"):
         raise ValueError(f"jacobian: mode must be one of ['auto', 'vjp', 'jvp'], got {mode!r}")
     lin = linearize(layer, params, x, source=source, target=target)
-    batch, n, m = lin.source_shape[0], math.prod(lin.source_shape[1:]), \
-        math.prod(lin.target_shape[1:])
+    batch = lin.source_shape[0]
+    n, m = math.prod(lin.source_shape[1:]), math.prod(lin.target_shape[1:])
     rows = mode == "vjp" or (mode == "auto" and n >= m)
     size, shape = (m, lin.target_shape) if rows else (n, lin.source_shape)
     chunk = _chunk(chunk_size, size, "jacobian")
-    J = None
+    J = np.empty((batch, m, n))
     for start in range(0, size, chunk):
         k = min(chunk, size - start)
-        e = _identity_rows(start, k, batch, size).reshape((k,) + shape)
+        e = np.zeros((k, batch, size))
+        e[np.arange(k), :, start + np.arange(k)] = 1.0        # e[j, b, start + j] = 1
+        e = e.reshape((k,) + shape)
         if rows:
             x_bar, _ = layer.vjp(params, lin.cache, e, need_params=False, **lin.kwargs)
-            part, where = np.asarray(x_bar).reshape(k, batch, n).transpose(1, 0, 2), \
-                np.s_[:, start:start + k]
+            J[:, start:start + k, :] = np.reshape(x_bar, (k, batch, n)).transpose(1, 0, 2)
         else:
             y_dot = layer.jvp(params, lin.cache, e, **lin.kwargs)
-            part, where = np.asarray(y_dot).reshape(k, batch, m).transpose(1, 2, 0), \
-                np.s_[:, :, start:start + k]
-        if J is None:
-            J = np.empty((batch, m, n), dtype=part.dtype)
-        J[where] = part
+            J[:, :, start:start + k] = np.reshape(y_dot, (k, batch, m)).transpose(1, 2, 0)
     return J
 
 
@@ -213,10 +185,8 @@ def parameter_jacobian(layer: Layer, params, x, *, paths: Sequence[str] | str | 
 
     Parameters
     ----------
-    layer : Layer
-    params : dict
-    x : ndarray, shape (B, *in_shape)
-        Usually one example, ``x0[None]``.
+    layer, params, x
+        As in :func:`linearize`; usually one example, ``x0[None]``.
     paths : str or sequence of str, optional
         ``fnmatch`` patterns (``*`` also matches ``/``) of the parameters to keep,
         such as ``("*/S", "*/alpha")``, the trainable support of DCTpS layers;
@@ -380,17 +350,15 @@ def extreme_singular_values(op, k: int = 1, *, method: str = "auto",
 
     Notes
     -----
-    ARPACK finds eigenvalues of the Gram matrix ``J.T @ J``, each with an
-    absolute error of about ``eps * sigma_max**2``, so ``sigma`` has a relative
-    error of about ``eps * sigma_max**2 / (2 * sigma**2)``: 1e-6 at ``sigma =
-    sqrt(eps / 2e-6) * sigma_max`` (1.05e-5, :data:`SVDS_MIN_RELATIVE`).  And
-    ``which="SM"`` runs without the shift-invert factorisation a matrix-free
-    operator cannot give, converging slowly or not at all on a cluster at or
-    near zero (measured, SciPy 1.17, 200 x 250, k = 3: a 150-dimensional null
-    space raised ``ArpackNoConvergence`` after 1 s; a cluster at 1e-7 came out
-    2e-4 off).  The largest values are accurate to about ``eps`` and are always
-    kept.  ``"auto"`` cannot see ARPACK missing part of a cluster; ``"exact"``
-    is the reference.
+    ARPACK finds eigenvalues of the Gram matrix ``J.T @ J`` to an absolute error
+    of about ``eps * sigma_max**2``, so ``sigma`` has a relative error of about
+    ``eps * sigma_max**2 / (2 * sigma**2)``: 1e-6 at ``sigma = sqrt(eps / 2e-6) *
+    sigma_max`` (:data:`SVDS_MIN_RELATIVE`, 1.05e-5).  And ``which="SM"`` runs
+    without the shift-invert a matrix-free operator cannot give, so it converges
+    slowly or never on a cluster near zero (SciPy 1.17, 200 x 250, k = 3: a
+    150-dimensional null space did not converge in 1 s; a cluster at 1e-7 came
+    out 2e-4 off).  The largest values are accurate to about ``eps``.  ``"auto"``
+    cannot see ARPACK miss part of a cluster; ``"exact"`` is the reference.
 
     Examples
     --------
