@@ -5,8 +5,8 @@ a stack of identity rows returns rows of every example's Jacobian at once, and o
 ``jvp`` of identity columns returns columns.  :func:`jacobian` gives the input
 (or partial, between two Graph values) Jacobian, :func:`parameter_jacobian` the
 one with respect to the parameters, :func:`jacobian_operator` one example's
-Jacobian as a matrix-free ``scipy.sparse.linalg.LinearOperator``, and
-:func:`extreme_singular_values` its extreme singular values.
+Jacobian as a matrix-free ``scipy.sparse.linalg.LinearOperator`` (its extreme
+singular values: :func:`refnet.spectra.extreme_singular_values`).
 """
 from __future__ import annotations
 
@@ -15,16 +15,15 @@ import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, aslinearoperator, svds
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from ._checks import as_rng, check_positive_int
+from ._checks import check_positive_int
 from .core.graph import Graph
 from .core.layer import Layer
 from .core.tree import tree_get, tree_leaves
 
 __all__ = ["jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
-           "JacobianOperator", "jacobian_operator", "dense_matrix", "ExtremeSingularValues",
-           "extreme_singular_values", "SVDS_MIN_RELATIVE"]
+           "JacobianOperator", "jacobian_operator", "dense_matrix"]
 
 
 class Linearization(NamedTuple):
@@ -314,86 +313,3 @@ def dense_matrix(op) -> np.ndarray:
     if m <= n:
         return np.asarray(op.rmatmat(np.eye(m))).T.copy()
     return np.asarray(op.matmat(np.eye(n)))
-
-
-class ExtremeSingularValues(NamedTuple):
-    """Result of :func:`extreme_singular_values`."""
-
-    largest: np.ndarray      #: the k largest singular values, descending
-    smallest: np.ndarray     #: the k smallest of the min(m, n) singular values, ascending
-    method_largest: str      #: "svds" or "exact"
-    method_smallest: str     #: "svds" or "exact"
-
-
-#: The smallest ``sigma / sigma_max`` that ``svds`` resolves to about 1e-6 relative
-#: (:func:`extreme_singular_values`, Notes).
-SVDS_MIN_RELATIVE = math.sqrt(np.finfo(np.float64).eps / (2 * 1e-6))
-
-
-def extreme_singular_values(op, k: int = 1, *, method: str = "auto",
-                            seed=0) -> ExtremeSingularValues:
-    """The ``k`` largest and ``k`` smallest singular values of a linear operator.
-
-    Parameters
-    ----------
-    op : LinearOperator, ndarray or sparse matrix, shape (m, n)
-    k : int, default 1
-        How many at each end, ``1 <= k <= min(m, n)``.
-    method : {"auto", "svds", "exact"}, default "auto"
-        ``"exact"``: the full SVD of :func:`dense_matrix`.  ``"svds"``:
-        ``scipy.sparse.linalg.svds`` (ARPACK) at both ends.  ``"auto"``: svds,
-        but the smallest are taken from the exact SVD when ARPACK does not
-        converge or returns one below ``SVDS_MIN_RELATIVE * sigma_max``.  Both
-        use the exact SVD when ``k = min(m, n)``, which ARPACK cannot do.
-    seed : int or numpy.random.Generator, default 0
-        ARPACK's starting vectors.
-
-    Notes
-    -----
-    ARPACK finds eigenvalues of the Gram matrix ``J.T @ J`` to an absolute error
-    of about ``eps * sigma_max**2``, so ``sigma`` has a relative error of about
-    ``eps * sigma_max**2 / (2 * sigma**2)``: 1e-6 at ``sigma = sqrt(eps / 2e-6) *
-    sigma_max`` (:data:`SVDS_MIN_RELATIVE`, 1.05e-5).  And ``which="SM"`` runs
-    without the shift-invert a matrix-free operator cannot give, so it converges
-    slowly or never on a cluster near zero (SciPy 1.17, 200 x 250, k = 3: a
-    150-dimensional null space did not converge in 1 s; a cluster at 1e-7 came
-    out 2e-4 off).  The largest values are accurate to about ``eps``.  ``"auto"``
-    cannot see ARPACK miss part of a cluster; ``"exact"`` is the reference.
-
-    Examples
-    --------
-    >>> ev = extreme_singular_values(np.diag([5.0, 4.0, 3.0, 2.0, 1.0]), k=2)
-    >>> ev.largest.round(12), ev.smallest.round(12)
-    (array([5., 4.]), array([1., 2.]))
-    """
-    if method not in ("auto", "svds", "exact"):
-        raise ValueError(f"extreme_singular_values: method must be one of ['auto', 'svds', "
-                         f"'exact'], got {method!r}")
-    op = aslinearoperator(op)
-    r = min(op.shape)
-    k = check_positive_int("k", k, "extreme_singular_values")
-    if k > r:
-        raise ValueError(f"extreme_singular_values: k must be at most min(m, n) = {r}, got {k}")
-    rng = as_rng(seed)
-
-    def exact():
-        return np.linalg.svd(dense_matrix(op), compute_uv=False)
-
-    if method == "exact" or k >= r:
-        s = exact()
-        return ExtremeSingularValues(s[:k].copy(), s[::-1][:k].copy(), "exact", "exact")
-
-    def run_svds(which):
-        s = svds(op, k=k, which=which, v0=rng.standard_normal(r), return_singular_vectors=False)
-        return np.sort(np.asarray(s, dtype=np.float64))
-
-    largest = run_svds("LM")[::-1].copy()
-    try:
-        smallest = run_svds("SM")
-    except ArpackNoConvergence:
-        if method == "svds":
-            raise
-        smallest = None
-    if method == "auto" and (smallest is None or smallest[0] < SVDS_MIN_RELATIVE * largest[0]):
-        return ExtremeSingularValues(largest, exact()[::-1][:k].copy(), "svds", "exact")
-    return ExtremeSingularValues(largest, smallest, "svds", "svds")

@@ -2,7 +2,7 @@
 
 ``stats``
     singular values, the zero atom, condition number, stable rank, ... per
-    example or pooled over a batch.
+    example or pooled over a batch; extreme singular values of an operator.
 ``structural``
     rank bounds of a sparse chain from its supports alone (no floating point).
 ``theory``
@@ -23,11 +23,11 @@ Examples
 >>> stats.frac_zero.shape
 (4,)
 """
-from ..jacobian import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator,
-                        ParameterJacobian, dense_matrix, extreme_singular_values, jacobian,
+from ..jacobian import (JacobianOperator, ParameterJacobian, dense_matrix, jacobian,
                         jacobian_operator, linearize, parameter_jacobian)
-from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
-                    spectrum_stats, zero_tolerance)
+from .stats import (SVDS_MIN_RELATIVE, ExtremeSingularValues, SpectrumStats,
+                    extreme_singular_values, pooled_nonzero, pooled_spectrum_stats,
+                    singular_values, spectrum_stats, zero_tolerance)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
                          support_pattern)
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
