@@ -241,8 +241,8 @@ def parameter_jacobian(layer: Layer, params, x, *, paths: Sequence[str] | str | 
 class JacobianOperator(LinearOperator):
     """The Jacobian ``J = d target / d source`` of ONE example, matrix-free, shape (m, n).
 
-    Build it with :func:`jacobian_operator`.  Notes: with ``s``, ``t`` the
-    per-example source and target shapes and a batch of one::
+    Build it with :func:`jacobian_operator`.  With ``s``, ``t`` the per-example
+    source and target shapes and a batch of one::
 
         J @ u   = jvp(params, cache, u.reshape(1, *s)).ravel()                # matvec
         J.T @ v = vjp(params, cache, v.reshape(1, *t)).ravel()                # rmatvec
@@ -263,12 +263,12 @@ class JacobianOperator(LinearOperator):
         super().__init__(dtype=np.dtype(np.float64), shape=(
             math.prod(self.target_shape[1:]), math.prod(self.source_shape[1:])))
 
-    def _jvp(self, x_dot, k=()):
-        x_dot = np.ascontiguousarray(x_dot, dtype=np.float64).reshape(k + self.source_shape)
+    def _jvp(self, x_dot, lead=()):
+        x_dot = np.ascontiguousarray(x_dot, dtype=np.float64).reshape(lead + self.source_shape)
         return np.asarray(self.layer.jvp(self.params, self._lin.cache, x_dot, **self._lin.kwargs))
 
-    def _vjp(self, y_bar, k=()):
-        y_bar = np.ascontiguousarray(y_bar, dtype=np.float64).reshape(k + self.target_shape)
+    def _vjp(self, y_bar, lead=()):
+        y_bar = np.ascontiguousarray(y_bar, dtype=np.float64).reshape(lead + self.target_shape)
         x_bar, _ = self.layer.vjp(self.params, self._lin.cache, y_bar, need_params=False,
                                   **self._lin.kwargs)
         return np.asarray(x_bar)
