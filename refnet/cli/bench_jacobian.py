@@ -1,9 +1,8 @@
 """Timing of the exact Jacobian: one batched call against one backward pass per output.
 
-The function here only measures and returns numbers; the ``refnet bench``
-command (``refnet/bench.py``) decides how to print them.  Baselines run in
-the same process, on the same network and inputs, right after each other, and
-their results are checked to agree before anything is timed.
+Only measures and returns numbers (``refnet bench jacobian`` prints them).  The
+methods run in one process on the same network and inputs, and must agree
+before anything is timed.
 """
 from __future__ import annotations
 
@@ -14,31 +13,23 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from refnet.core.graph import Sequential
 from refnet._checks import as_rng, check_positive_int
+from refnet.core.graph import Sequential
+from refnet.jacobian import jacobian
 from refnet.layers import Linear, ReLU
 from refnet.testing import relative_error
-from refnet.spectra.jacobian import jacobian
 
 __all__ = ["benchmark_jacobian", "mlp"]
 
-#: Largest relative disagreement accepted between the methods before timing.
-#: All compute the same sums in a different order, so they differ by rounding.
+#: Largest relative disagreement accepted between the methods before timing: they
+#: compute the same sums in another order, so they differ by rounding only.
 AGREEMENT_TOL = 1e-12
-
-
-#: Environment variables that set the BLAS thread count; a multi-threaded BLAS
-#: slows down several-fold when another process holds a core, so the result
-#: records them together with the load average.
+#: Environment variables that set the BLAS thread count, recorded with the load average.
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def mlp(widths: Sequence[int]) -> Sequential:
-    """A ReLU MLP ``Linear -> ReLU -> ... -> Linear`` with the given layer widths.
-
-    Layers are named ``fc1, act1, fc2, act2, ..., fcL`` (no activation after
-    the last linear layer).
-    """
+    """A ReLU MLP with the given layer widths: ``fc1, act1, fc2, act2, ..., fcL``."""
     widths = [check_positive_int("widths[i]", w, "mlp") for w in widths]
     if len(widths) < 2:
         raise ValueError(f"mlp: widths needs at least 2 entries (input, output), got {widths}")
@@ -74,19 +65,8 @@ def _loop_per_output(net, params, x) -> np.ndarray:
 
 
 def _loop_per_row(net, params, x) -> np.ndarray:
-    """The textbook way: per example, one forward pass and one backward pass per
-    output, each at batch 1 (``B * m`` backward passes in all)."""
-    J = []
-    for b in range(x.shape[0]):
-        y, cache = net.forward(params, x[b:b + 1])
-        m = y.shape[1]
-        rows = []
-        for i in range(m):
-            y_bar = np.zeros((1, m))
-            y_bar[0, i] = 1.0
-            rows.append(net.vjp(params, cache, y_bar, need_params=False)[0][0])
-        J.append(np.stack(rows))
-    return np.stack(J)                       # (B, m, n)
+    """The textbook way: per example a forward pass and one backward pass per output."""
+    return np.concatenate([_loop_per_output(net, params, x[b:b + 1]) for b in range(len(x))])
 
 
 def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 256, 10),
@@ -104,35 +84,29 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
     seed : int or numpy.random.Generator, default 0
         Draws the weights (Kaiming normal) and the N(0, 1) inputs.
     extra_methods : dict, optional
-        More methods to time, ``name -> prepare(widths, params, x) -> run``,
-        where ``run()`` returns the (B, m, n) Jacobian as a numpy array.
-        ``analysis/bench_jacobian.py`` adds ``torch.func`` this way when torch
-        is installed: refnet's own modules never import torch.
+        ``name -> prepare(widths, params, x) -> run``, ``run()`` returning the
+        (B, m, n) Jacobian; ``analysis/bench_jacobian.py`` adds ``torch.func``
+        this way (refnet never imports torch).
 
     Returns
     -------
     dict
-        ``"seconds"``: median wall time of each method, including the forward
-        pass: ``"batched"`` (:func:`~refnet.spectra.jacobian`, ONE vjp call
-        on the identity), ``"loop_per_output"`` (one backward pass per output,
-        each over the whole batch: ``m`` passes), ``"loop_per_row"`` (per
-        example a forward pass and one backward pass per output, at batch 1:
-        ``B * m`` passes, the textbook way) and each of ``extra_methods``.
-        ``"speedup"``: each baseline's time over the
-        batched time.  ``"max_rel_diff"``: disagreement of each baseline with
-        the batched result.  Also the settings, ``"jacobian_shape"``,
-        ``"numpy_version"``, ``"machine"``,
-        ``"cpu_count"``, ``"load_average"`` (1, 5, 15 min, at the end) and
-        ``"blas_threads_env"``: the batched call is one large matrix product
-        per layer, and a multi-threaded BLAS slows down several-fold when
-        another process holds a core (measured 6x on 2 cores), while batch-1
-        loops barely notice; read the ratios with the load in mind.
+        ``"seconds"``: the median wall time of each method, forward pass
+        included: ``"batched"`` (:func:`~refnet.jacobian.jacobian`, ONE vjp
+        call), ``"loop_per_output"`` (``m`` backward passes over the batch),
+        ``"loop_per_row"`` (``B * m`` at batch 1) and each extra method;
+        ``"speedup"`` (time over the batched time) and ``"max_rel_diff"`` per
+        baseline; the settings, ``"jacobian_shape"``, ``"numpy_version"``,
+        ``"machine"``, ``"cpu_count"``, ``"load_average"`` (at the end) and
+        ``"blas_threads_env"``.  A multi-threaded BLAS slows the batched call
+        several-fold (6x measured on 2 cores) when another process holds a
+        core, while batch-1 loops barely notice: read the ratios with the load.
 
     Raises
     ------
     RuntimeError
-        If a baseline's Jacobian differs from the batched one by more than
-        :data:`AGREEMENT_TOL` (relative): then timing them would be meaningless.
+        If a method differs from the batched Jacobian by more than
+        :data:`AGREEMENT_TOL`: timing it would be meaningless.
     """
     n_inputs = check_positive_int("n_inputs", n_inputs, "benchmark_jacobian")
     repeats = check_positive_int("repeats", repeats, "benchmark_jacobian")

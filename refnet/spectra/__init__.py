@@ -1,27 +1,14 @@
-"""Jacobian spectra of any refnet network: exact Jacobians, statistics, structure, theory.
+"""Jacobian spectra of refnet networks: statistics, structural rank, random-matrix theory.
 
-``jacobian``
-    exact per-example input-output Jacobians (B, m, n) from ONE batched VJP
-    (or JVP) on the identity; partial Jacobians between named Graph nodes;
-    ``parameter_jacobian`` over all or some parameters.
-``operator``
-    the Jacobian of one example as a ``scipy.sparse.linalg.LinearOperator``
-    and its extreme singular values (``svds`` with an exact fallback).
 ``stats``
     singular values, the zero atom, condition number, stable rank, ... per
-    example or pooled over a batch.
+    example or pooled over a batch; extreme singular values of an operator.
 ``structural``
-    rank bounds of a sparse chain from its supports alone (reachability,
-    maximum matching, vertex-disjoint paths by maximum flow).
+    rank bounds of a sparse chain from its supports alone (no floating point).
 ``theory``
-    Marchenko-Pastur, Fuss-Catalan and their finite-size moments, as
-    functions for tests and plot overlays.
-``benchmark``
-    timing of the batched Jacobian against a loop of backward passes.
-``study``, ``figure``, ``command``
-    "when is training possible?": a model built as DCTpS and as plain sparse
-    at several densities, its Jacobian spectra at real inputs, a table and a
-    figure (``refnet spectrum``).
+    Marchenko-Pastur and Fuss-Catalan laws and their finite-size moments.
+
+The Jacobians themselves are engine (:mod:`refnet.jacobian`), re-exported here.
 
 Examples
 --------
@@ -36,11 +23,11 @@ Examples
 >>> stats.frac_zero.shape
 (4,)
 """
-from .jacobian import ParameterJacobian, jacobian, linearize, parameter_jacobian
-from .operator import (SVDS_MIN_RELATIVE, ExtremeSingularValues, JacobianOperator, dense_matrix,
-                       extreme_singular_values, jacobian_operator)
-from .stats import (SpectrumStats, pooled_nonzero, pooled_spectrum_stats, singular_values,
-                    spectrum_stats, zero_tolerance)
+from ..jacobian import (JacobianOperator, ParameterJacobian, dense_matrix, jacobian,
+                        jacobian_operator, linearize, parameter_jacobian)
+from .stats import (SVDS_MIN_RELATIVE, ExtremeSingularValues, SpectrumStats,
+                    extreme_singular_values, pooled_nonzero, pooled_spectrum_stats,
+                    singular_values, spectrum_stats, zero_tolerance)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
                          support_pattern)
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,

@@ -1,17 +1,12 @@
-"""Structural rank of a chain of sparse layers: bounds from the support graph alone.
+"""Structural rank of a chain of sparse layers: bounds from the supports alone.
 
-Which entries of each weight matrix MAY be nonzero (the support) already limits
-the rank of the network's Jacobian, whatever the values: a unit with no
-incoming weight passes nothing on, and ``r`` independent directions need ``r``
-paths from the inputs to the outputs that share no unit.  Everything here is
-integer graph computation (breadth-first reachability, bipartite matching,
-maximum flow); no floating point is involved.
-
-The network is a chain ``x -> A_1 -> A_2 -> ... -> A_L -> y``; ``A_l`` is the
-support of layer ``l`` as an (out, in) matrix.  Elementwise activations have a
-diagonal Jacobian (``identity_support``) and can be left out: an identity
-layer changes none of the bounds.  A DCT part ``alpha * D`` is dense
-(``dense_support``).
+Which entries of each weight MAY be nonzero already limits the rank of the
+network's Jacobian, whatever the values.  Integer graph computation only
+(reachability, bipartite matching, maximum flow); :func:`structural_rank` has
+the derivation.  The chain is ``x -> A_1 -> ... -> A_L -> y``, ``A_l`` the
+(out, in) support of layer ``l``; an elementwise activation is
+:func:`identity_support` (and changes no bound), a DCT part ``alpha * D``
+:func:`dense_support`.
 """
 from __future__ import annotations
 
@@ -43,15 +38,9 @@ def identity_support(n: int) -> sp.csr_matrix:
 def support_pattern(A, name: str = "support") -> sp.csr_matrix:
     """The 0/1 pattern of a support, as an int8 CSR matrix without duplicates.
 
-    Parameters
-    ----------
-    A : scipy sparse matrix/array or array_like, shape (out, in)
-        For a SPARSE matrix every STORED entry is in the support, also an
-        explicit zero: the zero-initialised values of a DCTpS layer's ``S``
-        are stored zeros on a fixed support.  For a dense array the support is
-        its nonzero entries.
-    name : str
-        Used in error messages.
+    ``A`` (out, in): for a SPARSE matrix every STORED entry, explicit zeros too
+    (a DCTpS layer's zero-initialised ``S`` is stored zeros on a fixed support);
+    for an array its nonzero entries.  ``name`` is for error messages.
     """
     if sp.issparse(A):
         A = sp.csr_matrix(A)
@@ -106,18 +95,12 @@ def _vertex_disjoint_paths(chain: list[sp.csr_matrix], widths: list[int]) -> int
     offsets = np.concatenate([[0], np.cumsum(widths)])
     units = int(offsets[-1])
     source, sink = 2 * units, 2 * units + 1
-    rows, cols = [], []
-    # each unit u is split into in-node 2u and out-node 2u+1 joined by an edge
-    # of capacity 1, so at most one path passes through it
-    u = np.arange(units)
-    rows.append(2 * u)
-    cols.append(2 * u + 1)
-    first = np.arange(widths[0])
-    rows.append(np.full(widths[0], source))
-    cols.append(2 * first)
-    last = offsets[-2] + np.arange(widths[-1])
-    rows.append(2 * last + 1)
-    cols.append(np.full(widths[-1], sink))
+    # unit u is split into in-node 2u and out-node 2u+1 joined by an edge of
+    # capacity 1, so at most one path passes through it; the source feeds every
+    # input, every output feeds the sink
+    u, last = np.arange(units), offsets[-2] + np.arange(widths[-1])
+    rows = [2 * u, np.full(widths[0], source), 2 * last + 1]
+    cols = [2 * u + 1, 2 * np.arange(widths[0]), np.full(widths[-1], sink)]
     for layer, A in enumerate(chain):
         coo = A.tocoo()                      # entry (i, j): unit j of layer-1 feeds unit i
         rows.append(2 * (offsets[layer] + coo.col) + 1)
@@ -134,23 +117,15 @@ def structural_rank(supports: Sequence) -> StructuralRank:
     Parameters
     ----------
     supports : sequence of (out, in) matrices
-        The supports of the layers in forward order: ``supports[0]`` acts on
-        the inputs.  Each is a scipy sparse matrix (its stored entries, explicit
-        zeros included) or an array (its nonzero entries); see
-        :func:`support_pattern`, :func:`dense_support` and
-        :func:`identity_support`.
+        The layers' supports in forward order (``supports[0]`` acts on the
+        inputs), each as :func:`support_pattern` reads it.  ValueError if
+        consecutive shapes do not chain.
 
     Returns
     -------
     StructuralRank
-        ``rank_bound`` is the sharp bound; ``matching_bound`` the per-layer one
-        (``rank_bound <= matching_bound``); ``reachable_outputs`` and
-        ``live_inputs`` say which units are connected at all.
-
-    Raises
-    ------
-    ValueError
-        If consecutive shapes do not chain.
+        ``rank_bound`` the sharp bound, ``matching_bound >= rank_bound`` the
+        per-layer one, and which units are connected at all.
 
     Notes
     -----

@@ -1,25 +1,20 @@
-"""Random-matrix theory for Jacobian spectra: the laws refnet's tests check, as curves to plot.
+"""Random-matrix laws of Jacobian spectra, as functions for tests and plot overlays.
 
-Everything is stated for SQUARED singular values ``lambda = sigma**2`` (the
-eigenvalues of ``J @ J.T``), where the classical laws are simplest;
-:func:`sq_sv_density_to_log10` turns any such density into the density of
-``log10(sigma)``, the axis of refnet's spectrum plots.
+Everything is for SQUARED singular values ``lambda = sigma**2`` (the eigenvalues
+of ``J @ J.T``), where the laws are simplest; :func:`sq_sv_density_to_log10`
+moves a density to ``log10(sigma)``, the axis of refnet's spectrum plots.
 
 Marchenko-Pastur
-    One N x M matrix ``X`` with i.i.d. entries of mean 0 and variance
-    ``variance / M``, ``ratio = N / M``, as ``N, M -> infinity``.
+    One N x M matrix with i.i.d. entries of mean 0, variance ``variance / M``,
+    ``ratio = N / M``, as ``N, M -> infinity``.
 Fuss-Catalan
-    The product ``W_L @ ... @ W_1`` of ``L`` independent square N x N
-    Gaussian matrices with entries N(0, 1/N), as ``N -> infinity``
-    (``L = 1`` is Marchenko-Pastur with ratio 1).  A deep linear network at
-    Gaussian initialisation has this Jacobian.
-Orthogonal
-    A product of orthogonal matrices is orthogonal: every ``sigma = 1``
-    (dynamical isometry), exactly, at every depth and width.
+    The product of ``L`` independent N x N Gaussian matrices with N(0, 1/N)
+    entries (a deep linear network at Gaussian initialisation), as ``N ->
+    infinity``; ``L = 1`` is Marchenko-Pastur with ratio 1.
 
-Finite-size expectations (:func:`marchenko_pastur_finite_second_moment`,
-:func:`gaussian_product_moments`) are exact for real Gaussian matrices at
-finite N; tests compare samples with them, so only sampling noise remains.
+The finite-size moments are exact for real Gaussian matrices at finite N, so
+tests comparing samples with them see only sampling noise.  (A product of
+orthogonal matrices needs no law: every ``sigma = 1``.)
 """
 from __future__ import annotations
 
@@ -36,46 +31,34 @@ __all__ = ["marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_c
            "fuss_catalan_curve", "gaussian_product_moments", "sq_sv_density_to_log10"]
 
 
-def _check_ratio(ratio) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) \
-            or not (np.isfinite(ratio) and ratio > 0):
-        raise ValueError(f"ratio must be a finite number > 0 (N / M), got {ratio!r}")
-    return float(ratio)
+def _check_law(ratio, variance) -> tuple[float, float]:
+    for name, value, what in (("ratio", ratio, " (N / M)"), ("variance", variance, "")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0{what}, got {value!r}")
+    return float(ratio), float(variance)
 
 
-def _check_variance(variance) -> float:
-    if isinstance(variance, bool) or not isinstance(variance, numbers.Real) \
-            or not (np.isfinite(variance) and variance > 0):
-        raise ValueError(f"variance must be a finite number > 0, got {variance!r}")
-    return float(variance)
+def _per_order(one, k, dtype):
+    """``one(k)`` for a scalar order, else an array of ``one`` per order."""
+    if np.ndim(k) == 0:
+        return one(k)
+    return np.array([one(int(o)) for o in np.ravel(k)], dtype=dtype).reshape(np.shape(k))
 
 
 def marchenko_pastur_edges(ratio: float, variance: float = 1.0) -> tuple[float, float]:
-    """Support ``[a, b]`` of the continuous part of the Marchenko-Pastur law.
-
-    ``a = variance * (1 - sqrt(ratio))**2`` and ``b = variance * (1 +
-    sqrt(ratio))**2``.
-    """
-    c, v = _check_ratio(ratio), _check_variance(variance)
+    """Support ``[a, b] = variance * [(1 - sqrt(ratio))**2, (1 + sqrt(ratio))**2]`` of the
+    continuous part of the Marchenko-Pastur law."""
+    c, v = _check_law(ratio, variance)
     return v * (1 - math.sqrt(c)) ** 2, v * (1 + math.sqrt(c)) ** 2
 
 
 def marchenko_pastur_pdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
     """Density of the eigenvalues of ``X @ X.T`` (squared singular values of ``X``).
 
-    Parameters
-    ----------
-    x : array_like
-        Points ``lambda >= 0``.
-    ratio : float
-        ``N / M`` for an N x M matrix ``X``.
-    variance : float, default 1.0
-        Entries of ``X`` have variance ``variance / M``.
-
-    Returns
-    -------
-    pdf : ndarray, shape of ``x``
-        The absolutely continuous part; zero outside ``[a, b]``.
+    At points ``x`` (``lambda >= 0``) for an N x M matrix ``X`` (``ratio = N /
+    M``) with entries of variance ``variance / M``: the absolutely continuous
+    part, zero outside ``[a, b]``.
 
     Notes
     -----
@@ -89,7 +72,7 @@ def marchenko_pastur_pdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
     M nonzero ones alone is ``ratio * pdf``.  Moments:
     :func:`marchenko_pastur_moments`.
     """
-    c, v = _check_ratio(ratio), _check_variance(variance)
+    c, v = _check_law(ratio, variance)
     a, b = marchenko_pastur_edges(c, v)
     x = np.asarray(x, dtype=np.float64)
     inside = (x > a) & (x < b) & (x > 0)
@@ -101,16 +84,8 @@ def marchenko_pastur_pdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
 def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
     """Cumulative distribution of the Marchenko-Pastur law, the atom at 0 included.
 
-    Parameters
-    ----------
-    x, ratio, variance
-        As in :func:`marchenko_pastur_pdf`.
-
-    Returns
-    -------
-    cdf : ndarray, shape of ``x``
-        ``P(lambda <= x)``; it is ``max(0, 1 - 1 / ratio)`` on ``[0, a]`` and 1
-        from ``b`` on.
+    Arguments as in :func:`marchenko_pastur_pdf`; ``P(lambda <= x)`` is ``max(0, 1 -
+    1 / ratio)`` on ``[0, a]`` and 1 from ``b`` on.
 
     Notes
     -----
@@ -135,7 +110,7 @@ def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
     continuous part has mass ``min(1, 1 / c)``.  The tests check the formula
     against numerical integration of :func:`marchenko_pastur_pdf`.
     """
-    c, v = _check_ratio(ratio), _check_variance(variance)
+    c, v = _check_law(ratio, variance)
     a, b = marchenko_pastur_edges(c, 1.0)
     mid, root_ab = 1.0 + c, abs(1.0 - c)
     atom = max(0.0, 1.0 - 1.0 / c)
@@ -156,16 +131,7 @@ def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
 def marchenko_pastur_moments(ratio: float, k, variance: float = 1.0):
     """Moments ``E[lambda**k]`` of the Marchenko-Pastur law (atom included).
 
-    Parameters
-    ----------
-    ratio : float
-    k : int or array_like of int
-        Moment orders, ``k >= 1``.
-    variance : float, default 1.0
-
-    Returns
-    -------
-    float or ndarray
+    ``k``: an order ``>= 1`` (a float back) or an array of them (an array back).
 
     Notes
     -----
@@ -177,16 +143,14 @@ def marchenko_pastur_moments(ratio: float, k, variance: float = 1.0):
     ratio)``.  For the finite-size second moment see
     :func:`marchenko_pastur_finite_second_moment`.
     """
-    c, v = _check_ratio(ratio), _check_variance(variance)
+    c, v = _check_law(ratio, variance)
 
     def one(order):
         order = check_positive_int("k", order, "marchenko_pastur_moments")
-        return v ** order * sum(c ** r / (r + 1) * math.comb(order, r) * math.comb(order - 1, r)
-                                for r in range(order))
+        return float(v ** order * sum(c ** r / (r + 1) * math.comb(order, r)
+                                      * math.comb(order - 1, r) for r in range(order)))
 
-    if np.ndim(k) == 0:
-        return float(one(k))
-    return np.array([one(int(o)) for o in np.ravel(k)]).reshape(np.shape(k))
+    return _per_order(one, k, np.float64)
 
 
 def marchenko_pastur_finite_second_moment(n_rows: int, n_cols: int) -> float:
@@ -211,16 +175,8 @@ def marchenko_pastur_finite_second_moment(n_rows: int, n_cols: int) -> float:
 def fuss_catalan_moments(L: int, k):
     """Moments ``E[lambda**k]`` of the Fuss-Catalan law of order ``L``, exactly.
 
-    Parameters
-    ----------
-    L : int
-        Number of factors (depth), ``L >= 1``.
-    k : int or array_like of int
-        Moment orders, ``k >= 0``.
-
-    Returns
-    -------
-    int or ndarray of int
+    ``L >= 1`` factors (depth); ``k``: an order ``>= 0`` (an int back) or an array
+    of them (an int array back).
 
     Notes
     -----
@@ -244,9 +200,7 @@ def fuss_catalan_moments(L: int, k):
         order = check_positive_int("k", order, "fuss_catalan_moments", minimum=0)
         return math.comb((L + 1) * order, order) // (L * order + 1)
 
-    if np.ndim(k) == 0:
-        return one(k)
-    return np.array([one(int(o)) for o in np.ravel(k)], dtype=np.int64).reshape(np.shape(k))
+    return _per_order(one, k, np.int64)
 
 
 def fuss_catalan_edges(L: int) -> tuple[float, float]:
@@ -266,16 +220,8 @@ def _fc_rho(phi, L):
 def fuss_catalan_curve(L: int, n_points: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """Points ``(x, pdf(x))`` on the Fuss-Catalan density, for plot overlays.
 
-    Parameters
-    ----------
-    L : int
-        Order (number of Gaussian factors), ``L >= 1``.
-    n_points : int, default 400
-
-    Returns
-    -------
-    x, pdf : ndarray, shape (n_points,)
-        ``x`` increasing over the open support.
+    Returns ``x, pdf``, each of shape (n_points,), ``x`` increasing over the open
+    support of the law of order ``L >= 1``.
 
     Notes
     -----
@@ -303,15 +249,6 @@ def fuss_catalan_pdf(x, L: int) -> np.ndarray:
 
     Inverts ``x(phi)`` of :func:`fuss_catalan_curve` by bisection (it is
     monotone), to about 1e-15 in ``phi``.  Zero outside the support.
-
-    Parameters
-    ----------
-    x : array_like
-    L : int
-
-    Returns
-    -------
-    pdf : ndarray, shape of ``x``
     """
     L = check_positive_int("L", L, "fuss_catalan_pdf")
     x = np.asarray(x, dtype=np.float64)
@@ -335,11 +272,8 @@ def gaussian_product_moments(L: int, N: int) -> tuple[float, float]:
     The product is ``P = W_L @ ... @ W_1`` of independent N x N matrices with
     i.i.d. real N(0, 1/N) entries; the means are over its N singular values.
 
-    Returns
-    -------
-    m1, m2 : float
-        ``m1 = 1`` exactly; ``m2 -> L + 1`` (Fuss-Catalan) as N grows, with a
-        correction of order ``L**2 / N``.
+    Returns ``m1, m2``: ``m1 = 1`` exactly; ``m2 -> L + 1`` (Fuss-Catalan) as N
+    grows, with a correction of order ``L**2 / N``.
 
     Notes
     -----
@@ -369,24 +303,10 @@ def gaussian_product_moments(L: int, N: int) -> tuple[float, float]:
 def sq_sv_density_to_log10(lam, pdf) -> tuple[np.ndarray, np.ndarray]:
     """Change variables from ``lambda = sigma**2`` to ``u = log10(sigma)``.
 
-    Parameters
-    ----------
-    lam : array_like
-        Points ``lambda > 0``.
-    pdf : array_like
-        A density in ``lambda`` at those points (for example
-        :func:`marchenko_pastur_pdf` or :func:`fuss_catalan_curve`).
-
-    Returns
-    -------
-    u, pdf_u : ndarray
-        ``u = log10(lam) / 2`` and the density in ``u``.
-
-    Notes
-    -----
-    ``lambda = 10**(2 * u)``, so ``d lambda / d u = 2 * ln(10) * lambda`` and::
-
-        pdf_u(u) = pdf(lambda) * 2 * ln(10) * lambda
+    ``pdf`` is a density in ``lambda`` at the points ``lam > 0`` (for example
+    :func:`marchenko_pastur_pdf`); returns ``u = log10(lam) / 2`` and the density
+    in ``u``.  Since ``lambda = 10**(2 * u)``, ``d lambda / d u = 2 * ln(10) *
+    lambda`` and ``pdf_u(u) = pdf(lambda) * 2 * ln(10) * lambda``.
     """
     lam = np.asarray(lam, dtype=np.float64)
     pdf = np.asarray(pdf, dtype=np.float64)

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["refnet.spectra", "refnet.spectra.jacobian", "refnet.spectra.operator",
+MODULES = ["refnet.spectra", "refnet.jacobian",
            "refnet.spectra.stats", "refnet.spectra.structural", "refnet.spectra.theory",
            "refnet.cli.spectrum.study"]
 

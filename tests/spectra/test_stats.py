@@ -1,11 +1,17 @@
-"""Spectrum statistics: hand-computed cases, the zero atom, per-example and pooled."""
+"""Spectrum statistics: hand-computed cases, the zero atom, per-example and pooled; the
+extreme singular values of a Jacobian operator (svds with an exact fallback)."""
 import math
 
 import numpy as np
 import pytest
 
-from refnet.spectra import (pooled_nonzero, pooled_spectrum_stats, singular_values,
-                            spectrum_stats, zero_tolerance)
+from refnet import Sequential
+from refnet.jacobian import dense_matrix, jacobian_operator
+from refnet.layers import Linear, Tanh
+from refnet.spectra import (SVDS_MIN_RELATIVE, extreme_singular_values, pooled_nonzero,
+                            pooled_spectrum_stats, singular_values, spectrum_stats,
+                            zero_tolerance)
+from refnet.testing import relative_error
 
 EPS = np.finfo(float).eps
 
@@ -110,3 +116,86 @@ def test_bad_spectra_raise():
         spectrum_stats([1.0, 1.0], 2)
     with pytest.raises(ValueError, match="m, n"):
         singular_values(np.ones(3))
+
+
+def tanh_net(n_in, hidden, n_out, seed=0):
+    net = Sequential([("fc1", Linear(n_in, hidden)), ("act", Tanh()),
+                      ("fc2", Linear(hidden, n_out))])
+    rng = np.random.default_rng(seed)
+    return net, net.init(rng), 0.5 * rng.standard_normal((1, n_in))
+
+
+def exact_singular_values(op):
+    return np.linalg.svd(dense_matrix(op), compute_uv=False)
+
+
+def test_svds_extremes_match_the_exact_svd_when_full_rank():
+    net, params, x = tanh_net(20, 40, 30)
+    op = jacobian_operator(net, params, x)
+    s = exact_singular_values(op)
+    assert s[-1] > SVDS_MIN_RELATIVE * s[0]        # well within svds' reach
+    for method in ("svds", "auto"):
+        ev = extreme_singular_values(op, k=3, method=method, seed=0)
+        assert (ev.method_largest, ev.method_smallest) == ("svds", "svds")
+        assert relative_error(ev.largest, s[:3]) <= 1e-10
+        # the Gram matrix squares the condition number: error ~ eps * (s_max / s)**2
+        assert relative_error(ev.smallest, s[::-1][:3]) <= 1e-9
+
+
+def test_rank_deficient_operator_falls_back_to_the_exact_svd():
+    # a 3-unit linear bottleneck: rank 3 out of 12
+    net = Sequential([("fc1", Linear(12, 3, bias=False)), ("fc2", Linear(3, 12, bias=False))])
+    params = net.init(0)
+    op = jacobian_operator(net, params, np.ones((1, 12)))
+    s = exact_singular_values(op)
+    ev = extreme_singular_values(op, k=2, method="auto", seed=0)
+    assert ev.method_smallest == "exact"
+    np.testing.assert_array_equal(ev.smallest, s[::-1][:2])
+    assert np.all(ev.smallest <= 12 * np.finfo(float).eps * s[0])
+    assert relative_error(ev.largest, s[:2]) <= 1e-10
+
+
+def test_exact_method_and_k_at_the_limit():
+    net, params, x = tanh_net(6, 10, 4)
+    op = jacobian_operator(net, params, x)
+    s = exact_singular_values(op)
+    ev = extreme_singular_values(op, k=4)          # k = min(m, n): ARPACK cannot, exact can
+    assert ev.method_largest == ev.method_smallest == "exact"
+    np.testing.assert_array_equal(ev.largest, s)
+    np.testing.assert_array_equal(ev.smallest, s[::-1])
+    with pytest.raises(ValueError, match="at most"):
+        extreme_singular_values(op, k=5)
+    with pytest.raises(ValueError, match="method"):
+        extreme_singular_values(op, method="lanczos")
+
+
+def test_svds_is_reproducible_with_a_seed():
+    net, params, x = tanh_net(20, 40, 30)
+    op = jacobian_operator(net, params, x)
+    a = extreme_singular_values(op, k=2, method="svds", seed=3)
+    b = extreme_singular_values(op, k=2, method="svds", seed=3)
+    np.testing.assert_array_equal(a.largest, b.largest)
+    np.testing.assert_array_equal(a.smallest, b.smallest)
+
+
+def test_no_convergence_of_the_smallest_falls_back_to_the_exact_svd(monkeypatch):
+    # ARPACK really does fail on large zero clusters (about 0.7 s for a 100 x 110
+    # matrix of rank 25); a stand-in that always fails keeps this test fast
+    import refnet.spectra.stats as operator
+    from scipy.sparse.linalg import ArpackNoConvergence
+    real_svds = operator.svds
+
+    def failing_svds(A, k, which, **kw):
+        if which == "SM":
+            raise ArpackNoConvergence("no convergence (stand-in)", np.zeros(0), np.zeros(0))
+        return real_svds(A, k=k, which=which, **kw)
+
+    monkeypatch.setattr(operator, "svds", failing_svds)
+    net, params, x = tanh_net(20, 40, 30)
+    op = jacobian_operator(net, params, x)
+    s = exact_singular_values(op)
+    ev = extreme_singular_values(op, k=2)
+    assert (ev.method_largest, ev.method_smallest) == ("svds", "exact")
+    np.testing.assert_array_equal(ev.smallest, s[::-1][:2])
+    with pytest.raises(ArpackNoConvergence):
+        extreme_singular_values(op, k=2, method="svds")

@@ -7,9 +7,7 @@
     refnet spectrum --offset orthogonal      # DCTpS networks with another fixed offset
     refnet spectrum --checkpoint run/ckpt.npz   # a trained network instead of the sweep
 
-The work is :func:`refnet.cli.spectrum.study.spectrum_study` (or
-:func:`~refnet.cli.spectrum.study.checkpoint_spectrum`); this module only parses,
-prints and writes files.
+The work is :mod:`refnet.cli.spectrum.study`; this module parses, prints and writes files.
 """
 from __future__ import annotations
 
@@ -19,8 +17,12 @@ import os
 import sys
 import time
 
-from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES, checkpoint_spectrum,
-                    spectrum_study, write_table)
+from refnet.cli.spectrum.figure import density_label, plot_study
+from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES,
+                                       checkpoint_spectrum, spectrum_study, write_table)
+from refnet.data import DATASETS
+from refnet.models import MODELS
+from refnet.sparsity import DISTRIBUTIONS
 
 __all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table",
            "write_files"]
@@ -32,9 +34,6 @@ TABLE_NAME = "spectrum.csv"
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``refnet spectrum`` to ``parser``."""
-    from refnet.data import DATASETS
-    from refnet.models import MODELS
-    from refnet.sparsity import DISTRIBUTIONS
     parser.add_argument("--model", default="mlp", choices=list(MODELS),
                         help="reference model (default mlp "
                              f"{'-'.join(map(str, DEFAULT_SIZES))}, ReLU)")
@@ -77,14 +76,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_args(args) -> dict:
-    model_args = {}
-    if args.sizes is not None:
-        model_args["sizes"] = args.sizes
-    if args.activation is not None:
-        model_args["activation"] = args.activation
-    if args.in_shape is not None:
-        model_args["in_shape"] = tuple(args.in_shape)
-    return model_args
+    given = {"sizes": args.sizes, "activation": args.activation,
+             "in_shape": None if args.in_shape is None else tuple(args.in_shape)}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _fmt(value, spec: str) -> str:
@@ -93,7 +87,6 @@ def _fmt(value, spec: str) -> str:
 
 def format_table(rows) -> str:
     """The main columns of the rows as an aligned text table."""
-    from refnet.cli.spectrum.figure import density_label
     header = ("kind", "init", "density", "nnz", "frac_zero", "struct_rank", "rank_mean",
               "sv_max", "cond", "cond_median", "mean_sq_sv")
     lines = [header]
@@ -110,11 +103,10 @@ def format_table(rows) -> str:
 
 
 def write_files(study, out) -> dict:
-    """Write a study's figure (:data:`FIGURE_NAME`) and table (:data:`TABLE_NAME`) into ``out``.
+    """Write a study's figure and table into the folder ``out`` (created if needed).
 
-    The folder is created if needed.  Returns ``{"figure": path, "table": path}``.
+    Returns ``{"figure": path, "table": path}``.
     """
-    from refnet.cli.spectrum.figure import plot_study        # matplotlib only when a figure is asked for
     os.makedirs(out, exist_ok=True)
     files = {"figure": os.path.join(out, FIGURE_NAME), "table": os.path.join(out, TABLE_NAME)}
     plot_study(study, files["figure"])
@@ -125,9 +117,7 @@ def write_files(study, out) -> dict:
 def run_command(args) -> int:
     """Run the study, print a table (or JSON with ``--json``), write the files; exit status."""
     start = time.perf_counter()
-    model_args = _model_args(args)
-    # bad arguments raise ValueError/TypeError, which refnet.cli.main reports in one line
-    # with exit status 2
+    # bad arguments raise ValueError/TypeError: refnet.cli.main reports them, exit status 2
     if args.checkpoint:
         study = checkpoint_spectrum(args.checkpoint, examples=args.examples, seed=args.seed,
                                     dataset=args.dataset, chunk_size=args.chunk_size)
@@ -136,7 +126,8 @@ def run_command(args) -> int:
                                distribution=args.distribution, examples=args.examples,
                                seed=args.seed, dataset=args.dataset,
                                dense_reference=not args.no_dense,
-                               chunk_size=args.chunk_size, offset=args.offset, **model_args)
+                               chunk_size=args.chunk_size, offset=args.offset,
+                               **_model_args(args))
     files = {} if args.out is None else write_files(study, args.out)
     if args.json:
         print(json.dumps({"network": study.network, "inputs": study.inputs, "rows": study.rows,

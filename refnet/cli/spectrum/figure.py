@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from refnet.spectra.stats import zero_tolerance
+from refnet.spectra import pooled_nonzero
 
 __all__ = ["plot_study", "density_label"]
 
@@ -50,10 +50,7 @@ def _column(row) -> str:
 
 
 def _nonzero_log10(row, sigma) -> np.ndarray:
-    """log10 of the values :func:`refnet.spectra.pooled_spectrum_stats` counts as nonzero."""
-    sigma = np.asarray(sigma)
-    tol = zero_tolerance(sigma, (row["m"], row["n"]))
-    return np.log10(sigma[sigma > tol[:, None]])
+    return np.log10(pooled_nonzero(sigma, (row["m"], row["n"]))[0])
 
 
 def plot_study(study, path, *, title: str | None = None) -> None:

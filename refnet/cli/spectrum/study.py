@@ -1,71 +1,40 @@
 """When is training possible?  Jacobian spectra of DCTpS and plain sparse networks.
 
-The study behind ``refnet spectrum`` and the README's figure: one network
-architecture built as DCTpS and as plain sparse at several global densities,
-its exact input-output Jacobian at real inputs, and the statistics of the
-singular values, pooled over the examples.
+The study behind ``refnet spectrum``: one architecture built as DCTpS and as
+plain sparse at several global densities, its exact input-output Jacobian at
+real inputs, and the statistics of the singular values pooled over the examples.
+Backpropagation carries the error through the input-output Jacobian; a zero
+singular value is an output direction no input direction reaches, so no signal
+passes that way, forward or back.  When the supports alone force it (structural
+rank 0), no values on those supports can change it.
 
-Why this says when training is possible: backpropagation carries the error
-through the Jacobians of the layers, and the input-output Jacobian is their
-product.  Where it has a zero singular value, some direction of the output
-cannot be changed by any change of the input, and an error in that direction
-never reaches the input: no signal passes that way, forward or back.  A network
-whose Jacobian is zero at every input computes an output that does not depend
-on its input at all; when the supports alone force that (structural rank 0,
-below), no values of the weights on those supports can change it.
+The networks (:data:`VARIANTS`, and the dense reference at density 1):
 
-What the study builds (``spectrum_study``):
+* ``dctps / zeros``: ``W = alpha * D + S`` with ``S = 0``, ``alpha = 1`` (the
+  paper's initialisation): the DCT part alone, so every density gives bitwise
+  the same Jacobian.  ``offset=`` puts another fixed offset in place of ``D``
+  (:mod:`refnet.ops.offsets`; "none" with ``S = 0`` is the zero network, and
+  the sparse rows are already the networks without an offset).
+* ``sparse / kaiming-dense``: a dense Kaiming draw (N(0, 2 / n_in)) masked to
+  the support, what the paper's code does for its sparse baselines.
+* ``sparse / kaiming-sparse``: the same draws scaled by each row's actual
+  fan-in (N(0, 2 / fan_in)), the variance-preserving choice.
 
-* ``dctps / zeros``: every weight is ``W = alpha * D + S`` with ``S = 0``
-  (the paper's initialisation) and ``alpha = 1``, so at initialisation the
-  network is its DCT part alone and does not depend on the density or the
-  support: every density gives bitwise the same Jacobian.
-* ``sparse / kaiming-dense``: plain sparse weights with values drawn as a
-  dense Kaiming initialisation then masked (N(0, 2 / n_in), what the DCTpS
-  paper's code does for its sparse baselines).
-* ``sparse / kaiming-sparse``: the same support and the same normal draws
-  scaled by each row's actual fan-in (N(0, 2 / fan_in of the row)), the
-  variance-preserving choice for sparse layers.
-* ``dense / kaiming-normal`` (``dense_reference=True``): the dense network,
-  an ordinary reference at density 1.
+Seeding: ``SeedSequence(seed).spawn(2)`` gives a stream for supports and one for
+parameters, and each network starts a fresh generator on each.  So at one
+density the variants share the support, the two sparse inits share their normal
+draws, and the order of building does not matter; a random offset's seed is
+drawn after the supports.  Inputs: :func:`real_inputs`.
 
-``offset=`` puts another fixed offset in place of ``D`` in the DCTpS networks
-(:mod:`refnet.ops.offsets`: "randomized-dct", "orthogonal", "identity";
-"none" is refused, since with ``S = 0`` it is the zero network, and the
-sparse rows are already the networks without an offset).  Every row records
-its ``offset`` (empty for dense and sparse rows).  A random offset's seed is
-drawn from the supports' generator after the supports, so the supports stay
-those of the other variants.
-
-Seeding: ``SeedSequence(seed).spawn(2)`` gives one stream for supports and one
-for parameters; each network draws its supports from a fresh generator on the
-first and its parameters from a fresh generator on the second.  So at one
-density the three variants share the support (they differ only in ``D`` and
-the initial values), the normal draws of the two sparse inits are the same
-numbers scaled differently (per row), and the result does not depend on the order in
-which networks are built.  The inputs are the first ``examples`` images of the
-TEST part of ``refnet.data.prepare(dataset, seed=seed)``, standardised with
-the training part's mean and standard deviation as training does
-(:func:`real_inputs`).
-
-Statistics (``network_spectrum``; the zero atom and tolerances are
-:mod:`refnet.spectra.stats`'): per example ``J[b]`` of shape (m, n) has
-``min(m, n)`` singular values; they are pooled over the examples.  For the
-default MLP (m = 10 outputs, n = 784 pixels) each example contributes 10
-values.  A 10 x 784 matrix has at most 10 nonzero singular values, whatever
-its entries: the other 774 input directions form the null space every map
-from 784 to 10 numbers has, so counting them would make every network at
-least 98.7% "zero".  ``frac_zero`` therefore counts over the ``min(m, n)``
-values: ``frac_zero = 1 - rank / 10`` per example, the share of OUTPUT
-directions that no input direction reaches.
-
-Structural rank (no floating point at all): for chain networks
-:func:`refnet.models.structural_supports` gives the layers' supports and
-:func:`refnet.spectra.structural_rank` the largest rank ANY values could give
-(vertex-disjoint input-output paths).  ``structural_frac_zero = 1 -
-rank_bound / min(m, n)`` is then a lower bound on ``frac_zero`` at every input
-and every value of the weights; ReLU units that are off at an input remove
-further paths, so the numerical zero atom can be larger.
+Statistics (:func:`network_spectrum`): each example's ``J[b]`` (m, n) has
+``min(m, n)`` singular values.  For the default MLP (10 outputs, 784 pixels)
+that is 10 per example: the other 774 input directions are the null space of
+every map from 784 to 10 numbers, and counting them would make every network
+98.7% "zero".  So ``frac_zero = 1 - rank / 10`` per example, the share of OUTPUT
+directions no input direction reaches.  ``structural_frac_zero = 1 - rank_bound
+/ min(m, n)`` (:func:`refnet.spectra.structural_rank` of the supports, no
+floating point) bounds it from below; ReLU units that are off remove further
+paths.
 """
 from __future__ import annotations
 
@@ -78,9 +47,12 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from refnet._checks import check_positive_int
-from refnet.spectra.jacobian import jacobian
-from refnet.spectra.stats import pooled_spectrum_stats, singular_values, spectrum_stats
-from refnet.spectra.structural import structural_rank
+from refnet.data import prepare
+from refnet.jacobian import jacobian
+from refnet.models import build_model, rebuild, structural_supports
+from refnet.ops.offsets import OFFSETS
+from refnet.spectra import pooled_spectrum_stats, singular_values, spectrum_stats, structural_rank
+from refnet.train import check_params_match, load_checkpoint
 
 __all__ = ["DEFAULT_SIZES", "DEFAULT_DENSITIES", "VARIANTS", "DEFAULT_EXAMPLES",
            "ROWS_PER_CALL", "RealInputs", "SpectrumStudy", "real_inputs", "network_spectrum",
@@ -133,41 +105,15 @@ class SpectrumStudy(NamedTuple):
     inputs: str      #: what it was fed, one line
 
 
-# ---------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------
-
 def real_inputs(in_shape, examples: int = DEFAULT_EXAMPLES, *, dataset: str = "mnist5k",
                 seed=0) -> RealInputs:
     """The first ``examples`` test images of a shipped dataset, shaped for a model.
 
-    Parameters
-    ----------
-    in_shape : tuple of int
-        The model's per-example input shape.
-    examples : int, default 64
-        How many images (at most the size of the test part: 1,000 for mnist5k).
-    dataset : str, default "mnist5k"
-        Any name of :data:`refnet.data.DATASETS`.
-    seed : int, default 0
-        Seed of :func:`refnet.data.prepare`'s split.
-
-    Returns
-    -------
-    RealInputs
-
-    Raises
-    ------
-    ValueError
-        If the images cannot be given the shape ``in_shape``, or there are
-        fewer than ``examples`` test images.
-
-    Notes
-    -----
-    The images come from ``prepare(dataset, seed=seed)``: standardised with
-    the mean and standard deviation of the training part (one scalar each), as
-    training does, and ``x_test[:examples]`` (the test part is in random
-    order, so all classes appear).  With images of ``(1, H0, W0)``:
+    ``x_test[:examples]`` of :func:`refnet.data.prepare(dataset, seed=seed)
+    <refnet.data.prepare>`, standardised with the training part's mean and
+    standard deviation as training does (the test part is in random order, so
+    all classes appear).  ValueError if there are fewer test images or
+    ``in_shape`` cannot take them.  With images of ``(1, H0, W0)``:
 
     * ``in_shape == (H0 * W0,)``: flattened row by row, as ``prepare(...,
       flatten=True)`` does.
@@ -189,7 +135,6 @@ def real_inputs(in_shape, examples: int = DEFAULT_EXAMPLES, *, dataset: str = "m
     standardised with the training split
     padded from 28x28 to 32x32 with the background value -0.425 and repeated on 3 channels
     """
-    from refnet.data import prepare          # data imports nothing of spectra; kept local for speed
     examples = check_positive_int("examples", examples, "real_inputs")
     try:
         shape = tuple(int(s) for s in in_shape)
@@ -226,10 +171,6 @@ def real_inputs(in_shape, examples: int = DEFAULT_EXAMPLES, *, dataset: str = "m
                      f"H >= {h0}, W >= {w0})")
 
 
-# ---------------------------------------------------------------------------
-# One network
-# ---------------------------------------------------------------------------
-
 def _number(value):
     """A JSON-able Python number, or None for NaN/inf (undefined statistics)."""
     value = float(value)
@@ -239,7 +180,6 @@ def _number(value):
 def _structural(net, width: int) -> dict:
     """Structural rank of a chain network; Nones for a network that is not a chain (a
     residual network) or has a layer without a structural pattern."""
-    from refnet.models import structural_supports    # models import spectra: import late
     try:
         supports = structural_supports(net)
     except ValueError:
@@ -254,52 +194,29 @@ def _structural(net, width: int) -> dict:
 def network_spectrum(net, params, x, *, chunk_size: int | None = None) -> tuple[dict, np.ndarray]:
     """Statistics of the Jacobian spectra of one network at the inputs ``x``.
 
-    Parameters
-    ----------
-    net : Layer
-        A single-input network (for example a :class:`refnet.models.Model`).
-    params : dict
-    x : ndarray, shape (B, *in_shape)
-    chunk_size : int, optional
-        Passed to :func:`refnet.spectra.jacobian`; default ``max(1,
-        ROWS_PER_CALL // B)``.
-
-    Returns
-    -------
-    stats : dict
-        The spectrum columns of :data:`TABLE_FIELDS` (``examples`` to
-        ``stable_rank``), Python numbers, None where undefined.
-    sigma : ndarray, shape (B, min(m, n))
-        Every example's singular values, descending.
+    Returns ``(stats, sigma)``: the spectrum columns of :data:`TABLE_FIELDS`
+    (``examples`` to ``stable_rank``; Python numbers, None where undefined) and
+    every example's singular values (B, min(m, n)), descending.  ``chunk_size``
+    goes to :func:`~refnet.jacobian.jacobian`; default ``max(1, ROWS_PER_CALL //
+    B)``.
 
     Notes
     -----
-    ``J = jacobian(net, params, x)`` (B, m, n); ``sigma = svd(J[b])`` per
-    example.  With each value called zero when at most ``max(m, n) * eps *
-    max(sigma[b])`` (numpy's ``matrix_rank`` rule, per example)::
+    ``sigma[b] = svd(J[b])`` for ``J = jacobian(net, params, x)``; the pooled
+    columns are :func:`refnet.spectra.pooled_spectrum_stats` (zero atom,
+    ``sv_max``, ``sv_min``, ``cond``, the means; ``mean_log10_sv`` in base 10).
+    Besides::
 
-        frac_zero     = zeros / (B * min(m, n))               # pooled zero atom
-        largest_zero_rel, smallest_nonzero_rel = the largest zero and the smallest
-                        nonzero sigma[b, i] / max(sigma[b]) over all examples: when they
-                        are far apart, any tolerance between them gives the same zero atom
+        largest_zero_rel, smallest_nonzero_rel = the largest zero and the smallest nonzero
+                        sigma[b, i] / max(sigma[b]): when far apart, any tolerance
+                        between them gives the same zero atom
         rank_*        = min, mean, max over b of the numerical rank of J[b]
-        sv_max        = max over everything; sv_min = smallest NONZERO value
-        cond          = sv_max / sv_min (pooled: the worst case over examples)
         cond_median   = median over the examples with rank > 0 of their own cond
-        mean_sq_sv    = mean of sigma**2 over the nonzero values
-        mean_sq_sv_all = mean of sigma**2 over all values = mean ||J[b]||_F**2 / min(m, n)
-        mean_log10_sv = mean of log10(sigma) over the nonzero values
-        stable_rank   = mean over b of ||J[b]||_F**2 / ||J[b]||_2**2
-
-    and from the supports alone (None for a network that is not a chain)::
-
         structural_rank      = structural_rank(structural_supports(net)).rank_bound
         structural_frac_zero = 1 - structural_rank / min(m, n)    # <= frac_zero
-        connected_outputs    = outputs that some input reaches along the supports
+        connected_outputs    = outputs some input reaches along the supports
 
-    The rows of a study add ``model, kind, init, density, distribution, nnz``
-    (total trainable weight entries), ``source`` ("init" or a checkpoint's
-    path) and ``epoch`` (None at initialisation).
+    the last three None for a network that is not a chain.
     """
     x = np.asarray(x)
     if x.ndim < 1 or x.shape[0] < 1:
@@ -334,10 +251,6 @@ def network_spectrum(net, params, x, *, chunk_size: int | None = None) -> tuple[
     }
     return stats, sigma
 
-
-# ---------------------------------------------------------------------------
-# The study: every variant at every density
-# ---------------------------------------------------------------------------
 
 def _check_densities(densities) -> tuple[float, ...]:
     if isinstance(densities, (str, bytes)) or not isinstance(densities, Sequence) \
@@ -389,21 +302,17 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
         Global densities (1%, 0.5%, 0.1%, 0.05%, 0.02%, 0.01%).
     distribution : str, default "uniform"
         How each density is shared between layers
-        (:data:`refnet.sparsity.DISTRIBUTIONS`).  Uniform gives every layer the
-        same density, so the density on the axis is every layer's and the
-        disconnection shows most directly.
-    examples : int, default 64
+        (:data:`refnet.sparsity.DISTRIBUTIONS`); uniform shows the
+        disconnection most directly.
+    examples, dataset
+        For :func:`real_inputs`; ``chunk_size`` for :func:`network_spectrum`.
     seed : int, default 0
-        Seeds the inputs' split, the supports and the parameters (module
-        docstring); the same seed gives bitwise the same result.
-    dataset : str, default "mnist5k"
+        Seeds the split, the supports and the parameters (module docstring):
+        the same seed gives bitwise the same result.
     dense_reference : bool, default True
         Also measure the dense network (first row).
-    chunk_size : int, optional
-        See :func:`network_spectrum`.
     offset : str, default "dct"
-        The fixed offset of the DCTpS networks ("dct", "randomized-dct",
-        "orthogonal", "identity"; module docstring).
+        The fixed offset of the DCTpS networks (module docstring).
     **model_args
         The model's own arguments (``sizes``, ``activation``, ``in_shape``, ...).
 
@@ -419,8 +328,6 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
     >>> [(r["kind"], r["init"], r["density"]) for r in study.rows][:3]
     [('dense', 'kaiming-normal', 1.0), ('dctps', 'zeros', 0.1), ('dctps', 'zeros', 0.01)]
     """
-    from refnet.models import build_model          # models import spectra: import late
-    from refnet.ops.offsets import OFFSETS
     densities = _check_densities(densities)
     examples = check_positive_int("examples", examples, "spectrum_study")
     if offset not in OFFSETS or offset == "none":
@@ -458,30 +365,13 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
                         dataset: str = "mnist5k", chunk_size: int | None = None) -> SpectrumStudy:
     """Jacobian spectra of trained networks saved by :func:`refnet.train.save_checkpoint`.
 
-    Parameters
-    ----------
-    paths : str or path, or a sequence of them
-        Checkpoints saved with ``meta={"model": model.spec}`` and (for sparse
-        and DCTpS models) ``arrays={"supports":
-        support_arrays(supports_of(model))}``.
-    examples, seed, dataset, chunk_size
-        As for :func:`spectrum_study`; the inputs are chosen per checkpoint
-        from its model's input shape.
-
-    Returns
-    -------
-    SpectrumStudy
-        One row per checkpoint, ``source`` its path, ``epoch`` its epoch,
-        ``init`` the initialiser the model started from.
-
-    Raises
-    ------
-    ValueError
-        If a checkpoint has no model specification, or its parameters do not
-        fit the model the specification rebuilds.
+    ``paths``: one checkpoint or several, saved with ``meta={"model":
+    model.spec}`` and (sparse and DCTpS) ``arrays={"supports":
+    support_arrays(supports_of(model))}``; ValueError for one without a model
+    specification or whose parameters do not fit it.  The other arguments as
+    for :func:`spectrum_study`.  One row per checkpoint: ``source`` its path,
+    ``epoch`` its epoch, ``init`` the initialiser its model started from.
     """
-    from refnet.models import rebuild               # models import spectra: import late
-    from refnet.train import check_params_match, load_checkpoint
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
@@ -507,10 +397,6 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
     return SpectrumStudy(rows, sigmas, "; ".join(dict.fromkeys(networks)),
                          "; ".join(dict.fromkeys(notes)))
 
-
-# ---------------------------------------------------------------------------
-# The table
-# ---------------------------------------------------------------------------
 
 def _cell(value) -> str:
     if value is None:

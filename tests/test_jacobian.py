@@ -1,12 +1,13 @@
-"""Exact Jacobians from one batched VJP/JVP call: against finite differences and loops."""
+"""refnet.jacobian: exact Jacobians from one batched VJP/JVP call, against finite differences
+and loops; the Jacobian as a LinearOperator (matvec = JVP, rmatvec = VJP)."""
 import numpy as np
 import pytest
 import scipy.linalg
 
 from refnet import Graph, Sequential
 from refnet.layers import Add, Concat, Flatten, Linear, ReLU, Tanh
-from refnet.spectra import jacobian, parameter_jacobian
-from refnet.testing import away_from_zero, full_jacobians, relative_error
+from refnet.jacobian import dense_matrix, jacobian, jacobian_operator, parameter_jacobian
+from refnet.testing import away_from_zero, full_jacobians, inner_product_error, relative_error
 
 # Central differences in float64 (h = 1e-6) on these smooth or piecewise-linear
 # networks are accurate to about 1e-9 relative; 1e-7 leaves room for rounding.
@@ -317,3 +318,65 @@ def test_jacobian_does_not_mutate_its_arguments():
     for k, d in params.items():
         for p, v in d.items():
             np.testing.assert_array_equal(v, p_copy[k][p])
+
+
+# Matvec and rmatvec are two hand-written derivatives of one map; the adjoint
+# identity then holds to rounding (the checker's "consistency" tolerance is 1e-11).
+ADJOINT_TOL = 1e-12
+
+
+CASES = [(name, {}) for name in NETS] + [
+    ("relu-mlp", {"source": "act1", "target": "act2"}),
+    ("residual-graph", {"source": "act", "target": "out"}),
+]
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{'-'.join(k.values()) or 'io'}"
+                                                for n, k in CASES])
+def test_adjoint_identity(name, kw):
+    net, params, x = setup(name, batch=1)
+    op = jacobian_operator(net, params, x, **kw)
+    rng = np.random.default_rng(1)
+    m, n = op.shape
+    for _ in range(3):
+        u, v = rng.standard_normal(n), rng.standard_normal(m)
+        assert inner_product_error(op.matvec(u) * v, u * op.rmatvec(v)) <= ADJOINT_TOL
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{'-'.join(k.values()) or 'io'}"
+                                                for n, k in CASES])
+def test_operator_products_equal_the_dense_jacobian(name, kw):
+    net, params, x = setup(name, batch=1)
+    op = jacobian_operator(net, params, x, **kw)
+    J = jacobian(net, params, x, **kw)[0]
+    assert op.shape == J.shape
+    rng = np.random.default_rng(2)
+    U = rng.standard_normal((op.shape[1], 4))
+    V = rng.standard_normal((op.shape[0], 4))
+    assert relative_error(op.matmat(U), J @ U) <= 1e-13
+    assert relative_error(op.rmatmat(V), J.T @ V) <= 1e-13
+    assert relative_error(op.T.matmat(V), J.T @ V) <= 1e-13
+    assert relative_error(op.H.rmatmat(U), J @ U) <= 1e-13
+    assert relative_error(np.column_stack([op.matvec(c) for c in U.T]), op.matmat(U)) <= 1e-13
+    assert relative_error(dense_matrix(op), J) <= 1e-13
+    assert relative_error(dense_matrix(op.T), J.T) <= 1e-13
+
+
+def test_block_products_are_one_call_each(monkeypatch):
+    net, params, x = setup("relu-mlp", batch=1)
+    op = jacobian_operator(net, params, x)
+    calls = []
+    original_jvp, original_vjp = Sequential.jvp, Sequential.vjp
+    monkeypatch.setattr(Sequential, "jvp",
+                        lambda self, *a, **k: calls.append("jvp") or original_jvp(self, *a, **k))
+    monkeypatch.setattr(Sequential, "vjp",
+                        lambda self, *a, **k: calls.append("vjp") or original_vjp(self, *a, **k))
+    op.matmat(np.ones((5, 6)))
+    op.rmatmat(np.ones((3, 6)))
+    assert calls == ["jvp", "vjp"]
+
+
+def test_operator_needs_exactly_one_example():
+    net, params, x = setup("relu-mlp", batch=2)
+    with pytest.raises(ValueError, match="one example"):
+        jacobian_operator(net, params, x)
