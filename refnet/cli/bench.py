@@ -47,14 +47,7 @@ QUICK_CASES = [((64, 64), (1, 8)), ((96, 32), (4,))]
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``repeats`` calls of ``fn`` after one untimed call."""
-    result = fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()       # see steady_medians: results live until the next call returns
-        times.append(time.perf_counter() - start)
-    del result
-    return float(np.median(times))
+    return steady_medians({"fn": fn}, repeats, rounds=1, warmup_s=0.0)[0]["fn"]
 
 
 def steady_medians(fns: dict[str, Callable[[], object]], repeats: int, rounds: int = 3,
@@ -112,25 +105,12 @@ def memory_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
     return 2 * src.nbytes / median_time(lambda: np.copyto(dst, src), repeats)
 
 
-class _CPUShare:
-    """Share of the CPU time OTHER processes used while measuring (Linux; ``value`` is None
-    without ``/proc/stat``): a busy neighbour changes timings, and the report says so."""
-
-    def __enter__(self):
-        self.start = self._snapshot()
-        return self
-
-    def __exit__(self, *exc):
-        end = self._snapshot()
-        self.value = None
-        if self.start is not None and end is not None:
-            total = end[0] - self.start[0]
-            busy = total - (end[1] - self.start[1])
-            own = (end[2] - self.start[2]) * os.sysconf("SC_CLK_TCK")
-            self.value = max(0.0, (busy - own) / total) if total > 0 else 0.0
-
-    @staticmethod
-    def _snapshot():
+@contextlib.contextmanager
+def _cpu_share():
+    """Yield a dict whose ``"value"`` becomes the share of the CPU time OTHER processes used in
+    the block (Linux; None without ``/proc/stat``): a busy neighbour changes timings, and the
+    report says so."""
+    def snapshot():
         try:
             with open("/proc/stat") as f:
                 ticks = [int(v) for v in f.readline().split()[1:8]]
@@ -138,6 +118,15 @@ class _CPUShare:
             return None
         t = os.times()
         return sum(ticks), ticks[3] + ticks[4], t.user + t.system
+
+    share, start = {"value": None}, snapshot()
+    yield share
+    end = snapshot()
+    if start is not None and end is not None:
+        total = end[0] - start[0]
+        busy = total - (end[1] - start[1])
+        own = (end[2] - start[2]) * os.sysconf("SC_CLK_TCK")
+        share["value"] = max(0.0, (busy - own) / total) if total > 0 else 0.0
 
 
 @contextlib.contextmanager
@@ -275,28 +264,14 @@ def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int 
               bandwidth_bytes: int = 1 << 28, warmup_s: float = 0.2, progress=None) -> dict:
     """Time DCTpS against the original's method; return the JSON-ready report.
 
-    Parameters
-    ----------
-    cases : list of ((n, m), batches), default :data:`DCTPS_CASES`
-    density : float
-        Density of ``S``.
-    repeats : int
-        Timed calls per method, in 3 rounds (:func:`steady_medians`).
-    bandwidth_bytes : int
-        Size of each array of the bandwidth copy.
-    warmup_s : float
-        Seconds of untimed calls before each method's timed calls in a round.
-    progress : callable, optional
-        ``progress(str)`` after each case.
-
-    Returns
-    -------
-    dict
-        ``{"cases": [...], "bandwidth_bytes_per_s", ...}``; each case has ``n``, ``m``,
-        ``batch``, ``dctps_s``, ``dense_dct_s`` (the original's method), ``speedup``,
-        ``dense_linear_s``, ``dct_s``, ``dct_bound_s``, peak memory and more.
+    ``cases`` are ``((n, m), batches)`` (default :data:`DCTPS_CASES`), ``density`` that of S,
+    ``repeats`` the timed calls per method in 3 rounds after ``warmup_s`` seconds of untimed
+    ones (:func:`steady_medians`), ``bandwidth_bytes`` the size of each array of the bandwidth
+    copy, ``progress(str)`` is called after each case.  Each case of the report has ``n``,
+    ``m``, ``batch``, ``dctps_s``, ``dense_dct_s`` (the original's method), ``speedup``,
+    ``dense_linear_s``, ``dct_s``, ``dct_bound_s``, peak memory and more.
     """
-    with _CPUShare() as share:
+    with _cpu_share() as share:
         bandwidth = memory_bandwidth(bandwidth_bytes)
         rows = []
         for (n, m), batches in DCTPS_CASES if cases is None else cases:
@@ -310,7 +285,7 @@ def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int 
                              f"{row['speedup']:.0f}x")
     return {"benchmark": "dctps", "cases": rows, "bandwidth_bytes_per_s": bandwidth,
             "repeats": repeats, "warmup_s": warmup_s, "density": density,
-            **_environment(share.value)}
+            **_environment(share["value"])}
 
 
 def _ratio(r: float) -> str:
@@ -423,7 +398,7 @@ def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: floa
         int}, ...}``; ``offset_s`` is ``O @ x`` plus ``O.T @ y_bar`` alone over the whole
         batch on one thread (the offset's own share of a step).
     """
-    with _CPUShare() as share:
+    with _cpu_share() as share:
         layers, params = _offset_layers(n, m, density, seed)
         rng = np.random.default_rng(seed + 2)
         rows = []
@@ -451,7 +426,7 @@ def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: floa
     return {"benchmark": "offsets", "n": n, "m": m, "density": density,
             "nnz": layers["dct"].nnz, "cases": rows,
             "setup_s": {o: layers[o].setup_s for o in OFFSETS}, "offset_bytes": stored,
-            "repeats": repeats, "warmup_s": warmup_s, **_environment(share.value)}
+            "repeats": repeats, "warmup_s": warmup_s, **_environment(share["value"])}
 
 
 #: What each offset is, for the table.

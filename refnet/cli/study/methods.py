@@ -1,36 +1,25 @@
-"""The methods the study compares: each turns a model, a density and seeded generators into
-a network and its initial parameters.  All train in the same loop (:func:`refnet.train.train`)
-with the same optimizer, epochs and learning-rate grid; only the trainable weights differ:
+"""The methods the study compares, one :class:`Method` per row of its table.
 
-* ``dense``: every weight (the reference of the table's deltas);
-* ``random-uniform`` / ``random-epl``: a random support at the same density in every layer
-  (Kaiming init of the dense layer, masked: the original's baseline) / equal nnz per layer;
-* ``snip``, ``force`` (10 rounds, 4 batches each), ``synflow`` (data-free, 100 rounds):
-  pruned once at initialisation;
-* ``dctps-epl``: ``W = alpha * D + S``, S on an EPL random support, starting at 0;
-  ``dct-only``: ``W = alpha * D`` with no S at all, the floor that S improves on;
-  ``*-fixed-alpha`` (``--alpha fixed``): the same with alpha frozen at 1 (the floor then
-  trains the biases alone);
-* ``doping``: ``W = A kron B + S`` (Thakker et al. 2021), the factors and S's values at the
-  density's budget (:mod:`refnet.models.doping`; fully connected models only);
-* ``imp``, ``rigl-erk``, ``dctps-rigl``, ``subspace``: iterative magnitude pruning, RigL on ERK
-  supports, DCTpS whose S moves by RigL, and random-subspace training, all trained by
-  :func:`refnet.sparsity.run_method`, which owns their conventions;
-* ``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET`` (``--offsets``; also
-  ``...-fixed-alpha@OFFSET``): another fixed offset of :mod:`refnet.ops.offsets` in place of
-  the DCT.
+Each builds a network and its initial parameters from a :class:`Context` (model, density,
+seeded generators, data); all train in the same loop with the same optimizer, epochs and
+learning-rate grid, so only the trainable weights differ.  ``random-uniform`` and
+``random-epl`` mask a Kaiming-initialised dense layer (the original's baseline); ``snip``,
+``force`` and ``synflow`` prune at initialisation; ``dctps-epl`` is ``W = alpha * D + S`` with
+S zero on an EPL support and ``dct-only`` its floor without S; ``*-fixed-alpha`` freeze alpha
+at 1 (``--alpha fixed``); ``doping`` trains ``A kron B + S`` (Thakker et al. 2021) at the
+density's budget; ``imp``, ``rigl-erk``, ``dctps-rigl`` and ``subspace`` are trained by
+:func:`refnet.sparsity.run_method`, which owns their conventions.
 
-With another offset everything but the offset is the DCTpS recipe (the same EPL supports for
-the same seed, ``S = 0``, ``alpha = 1``); a random offset is seeded by
-:attr:`Context.offset_seed`, so one seed's rows at every density and their floor differ in
-``S`` alone.  The offset ``none`` has no alpha, so its ``S`` starts as the sparse baselines'
-(Kaiming, dense fan-in): ``dctps-epl@none`` is ``random-epl`` bitwise, and its floor trains
-the biases alone.
+``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET`` (``--offsets``) put another fixed
+offset of :mod:`refnet.ops.offsets` in place of the DCT and change nothing else: the same EPL
+supports for the same seed, ``S = 0``, ``alpha = 1``; a random offset is seeded by
+:attr:`Context.offset_seed`, so one seed's rows and floor differ in S alone.  ``none`` has no
+alpha, so its S starts as the sparse baselines' (Kaiming, dense fan-in): ``dctps-epl@none`` is
+``random-epl`` bitwise.
 
-Doping's Kronecker factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for
-lenet300), more than the whole budget below 0.52% density: there the row trains more than the
-others, and the table says so under it (:attr:`Method.notes`); ``nnz_density`` in the records
-is the density actually trained.
+Doping's factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for lenet300), more
+than the whole budget below 0.52% density: there the row trains more than the others, its note
+under the table (:attr:`Method.notes`) says so, and ``nnz_density`` is the density trained.
 """
 from __future__ import annotations
 
@@ -88,22 +77,17 @@ class Context:
 
 def build_initial(ctx: Context, kind: str, distribution: str = "uniform", **kwargs):
     """A freshly built reference model of ``kind`` at ``ctx.density`` and its initial params."""
-    if kind == "dense":
-        model = build_model(ctx.model, kind="dense", **ctx.model_args, **kwargs)
-    else:
-        model = build_model(ctx.model, kind=kind, density=ctx.density,
-                            distribution=distribution, rng=ctx.support_rng,
-                            **ctx.model_args, **kwargs)
+    sparse = {} if kind == "dense" else {"density": ctx.density, "distribution": distribution,
+                                         "rng": ctx.support_rng}
+    model = build_model(ctx.model, kind=kind, **sparse, **ctx.model_args, **kwargs)
     return model, model.init(ctx.init_rng)
 
 
-def _dctps(distribution, offset: str = "dct", **kwargs):
-    def prepare(ctx):
-        extra = {} if offset == "dct" else {"offset": offset}
-        if offset in RANDOM_OFFSETS:
-            extra["offset_seed"] = ctx.offset_seed
-        return build_initial(ctx, "dctps", distribution, **kwargs, **extra)
-    return prepare
+def _dctps(offset: str = "dct", train_alpha: bool = True):
+    """DCTpS on EPL supports; a random offset from ``ctx.offset_seed``."""
+    return lambda ctx: build_initial(
+        ctx, "dctps", "epl", offset=offset, train_alpha=train_alpha,
+        offset_seed=ctx.offset_seed if offset in RANDOM_OFFSETS else None)
 
 
 def dct_only(ctx, *, train_alpha: bool = True, offset: str = "dct"):
@@ -196,7 +180,7 @@ for _method in (
         Method("snip", "SNIP", pruned(snip)),
         Method("force", "FORCE", pruned(force, steps=10, num_batches=4)),
         Method("synflow", "SynFlow", pruned(synflow, iterations=100)),
-        Method("dctps-epl", "DCTpS (EPL)", _dctps("epl")),
+        Method("dctps-epl", "DCTpS (EPL)", _dctps()),
         Method("dct-only", "DCT only (no S)", dct_only, density_free=True),
         Method("doping", "Doping (A⊗B + S)", doping, notes=doping_notes, check=doping_check),
         Method("imp", "IMP", run=_trained_by("imp")),
@@ -205,7 +189,7 @@ for _method in (
         Method("subspace", "Random subspace", run=_trained_by("subspace")),
         # the talk's backup slide "What if we fixed alpha?"
         Method("dctps-epl-fixed-alpha", "DCTpS (EPL), alpha fixed at 1",
-               _dctps("epl", train_alpha=False)),
+               _dctps(train_alpha=False)),
         Method("dct-only-fixed-alpha", "DCT only, alpha fixed at 1 (biases only)",
                partial(dct_only, train_alpha=False), density_free=True)):
     register(_method)
@@ -223,7 +207,7 @@ def _offset_methods(offset: str) -> dict:
     """Register the DCTpS row and floor of ``offset`` for each alpha setting; return their keys."""
     if offset == "none":            # no alpha: both settings are the same two rows
         rows = (register(Method("dctps-epl@none", "DCTpS (EPL), no offset (= Random (EPL))",
-                                _dctps("epl", offset="none"))).key,
+                                _dctps("none"))).key,
                 register(Method("offset-only@none", "no offset, no S (biases only)",
                                 partial(dct_only, offset="none"), density_free=True)).key)
         return {"trainable": rows, "fixed": rows}
@@ -234,7 +218,7 @@ def _offset_methods(offset: str) -> dict:
              "only, alpha fixed at 1 (biases only)")):
         keys[setting] = (
             register(Method(f"dctps-epl{suffix}@{offset}", f"DCTpS (EPL){alpha}, {label} offset",
-                            _dctps("epl", train_alpha=train, offset=offset))).key,
+                            _dctps(offset, train))).key,
             register(Method(f"offset-only{suffix}@{offset}", f"{label} {floor}",
                             partial(dct_only, train_alpha=train, offset=offset),
                             density_free=True)).key)
