@@ -32,18 +32,13 @@ def strict_json(value):
 
 
 def summarize(result) -> dict:
-    """One row per (method, density): the learning rate chosen on validation, its test accuracy.
+    """One row per (method, density): the learning rate chosen on validation and its test
+    accuracy, by the protocol of :mod:`refnet.cli.study.runner`.
 
-    Per learning rate the validation accuracy is averaged over seeds (a diverged run counts as
-    0); the best average wins, ties to the smaller rate.  ``acc_mean`` and ``acc_std`` are the
-    TEST accuracies of that rate's runs (percent, sample std over seeds), ``delta`` is
-    ``acc_mean`` minus the dense network's (percentage points; None without a dense row).
-
-    Returns
-    -------
-    dict
-        ``{"dense_acc", "rows": [{field: value for field in ROW_FIELDS}], "config", "seconds"}``;
-        ``note`` is the method's :attr:`~refnet.cli.study.methods.Method.notes` at that density.
+    Returns ``{"dense_acc", "rows", "config", "seconds"}``, rows keyed by :data:`ROW_FIELDS`:
+    ``acc_mean`` and ``acc_std`` in percent (sample std over seeds), ``delta`` the change
+    against the dense network's ``acc_mean`` (None without a dense row), ``note`` the method's
+    :attr:`~refnet.cli.study.methods.Method.notes` at that density.
     """
     config = result.config
     runs = defaultdict(list)
