@@ -385,18 +385,12 @@ def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: floa
                 repeats: int = 9, seed: int = 0, warmup_s: float = 0.2, progress=None) -> dict:
     """Time one forward + VJP of a DCTpSLinear with each offset; return the JSON-ready report.
 
-    The layers share the support and the values of ``S``, ``alpha`` and ``b``; only the offset
-    differs.  Each is first checked against the dense matrix ``alpha * O + S`` to 1e-10
-    relative; timing is :func:`steady_medians`', as in ``bench dctps``.  The arguments are
-    :func:`run_dctps`' (``progress`` is called after each batch size).
-
-    Returns
-    -------
-    dict
-        ``{"cases": [{"batch", "times_s": {offset: s}, "ratio_to_dct": {offset: ratio},
-        "offset_s": {offset: s}, ...}], "setup_s": {offset: s}, "offset_bytes": {offset:
-        int}, ...}``; ``offset_s`` is ``O @ x`` plus ``O.T @ y_bar`` alone over the whole
-        batch on one thread (the offset's own share of a step).
+    The layers share the support and the values of ``S``, ``alpha`` and ``b``, and each is
+    first checked against its dense matrix ``alpha * O + S``; the timing and the arguments are
+    :func:`run_dctps`' (``progress`` is called after each batch size).  Each case of the
+    report has ``times_s``, ``ratio_to_dct`` and ``offset_s`` (``O @ x`` plus ``O.T @ y_bar``
+    alone, whole batch, one thread: the offset's own share of a step) per offset, and the
+    report each offset's ``setup_s`` and ``offset_bytes``.
     """
     with _cpu_share() as share:
         layers, params = _offset_layers(n, m, density, seed)
