@@ -1,15 +1,11 @@
-"""Regenerate the DCTpS benchmark table of the README.
+"""Regenerate the DCTpS benchmark table (``bench-dctps`` block).
 
     python analysis/bench_dctps.py            # runs `refnet bench dctps`, writes analysis/out/
-    python analysis/bench_dctps.py --readme   # ... and puts the table into README.md
+    python analysis/bench_dctps.py --readme   # ... and puts the table into its block
 
-Writes ``analysis/out/bench_dctps.json`` (the full report) and
-``analysis/out/bench_dctps.md`` (the table).  With ``--readme`` the table
-replaces the lines between the ``bench-dctps`` markers of README.md.  A run
-during which other processes used more than ``--max-busy`` of the CPU is
-written to ``*.busy.*`` files instead and the script exits 1: a busy
-neighbour slows the multi-threaded BLAS baseline most, which would flatter
-the speedups.
+Writes ``analysis/out/bench_dctps.json`` (the report) and ``.md`` (the table); a run during
+which other processes used more than ``--max-busy`` of the CPU goes to ``*.busy.*`` instead
+and exits 1 (:func:`readme_blocks.save_bench`).
 """
 import pathlib
 import sys
@@ -20,11 +16,6 @@ sys.path.insert(0, str(ROOT))
 from refnet.cli.bench import dctps_table, run_dctps  # noqa: E402
 from readme_blocks import run_bench_script  # noqa: E402
 
-
-def main(argv=None) -> int:
-    return run_bench_script(__doc__, run_dctps, dctps_table, ROOT / "analysis" / "out",
-                            "bench_dctps", "bench-dctps", argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bench_script(__doc__, run_dctps, dctps_table, ROOT / "analysis" / "out",
+                              "bench_dctps", "bench-dctps"))

@@ -1,8 +1,8 @@
-"""What the analysis scripts share: README blocks between markers, and benchmark files.
+"""What the analysis scripts share: markdown blocks between markers, and benchmark files.
 
-A README block is the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in
-README.md (the headline table) or analysis/README.md (the rest); tests keep each block equal to
-the file a command wrote, so no README shows a number that no run produced.
+A block is the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in one of
+:data:`DOCS`; tests keep each block equal to the file a command wrote, so the documentation
+never shows a number that no run produced.
 """
 import argparse
 import json
@@ -11,33 +11,48 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-READMES = (ROOT / "README.md", ROOT / "analysis" / "README.md")
+#: The markdown files that hold blocks: the front door and the results.
+DOCS = (ROOT / "README.md", ROOT / "analysis" / "README.md")
 
 
-def replace_block(text: str, marker: str, content: str) -> str:
-    """``text`` with the block ``marker`` holding ``content`` (which must exist already)."""
-    pattern = re.compile(rf"(<!-- {marker}:begin -->\n).*?(\n<!-- {marker}:end -->)", re.S)
+def _pattern(marker: str):
+    return re.compile(rf"(<!-- {marker}:begin -->\n)(.*?)(\n<!-- {marker}:end -->)", re.S)
+
+
+def find_doc(marker: str, docs=DOCS) -> Path:
+    """The first of ``docs`` that holds the block ``marker``."""
+    for path in docs:
+        if path.exists() and _pattern(marker).search(path.read_text()):
+            return path
+    raise SystemExit(f"no {marker} markers in " + ", ".join(str(p) for p in docs))
+
+
+def read_block(marker: str, docs=DOCS) -> str:
+    """The text of the block ``marker``, from the first of ``docs`` that holds it."""
+    return _pattern(marker).search(find_doc(marker, docs).read_text()).group(2)
+
+
+def replace_block(text: str, marker: str, content: str, name: str = "the text") -> str:
+    """``text`` with the block ``marker`` (which must exist already) holding ``content``."""
+    pattern = _pattern(marker)
     if not pattern.search(text):
-        raise SystemExit(f"the README has no {marker} markers")
-    return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + m.group(2), text)
+        raise SystemExit(f"{name} has no {marker} markers")
+    return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + m.group(3), text)
 
 
-def update_readme(blocks: dict) -> None:
-    """Replace the README blocks ``{marker: content}``, each in the README that holds it."""
-    texts = {path: path.read_text() for path in READMES}
+def update_readme(blocks: dict, docs=DOCS) -> None:
+    """Replace the blocks ``{marker: content}``, each in the first of ``docs`` that holds it."""
     for marker, content in blocks.items():
-        path = next((p for p, text in texts.items() if f"<!-- {marker}:begin -->" in text),
-                    READMES[-1])
-        texts[path] = replace_block(texts[path], marker, content)
-    for path, text in texts.items():
-        path.write_text(text)
+        path = find_doc(marker, docs)
+        path.write_text(replace_block(path.read_text(), marker, content, str(path)))
 
 
 def run_bench_script(doc: str, run, table, out: Path, stem: str, marker: str, argv=None) -> int:
     """The whole of a benchmark script: parse ``--readme --max-busy --repeats``, run
     ``run(repeats=..., progress=...)``, and :func:`save_bench` its ``table(report)``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="update analysis/README.md")
+    parser.add_argument("--readme", action="store_true",
+                        help="update the block in README.md or analysis/README.md")
     parser.add_argument("--max-busy", type=float, default=0.05,
                         help="largest CPU share of other processes accepted (default 0.05)")
     parser.add_argument("--repeats", type=int, default=9)
@@ -49,11 +64,12 @@ def run_bench_script(doc: str, run, table, out: Path, stem: str, marker: str, ar
 
 def save_bench(report: dict, table: str, out: Path, stem: str, *, marker: str,
                readme: bool, max_busy: float) -> int:
-    """Write a benchmark's ``STEM.json`` and ``STEM.md`` into ``out`` and maybe the README.
+    """Write a benchmark's ``STEM.json`` and ``STEM.md`` into ``out``, and with ``readme`` its
+    block.
 
     A run during which other processes used more than ``max_busy`` of the CPU goes to
-    ``STEM.busy.*`` instead, leaves the README alone and returns 1: a busy neighbour slows
-    the multi-threaded BLAS baselines most, which would flatter the speedups.
+    ``STEM.busy.*`` instead, leaves the block alone and returns 1: a busy neighbour slows the
+    multi-threaded BLAS baselines most, which would flatter the speedups.
     """
     busy = report["other_processes_cpu_share"]
     clean = busy is None or busy <= max_busy

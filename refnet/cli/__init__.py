@@ -1,9 +1,5 @@
-"""The ``refnet`` command; ``python -m refnet`` runs it too.
-
-Each subcommand lives with the library code it drives: the module named in
-:data:`SUBCOMMANDS` provides ``configure_parser(parser)`` and
-``run_command(args) -> int`` (the exit status).
-"""
+"""The ``refnet`` command (``python -m refnet`` too): one module per subcommand, each with
+``configure_parser(parser)`` and ``run_command(args) -> exit status``."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +9,7 @@ import sys
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
-#: name -> (module, one-line help, plain text: a "%" is a percent sign)
+#: name -> (module, one-line help in plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "gradcheck": ("refnet.cli.gradcheck",
                   "check every layer's derivatives against finite differences"),
@@ -37,8 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="refnet", description="Reference neural networks with hand-derived, checkable "
                                    "derivatives, for studying DCT-plus-Sparse layers.")
     parser.add_argument("--version", action="version", version=f"refnet {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="command")
-    sub.required = True
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():
         # argparse %-formats a help string (for %(default)s) but not a description
         p = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
@@ -51,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    Bad input (``ValueError``, ``TypeError``, a missing file) is reported in one
-    line on stderr with exit status 2; set ``REFNET_DEBUG=1`` for the traceback.
+    Bad input (``ValueError``, ``TypeError``, a missing file) is one line on stderr and exit
+    status 2; ``REFNET_DEBUG=1`` raises it instead.
     """
     args = build_parser().parse_args(argv)
     try:

@@ -1,18 +1,15 @@
-"""``refnet sparsity``: the exact per-layer nnz of a model at a global density.
+"""``refnet sparsity``: the exact per-layer nnz of a model at a global density, as a table
+or (``--json``) ``{"total_size", "total_nnz", "layers": [{"name", "shape", "size", "nnz",
+"density"}, ...]}``: :func:`refnet.sparsity.allocate` over the model's prunable weights.
 
     refnet sparsity --model lenet5-cifar --density 1e-4 --distribution erk --json
-
-prints ``{"total_size": int, "total_nnz": int, "layers": [{"name": str, "shape":
-[...], "size": int, "nnz": int, "density": float}, ...]}``; without ``--json``
-a table.  The shapes are the model's prunable weights
-(:func:`refnet.models.prunable_weights`), the numbers
-:func:`refnet.sparsity.allocate`'s.
 """
 from __future__ import annotations
 
 import argparse
 import json
 
+from refnet.models import MODELS, blueprint_of
 from refnet.sparsity.distributions import DISTRIBUTIONS, allocate
 
 __all__ = ["configure_parser", "run_command", "allocation_report"]
@@ -20,12 +17,8 @@ __all__ = ["configure_parser", "run_command", "allocation_report"]
 
 def allocation_report(model: str, density: float, distribution: str = "uniform", *,
                       min_per_layer: int = 0, **model_args) -> dict:
-    """``{"total_size", "total_nnz", "layers": [...]}`` for a model of :data:`refnet.models.MODELS`.
-
-    ``model_args`` go to the model (``sizes`` for mlp, ``in_shape``,
-    ``classes``, ...).
-    """
-    from refnet.models import blueprint_of          # models import sparsity: import late
+    """The report of ``refnet sparsity --json``; ``model_args`` go to the model (``sizes``,
+    ``in_shape``, ``classes``, ...)."""
     shapes = [(name, slot.shape) for name, slot in blueprint_of(model, **model_args).slots()]
     allocation = allocate(shapes, density, distribution, min_per_layer=min_per_layer)
     return {"total_size": allocation.total_size, "total_nnz": allocation.total_nnz,
@@ -34,7 +27,6 @@ def allocation_report(model: str, density: float, distribution: str = "uniform",
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``refnet sparsity`` to ``parser``."""
-    from refnet.models import MODELS
     parser.add_argument("--model", required=True, choices=list(MODELS),
                         help="reference model whose prunable weights are allocated")
     parser.add_argument("--density", type=float, required=True,
@@ -54,31 +46,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     """Print the allocation as a table (or JSON with ``--json``); exit status."""
-    model_args = {}
-    if args.sizes is not None:
-        model_args["sizes"] = args.sizes
-    if args.in_shape is not None:
-        model_args["in_shape"] = tuple(args.in_shape)
-    if args.classes is not None:
-        model_args["classes"] = args.classes
-    # bad arguments raise ValueError/TypeError: refnet.cli.main prints one line, exit 2
+    model_args = {k: v for k, v in (("sizes", args.sizes),
+                                    ("in_shape", args.in_shape and tuple(args.in_shape)),
+                                    ("classes", args.classes))
+                  if v is not None}
     report = allocation_report(args.model, args.density, args.distribution,
                                min_per_layer=args.min_per_layer, **model_args)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     rows = [("layer", "shape", "size", "nnz", "density")]
-    for layer in report["layers"]:
-        rows.append((layer["name"], "x".join(map(str, layer["shape"])), f"{layer['size']:,}",
-                     f"{layer['nnz']:,}", f"{layer['density']:.3g}"))
+    rows += [(layer["name"], "x".join(map(str, layer["shape"])), f"{layer['size']:,}",
+              f"{layer['nnz']:,}", f"{layer['density']:.3g}") for layer in report["layers"]]
     rows.append(("total", "", f"{report['total_size']:,}", f"{report['total_nnz']:,}",
                  f"{report['total_nnz'] / report['total_size']:.3g}"))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     print(f"{args.model}, {args.distribution} at density {args.density:g}"
           + (f", at least {args.min_per_layer} per layer" if args.min_per_layer else ""))
-    for i, row in enumerate(rows):
-        if i == len(rows) - 1:
-            print("  ".join("-" * w for w in widths))
+    rows.insert(-1, tuple("-" * w for w in widths))
+    for row in rows:
         print("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
                         for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
     return 0

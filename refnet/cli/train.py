@@ -1,14 +1,11 @@
 """``refnet train``: train one reference model on one dataset, optionally checkpointed.
 
-Example::
-
     refnet train --data mnist5k --model lenet300 --kind dctps --density 1e-3 \\
         --distribution epl --optimizer adam --lr 1e-2 --epochs 10 --seed 0 --json
 
-A checkpoint (``--save``) holds the model specification and supports, the
-parameters, the optimizer state, the step and the data split, so
-``refnet train --resume FILE --epochs N`` continues the same run exactly to N
-epochs in total.
+A checkpoint (``--save``) holds the model's specification and supports, the parameters, the
+optimizer state, the step and the data split, so ``refnet train --resume FILE --epochs N``
+continues the same run exactly to N epochs in total.
 """
 from __future__ import annotations
 
@@ -22,12 +19,13 @@ import numpy as np
 
 from refnet.core.tree import tree_size
 from refnet.data import prepare
-from refnet.models import MODELS, KINDS, density_of, rebuild, support_arrays, supports_of
+from refnet.models import MODELS, KINDS, rebuild, support_arrays, supports_of
 from refnet.ops.offsets import OFFSETS
 from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, run_method, snip, synflow
 from refnet.cli.study.methods import Context, build_initial, pruned
+from refnet.cli.study.runner import flat_input, weight_density
 from refnet.train import (TrainConfig, TrainingDiverged, TrainState, config_dict, evaluate,
-                    load_checkpoint, save_checkpoint, train)
+                          load_checkpoint, save_checkpoint, train)
 
 __all__ = ["configure_parser", "run_command", "METHODS"]
 
@@ -39,63 +37,55 @@ METHODS = {
     "force": pruned(force, steps=10, num_batches=4),
     "synflow": pruned(synflow, iterations=100),
 }
-#: ``--method`` values trained by :func:`refnet.sparsity.run_method` (their own loops):
-#: RigL moves the support while training (``--kind sparse``: "RigL"; ``--kind dctps``: the S of
-#: DCTpS), IMP trains dense then prunes (``--kind sparse``), the random subspace trains
-#: ``theta`` of ``w = d + U theta`` with as many numbers as the sparse network (``--kind dense``).
+#: ``(--method, --kind)`` trained by :func:`refnet.sparsity.run_method` in its own loop.
 TRAINED_BY = {("rigl", "sparse"): "rigl", ("rigl", "dctps"): "dctps-rigl",
               ("imp", "sparse"): "imp", ("subspace", "dense"): "subspace"}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``refnet train`` to ``parser``."""
-    parser.add_argument("--data", default="mnist5k", help="digits, mnist5k or fashion-mnist")
-    parser.add_argument("--model", default="lenet300", choices=sorted(MODELS))
-    parser.add_argument("--sizes", help="mlp widths, comma-separated, e.g. 784,100,10")
-    parser.add_argument("--kind", default="dense", choices=KINDS)
-    parser.add_argument("--density", type=float, default=None,
-                        help="global density of trainable weights (sparse, dctps)")
-    parser.add_argument("--distribution", default="uniform", choices=DISTRIBUTIONS)
-    parser.add_argument("--sparse-init", choices=("kaiming-dense", "kaiming-sparse", "zeros"))
-    parser.add_argument("--freeze-alpha", action="store_true", help="DCTpS: alpha fixed at 1")
-    parser.add_argument("--offset", default="dct", choices=OFFSETS,
-                        help="DCTpS: the fixed offset in place of the DCT (default dct); a random "
-                             "one is seeded from --seed and recorded in the checkpoint")
-    parser.add_argument("--method", default="static",
-                        choices=sorted(METHODS) + ["rigl", "imp", "subspace"],
-                        help="support: the kind's own (static), pruned at init (kind sparse), "
-                             "rigl (kind sparse or dctps), imp (kind sparse), or a random "
-                             "subspace matched to --density (kind dense)")
-    parser.add_argument("--rigl-interval", type=int, default=100,
-                        help="RigL: steps between support updates (delta_T)")
-    parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--schedule", default="constant", choices=("constant", "step", "cosine"))
-    parser.add_argument("--epochs", type=int, default=10,
-                        help="epochs of the whole run (default 10); with --resume, train on "
-                             "until this total")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--val-size", type=int, default=0,
-                        help="validation examples carved from the training part")
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of supports, initial values and batch order")
-    parser.add_argument("--save", metavar="FILE",
-                        help="write a checkpoint after every epoch (--method rigl or imp: the "
-                             "final network only, which cannot be resumed)")
-    parser.add_argument("--resume", metavar="FILE",
-                        help="continue a run saved with --save: its model, data and settings "
-                             "come from the file (--epochs, --save, --json, --quiet apply)")
-    parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress line per epoch")
+    add = parser.add_argument
+    add("--data", default="mnist5k", help="digits, mnist5k or fashion-mnist")
+    add("--model", default="lenet300", choices=sorted(MODELS))
+    add("--sizes", help="mlp widths, comma-separated, e.g. 784,100,10")
+    add("--kind", default="dense", choices=KINDS)
+    add("--density", type=float, default=None,
+        help="global density of trainable weights (sparse, dctps)")
+    add("--distribution", default="uniform", choices=DISTRIBUTIONS)
+    add("--sparse-init", choices=("kaiming-dense", "kaiming-sparse", "zeros"))
+    add("--freeze-alpha", action="store_true", help="DCTpS: alpha fixed at 1")
+    add("--offset", default="dct", choices=OFFSETS,
+        help="DCTpS: the fixed offset in place of the DCT (default dct); a random one is "
+             "seeded from --seed and recorded in the checkpoint")
+    add("--method", default="static", choices=sorted(METHODS) + ["rigl", "imp", "subspace"],
+        help="support: the kind's own (static), pruned at init (kind sparse), rigl (kind "
+             "sparse or dctps), imp (kind sparse), or a random subspace matched to --density "
+             "(kind dense)")
+    add("--rigl-interval", type=int, default=100,
+        help="RigL: steps between support updates (delta_T)")
+    add("--optimizer", default="adam", choices=("adam", "sgd"))
+    add("--lr", type=float, default=1e-3)
+    add("--momentum", type=float, default=0.9)
+    add("--weight-decay", type=float, default=0.0)
+    add("--schedule", default="constant", choices=("constant", "step", "cosine"))
+    add("--epochs", type=int, default=10,
+        help="epochs of the whole run (default 10); with --resume, train on until this total")
+    add("--batch-size", type=int, default=128)
+    add("--val-size", type=int, default=0, help="validation examples carved from the training part")
+    add("--split-seed", type=int, default=0)
+    add("--seed", type=int, default=0, help="seed of supports, initial values and batch order")
+    add("--save", metavar="FILE",
+        help="write a checkpoint after every epoch (--method rigl or imp: the final network "
+             "only, which cannot be resumed)")
+    add("--resume", metavar="FILE",
+        help="continue a run saved with --save: its model, data and settings come from the "
+             "file (--epochs, --save, --json, --quiet apply)")
+    add("--json", action="store_true", help="print the final metrics as JSON")
+    add("--quiet", action="store_true", help="no progress line per epoch")
 
 
 def _model_args(args) -> dict:
-    if args.sizes:
-        return {"sizes": tuple(int(v) for v in args.sizes.split(","))}
-    return {}
+    return {"sizes": tuple(int(v) for v in args.sizes.split(","))} if args.sizes else {}
 
 
 def _fresh(args, split):
@@ -106,8 +96,7 @@ def _fresh(args, split):
         raise ValueError(f"--kind {args.kind} needs --density")
     seeds = np.random.SeedSequence(args.seed).spawn(2)
     # "is None", not "or": --density 0 must reach build_model's check, not become 1.0
-    density = 1.0 if args.density is None else args.density
-    ctx = Context(args.model, _model_args(args), density,
+    ctx = Context(args.model, _model_args(args), 1.0 if args.density is None else args.density,
                   np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1]),
                   split.x_train, split.y_train)
     if args.method != "static":
@@ -163,26 +152,20 @@ def run_command(args) -> int:
         if not meta.get("resumable", True):
             raise ValueError(f"{args.resume} holds only the final network of a --method "
                              "rigl or imp run (no optimizer state); it cannot be resumed")
-        supports = checkpoint.arrays.get("supports") or None
-        net = rebuild(meta["model"], supports)
-        data = meta["data"]
-        split = prepare(data["name"], seed=data["split_seed"], val_size=data["val_size"],
-                        flatten=data["flatten"])
-        saved = dict(meta["train_config"], epochs=args.epochs)
-        config = TrainConfig(**saved)
-        resume, params = checkpoint.state, None
-        data_meta = data
+        net = rebuild(meta["model"], checkpoint.arrays.get("supports") or None)
+        data_meta, resume, params = meta["data"], checkpoint.state, None
     else:
-        flatten = args.model in ("mlp", "lenet300")
-        split = prepare(args.data, seed=args.split_seed, val_size=args.val_size,
-                        flatten=flatten)
-        config = TrainConfig(optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                             weight_decay=args.weight_decay, epochs=args.epochs,
-                             batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
-        if args.method not in ("rigl", "imp", "subspace"):
-            net, params = _fresh(args, split)
         data_meta = {"name": args.data, "split_seed": args.split_seed,
-                     "val_size": args.val_size, "flatten": flatten}
+                     "val_size": args.val_size, "flatten": flat_input(args.model)}
+    split = prepare(data_meta["name"], seed=data_meta["split_seed"],
+                    val_size=data_meta["val_size"], flatten=data_meta["flatten"])
+    config = TrainConfig(**dict(meta["train_config"], epochs=args.epochs)) if args.resume else \
+        TrainConfig(optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                    weight_decay=args.weight_decay, epochs=args.epochs,
+                    batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
+    dynamic = args.method in ("rigl", "imp", "subspace")
+    if not args.resume and not dynamic:
+        net, params = _fresh(args, split)
 
     def save(current_net, state, resumable=True):
         arrays = {}
@@ -190,16 +173,13 @@ def run_command(args) -> int:
             arrays["supports"] = support_arrays(supports_of(current_net))
         save_checkpoint(args.save, state, meta={"model": current_net.spec, "data": data_meta,
                                                 "train_config": config_dict(config),
-                                                "resumable": resumable},
-                        arrays=arrays)
+                                                "resumable": resumable}, arrays=arrays)
 
     try:
-        if args.method in ("rigl", "imp", "subspace"):
+        if dynamic:
             net, params, history = _run_method(args, split, config)
             epochs, steps = history[-1]["epoch"], history[-1]["step"]
-            if args.save:
-                # the final network only (no optimizer state): for refnet spectrum
-                # --checkpoint and evaluation, not for --resume
+            if args.save:    # the final network only: for evaluation, not for --resume
                 save(net, TrainState(params, {}, steps, epochs, {}), resumable=False)
         else:
             result = train(net, params, (split.x_train, split.y_train), config, resume=resume,
@@ -216,14 +196,9 @@ def run_command(args) -> int:
     if len(split.y_val):
         parts["val"] = (split.x_val, split.y_val)
     for name, (x, y) in parts.items():
-        for key, value in evaluate(net, params, x, y).items():
-            metrics[f"{name}_{key}"] = value
-    try:
-        metrics["density"] = density_of(net)
-    except ValueError:
-        metrics["density"] = 0.0
-    metrics["trainable"] = tree_size(params)
-    metrics["seconds"] = time.perf_counter() - start
+        metrics.update({f"{name}_{k}": v for k, v in evaluate(net, params, x, y).items()})
+    metrics.update(density=weight_density(net), trainable=tree_size(params),
+                   seconds=time.perf_counter() - start)
     if args.json:
         print(json.dumps(metrics, indent=1))
     else:

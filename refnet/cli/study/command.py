@@ -25,47 +25,26 @@ def _names(text):
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def _expand(methods: tuple, rows: dict) -> tuple:
+    """``methods`` with each key of ``rows`` replaced by its list of keys, duplicates dropped."""
+    return tuple(dict.fromkeys(k for key in methods for k in rows.get(key, [key])))
+
+
 def _with_alpha_rows(methods: tuple, alpha: tuple) -> tuple:
     """Put each requested alpha setting's DCTpS rows where the trainable ones stand."""
-    bad = [a for a in alpha if a not in ALPHA_METHODS]
-    if bad or not alpha:
+    if not alpha or any(a not in ALPHA_METHODS for a in alpha):
         raise ValueError(f"--alpha takes 'trainable', 'fixed' or both, got {','.join(alpha)!r}")
-    out = []
-    for key in methods:
-        if key in ALPHA_METHODS["trainable"]:
-            position = ALPHA_METHODS["trainable"].index(key)
-            out += [ALPHA_METHODS[setting][position] for setting in ("trainable", "fixed")
-                    if setting in alpha]
-        else:
-            out.append(key)
-    return tuple(dict.fromkeys(out))
-
-
-def _spectra(out: str) -> dict:
-    """The "when is training possible" figure and table (``refnet spectrum`` defaults)."""
-    from refnet.cli.spectrum import write_files
-    from refnet.cli.spectrum.study import spectrum_study
-    return {f"spectra {what}": path for what, path in write_files(spectrum_study(), out).items()}
+    return _expand(methods, {key: [ALPHA_METHODS[s][i] for s in ALPHA_METHODS if s in alpha]
+                             for i, key in enumerate(ALPHA_METHODS["trainable"])})
 
 
 def _with_offset_rows(methods: tuple, offsets: tuple) -> tuple:
-    """Put each requested offset's DCTpS rows (and floors) where the DCT's stand.
-
-    ``offsets == ("dct",)`` (the default) leaves ``methods`` as they are.
-    """
-    bad = [o for o in offsets if o not in OFFSETS]
-    if bad or not offsets:
+    """Put each requested offset's DCTpS rows (and floors) where the DCT's stand."""
+    if not offsets or any(o not in OFFSETS for o in offsets):
         raise ValueError(f"--offsets takes some of {','.join(OFFSETS)}, got {','.join(offsets)!r}")
-    out = []
-    for key in methods:
-        for setting, keys in OFFSET_METHODS["dct"].items():
-            if key in keys:
-                position = keys.index(key)
-                out += [OFFSET_METHODS[offset][setting][position] for offset in offsets]
-                break
-        else:
-            out.append(key)
-    return tuple(dict.fromkeys(out))
+    return _expand(methods, {key: [OFFSET_METHODS[o][s][i] for o in offsets]
+                             for s, keys in OFFSET_METHODS["dct"].items()
+                             for i, key in enumerate(keys)})
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -110,8 +89,7 @@ def run_command(args) -> int:
         methods, skipped = applicable(base.methods, args.model, {})
         for key, reason in skipped.items():
             print(f"refnet study: leaving out {key}: {reason}", file=sys.stderr)
-        methods = tuple(methods)
-    methods = _with_offset_rows(_with_alpha_rows(methods or base.methods, args.alpha),
+    methods = _with_offset_rows(_with_alpha_rows(tuple(methods or base.methods), args.alpha),
                                 args.offsets)
     config = with_overrides(base, methods=methods, densities=args.densities,
                             seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
@@ -122,14 +100,17 @@ def run_command(args) -> int:
     result = run_study(config, workers=args.workers, progress=not args.quiet)
     summary = summarize(result)
     paths = write_outputs(summary, result.records, args.out)
-    if not args.no_spectra:
-        paths.update(_spectra(args.out))
+    if not args.no_spectra:     # the "when is training possible" figure and table
+        from refnet.cli.spectrum import write_files
+        from refnet.cli.spectrum.study import spectrum_study
+        paths.update({f"spectra {what}": path
+                      for what, path in write_files(spectrum_study(), args.out).items()})
     if args.json:
-        print(json.dumps(strict_json(
-            {"dense_acc": summary["dense_acc"],
-             "rows": [{k: row[k] for k in ("method", "key", "density", "acc_mean", "acc_std",
-                                           "delta", "lr", "note")}
-                      for row in summary["rows"]]}), indent=1, allow_nan=False))
+        keep = ("method", "key", "density", "acc_mean", "acc_std", "delta", "lr", "note")
+        print(json.dumps(strict_json({"dense_acc": summary["dense_acc"],
+                                      "rows": [{k: row[k] for k in keep}
+                                               for row in summary["rows"]]}),
+                         indent=1, allow_nan=False))
     else:
         print(markdown_table(summary))
         print("wrote " + ", ".join(paths.values()), file=sys.stderr)

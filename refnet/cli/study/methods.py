@@ -1,67 +1,30 @@
-"""The methods the study compares, each a recipe for one trained network.
+"""The methods the study compares, one :class:`Method` per row of its table.
 
-A method turns ``(model name, density, seeds, data)`` into a network and its
-starting parameters, and says how to train them.  Every method is trained by
-the same loop (:func:`refnet.train.train`) with the same optimizer, epochs and
-learning-rate grid; only how the trainable weights are chosen differs:
+Each builds a network and its initial parameters from a :class:`Context` (model, density,
+seeded generators, data); all train in the same loop with the same optimizer, epochs and
+learning-rate grid, so only the trainable weights differ.  ``random-uniform`` and
+``random-epl`` mask a Kaiming-initialised dense layer (the original's baseline); ``snip``,
+``force`` and ``synflow`` prune at initialisation; ``dctps-epl`` is ``W = alpha * D + S`` with
+S zero on an EPL support and ``dct-only`` its floor without S; ``*-fixed-alpha`` freeze alpha
+at 1 (``--alpha fixed``); ``doping`` trains ``A kron B + S`` (Thakker et al. 2021) at the
+density's budget; ``imp``, ``rigl-erk``, ``dctps-rigl`` and ``subspace`` are trained by
+:func:`refnet.sparsity.run_method`, which owns their conventions.
 
-=====================  ====================================================================
-key                    what is trained
-=====================  ====================================================================
-``dense``              every weight (the reference the table's deltas are taken against)
-``random-uniform``     a random support, the same density in every layer (Kaiming init of
-                       the dense layer, masked: the original's sparse baseline)
-``random-epl``         a random support with equal nnz per layer
-``snip``               SNIP's support, pruned once at initialisation with one batch
-``force``              FORCE's support (10 rounds, 4 batches averaged per round)
-``synflow``            SynFlow's support (data-free, 100 rounds)
-``dctps-epl``          ``W = alpha * D + S``: DCT offset, S on an EPL random support, S = 0
-``dct-only``           ``W = alpha * D``: only alpha and biases train (no S at all), the
-                       floor that the sparse weights of DCTpS improve on
-``dctps-epl-fixed-     DCTpS with ``alpha`` frozen at 1 (``--alpha fixed``), and its floor
-alpha``, ``dct-only-   (only the biases train)
-fixed-alpha``
-``doping``             ``W = A kron B + S`` (Thakker et al. 2021): the Kronecker factors
-                       AND the values of S, at the density's budget of trainable weights
-                       (:mod:`refnet.models.doping`; fully connected models only)
-``imp``                iterative magnitude pruning: dense training, 3 rounds of global
-                       magnitude pruning with rewinding to the init (each round a third of
-                       the epochs), then the final sparse run
-``rigl-erk``           RigL (Evci et al. 2020) on ERK supports: drop the smallest, grow
-                       the largest dense gradients every :func:`rigl_interval` steps
-``dctps-rigl``         DCTpS (EPL) whose S moves by RigL (the DCT, alpha, biases untouched)
-``subspace``           random-subspace training ``w = d + U theta`` (Li et al. 2018) with
-                       as many trainable numbers as the sparse network (weights and biases)
-``dctps-epl@OFFSET``,  DCTpS and its floor with another fixed offset in place of the DCT
-``offset-only@OFFSET`` (``--offsets``; OFFSET one of randomized-dct, orthogonal, identity,
-                       none: :mod:`refnet.ops.offsets`), also ``dctps-epl-fixed-alpha@OFFSET``
-                       and ``offset-only-fixed-alpha@OFFSET`` (``--alpha fixed``)
-=====================  ====================================================================
+``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET`` (``--offsets``) put another fixed
+offset of :mod:`refnet.ops.offsets` in place of the DCT and change nothing else: the same EPL
+supports for the same seed, ``S = 0``, ``alpha = 1``; a random offset is seeded by
+:attr:`Context.offset_seed`, so one seed's rows and floor differ in S alone.  ``none`` has no
+alpha, so its S starts as the sparse baselines' (Kaiming, dense fan-in): ``dctps-epl@none`` is
+``random-epl`` bitwise.
 
-The rows ``imp`` to ``subspace`` come from :func:`refnet.sparsity.run_method`,
-which owns their conventions (:mod:`refnet.sparsity.rigl`,
-:mod:`~refnet.sparsity.imp`, :mod:`~refnet.sparsity.subspace`).
-
-With another offset, everything but the offset is the DCTpS recipe: the
-same EPL supports as ``dctps-epl`` for the same seed, ``S = 0``, ``alpha =
-1``.  A random offset comes from a third stream of the seed
-(:attr:`Context.offset_seed`), so at one seed every density's row and the
-floor share the same offsets: they differ in ``S`` alone.  The offset
-``none`` has no ``alpha``, and ``S = 0`` would leave nothing to train, so
-its ``S`` starts as the sparse baselines' does (Kaiming, dense fan-in):
-``dctps-epl@none`` is exactly ``random-epl`` (the same networks, bitwise),
-and its floor ``offset-only@none`` trains the biases alone.
-
-Doping's structured part is trained and stored, DCTpS's is not: its
-Kronecker factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for
-lenet300), more than the whole budget below 0.52% density.  There the row
-trains more weights than the others, and says so: the table prints each
-density's factor sizes and trainable count under the table (:attr:`Method.notes`),
-and ``nnz_density`` in the records is the density actually trained.
+Doping's factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for lenet300), more
+than the whole budget below 0.52% density: there the row trains more than the others, its note
+under the table (:attr:`Method.notes`) says so, and ``nnz_density`` is the density trained.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -79,29 +42,12 @@ __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "
 class Method:
     """One row of the study table.
 
-    Attributes
-    ----------
-    key : str
-        Identifier (``--methods`` on the command line).
-    label : str
-        Row label in the table, in the talk's wording.
-    prepare : callable
-        ``prepare(ctx) -> (net, params)`` with ``ctx`` a :class:`Context`.
-    density_free : bool
-        The result does not depend on the density (dense, DCT only): trained
-        once and shown in every density column.
-    run : callable, optional
-        Replaces prepare-then-train entirely: ``run(ctx, config) -> (net,
-        params)`` trained (IMP trains several times, RigL changes the support
-        while training, the random subspace trains a wrapper network).
-    notes : callable, optional
-        ``notes(model, model_args, density) -> str``: what the row trains at
-        that density, printed under the table (Doping: factor sizes and
-        trainable weights against the budget).
-    check : callable, optional
-        ``check(model, model_args)`` raises ValueError when the method cannot
-        build that model (Doping and a convolution), so a study fails before
-        it trains anything.
+    ``key`` names it on the command line, ``label`` in the table.  ``prepare(ctx) -> (net,
+    params)`` builds it from a :class:`Context`, or ``run(ctx, train_config) -> (net, params)``
+    trains it entirely (IMP, RigL, the subspace).  A ``density_free`` method trains once and
+    fills every density's column.  ``notes(model, model_args, density) -> str`` says under the
+    table what the row trains; ``check(model, model_args)`` raises ValueError when the method
+    cannot build the model, before a study trains anything.
     """
 
     key: str
@@ -125,43 +71,27 @@ class Context:
     x_train: np.ndarray
     y_train: np.ndarray
     seed: int = 0                      #: the run's seed (methods with their own seeding)
-    #: seed of the random offsets (the same for every row of one study seed); None: drawn
-    #: from the support generator after the supports
+    #: seed of the random offsets; None: drawn from the support generator after the supports
     offset_seed: int | None = None
 
 
 def build_initial(ctx: Context, kind: str, distribution: str = "uniform", **kwargs):
     """A freshly built reference model of ``kind`` at ``ctx.density`` and its initial params."""
-    if kind == "dense":
-        model = build_model(ctx.model, kind="dense", **ctx.model_args, **kwargs)
-    else:
-        model = build_model(ctx.model, kind=kind, density=ctx.density,
-                            distribution=distribution, rng=ctx.support_rng,
-                            **ctx.model_args, **kwargs)
+    sparse = {} if kind == "dense" else {"density": ctx.density, "distribution": distribution,
+                                         "rng": ctx.support_rng}
+    model = build_model(ctx.model, kind=kind, **sparse, **ctx.model_args, **kwargs)
     return model, model.init(ctx.init_rng)
 
 
-def _dense(ctx):
-    return build_initial(ctx, "dense")
-
-
-def _random(distribution):
-    return lambda ctx: build_initial(ctx, "sparse", distribution)
-
-
-def _dctps(distribution, offset: str = "dct", **kwargs):
-    def prepare(ctx):
-        extra = {} if offset == "dct" else {"offset": offset}
-        if offset in RANDOM_OFFSETS:
-            extra["offset_seed"] = ctx.offset_seed    # None: drawn after the supports
-        return build_initial(ctx, "dctps", distribution, **kwargs, **extra)
-    return prepare
+def _dctps(offset: str = "dct", train_alpha: bool = True):
+    """DCTpS on EPL supports; a random offset from ``ctx.offset_seed``."""
+    return lambda ctx: build_initial(
+        ctx, "dctps", "epl", offset=offset, train_alpha=train_alpha,
+        offset_seed=ctx.offset_seed if offset in RANDOM_OFFSETS else None)
 
 
 def dct_only(ctx, *, train_alpha: bool = True, offset: str = "dct"):
-    """A DCTpS model whose S has no entry at all: ``W = alpha * D`` (``alpha * O`` for
-    another offset; a random one from ``ctx.offset_seed``, or when that is None from the
-    support generator)."""
+    """A DCTpS model whose S has no entry at all: ``W = alpha * D`` (or ``alpha * O``)."""
     seed = None
     if offset in RANDOM_OFFSETS:
         seed = ctx.offset_seed if ctx.offset_seed is not None \
@@ -191,15 +121,13 @@ def pruned(method, *, num_batches: int = 1, **kwargs):
 
 
 def doping(ctx):
-    """Every fully connected weight ``A kron B + S`` at the density's budget
-    (:func:`refnet.models.build_doping`): supports from the support rng."""
+    """Every fully connected weight ``A kron B + S`` at the density's budget."""
     net = build_doping(ctx.model, density=ctx.density, rng=ctx.support_rng, **ctx.model_args)
     return net, net.init(ctx.init_rng)
 
 
 def doping_notes(model: str, model_args: dict, density: float) -> str:
-    """The Doping plan of ``model`` at ``density``: factors, entries of S, trainable
-    weights against the budget (:meth:`refnet.models.DopingPlan.describe`)."""
+    """The Doping plan at ``density`` (:meth:`refnet.models.DopingPlan.describe`)."""
     return doping_plan(doping_weights(model, **model_args), density).describe()
 
 
@@ -209,12 +137,9 @@ def doping_check(model: str, model_args: dict) -> None:
 
 
 def rigl_interval(total_steps: int) -> int:
-    """RigL's update interval ``delta_T`` for a run of ``total_steps`` steps.
+    """RigL's ``delta_T``: about 30 updates before ``T_end = 0.75 * total_steps``.
 
-    The RigL paper updates every 100 steps of runs tens of thousands of steps
-    long; the study's runs have a few hundred, where 100 would leave two or
-    three updates.  ``max(10, total_steps // 40)`` gives about 30 updates
-    before ``T_end = 0.75 * total_steps`` (21 in ``--quick``).
+    The paper's 100 steps suit runs tens of thousands of steps long, not the study's few hundred.
     """
     return max(10, total_steps // 40)
 
@@ -227,8 +152,7 @@ def _trained_by(method: str):
             steps = config.epochs * -(-len(ctx.y_train) // config.batch_size)
             options["delta_t"] = rigl_interval(steps)
         if method == "imp":
-            # pruning rounds train a third as long as the final run, so the whole of
-            # IMP (3 rounds + the final run) costs twice one training, not four times
+            # pruning rounds a third as long as the final run: IMP costs two trainings, not four
             options["prune_epochs"] = max(1, config.epochs // 3)
         result = run_method(method, ctx.model, ctx.density, ctx.seed,
                             (ctx.x_train, ctx.y_train), config, model_args=ctx.model_args,
@@ -249,27 +173,28 @@ def register(method: Method) -> Method:
 
 
 for _method in (
-        Method("dense", "Dense", _dense, density_free=True),
-        Method("random-uniform", "Random (Uniform)", _random("uniform")),
-        Method("random-epl", "Random (EPL)", _random("epl")),
+        Method("dense", "Dense", lambda ctx: build_initial(ctx, "dense"), density_free=True),
+        Method("random-uniform", "Random (Uniform)",
+               lambda ctx: build_initial(ctx, "sparse", "uniform")),
+        Method("random-epl", "Random (EPL)", lambda ctx: build_initial(ctx, "sparse", "epl")),
         Method("snip", "SNIP", pruned(snip)),
         Method("force", "FORCE", pruned(force, steps=10, num_batches=4)),
         Method("synflow", "SynFlow", pruned(synflow, iterations=100)),
-        Method("dctps-epl", "DCTpS (EPL)", _dctps("epl")),
+        Method("dctps-epl", "DCTpS (EPL)", _dctps()),
         Method("dct-only", "DCT only (no S)", dct_only, density_free=True),
         Method("doping", "Doping (A⊗B + S)", doping, notes=doping_notes, check=doping_check),
         Method("imp", "IMP", run=_trained_by("imp")),
         Method("rigl-erk", "RigL (ERK)", run=_trained_by("rigl")),
         Method("dctps-rigl", "DCTpS + RigL", run=_trained_by("dctps-rigl")),
         Method("subspace", "Random subspace", run=_trained_by("subspace")),
-        # the talk's backup slide "What if we fixed alpha?": alpha frozen at 1
+        # the talk's backup slide "What if we fixed alpha?"
         Method("dctps-epl-fixed-alpha", "DCTpS (EPL), alpha fixed at 1",
-               _dctps("epl", train_alpha=False)),
+               _dctps(train_alpha=False)),
         Method("dct-only-fixed-alpha", "DCT only, alpha fixed at 1 (biases only)",
-               lambda ctx: dct_only(ctx, train_alpha=False), density_free=True)):
+               partial(dct_only, train_alpha=False), density_free=True)):
     register(_method)
 
-#: ``refnet study --alpha fixed``: the methods each alpha setting adds to the table.
+#: ``refnet study --alpha``: each setting's DCTpS row and floor.
 ALPHA_METHODS = {"trainable": ("dctps-epl", "dct-only"),
                  "fixed": ("dctps-epl-fixed-alpha", "dct-only-fixed-alpha")}
 
@@ -279,35 +204,28 @@ OFFSET_LABELS = {"randomized-dct": "randomized DCT", "orthogonal": "orthogonal",
 
 
 def _offset_methods(offset: str) -> dict:
-    """Register the DCTpS rows of ``offset`` for each alpha setting; return their keys."""
-    label = OFFSET_LABELS[offset]
+    """Register the DCTpS row and floor of ``offset`` for each alpha setting; return their keys."""
     if offset == "none":            # no alpha: both settings are the same two rows
-        rows = (register(Method("dctps-epl@none",
-                                "DCTpS (EPL), no offset (= Random (EPL))",
-                                _dctps("epl", offset="none"))).key,
+        rows = (register(Method("dctps-epl@none", "DCTpS (EPL), no offset (= Random (EPL))",
+                                _dctps("none"))).key,
                 register(Method("offset-only@none", "no offset, no S (biases only)",
-                                lambda ctx: dct_only(ctx, offset="none"),
-                                density_free=True)).key)
+                                partial(dct_only, offset="none"), density_free=True)).key)
         return {"trainable": rows, "fixed": rows}
-    keys = {}
-    for setting, train in (("trainable", True), ("fixed", False)):
-        suffix = "" if train else "-fixed-alpha"
-        alpha = "" if train else ", alpha fixed at 1"
-        floor = (f"{label} only (no S)" if train
-                 else f"{label} only, alpha fixed at 1 (biases only)")
+    label, keys = OFFSET_LABELS[offset], {}
+    for setting, train, suffix, alpha, floor in (
+            ("trainable", True, "", "", "only (no S)"),
+            ("fixed", False, "-fixed-alpha", ", alpha fixed at 1",
+             "only, alpha fixed at 1 (biases only)")):
         keys[setting] = (
-            register(Method(f"dctps-epl{suffix}@{offset}",
-                            f"DCTpS (EPL){alpha}, {label} offset",
-                            _dctps("epl", train_alpha=train, offset=offset))).key,
-            register(Method(f"offset-only{suffix}@{offset}", floor,
-                            lambda ctx, train=train: dct_only(ctx, train_alpha=train,
-                                                              offset=offset),
+            register(Method(f"dctps-epl{suffix}@{offset}", f"DCTpS (EPL){alpha}, {label} offset",
+                            _dctps(offset, train))).key,
+            register(Method(f"offset-only{suffix}@{offset}", f"{label} {floor}",
+                            partial(dct_only, train_alpha=train, offset=offset),
                             density_free=True)).key)
     return keys
 
 
-#: ``refnet study --offsets``: for each offset and alpha setting, the keys of its
-#: DCTpS row and its "offset only" floor (the DCT's are the rows of :data:`ALPHA_METHODS`).
+#: ``refnet study --offsets``: per offset and alpha setting, its DCTpS row's and floor's keys.
 OFFSET_METHODS = {"dct": dict(ALPHA_METHODS)}
 OFFSET_METHODS.update({offset: _offset_methods(offset) for offset in OFFSETS[1:]})
 
@@ -320,10 +238,9 @@ def applicable(keys, model: str, model_args: dict) -> tuple[list[str], dict]:
     """Split method keys into those that can build ``model`` and ``{key: reason}`` for the rest."""
     ok, skipped = [], {}
     for key in keys:
-        check = METHODS[key].check
         try:
-            if check is not None:
-                check(model, model_args)
+            if METHODS[key].check is not None:
+                METHODS[key].check(model, model_args)
             ok.append(key)
         except ValueError as err:
             skipped[key] = str(err)

@@ -1,31 +1,19 @@
 """Running the study: one training per (method, density, learning rate, seed).
 
-Protocol
---------
-* One fixed split of the data (``split_seed``): training, a validation part
-  carved from the training part, and the test part.
-* Every method gets the SAME learning-rate grid, optimizer, epochs and batch
-  size.  For each (method, density) the learning rate with the best mean
-  VALIDATION accuracy over seeds is chosen (a diverged run counts as
-  accuracy 0; ties go to the smaller rate); the table reports the TEST
-  accuracy of that rate's runs, mean and spread over seeds.  The test set is
-  never used to choose anything.
-* Seed ``s`` gives every method the same generators: one draws supports (and
-  pruning batches), one the initial values, a third the seed of random
-  offsets (``refnet study --offsets``), and ``s`` seeds the batch order.
+Protocol: one fixed split of the data (``split_seed``) into training, validation (carved from
+training) and test parts.  Every method gets the same learning-rate grid, optimizer, epochs and
+batch size.  Per (method, density) the rate with the best mean VALIDATION accuracy over seeds
+wins (a diverged run counts as 0, ties go to the smaller rate); the table reports that rate's
+TEST accuracy, mean and spread over seeds.  Seed ``s`` gives every method the same generators:
+one draws supports (and pruning batches), one initial values, one the seed of random offsets,
+and ``s`` seeds the batch order.
 
-Determinism and parallelism
----------------------------
-Each training is a pure function of its :class:`Task`, so tasks may run in any
-order on any executor and the results are gathered in task order.  By default
-they run in a pool of ``workers`` processes started with ``spawn`` and with
-BLAS limited to one thread per process: a multi-threaded BLAS rounds matrix
-products differently from a single-threaded one, so pinning it makes
-``--workers 1`` and ``--workers 2`` bitwise identical (and avoids four BLAS
-threads fighting over two cores).  Any ``concurrent.futures.Executor`` can be
-passed instead (a ``dask.distributed`` client's ``get_executor()`` runs the
-study on a cluster); results are then bitwise reproducible on executors whose
-workers share a BLAS configuration.
+Determinism: each training is a pure function of its :class:`Task`, gathered in task order.
+The default pool spawns ``workers`` processes with BLAS on one thread each: a multi-threaded
+BLAS rounds products differently, so pinning it makes ``--workers 1`` and ``--workers 2``
+bitwise identical.  Any ``concurrent.futures.Executor`` may be passed instead (a
+``dask.distributed`` client's ``get_executor()``); results are then bitwise reproducible
+where the workers share a BLAS configuration.
 """
 from __future__ import annotations
 
@@ -48,7 +36,7 @@ from refnet.train import TrainConfig, TrainingDiverged, evaluate, train
 from refnet.cli.study.methods import DEFAULT_METHODS, METHODS, Context, applicable, method_names
 
 __all__ = ["StudyConfig", "StudyResult", "QUICK", "FULL", "Task", "tasks_of", "run_task",
-           "run_study", "pinned_blas_pool", "with_overrides"]
+           "run_study", "pinned_blas_pool", "with_overrides", "weight_density", "flat_input"]
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -58,27 +46,11 @@ _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS
 class StudyConfig:
     """The settings of one study.
 
-    Parameters
-    ----------
-    data : str
-        Dataset name (:func:`refnet.data.prepare`).
-    model : str
-        Reference model (:func:`refnet.models.build_model`).
-    model_args : tuple of (str, value)
-        Extra model arguments, as pairs (for example ``(("sizes", (64, 32, 10)),)``).
-    methods : tuple of str
-        Keys of :data:`refnet.cli.study.methods.METHODS`.
-    densities : tuple of float
-    seeds : tuple of int
-    lrs : tuple of float
-        The learning-rate grid every method gets.
-    epochs, batch_size : int
-    optimizer : {"adam", "sgd"}
-    val_size : int
-        Validation examples carved from the training part (at least 1: the
-        learning rate is chosen on them).
-    split_seed : int
-        Seed of the data split (the same for every run).
+    ``data`` and ``model`` name a dataset (:func:`refnet.data.prepare`) and a reference model
+    (:func:`refnet.models.build_model`), ``model_args`` its extra arguments as pairs (say
+    ``(("sizes", (64, 32, 10)),)``), ``methods`` keys of :data:`~refnet.cli.study.methods.METHODS`,
+    ``lrs`` the learning-rate grid every method gets, ``val_size`` (at least 1) the validation
+    examples the rate is chosen on, ``split_seed`` the seed of the data split.
     """
 
     data: str = "mnist5k"
@@ -120,15 +92,12 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         """The settings as a JSON-able dict (``model_args`` as a dict)."""
-        out = asdict(self)
-        out["model_args"] = dict(self.model_args)
-        return out
+        return dict(asdict(self), model_args=dict(self.model_args))
 
 
 #: ``refnet study --full``: 3 seeds, 3 learning rates, 30 epochs.
 FULL = StudyConfig()
-#: ``refnet study --quick`` (the README's first command): 2 seeds, 2 learning rates,
-#: 10 epochs; under 5 minutes on 2 cores.
+#: ``refnet study --quick``: 2 seeds, 2 learning rates, 10 epochs; under 5 minutes on 2 cores.
 QUICK = StudyConfig(seeds=(0, 1), lrs=(1e-3, 1e-2), epochs=10)
 
 
@@ -144,18 +113,24 @@ class Task:
 
 
 def tasks_of(config: StudyConfig) -> list[Task]:
-    """Every training of ``config``, in table order (methods, densities, rates, seeds).
+    """Every training of ``config`` in table order (methods, densities, rates, seeds);
+    density-free methods (dense, DCT only) train once, at density 1."""
+    return [Task(config, key, float(density), float(lr), int(seed)) for key in config.methods
+            for density in ((1.0,) if METHODS[key].density_free else config.densities)
+            for lr in config.lrs for seed in config.seeds]
 
-    Density-free methods (dense, DCT only) train once, at density 1.
-    """
-    tasks = []
-    for key in config.methods:
-        densities = (1.0,) if METHODS[key].density_free else config.densities
-        for density in densities:
-            for lr in config.lrs:
-                for seed in config.seeds:
-                    tasks.append(Task(config, key, float(density), float(lr), int(seed)))
-    return tasks
+
+def flat_input(model: str) -> bool:
+    """Whether ``model`` takes flattened images."""
+    return model in ("mlp", "lenet300")
+
+
+def weight_density(net) -> float:
+    """The density of ``net``'s weight matrices; 0 when none is left (DCT only)."""
+    try:
+        return float(density_of(net))
+    except ValueError:
+        return 0.0
 
 
 @lru_cache(maxsize=4)
@@ -166,24 +141,18 @@ def _split(data: str, val_size: int, split_seed: int, flatten: bool):
 def run_task(task: Task) -> dict:
     """Train one network and evaluate it on the validation and test parts.
 
-    Returns
-    -------
-    dict
-        ``method``, ``density`` (requested), ``lr``, ``seed``, ``val_acc``,
-        ``test_acc`` and ``test_loss`` (accuracies in percent; NaN when the
-        run diverged), ``train_loss`` (last epoch), ``diverged`` (bool),
-        ``nnz_density`` (the trained network's density of weight matrices),
-        ``trainable`` (number of trained scalars), ``seconds``.
+    Returns ``{"method", "density" (requested), "lr", "seed", "diverged", "val_acc",
+    "test_acc", "test_loss", "train_loss" (last epoch), "nnz_density", "trainable" (trained
+    scalars), "seconds"}``: accuracies in percent, NaN (and no ``nnz_density``, ``trainable``)
+    when the run diverged.
     """
-    config = task.config
-    method = METHODS[task.method]
-    model_args = dict(config.model_args)
-    flatten = config.model in ("mlp", "lenet300")
-    split = _split(config.data, config.val_size, config.split_seed, flatten)
+    config, method = task.config, METHODS[task.method]
+    split = _split(config.data, config.val_size, config.split_seed, flat_input(config.model))
     # children 0 and 1 are those of spawn(2): adding the offsets' stream changed nothing else
     support_seq, init_seq, offset_seq = np.random.SeedSequence(task.seed).spawn(3)
-    ctx = Context(config.model, model_args, task.density, np.random.default_rng(support_seq),
-                  np.random.default_rng(init_seq), split.x_train, split.y_train, task.seed,
+    ctx = Context(config.model, dict(config.model_args), task.density,
+                  np.random.default_rng(support_seq), np.random.default_rng(init_seq),
+                  split.x_train, split.y_train, task.seed,
                   offset_seed=int(np.random.default_rng(offset_seq).integers(2**63)))
     start = time.perf_counter()
     train_config = config.train_config(task.lr, task.seed)
@@ -194,8 +163,7 @@ def run_task(task: Task) -> dict:
             net, params = method.run(ctx, train_config)
             train_loss = math.nan
         else:
-            net, params = method.prepare(ctx)
-            result = train(net, params, (split.x_train, split.y_train), train_config,
+            result = train(*method.prepare(ctx), (split.x_train, split.y_train), train_config,
                            quiet=True)
             net, params = result.net, result.state.params
             train_loss = result.history[-1]["train_loss"]
@@ -205,32 +173,18 @@ def run_task(task: Task) -> dict:
                       test_loss=test["loss"], train_loss=train_loss)
         if not all(math.isfinite(v) for v in (val["loss"], test["loss"])):
             raise TrainingDiverged("non-finite evaluation loss")
+        record.update(nnz_density=weight_density(net), trainable=tree_size(params))
     except TrainingDiverged:
-        net, params = None, None
         record.update(val_acc=math.nan, test_acc=math.nan, test_loss=math.nan,
                       train_loss=math.nan, diverged=True)
-    if net is not None:
-        record["nnz_density"] = _weight_density(net)
-        record["trainable"] = tree_size(params)
     record["seconds"] = time.perf_counter() - start
     return record
 
 
-def _weight_density(net) -> float:
-    try:
-        return float(density_of(net))
-    except ValueError:          # a network with no weight matrix left (DCT only)
-        return 0.0
-
-
 @contextlib.contextmanager
 def pinned_blas_pool(workers: int):
-    """A ``spawn`` process pool whose workers run BLAS on one thread each.
-
-    The worker processes inherit the environment at start-up, before they
-    import numpy, so the thread limits are set around the pool's lifetime and
-    restored afterwards.
-    """
+    """A ``spawn`` process pool whose workers run BLAS on one thread each (the limits are set
+    in the environment the workers inherit, and restored when the pool closes)."""
     saved = {k: os.environ.get(k) for k in _BLAS_THREAD_VARS}
     os.environ.update({k: "1" for k in _BLAS_THREAD_VARS})
     try:
@@ -256,18 +210,8 @@ class StudyResult:
 
 def run_study(config: StudyConfig, *, workers: int = 1, executor: Executor | None = None,
               progress: bool = True) -> StudyResult:
-    """Run every task of ``config`` and return the records in task order.
-
-    Parameters
-    ----------
-    config : StudyConfig
-    workers : int, default 1
-        Size of the default process pool (ignored when ``executor`` is given).
-    executor : concurrent.futures.Executor, optional
-        Where to run the tasks; default :func:`pinned_blas_pool` of ``workers``.
-    progress : bool, default True
-        A line per finished training on stderr.
-    """
+    """Run every task of ``config`` on ``executor`` (default: :func:`pinned_blas_pool` of
+    ``workers``); with ``progress`` a line per finished training on stderr."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     tasks = tasks_of(config)
@@ -278,14 +222,12 @@ def run_study(config: StudyConfig, *, workers: int = 1, executor: Executor | Non
         futures = [pool.submit(run_task, task) for task in tasks]
         records = []
         for done, future in enumerate(futures, 1):
-            record = future.result()
-            records.append(record)
+            records.append(r := future.result())
             if progress:
-                elapsed = time.perf_counter() - start
-                print(f"[{done}/{len(tasks)} {elapsed:5.0f}s] {record['method']} "
-                      f"d={record['density']:g} lr={record['lr']:g} seed={record['seed']}: "
-                      f"val {record['val_acc']:.1f}% test {record['test_acc']:.1f}% "
-                      f"({record['seconds']:.1f}s)", file=sys.stderr, flush=True)
+                print(f"[{done}/{len(tasks)} {time.perf_counter() - start:5.0f}s] {r['method']} "
+                      f"d={r['density']:g} lr={r['lr']:g} seed={r['seed']}: val "
+                      f"{r['val_acc']:.1f}% test {r['test_acc']:.1f}% ({r['seconds']:.1f}s)",
+                      file=sys.stderr, flush=True)
     return StudyResult(config, records, time.perf_counter() - start)
 
 
