@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # this clone's refnet, whether or not it is installed
 
 from refnet.data import prepare  # noqa: E402
-from refnet.sparsity import METHOD_LABELS, run_method  # noqa: E402
+from refnet.cli.study.recipes import METHOD_LABELS, run_method  # noqa: E402
 from refnet.train import TrainConfig, evaluate  # noqa: E402
 
 

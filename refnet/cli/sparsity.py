@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from refnet.sparsity.distributions import DISTRIBUTIONS, allocate
+from refnet.supports import DISTRIBUTIONS, allocate
 
 __all__ = ["configure_parser", "run_command", "allocation_report"]
 

@@ -24,7 +24,8 @@ from refnet.core.tree import tree_size
 from refnet.data import prepare
 from refnet.models import MODELS, KINDS, density_of, rebuild, support_arrays, supports_of
 from refnet.ops.offsets import OFFSETS
-from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, run_method, snip, synflow
+from refnet.cli.study.recipes import run_method
+from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
 from refnet.cli.study.methods import Context, build_initial, pruned
 from refnet.train import (TrainConfig, TrainingDiverged, TrainState, config_dict, evaluate,
                     load_checkpoint, save_checkpoint, train)

@@ -27,16 +27,14 @@ One file per idea: :mod:`~refnet.models.blueprint` (slots and kinds),
 """
 from .blueprint import KINDS, Blueprint, ConvWeight, LinearWeight
 from .build import MODELS, blueprint_of, build_model, offset_seeds, rebuild
-from .convert import to_sparse
 from .doping import DopingPlan, build_doping, doping_plan, doping_weights
 from .lenet import lenet5, lenet5_cifar
 from .mlp import lenet300, mlp
-from .model import Model
 from .points import check_point, relu_margin
 from .resnet import fixup_scale, resnet_small
 from .structural import structural_supports
-from .weights import (as_supports, density_of, prunable_layers, prunable_weights,
-                      support_arrays, supports_of, weight_shape)
+from ..networks import (Model, as_supports, density_of, prunable_layers, prunable_weights,
+                        support_arrays, supports_of, to_sparse, weight_shape)
 
 __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight",
            "build_model", "rebuild", "blueprint_of", "offset_seeds", "to_sparse",

@@ -68,7 +68,8 @@ import numpy as np
 
 from refnet.models import build_doping, build_model, doping_plan, doping_weights, rebuild
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
-from refnet.sparsity import draw_batches, force, run_method, snip, synflow
+from refnet.sparsity import draw_batches, force, snip, synflow
+from refnet.cli.study.recipes import run_method
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
            "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
