@@ -32,7 +32,7 @@ import numpy as np
 from ._checks import as_rng
 from .core.graph import Graph, Node, Sequential
 from .core.layer import Layer
-from .core.tree import tree_get, tree_map
+from .core.tree import tree_get, tree_map, tree_replace
 from .layers import (Conv2d, DCTpSConv2d, DCTpSLinear, DopingLinear, Linear, SparseConv2d,
                      SparseLinear)
 from .layers.sparse_affine import SPARSE_INITS  # noqa: F401  (re-exported for models)
@@ -55,33 +55,15 @@ def is_sparse(layer) -> bool:
 
 
 class Model(Graph):
-    """A :class:`~refnet.Graph` that knows how it was built: its ``spec``.
+    """A :class:`~refnet.Graph` that knows how it was built (:func:`refnet.models.build_model`).
 
-    Build one with :func:`refnet.models.build_model` (or
-    :func:`refnet.models.rebuild`) rather than directly.
-
-    Parameters
-    ----------
-    nodes : sequence of (name, layer, inputs)
-        As for :class:`~refnet.Graph`; the input is ``"input"``, the last node the output.
-    spec : dict
-        JSON-able: how to build it again (:func:`refnet.models.build_model`).
-        Stored with the supports in a checkpoint, it lets ``rebuild`` make the
-        same network.
-    input_shape : tuple of int
-    init_scales : dict of str -> float, optional
-        ``{node: factor}``: :meth:`init` multiplies that node's ``W`` (or
-        ``S``) by ``factor`` after its own initialiser drew it (Fixup's
-        rescaled branches, :mod:`refnet.models.resnet`); the random stream is
-        the same with or without scales.
-
-    Attributes
-    ----------
-    spec : dict
-        A deep copy (changing it changes nothing).
-    name, kind : str
-        ``spec["name"]``; ``spec["kind"]``: "dense", "sparse", "dctps" or "doping".
-    init_scales : dict
+    ``spec`` (JSON-able; the property returns a copy) says how to build it
+    again: stored with the supports in a checkpoint, :func:`refnet.models.rebuild`
+    makes the same network.  ``init_scales`` ``{node: factor}`` multiply that
+    node's ``W`` (or ``S``) after its initialiser drew it (Fixup,
+    :mod:`refnet.models.resnet`), so the random stream is the same with or
+    without them.  ``name`` and ``kind`` ("dense", "sparse", "dctps",
+    "doping") are read from the spec.
     """
 
     def __init__(self, nodes, *, spec: dict, input_shape, init_scales: dict | None = None):
@@ -154,32 +136,13 @@ def replace_layers(net: Layer, replacements: dict, *, as_graph: bool = False,
                    spec: dict | None = None) -> Layer:
     """The same network with the layers at the given paths replaced.
 
-    Parameters
-    ----------
-    net : Layer
-        A layer or a Graph / Sequential / Model of them.
-    replacements : dict
-        ``{path: new_layer}``.  Parameters are not touched: a replacement
-        takes its predecessor's parameters, or the caller supplies new ones.
-    as_graph : bool, default False
-        Rebuild a Model as a plain Graph (a network its ``spec`` no longer
-        describes, such as a dense twin); otherwise a Model stays a Model
-        with its ``init_scales``.
-    spec : dict, optional
-        The new ``spec`` of a Model (default its own).
-
-    Returns
-    -------
-    Layer
-        A new container; the original is unchanged (layers not replaced are
-        shared, which is safe: layers hold only structure).
-
-    Raises
-    ------
-    ValueError
-        If a path names no layer of ``net``.
-    TypeError
-        For a container other than Graph, Sequential and Model.
+    ``replacements`` is ``{path: new_layer}``; parameters are not touched.  A
+    Model stays a Model (with ``spec``, default its own, and its
+    ``init_scales``) unless ``as_graph`` (for a network its spec no longer
+    describes, such as a dense twin).  Returns a new container sharing the
+    layers not replaced (safe: layers hold only structure).  Raises
+    ValueError for a path that names no layer, TypeError for a container
+    other than Graph, Sequential and Model.
     """
     def walk(layer, prefix):
         yield prefix
@@ -217,13 +180,7 @@ def _rebuild(net, replacements, prefix, as_graph, spec=None):
 # -- prunable weights ----------------------------------------------------------------------
 
 def weight_shape(layer: Layer) -> tuple[int, ...]:
-    """A prunable layer's dense weight shape, ``(out, in)`` or ``(out, in, kh, kw)``.
-
-    Raises
-    ------
-    TypeError
-        If the layer has no prunable weight.
-    """
+    """A prunable layer's weight shape, ``(out, in)`` or ``(out, in, kh, kw)``; else TypeError."""
     if isinstance(layer, Conv2d):
         return (layer.out_channels, layer.in_channels) + tuple(layer.kernel_size)
     if isinstance(layer, SparseConv2d):
@@ -240,14 +197,7 @@ def prunable_layers(net: Layer) -> list[tuple[str, Layer]]:
 
 
 def dense_prunable_layers(net: Layer, owner: str, why: str) -> list[tuple[str, Layer]]:
-    """:func:`prunable_layers` of a network that must be dense (pruning starts from one).
-
-    Raises
-    ------
-    ValueError
-        If there is none, or one is not a Linear or Conv2d; the message starts
-        with ``owner`` and ends with ``why``.
-    """
+    """:func:`prunable_layers`, or a ValueError (``owner: ... why``) unless all are dense."""
     layers = prunable_layers(net)
     if not layers:
         raise ValueError(f"{owner}: {type(net).__name__} has no prunable layer (no Linear or "
@@ -259,7 +209,7 @@ def dense_prunable_layers(net: Layer, owner: str, why: str) -> list[tuple[str, L
 
 
 def prunable_weights(net: Layer) -> list[tuple[str, tuple[int, ...]]]:
-    """``[(path, shape)]`` of every prunable weight, ready for :func:`refnet.sparsity.allocate`.
+    """``[(path, shape)]`` of every prunable weight, ready for :func:`refnet.supports.allocate`.
 
     Examples
     --------
@@ -282,13 +232,7 @@ def supports_of(net: Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def density_of(net: Layer) -> float:
-    """Global density ``sum_l nnz_l / sum_l size_l`` (module docstring); 1.0 when dense.
-
-    Raises
-    ------
-    ValueError
-        If ``net`` has no prunable weight.
-    """
+    """Global density ``sum_l nnz_l / sum_l size_l`` (module docstring); 1.0 when dense."""
     layers = prunable_layers(net)
     if not layers:
         raise ValueError(f"density_of: {type(net).__name__} has no prunable layer (no Linear, "
@@ -354,25 +298,23 @@ def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
     Parameters
     ----------
     net : Layer
-        A network whose prunable layers are all dense.
+        Every prunable layer dense.
     params : dict
     supports : dict
         ``{path: (rows, cols)}`` for EVERY prunable layer.
     method : str, default "random"
-        A Model records it as ``spec["support"]``.
+        Recorded as a Model's ``spec["support"]``.
     density : float, optional
-        A Model records it as ``spec["density"]``; default the achieved one.
+        Recorded as ``spec["density"]``; default the achieved one.
     sparse_init : str, default "kaiming-dense"
-        What ``init`` of the new layers draws (``spec["sparse_init"]``); a
-        Model's zero-initialised layers (Fixup's) stay zero, as ``rebuild``
-        makes them.
+        What the new layers' ``init`` draws; a Model's zero-initialised
+        layers (Fixup's) stay zero, as ``rebuild`` makes them.
 
     Returns
     -------
     net, params
-        A Model of kind ``"sparse"`` when ``net`` is one, else a container
-        of the same type (a Model nested inside becomes a Graph); new
-        parameters (nothing of the caller's is shared).
+        A Model of kind "sparse" for a Model, else a container of the same
+        type; new parameters (nothing of the caller's is shared).
 
     Raises
     ------
@@ -411,11 +353,7 @@ def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
             new_params[path]["b"] = np.array(layer_params["b"], dtype=np.float64)
     params = tree_map(lambda v: np.array(v, copy=True), params)
     for path, value in new_params.items():
-        *parents, last = path.split("/")
-        parent = params
-        for name in parents:
-            parent = parent[name]
-        parent[last] = value
+        params = tree_replace(params, path, value)
     if not isinstance(net, Model):
         return replace_layers(net, replaced, as_graph=True), params
     spec = net.spec

@@ -146,13 +146,6 @@ def target_nnz(density, total_size: int) -> int:
     62
     >>> target_nnz(0.5, 5), round(0.5 * 5)   # half up here, half to even in round()
     (3, 2)
-
-    Raises
-    ------
-    ValueError
-        For a density outside (0, 1] or NaN, or ``total_size < 1``.
-    TypeError
-        For a density that is not a real number.
     """
     exact = _exact_density(density, "target_nnz")
     total_size = check_positive_int("total_size", total_size, "target_nnz")
@@ -292,18 +285,8 @@ def matrix_shape(shape: Sequence[int]) -> tuple[int, int]:
 def sample_support(shape: Sequence[int], nnz: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """``nnz`` distinct positions of a weight, uniform without replacement.
 
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(out, in, *kernel)``; positions index its matrix (module docstring).
-    nnz : int
-        ``0 <= nnz <= m * n``.
-    rng : numpy.random.Generator or int
-
-    Returns
-    -------
-    rows, cols : ndarray of int64, shape (nnz,)
-        In CSR order.
+    ``shape`` is ``(out, in, *kernel)``, ``0 <= nnz <= m * n``; returns int64
+    ``rows, cols`` in CSR order.
 
     Examples
     --------

@@ -130,12 +130,12 @@ def doping_plan(layers, density: float, distribution: str = "uniform") -> Doping
     ----------
     layers : sequence of (str, (int, int))
         ``(name, (m, n))`` of every weight matrix (as for
-        :func:`refnet.sparsity.allocate`; only 2-D shapes).
+        :func:`refnet.supports.allocate`; only 2-D shapes).
     density : float
         Global density in (0, 1]: the budget is ``round(density * N)``.
     distribution : str, default "uniform"
         How the entries left for ``S`` are shared (any of
-        :data:`refnet.sparsity.DISTRIBUTIONS` but ``"erk-clipped"``, whose
+        :data:`refnet.supports.DISTRIBUTIONS` but ``"erk-clipped"``, whose
         total is not the one asked for).
 
     Returns

@@ -38,7 +38,7 @@ from ..supports import target_nnz
 from ..train import value_and_grad
 
 __all__ = ["PruneResult", "dense_weights", "masked_params", "mask_gradient", "keep_top",
-           "exponential_schedule", "mask_supports", "finish", "as_batches"]
+           "exponential_schedule", "mask_supports", "prune_rounds", "as_batches"]
 
 
 class PruneResult(NamedTuple):
@@ -186,9 +186,22 @@ def mask_supports(masks: dict) -> dict:
     return supports
 
 
-def finish(net, params: dict, masks: dict, scores: dict, schedule: list, method: str,
-           density: float) -> PruneResult:
-    """The sparse network and parameters of the kept positions, as a :class:`PruneResult`."""
+def prune_rounds(net, params: dict, weights: dict, density: float, rounds: int, score,
+                 owner: str, method: str, can_return: bool) -> PruneResult:
+    """The rounds every method shares, from all ones: ``masks = keep_top(score(masks), keep)``.
+
+    ``keep`` runs over the exponential schedule; ``score(masks)`` gets float
+    masks and returns ``{path: scores}``.  Unless ``can_return``, a pruned
+    entry scores ``-inf``.  Returns the :class:`PruneResult`.
+    """
+    total = sum(matrix.size for _, matrix in weights.values())
+    masks = {path: np.ones(matrix.shape, dtype=bool) for path, (_, matrix) in weights.items()}
+    schedule = exponential_schedule(density, total, rounds)
+    for keep in schedule:
+        scores = score({p: m.astype(np.float64) for p, m in masks.items()})
+        if not can_return:
+            scores = {p: np.where(masks[p], s, -np.inf) for p, s in scores.items()}
+        masks = keep_top(scores, keep, owner)
     supports = mask_supports(masks)
     sparse_net, sparse_params = to_sparse(net, params, supports, method=method, density=density)
     return PruneResult(sparse_net, sparse_params, supports, scores, list(schedule))

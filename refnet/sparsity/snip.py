@@ -25,8 +25,7 @@ import numpy as np
 
 from .._checks import check_positive_int
 from ..supports import check_density
-from .pruning import (PruneResult, as_batches, dense_weights, exponential_schedule, finish,
-                      keep_top, mask_gradient)
+from .pruning import PruneResult, as_batches, dense_weights, mask_gradient, prune_rounds
 
 __all__ = ["snip", "iterative_snip", "force", "draw_batches"]
 
@@ -41,11 +40,6 @@ def draw_batches(x, labels, batch_size: int, num_batches: int, rng) -> list:
         if len(out) == num_batches:
             break
     return out
-
-
-def _scores(net, params, masks, batches, loss, weights):
-    _, grads = mask_gradient(net, params, masks, batches, loss=loss, weights=weights)
-    return {path: np.abs(g) for path, g in grads.items()}
 
 
 def snip(net, params: dict, batches, density: float, *,
@@ -74,33 +68,20 @@ def snip(net, params: dict, batches, density: float, *,
         For a density outside (0, 1], a network with no prunable layer or with
         a layer that is not dense, or malformed batches.
     """
-    owner = "snip"
-    density = check_density(density, owner)
-    weights = dense_weights(net, params, owner)
-    batches = as_batches(batches, owner)
-    total = sum(matrix.size for _, matrix in weights.values())
-    ones = {path: np.ones_like(matrix) for path, (_, matrix) in weights.items()}
-    scores = _scores(net, params, ones, batches, loss, weights)
-    schedule = exponential_schedule(density, total, 1)
-    masks = keep_top(scores, schedule[-1], owner)
-    return finish(net, params, masks, scores, schedule, "snip", density)
+    return _rounds(net, params, batches, density, 1, loss, "snip", "snip", True)
 
 
-def _iterative(net, params, batches, density, steps, loss, owner, can_return):
+def _rounds(net, params, batches, density, steps, loss, owner, method, can_return):
     density = check_density(density, owner)
     steps = check_positive_int("steps", steps, owner)
     weights = dense_weights(net, params, owner)
     batches = as_batches(batches, owner)
-    total = sum(matrix.size for _, matrix in weights.values())
-    masks = {path: np.ones(matrix.shape, dtype=bool) for path, (_, matrix) in weights.items()}
-    schedule = exponential_schedule(density, total, steps)
-    for keep in schedule:
-        scores = _scores(net, params, {p: m.astype(np.float64) for p, m in masks.items()},
-                         batches, loss, weights)
-        if not can_return:
-            scores = {p: np.where(masks[p], s, -np.inf) for p, s in scores.items()}
-        masks = keep_top(scores, keep, owner)
-    return masks, scores, schedule
+
+    def score(masks):
+        _, grads = mask_gradient(net, params, masks, batches, loss=loss, weights=weights)
+        return {path: np.abs(g) for path, g in grads.items()}
+
+    return prune_rounds(net, params, weights, density, steps, score, owner, method, can_return)
 
 
 def iterative_snip(net, params: dict, batches, density: float, *, steps: int = 10,
@@ -109,9 +90,8 @@ def iterative_snip(net, params: dict, batches, density: float, *, steps: int = 1
 
     As :func:`snip`, plus ``steps`` (``T``).  What the DCTpS repository runs as "FORCE".
     """
-    masks, scores, schedule = _iterative(net, params, batches, density, steps, loss,
-                                         "iterative_snip", can_return=False)
-    return finish(net, params, masks, scores, schedule, "iterative-snip", density)
+    return _rounds(net, params, batches, density, steps, loss, "iterative_snip",
+                   "iterative-snip", False)
 
 
 def force(net, params: dict, batches, density: float, *, steps: int = 10,
@@ -120,6 +100,4 @@ def force(net, params: dict, batches, density: float, *, steps: int = 10,
 
     As :func:`snip`, plus ``steps`` (``T``).
     """
-    masks, scores, schedule = _iterative(net, params, batches, density, steps, loss,
-                                         "force", can_return=True)
-    return finish(net, params, masks, scores, schedule, "force", density)
+    return _rounds(net, params, batches, density, steps, loss, "force", "force", True)

@@ -42,21 +42,8 @@ def random_projection(size: int, dim: int, kind: str = "dense", rng=None, *,
                       nnz_per_column: int | None = None):
     """A random ``(size, dim)`` projection ``U`` with (nearly) unit-norm columns.
 
-    Parameters
-    ----------
-    size : int
-        ``D``, the number of parameters.
-    dim : int
-        Number of columns.
-    kind : {"dense", "sparse"}
-    rng : numpy.random.Generator or int
-    nnz_per_column : int, optional
-        ``s`` for ``"sparse"`` (default ``ceil(sqrt(size))``, at most ``size``).
-
-    Returns
-    -------
-    ndarray or scipy.sparse.csc_matrix
-        float64, shape ``(size, dim)``.
+    ``kind`` and ``nnz_per_column`` (``s``, default ``ceil(sqrt(size))``) as in
+    the module docstring; returns a float64 array or CSC matrix ``(size, dim)``.
     """
     owner = "random_projection"
     size = check_positive_int("size", size, owner)

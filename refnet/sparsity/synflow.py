@@ -26,8 +26,7 @@ from .._checks import check_positive_int
 from ..core.tree import tree_get, tree_map
 from ..networks import dense_matrix
 from ..supports import check_density
-from .pruning import (PruneResult, dense_weights, exponential_schedule, finish, keep_top,
-                      masked_params)
+from .pruning import PruneResult, dense_weights, masked_params, prune_rounds
 
 __all__ = ["synflow", "synflow_scores"]
 
@@ -85,13 +84,9 @@ def synflow(net, params: dict, density: float, *, iterations: int = 100,
     iterations = check_positive_int("iterations", iterations, owner)
     weights = dense_weights(net, params, owner)
     shape = _input_shape(net, in_shape, owner)
-    total = sum(matrix.size for _, matrix in weights.values())
-    masks = {path: np.ones(matrix.shape, dtype=bool) for path, (_, matrix) in weights.items()}
-    schedule = exponential_schedule(density, total, iterations)
-    for keep in schedule:
-        _, scores = synflow_scores(net, params, {p: m.astype(np.float64)
-                                                 for p, m in masks.items()},
-                                   in_shape=shape, _weights=weights)
-        scores = {p: np.where(masks[p], s, -np.inf) for p, s in scores.items()}
-        masks = keep_top(scores, keep, owner)
-    return finish(net, params, masks, scores, schedule, "synflow", density)
+
+    def score(masks):
+        return synflow_scores(net, params, masks, in_shape=shape, _weights=weights)[1]
+
+    return prune_rounds(net, params, weights, density, iterations, score, owner, "synflow",
+                        False)

@@ -1,4 +1,4 @@
-"""run_method: every study method trains a small model at a density, reproducibly."""
+"""refnet.cli.study.recipes.run_method: every study method trains a small model, reproducibly."""
 import numpy as np
 import pytest
 
