@@ -1,10 +1,11 @@
 """A network's layers and weights: walk them, read them, replace them; the ``Model``.
 
-Why here: ``models`` builds networks and ``sparsity`` prunes and rewires them,
-and both walk the same tree (layers by path, weight matrices, supports,
-density).  Those helpers and the ``Model`` type they pass around sit in this
-one module below both, with the density arithmetic in :mod:`refnet.supports`,
-so neither package imports the other and a pruning call reads top to bottom.
+Why here: ``models`` builds networks and ``sparsity`` prunes and rewires them;
+both walk the same tree (layers by path, weight matrices, supports, density)
+and pass the same ``Model``.  Those live in this one module below both, the
+density arithmetic in :mod:`refnet.supports`, so neither package imports the
+other and a pruning call reads top to bottom.  A recipe that builds a model
+and trains it with a sparsity method is above both: an app (``refnet.cli.study.recipes``).
 
 A *path* is a node name, with ``/`` between nested containers (``"fc1"``,
 ``"block/conv1"``), as in the parameter tree.  A *prunable weight* is the
@@ -183,7 +184,7 @@ def weight_shape(layer: Layer) -> tuple[int, ...]:
     """A prunable layer's weight shape, ``(out, in)`` or ``(out, in, kh, kw)``; else TypeError."""
     if isinstance(layer, Conv2d):
         return (layer.out_channels, layer.in_channels) + tuple(layer.kernel_size)
-    if isinstance(layer, SparseConv2d):
+    if isinstance(layer, (SparseConv2d, DCTpSConv2d)):
         return tuple(layer.weight_shape)
     if isinstance(layer, (Linear, DopingLinear)) or is_sparse(layer):
         return (layer.n_out, layer.n_in)

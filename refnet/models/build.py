@@ -37,6 +37,7 @@ MODELS = {
     "resnet-small": resnet_small,
 }
 
+
 def blueprint_of(name: str, **model_args) -> Blueprint:
     """The blueprint of model ``name`` with the given arguments.
 

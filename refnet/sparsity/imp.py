@@ -69,7 +69,7 @@ def magnitude_scores(net: Layer, params: dict) -> dict:
         layer_params = tree_get(params, path)
         if isinstance(layer, (Linear, Conv2d)):
             scores[path] = np.abs(dense_matrix(layer, layer_params))
-        elif is_sparse(layer) and layer.offset is None:
+        elif is_sparse(layer) and getattr(layer, "offset", None) is None:
             score = np.full(layer.shape, -np.inf)
             score[layer.rows, layer.cols] = np.abs(layer_params["S"])
             scores[path] = score

@@ -1,5 +1,8 @@
 """One call per study method: RigL (ERK), DCTpS + RigL, IMP, random subspace.
 
+An app, not part of ``refnet.sparsity``: it builds models (``refnet.models``)
+and trains them with sparsity's methods, so it sits above both.
+
 :func:`run_method` builds a reference model, trains it with one of the
 methods of :mod:`refnet.sparsity.rigl`, :mod:`refnet.sparsity.imp` and
 :mod:`refnet.sparsity.subspace`, and returns the trained network, its
