@@ -296,32 +296,14 @@ def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
     ``supports[path]`` holding the dense weight's entries there; biases and
     every other node are kept.  This is how pruning hands over its result.
 
-    Parameters
-    ----------
-    net : Layer
-        Every prunable layer dense.
-    params : dict
-    supports : dict
-        ``{path: (rows, cols)}`` for EVERY prunable layer.
-    method : str, default "random"
-        Recorded as a Model's ``spec["support"]``.
-    density : float, optional
-        Recorded as ``spec["density"]``; default the achieved one.
-    sparse_init : str, default "kaiming-dense"
-        What the new layers' ``init`` draws; a Model's zero-initialised
-        layers (Fixup's) stay zero, as ``rebuild`` makes them.
-
-    Returns
-    -------
-    net, params
-        A Model of kind "sparse" for a Model, else a container of the same
-        type; new parameters (nothing of the caller's is shared).
-
-    Raises
-    ------
-    ValueError
-        If a prunable layer is not dense, ``supports`` does not name exactly
-        the prunable layers, or ``density`` is outside (0, 1].
+    ``supports`` has ``(rows, cols)`` for EVERY prunable layer, all dense.  A
+    Model becomes a Model of kind "sparse" recording ``method`` as
+    ``spec["support"]`` and ``density`` (default the achieved one); anything
+    else a container of the same type.  ``sparse_init`` is what the new
+    layers' ``init`` draws (a Model's zero-initialised Fixup layers stay zero,
+    as ``rebuild`` makes them).  The parameters are new (nothing of the
+    caller's is shared).  Raises ValueError for a layer that is not dense,
+    supports that do not name exactly the prunable layers, or a bad density.
     """
     if density is not None:
         density = check_density(density, "to_sparse")

@@ -168,31 +168,12 @@ def allocate(layers: Iterable, density, distribution: str = "uniform", *,
              min_per_layer: int = 0) -> Allocation:
     """Exact integer nnz per layer for a global density (the module docstring's three steps).
 
-    Parameters
-    ----------
-    layers : iterable of (str, tuple of int)
-        The prunable weights ``(name, shape)``, shapes of two or more positive
-        ints, names unique.
-    density : float
-        Global density ``d`` in (0, 1].
-    distribution : str, default "uniform"
-        One of :data:`DISTRIBUTIONS`.
-    min_per_layer : int, default 0
-        Every layer gets at least ``min(min_per_layer, size)``.
-
-    Returns
-    -------
-    Allocation
-
-    Raises
-    ------
-    ValueError
-        For an unknown distribution, a density outside (0, 1] or NaN, an
-        empty layer list, a bad shape, duplicate names, a negative
-        ``min_per_layer`` or one the target cannot satisfy.
-    TypeError
-        For a density that is not a real number, or a layer that is not a
-        ``(name, shape)`` pair.
+    ``layers`` are the prunable weights ``(name, shape)`` (names unique),
+    ``density`` in (0, 1], ``distribution`` one of :data:`DISTRIBUTIONS`;
+    every layer gets at least ``min(min_per_layer, size)``.  Raises
+    ValueError for a bad distribution, density, shape, name or
+    ``min_per_layer`` (also one the target cannot satisfy), TypeError for a
+    density that is not a real number or a layer that is not a pair.
 
     Examples
     --------
@@ -205,11 +186,7 @@ def allocate(layers: Iterable, density, distribution: str = "uniform", *,
     _check_distribution(distribution)
     exact = _exact_density(density, _OWNER)
     names, shapes = check_layers(layers, _OWNER)
-    if isinstance(min_per_layer, bool) or not isinstance(min_per_layer, numbers.Integral) \
-            or min_per_layer < 0:
-        raise ValueError(f"{_OWNER}: min_per_layer must be an integer >= 0, "
-                         f"got {min_per_layer!r}")
-    min_per_layer = int(min_per_layer)
+    min_per_layer = check_positive_int("min_per_layer", min_per_layer, _OWNER, minimum=0)
 
     sizes = [math.prod(s) for s in shapes]
     total = sum(sizes)
@@ -308,9 +285,7 @@ def row_counts(n_rows: int, nnz: int, rng=None, *, extra_rows: str = "random") -
     ``nnz``.
     """
     n_rows = check_positive_int("n_rows", n_rows, "row_counts")
-    if isinstance(nnz, bool) or not isinstance(nnz, numbers.Integral) or nnz < 0:
-        raise ValueError(f"row_counts: nnz must be an integer >= 0, got {nnz!r}")
-    base, extra = divmod(int(nnz), n_rows)
+    base, extra = divmod(check_positive_int("nnz", nnz, "row_counts", minimum=0), n_rows)
     counts = np.full(n_rows, base, dtype=np.int64)
     if extra_rows == "first":
         counts[:extra] += 1

@@ -126,29 +126,11 @@ class DopingPlan:
 def doping_plan(layers, density: float, distribution: str = "uniform") -> DopingPlan:
     """Factors and ``S`` entries of every fully connected weight at a density's budget.
 
-    Parameters
-    ----------
-    layers : sequence of (str, (int, int))
-        ``(name, (m, n))`` of every weight matrix (as for
-        :func:`refnet.supports.allocate`; only 2-D shapes).
-    density : float
-        Global density in (0, 1]: the budget is ``round(density * N)``.
-    distribution : str, default "uniform"
-        How the entries left for ``S`` are shared (any of
-        :data:`refnet.supports.DISTRIBUTIONS` but ``"erk-clipped"``, whose
-        total is not the one asked for).
-
-    Returns
-    -------
-    DopingPlan
-
-    Raises
-    ------
-    ValueError
-        For a shape that is not 2-D positive integers, an empty list, a
-        repeated name, a density outside (0, 1] or an unknown distribution.
-    TypeError
-        For ``layers`` that are not ``(str, shape)`` pairs.
+    ``layers`` are ``(name, (m, n))`` as :func:`refnet.supports.allocate`
+    takes them (2-D only); ``distribution`` shares the entries left for ``S``
+    (any but ``"erk-clipped"``, whose total is not the one asked for).
+    Raises ValueError for a shape that is not 2-D, a bad list, density or
+    distribution, TypeError for ``layers`` that are not ``(str, shape)`` pairs.
     """
     owner = "doping_plan"
     layers = list(zip(*check_layers(layers, owner)))

@@ -103,32 +103,12 @@ def iterative_magnitude_pruning(net: Layer, params: dict, train_data, config: Tr
                                 quiet: bool = True) -> IMPResult:
     """IMP with rewinding to step ``rewind_step`` (module docstring), to ``density``.
 
-    Parameters
-    ----------
-    net : Layer
-        The DENSE network.
-    params : dict
-        Its initial parameters.
-    train_data : (ndarray, ndarray)
-    config : TrainConfig
-        The final sparse network's training.
-    density : float
-        In (0, 1]: exactly ``round(density * N)`` weights survive.
-    rounds : int, default 3
-        ``T`` (1: one-shot pruning after one dense run).
-    rewind_step : int, default 0
-        Rewind to the parameters after this many steps of the dense run.
-    prune_config : TrainConfig, optional
-        The dense and intermediate runs' training (default ``config``).
-    eval_data : dict, optional
-        Passed to every training run.
-    train_final : bool, default True
-        If False, return the final network with the rewound parameters.
-    quiet : bool, default True
-
-    Returns
-    -------
-    IMPResult
+    ``net`` is the DENSE network at its initial ``params``; ``config`` trains
+    the final sparse network and ``prune_config`` (default ``config``) the
+    dense and intermediate runs; ``rounds`` is ``T`` (1: one-shot);
+    ``rewind_step`` the dense step rewound to (0: the init); ``eval_data``
+    goes to every run; with ``train_final=False`` the final network comes
+    back with the rewound parameters.
 
     Raises
     ------

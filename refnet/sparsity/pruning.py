@@ -98,27 +98,11 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
                   wrt: str = "mask", weights: dict | None = None):
     """``dL/dc`` (or ``dL/dw``) of every prunable weight of a masked network, batch-averaged.
 
-    Parameters
-    ----------
-    net : Layer
-        With dense prunable layers.
-    params : dict
-        The unmasked ``w``.
-    masks : dict
-        ``{path: array}`` of weight-matrix shape (real values allowed).
-    batches : (x, labels) or list of (x, labels)
-    loss : {"cross-entropy", "mse"}, default "cross-entropy"
-    wrt : {"mask", "weight"}, default "mask"
-    weights : dict, optional
-        :func:`dense_weights` of ``(net, params)``, if at hand.
-
-    Returns
-    -------
-    value : float
-        The masked network's loss, averaged over the batches.
-    grads : dict
-        ``w * g`` (mask) or ``c * g`` (weight), ``g = mean_b dL_b/dv`` (module
-        docstring).
+    ``params`` are the unmasked ``w``, ``masks`` ``{path: array}`` of
+    weight-matrix shape (real values allowed), ``weights`` the
+    :func:`dense_weights` if at hand.  Returns the masked network's loss
+    averaged over ``batches``, and ``{path: w * g}`` (``wrt="mask"``) or
+    ``{path: c * g}`` (``"weight"``), ``g = mean_b dL_b/dv`` (module docstring).
     """
     owner = "mask_gradient"
     if loss not in LOSSES:

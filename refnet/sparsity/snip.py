@@ -46,27 +46,10 @@ def snip(net, params: dict, batches, density: float, *,
          loss: str = "cross-entropy") -> PruneResult:
     """SNIP: keep the ``round(density * N)`` weights of largest ``|w * dL/dw|``.
 
-    Parameters
-    ----------
-    net : Layer
-        A DENSE network (every prunable layer a Linear or Conv2d).
-    params : dict
-        At initialisation.
-    batches : (x, labels) or list of (x, labels)
-        One is SNIP's setting; gradients are averaged over several.
-    density : float
-        In (0, 1].
-    loss : {"cross-entropy", "mse"}, default "cross-entropy"
-
-    Returns
-    -------
-    PruneResult
-
-    Raises
-    ------
-    ValueError
-        For a density outside (0, 1], a network with no prunable layer or with
-        a layer that is not dense, or malformed batches.
+    ``net`` is DENSE (every prunable layer a Linear or Conv2d) at its initial
+    ``params``; ``batches`` one ``(x, labels)`` (SNIP's setting) or several,
+    gradients averaged.  Raises ValueError for a density outside (0, 1], a
+    network without prunable layers or with one not dense, or bad batches.
     """
     return _rounds(net, params, batches, density, 1, loss, "snip", "snip", True)
 
