@@ -6,7 +6,7 @@ A first look at the methods of refnet.sparsity.methods on MNIST-5k (4,000 / 1,00
 split) with lenet300, before `refnet study` puts them in its table: one markdown
 row per (method, density), mean and spread of the test accuracy over the seeds,
 the number of trained scalars, and the wall time of one run.  The library does
-the work (refnet.sparsity.run_method); this script only chooses settings.
+the work (refnet.cli.study.recipes.run_method); this script only chooses settings.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # this clone's refnet, whether or not it is installed
 
 from refnet.data import prepare  # noqa: E402
-from refnet.sparsity import METHOD_LABELS, run_method  # noqa: E402
+from refnet.cli.study.recipes import METHOD_LABELS, run_method  # noqa: E402
 from refnet.train import TrainConfig, evaluate  # noqa: E402
 
 

@@ -111,3 +111,39 @@ def test_sgd_on_the_mlp_lowers_the_loss():
         params, state = opt.update(params, grads, state)
         value, grads = fun(params)
     assert value < 0.5 * first
+
+
+# -- refnet.networks: walking, replacing and sparsifying a network -----------------------------
+
+def test_iter_layers_layer_at_and_replace_layers_on_a_nested_graph():
+    from refnet.networks import iter_layers, layer_at, prunable_weights, replace_layers
+    net = Sequential([("block", residual()), ("out", Linear(3, 2))], input_shape=(5,))
+    paths = [path for path, _ in iter_layers(net)]
+    assert paths[0] == "block/fc1" and "block/act1" in paths and paths[-1] == "out"
+    assert prunable_weights(net)[-2:] == [("block/head", (3, 12)), ("out", (2, 3))]
+    new = replace_layers(net, {"block/fc2": Tanh()})
+    assert isinstance(layer_at(new, "block/fc2"), Tanh)
+    assert isinstance(layer_at(net, "block/fc2"), Linear)          # the original is unchanged
+    assert type(new) is Sequential and layer_at(new, "out") is layer_at(net, "out")
+    with pytest.raises(ValueError, match="no layer at path"):
+        replace_layers(net, {"block/nope": Tanh()})
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet5", "resnet-small"])
+def test_to_sparse_of_a_model_is_what_rebuild_makes(name):
+    """to_sparse builds the sparse Model directly; rebuild of its spec is the same network
+    (Fixup's zero-initialised layers stay zero-initialised)."""
+    from refnet.core.tree import tree_equal
+    from refnet.models import build_model, rebuild, supports_of, to_sparse
+    from refnet.networks import prunable_weights
+    from refnet.supports import allocate, sample_supports
+    net = build_model(name, **({"sizes": [6, 5, 3]} if name == "mlp" else {}))
+    params = net.init(0)
+    supports = sample_supports(allocate(prunable_weights(net), 0.1, "erk"), 1)
+    sparse, sparse_params = to_sparse(net, params, supports, method="snip", density=0.1)
+    again = rebuild(sparse.spec, supports_of(sparse))
+    assert repr(sparse) == repr(again) and sparse.init_scales == again.init_scales
+    assert sparse.spec["support"] == "snip" and sparse.spec["kind"] == "sparse"
+    assert tree_equal(sparse.init(3), again.init(3))
+    x = np.random.default_rng(0).standard_normal((2,) + tuple(net.input_shape))
+    np.testing.assert_array_equal(sparse(sparse_params, x), again(sparse_params, x))

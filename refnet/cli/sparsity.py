@@ -10,7 +10,7 @@ import argparse
 import json
 
 from refnet.models import MODELS, blueprint_of
-from refnet.sparsity.distributions import DISTRIBUTIONS, allocate
+from refnet.supports import DISTRIBUTIONS, allocate
 
 __all__ = ["configure_parser", "run_command", "allocation_report"]
 

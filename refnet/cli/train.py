@@ -21,7 +21,8 @@ from refnet.core.tree import tree_size
 from refnet.data import prepare
 from refnet.models import MODELS, KINDS, rebuild, support_arrays, supports_of
 from refnet.ops.offsets import OFFSETS
-from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, run_method, snip, synflow
+from refnet.cli.study.recipes import run_method
+from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
 from refnet.cli.study.methods import Context, build_initial, pruned
 from refnet.cli.study.runner import flat_input, weight_density
 from refnet.train import (TrainConfig, TrainingDiverged, TrainState, config_dict, evaluate,
@@ -37,7 +38,7 @@ METHODS = {
     "force": pruned(force, steps=10, num_batches=4),
     "synflow": pruned(synflow, iterations=100),
 }
-#: ``(--method, --kind)`` trained by :func:`refnet.sparsity.run_method` in its own loop.
+#: ``(--method, --kind)`` trained by :func:`refnet.cli.study.recipes.run_method` in its own loop.
 TRAINED_BY = {("rigl", "sparse"): "rigl", ("rigl", "dctps"): "dctps-rigl",
               ("imp", "sparse"): "imp", ("subspace", "dense"): "subspace"}
 
@@ -117,7 +118,7 @@ def _fresh(args, split):
 
 
 def _run_method(args, split, config):
-    """``--method rigl|imp|subspace``: train through :func:`refnet.sparsity.run_method`."""
+    """``--method rigl|imp|subspace``: train through :func:`refnet.cli.study.recipes.run_method`."""
     key = TRAINED_BY.get((args.method, args.kind))
     if key is None:
         kinds = [kind for method, kind in TRAINED_BY if method == args.method]

@@ -14,29 +14,22 @@ name              input        layers                                          p
 ``resnet-small``  (1, 28, 28)  3 stages of Fixup residual blocks, no BN        30,344
 ================  ===========  ==============================================  ==========
 
-One file per idea: :mod:`~refnet.models.blueprint` (slots and kinds),
-:mod:`~refnet.models.mlp`, :mod:`~refnet.models.lenet`,
-:mod:`~refnet.models.resnet` (the architectures),
-:mod:`~refnet.models.model` (the ``Model`` network with its spec),
-:mod:`~refnet.models.build` (``build_model``, ``rebuild``),
-:mod:`~refnet.models.weights` (prunable weights, supports, density),
-:mod:`~refnet.models.convert` (dense to sparse),
-:mod:`~refnet.models.doping` (Doping networks at a density's budget),
-:mod:`~refnet.models.structural` (supports for ``structural_rank``),
-:mod:`~refnet.models.points` (gradient-check points away from ReLU kinks).
+Files: ``blueprint`` (slots and kinds), ``mlp``, ``lenet``, ``resnet`` (the
+architectures), ``build`` (``build_model``, ``rebuild``), ``doping``,
+``structural`` (supports for ``structural_rank``), ``points`` (check points
+away from ReLU kinks).  ``Model``, ``to_sparse`` and the weight helpers are
+:mod:`refnet.networks`'s, re-exported here.
 """
 from .blueprint import KINDS, Blueprint, ConvWeight, LinearWeight
 from .build import MODELS, blueprint_of, build_model, offset_seeds, rebuild
-from .convert import to_sparse
 from .doping import DopingPlan, build_doping, doping_plan, doping_weights
 from .lenet import lenet5, lenet5_cifar
 from .mlp import lenet300, mlp
-from .model import Model
 from .points import check_point, relu_margin
 from .resnet import fixup_scale, resnet_small
 from .structural import structural_supports
-from .weights import (as_supports, density_of, prunable_layers, prunable_weights,
-                      support_arrays, supports_of, weight_shape)
+from ..networks import (Model, as_supports, density_of, prunable_layers, prunable_weights,
+                        support_arrays, supports_of, to_sparse, weight_shape)
 
 __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight",
            "build_model", "rebuild", "blueprint_of", "offset_seeds", "to_sparse",

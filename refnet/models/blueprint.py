@@ -1,12 +1,10 @@
 """Blueprints: a network's structure written once, built as dense, sparse or DCTpS.
 
-A reference model is described as a list of graph nodes ``(name, item,
-inputs)``.  An item is either a ready layer without weight matrices (``ReLU()``,
-``AvgPool2d(2)``, ``Flatten()``, ``Add()``) or a *weight slot*: a
-:class:`LinearWeight` or :class:`ConvWeight` saying the shape of a prunable
-weight, whether it has a bias and how it is initialised.  The same blueprint
-then becomes any of the three kinds of network (:data:`KINDS`), one slot at a
-time (:meth:`LinearWeight.make`):
+A model is a list of graph nodes ``(name, item, inputs)``; an item is a layer
+without weight matrix (``ReLU()``, ``AvgPool2d(2)``, ``Add()``, ...) or a
+*weight slot*, :class:`LinearWeight` or :class:`ConvWeight`: the shape of a
+prunable weight, its bias and initialisation.  :meth:`LinearWeight.make` turns
+a slot into a layer of one of the :data:`KINDS`:
 
 ==========  =====================================  ==================================
 kind        fully connected slot                   convolution slot
@@ -16,16 +14,10 @@ kind        fully connected slot                   convolution slot
 "dctps"     :class:`~refnet.layers.DCTpSLinear`    :class:`~refnet.layers.DCTpSConv2d`
 ==========  =====================================  ==================================
 
-The prunable weights of a model are exactly its slots: every Linear/Conv2d
-weight matrix, never a bias or ``alpha``.  Their shapes are ``(out, in)`` and
-``(out, in, kh, kw)`` whatever the kind, which is what
-:func:`refnet.sparsity.allocate` takes.
-
-``init_scale`` is how a blueprint asks for a non-standard initialisation
-(Fixup, :mod:`refnet.models.resnet`): 0 builds the layer with its zero
-initialiser (``init="zeros"``; for a DCTpS layer also ``alpha = 0``), any
-other value multiplies the freshly initialised weight (``W`` or the values of
-``S``) by it, and a DCTpS layer starts with ``alpha = init_scale``.
+``init_scale`` asks for a non-standard initialisation (Fixup,
+:mod:`refnet.models.resnet`): 0 builds the layer with ``init="zeros"`` (and
+``alpha = 0`` for DCTpS); another value multiplies the freshly drawn ``W`` or
+``S`` by it, and a DCTpS layer starts with ``alpha = init_scale``.
 """
 from __future__ import annotations
 
@@ -38,7 +30,7 @@ from .._checks import check_pair, check_positive_int
 from ..core.layer import Layer
 from ..layers import (Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d,
                       SparseLinear)
-from ..layers.sparse_affine import SPARSE_INITS
+from ..networks import SPARSE_INITS
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init"]
 
@@ -49,13 +41,11 @@ KINDS = ("dense", "sparse", "dctps")
 def default_sparse_init(kind: str, offset: str = "dct") -> str | None:
     """The initialiser of ``S`` when none is asked for.
 
-    ``"kaiming-dense"`` for a sparse network (what the DCTpS paper's code does
-    for its sparse baselines: a dense Kaiming draw, then masked), ``"zeros"``
-    for DCTpS (the paper's choice: at initialisation the network is its
-    offset part alone), ``None`` for a dense network (no ``S``).  A DCTpS
-    network with the offset ``"none"`` is a plain sparse network and gets
-    the sparse default: with ``S = 0`` and no offset every layer would be
-    identically zero, and so would every gradient but the last bias's.
+    ``"kaiming-dense"`` for sparse (the DCTpS code's sparse baselines: a dense
+    Kaiming draw, masked), ``"zeros"`` for DCTpS (the paper's: at init the
+    network is its offset alone), ``None`` for dense.  DCTpS with the offset
+    ``"none"`` is a sparse network and gets the sparse default (``S = 0``
+    would make every layer zero).
     """
     if kind == "dctps" and offset == "none":
         return "kaiming-dense"
@@ -84,27 +74,21 @@ class _Slot:
         ----------
         kind : {"dense", "sparse", "dctps"}
         support : (rows, cols) or CSRSupport, optional
-            Positions of ``S`` in the ``(out, in * kh * kw)`` matrix; required
-            for "sparse" and "dctps".
+            Positions of ``S`` in the weight matrix; required unless dense.
         sparse_init : str, optional
-            Initialiser of ``S`` (one of ``SPARSE_INITS``); default
-            :func:`default_sparse_init`.
+            Default :func:`default_sparse_init`.
         train_alpha : bool, default True
-            For "dctps": whether ``alpha`` is trained.
         offset : str, default "dct"
-            For "dctps": the fixed offset (:data:`refnet.ops.OFFSETS`); with
-            ``"none"`` there is no ``alpha``, so ``train_alpha`` and the
-            ``init_scale`` of ``alpha`` do not apply.
+            DCTpS: :data:`refnet.ops.OFFSETS`; "none" has no ``alpha``.
         offset_seed : int or numpy.random.Generator, optional
-            For "dctps" with a random offset: what it is drawn from.
+            DCTpS with a random offset.
 
         Returns
         -------
         layer : Layer
         post_scale : float
-            Multiply the weight (``W``, or the values of ``S``) drawn by
-            ``layer.init`` by this to honour ``init_scale``; 1.0 when nothing
-            is left to do.
+            Multiply the ``W`` or ``S`` that ``layer.init`` draws by this (1.0:
+            nothing to do).
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -130,15 +114,7 @@ class _Slot:
 
 @dataclass(frozen=True)
 class LinearWeight(_Slot):
-    """A fully connected slot: an ``(n_out, n_in)`` prunable weight, optionally a bias.
-
-    Parameters
-    ----------
-    n_in, n_out : int
-    bias : bool, default True
-    init_scale : float, default 1.0
-        See the module docstring.
-    """
+    """A fully connected slot: an ``(n_out, n_in)`` prunable weight, optionally a bias."""
 
     n_in: int
     n_out: int
@@ -165,18 +141,7 @@ class LinearWeight(_Slot):
 
 @dataclass(frozen=True)
 class ConvWeight(_Slot):
-    """A convolution slot: an ``(out, in, kh, kw)`` prunable kernel, optionally a bias.
-
-    Parameters
-    ----------
-    in_channels, out_channels : int
-    kernel_size : int or (int, int)
-    stride : int, default 1
-    padding : int, default 0
-    bias : bool, default True
-    init_scale : float, default 1.0
-        See the module docstring.
-    """
+    """A convolution slot: an ``(out, in, kh, kw)`` prunable kernel, optionally a bias."""
 
     in_channels: int
     out_channels: int
@@ -214,16 +179,10 @@ class ConvWeight(_Slot):
 class Blueprint(NamedTuple):
     """A model's structure: graph nodes whose prunable layers are still slots.
 
-    Attributes
-    ----------
-    nodes : tuple of (str, Layer or LinearWeight or ConvWeight, str or tuple of str)
-        ``(name, item, inputs)`` as :class:`refnet.Graph` takes them; the
-        graph input is called ``"input"`` and the last node is the output.
-    in_shape : tuple of int
-        Per-example input shape.
-    args : dict
-        The model's resolved arguments, JSON-able (lists, not tuples): calling
-        the model function with them gives this blueprint again.
+    ``nodes`` are ``(name, item, inputs)`` as :class:`refnet.Graph` takes them
+    (input ``"input"``, the last node the output); ``args`` the model's
+    resolved arguments, JSON-able: the model function called with them gives
+    this blueprint again.
     """
 
     nodes: tuple

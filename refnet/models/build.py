@@ -1,21 +1,12 @@
 """The one entry point: ``build_model(name, ...)``, and ``rebuild(spec, supports)``.
 
-``build_model`` goes from a model name to a network in four steps:
-
-1. the model function (:data:`MODELS`) gives a
-   :class:`~refnet.models.blueprint.Blueprint`: nodes whose prunable layers
-   are still slots of known shape;
-2. for a sparse or DCTpS network, :func:`refnet.sparsity.allocate` turns the
-   global density into exact nnz per slot with the chosen distribution;
-3. :func:`refnet.sparsity.sample_supports` draws each slot's positions from
-   ``rng`` (per row for ``"epf"``);
-4. every slot becomes its layer (:meth:`LinearWeight.make`) and the nodes a
-   :class:`~refnet.models.Model`, whose ``spec`` records all of the above
-   except the positions themselves.
-
-``rebuild(spec, supports)`` repeats steps 1 and 4 with the given positions: the
-same spec and supports give the same network, and the same parameters then
-give bitwise the same outputs.
+``build_model`` takes the model's :class:`~refnet.models.blueprint.Blueprint`
+(nodes whose prunable layers are still slots of known shape), turns the
+global density into exact nnz per slot (:func:`refnet.supports.allocate`),
+draws each slot's positions from ``rng`` (:func:`refnet.supports.sample_supports`,
+per row for ``"epf"``) and makes every slot its layer; the Model's ``spec``
+records all of it but the positions.  ``rebuild(spec, supports)`` repeats the
+first and last steps with given positions: the same network, bitwise.
 """
 from __future__ import annotations
 
@@ -28,14 +19,12 @@ import numpy as np
 from ..core.graph import Node
 from .._checks import as_rng
 from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
-from ..sparsity.distributions import DISTRIBUTIONS, allocate, check_density
-from ..sparsity.support import sample_supports
+from ..networks import SPEC_FORMAT, SPEC_VERSION, Model, as_supports
+from ..supports import DISTRIBUTIONS, allocate, check_density, sample_supports
 from .blueprint import KINDS, Blueprint, default_sparse_init, is_slot
 from .lenet import lenet5, lenet5_cifar
 from .mlp import lenet300, mlp
-from .model import SPEC_FORMAT, SPEC_VERSION, Model
 from .resnet import resnet_small
-from .weights import as_supports
 
 __all__ = ["MODELS", "build_model", "rebuild", "blueprint_of", "offset_seeds"]
 
@@ -48,17 +37,12 @@ MODELS = {
     "resnet-small": resnet_small,
 }
 
-def blueprint_of(name: str, **model_args) -> Blueprint:
-    """The blueprint of model ``name`` with the given arguments (validated).
 
-    Raises
-    ------
-    ValueError
-        For an unknown name (the message lists the known ones) or a bad
-        argument value.
-    TypeError
-        For an argument the model does not take (the message lists those it
-        does).
+def blueprint_of(name: str, **model_args) -> Blueprint:
+    """The blueprint of model ``name`` with the given arguments.
+
+    Raises ValueError for an unknown name or a bad value, TypeError for an
+    argument the model does not take or a missing one.
     """
     if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
@@ -76,13 +60,7 @@ def blueprint_of(name: str, **model_args) -> Blueprint:
 
 
 def offset_seeds(offset_seed: int, count: int) -> list:
-    """The generators the random offsets of a model's ``count`` slots are drawn from.
-
-    Slot ``i`` (in node order) draws its offset from
-    ``numpy.random.default_rng(SeedSequence(offset_seed).spawn(count)[i])``:
-    independent streams, each a function of the recorded ``offset_seed`` and
-    the slot's position alone.
-    """
+    """Slot i's offset generator: ``default_rng(SeedSequence(offset_seed).spawn(count)[i])``."""
     return [np.random.default_rng(child)
             for child in np.random.SeedSequence(offset_seed).spawn(count)]
 
@@ -114,62 +92,44 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     Parameters
     ----------
     name : str
-        One of :data:`MODELS`: ``"mlp"`` (needs ``sizes=[...]``),
-        ``"lenet300"``, ``"lenet5"``, ``"lenet5-cifar"``, ``"resnet-small"``.
+        One of :data:`MODELS` (``"mlp"`` needs ``sizes=[...]``).
     kind : {"dense", "sparse", "dctps"}, default "dense"
-        Every prunable weight (every Linear/Conv2d weight matrix) becomes a
-        dense layer, a :class:`~refnet.layers.SparseLinear` /
-        :class:`~refnet.layers.SparseConv2d`, or a
-        :class:`~refnet.layers.DCTpSLinear` /
-        :class:`~refnet.layers.DCTpSConv2d` (``W = alpha * D + S``).
+        Every prunable weight becomes a Linear/Conv2d, a SparseLinear/SparseConv2d
+        or a DCTpSLinear/DCTpSConv2d (``W = alpha * D + S``).
     density : float, default 1.0
-        Global density in (0, 1] of the trainable weight entries (of ``S``
-        for sparse and DCTpS; biases and alpha not counted).  Must be 1 for a
-        dense network.  The total nnz is ``round(density * total)`` (halves
-        up), exactly.
+        Global density in (0, 1] of the trained weight entries (of ``S``;
+        biases and alpha not counted); 1 for dense.  Exactly
+        ``round(density * total)`` entries, halves up.
     distribution : str, default "uniform"
-        How the nnz are shared between layers (:data:`refnet.sparsity.DISTRIBUTIONS`:
-        uniform, epl, epf, erk, erk-clipped).  EPF supports are sampled per
-        output filter, the others uniformly over each weight.
+        :data:`refnet.supports.DISTRIBUTIONS`; EPF samples per output filter.
     rng : numpy.random.Generator or int
-        Draws the supports; required for sparse and DCTpS.  Parameters are
-        drawn later, by ``model.init(rng)``.
+        Draws the supports (required for sparse and DCTpS); ``model.init(rng)``
+        draws the parameters later.
     sparse_init : {"kaiming-dense", "kaiming-sparse", "zeros"}, optional
-        Initialiser of the values of ``S``; default "kaiming-dense" for
-        sparse, "zeros" for DCTpS.  Not allowed for dense.
+        Initialiser of ``S``; default "kaiming-dense" for sparse, "zeros" for DCTpS.
     train_alpha : bool, default True
-        DCTpS only: whether ``alpha`` is trained (initial value 1, except
-        where a model's initialisation says otherwise, see
-        :mod:`refnet.models.resnet`) or frozen.
+        DCTpS: train ``alpha`` or freeze it.
     min_per_layer : int, default 0
-        Every layer gets at least this many nnz (:func:`refnet.sparsity.allocate`).
+        Passed to :func:`refnet.supports.allocate`.
     offset : str, default "dct"
-        DCTpS only: the fixed offset ``O`` of every layer's ``alpha * O + S``
-        (:data:`refnet.ops.OFFSETS`: "dct", "randomized-dct", "orthogonal",
-        "identity", "none").  With "none" there is no ``alpha`` and
-        ``sparse_init`` defaults to "kaiming-dense": the network is a plain
-        sparse one (bitwise the ``kind="sparse"`` network of the same
-        arguments).
+        DCTpS: the fixed offset ``O`` of ``alpha * O + S`` (:data:`refnet.ops.OFFSETS`).
+        With "none" there is no ``alpha`` and ``S`` defaults to "kaiming-dense":
+        bitwise the ``kind="sparse"`` network.
     offset_seed : int, optional
-        DCTpS with a random offset ("randomized-dct", "orthogonal") only:
-        slot ``i`` draws its offset from ``offset_seeds(offset_seed,
-        slots)[i]`` (:func:`offset_seeds`).  By default it is drawn from
-        ``rng`` AFTER the supports (``int(rng.integers(2**63))``), so the
-        supports are those of every other offset with the same ``rng``.
-        Recorded in the spec.
+        DCTpS with a random offset: slot ``i`` draws it from
+        ``offset_seeds(offset_seed, slots)[i]``.  Default
+        ``int(rng.integers(2**63))`` drawn AFTER the supports, so the supports
+        do not depend on the offset.  Recorded in the spec.
     in_shape : tuple of int, optional
-        Per-example input shape; default the model's (``(784,)`` for
-        lenet300, ``(1, 28, 28)`` for lenet5 and resnet-small, ``(3, 32, 32)``
-        for lenet5-cifar, ``(sizes[0],)`` for mlp).
+        Per-example input shape; default the model's.
     **model_args
-        The model's own arguments: ``sizes``, ``activation``, ``bias`` (mlp),
-        ``classes`` (all but mlp), ``width``, ``blocks`` (resnet-small).
+        ``sizes``, ``activation``, ``bias`` (mlp), ``classes``, ``width``,
+        ``blocks`` (resnet-small).
 
     Returns
     -------
     Model
-        The network (a :class:`~refnet.Graph`; ``model.init(rng)`` gives its
-        parameters) with ``model.spec``, a JSON-able dict::
+        With ``model.spec``, a JSON-able dict::
 
             {"format": "refnet-model", "version": 1,
              "name": str, "args": {...},            # the model's resolved arguments
@@ -179,20 +139,17 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
              "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
              "offset": str, "offset_seed": int or None}      # these two for DCTpS only
 
-        (A DCTpS spec without "offset", from before offsets existed, means
-        the DCT.)  Networks made later record their method in ``"support"``:
-        ``"snip"``, ``"iterative-snip"``, ``"force"``, ``"synflow"``
-        (:func:`refnet.models.to_sparse` after pruning), ``"imp"``
-        (iterative magnitude pruning) and ``"rigl"`` (after a RigL update).
+        (No "offset" means the DCT.)  Pruned and rewired networks record their
+        method in "support": "snip", "iterative-snip", "force", "synflow",
+        "imp", "rigl".
 
     Raises
     ------
     ValueError
-        For an unknown model, kind or distribution, a density outside (0, 1]
-        (or not 1 for dense), a bad model argument, or a ``min_per_layer``
-        the density cannot satisfy.
+        For an unknown model, kind or distribution, a bad density or model
+        argument, or a ``min_per_layer`` the density cannot satisfy.
     TypeError
-        For a missing ``rng`` (sparse and DCTpS), or an argument the model
+        For a missing ``rng`` (sparse and DCTpS) or an argument the model
         does not take.
 
     Examples
@@ -255,26 +212,20 @@ def rebuild(spec: dict, supports=None) -> Model:
     Parameters
     ----------
     spec : dict
-        ``model.spec`` of a model built by :func:`build_model` (or by pruning),
-        for example from a checkpoint's metadata.
+        ``model.spec`` (for example from a checkpoint's metadata).
     supports : dict, optional
-        ``{path: (rows, cols)}`` (:func:`refnet.models.supports_of`) or
-        ``{path: {"rows": ..., "cols": ...}}``
-        (:func:`refnet.models.support_arrays`, what checkpoints store), for
-        every prunable layer of a sparse or DCTpS model; none for a dense one.
+        ``{path: (rows, cols)}`` or ``{path: {"rows", "cols"}}`` for every
+        prunable layer of a sparse or DCTpS model; none for a dense one.
 
     Returns
     -------
     Model
-        With the same structure, supports and ``spec``; the same parameters
-        give bitwise the same outputs as the original.
+        The same parameters give bitwise the same outputs as the original.
 
     Raises
     ------
     ValueError
-        If ``spec`` is not a model specification, or the supports do not fit
-        it (missing or extra layers, positions out of range or repeated, an
-        nnz other than the spec's).
+        If ``spec`` is not a model specification or the supports do not fit it.
     """
     owner = "rebuild"
     if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:

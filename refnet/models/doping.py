@@ -1,48 +1,29 @@
 """Doping versions of the reference models, at the trainable-weight budget of a density.
 
-:func:`doping_plan` decides, for a global density ``d``, how every fully
-connected weight ``(m, n)`` of a model becomes a
-:class:`~refnet.layers.DopingLinear` ``A kron B + S``; :func:`build_doping`
-builds the network.  The budget is the one every sparse method gets: ``T =
-round(d * N)`` trainable weights (halves up, :func:`refnet.sparsity.target_nnz`)
-with ``N`` the number of prunable weights; biases are not counted.
+:func:`doping_plan` decides how every fully connected ``(m, n)`` weight
+becomes a :class:`~refnet.layers.DopingLinear` ``A kron B + S`` within the
+budget every sparse method gets, ``T = round(d * N)`` trained weights
+(:func:`refnet.supports.target_nnz`, ``N`` prunable weights, biases not
+counted); :func:`build_doping` builds the network.  The rule:
 
-The rule
---------
-1. **Kronecker factors as small as they can be.**  Every layer takes the
-   factorization with the fewest weights ``K_l = m1 n1 + m2 n2``
-   (:func:`refnet.layers.doping.compact_factors`; ties go to the higher rank
-   bound ``min(m1, n1) * min(m2, n2)``).  ``K_l >= 2 sqrt(m n)``: no choice of
-   factors trains fewer weights.
-2. **Every remaining weight to S.**  ``R = T - sum_l K_l`` entries of ``S`` are
-   shared between the layers by a distribution (default ``"uniform"``, the
-   same density of ``S`` in every layer, as the Doping paper dopes each
-   matrix at one density), exactly, with :func:`refnet.sparsity.allocate`.
-3. **Over budget, said so.**  When ``sum_l K_l > T`` the factors alone exceed
-   the budget: ``S`` is empty and the network trains ``sum_l K_l > T``
-   weights.  :attr:`DopingPlan.over_budget` and :meth:`DopingPlan.describe`
-   report it; nothing is trimmed silently.
+1. Every layer takes the Kronecker factors with the fewest weights ``K_l =
+   m1 n1 + m2 n2 >= 2 sqrt(m n)`` (:func:`refnet.layers.doping.compact_factors`).
+2. The ``R = T - sum_l K_l`` weights left go to ``S``, shared between layers
+   by a distribution (default ``"uniform"``, one density of ``S`` in every
+   layer, as the Doping paper dopes each matrix) with
+   :func:`refnet.supports.allocate`.
+3. When ``sum_l K_l > T`` the factors alone exceed the budget: ``S`` is empty,
+   :attr:`DopingPlan.over_budget` says so, nothing is trimmed silently.
 
-This is the closest analogue of DCTpS at the same budget: DCTpS spends
-nothing on its structured part (the DCT is fixed) and all ``T`` weights on
-``S``; Doping must first pay for ``A`` and ``B``.  For lenet300 (N = 266,200)::
+DCTpS spends nothing on its structured part (the DCT is fixed); Doping must
+first pay for ``A`` and ``B``.  For lenet300 (N = 266,200) the factors are
+fc1 10 x 49 and 30 x 16, fc2 10 x 15 and 10 x 20, fc3 2 x 20 and 5 x 5, 1,385
+weights in all: within the budget at 1% (2,662), 5.2x over it at 0.1% and
+51.3x at 0.01% (``tests/models/test_doping_models.py``).
 
-    layer  (m, n)      A        B        K_l
-    fc1    (300, 784)  10 x 49  30 x 16  970
-    fc2    (100, 300)  10 x 15  10 x 20  350
-    fc3    (10, 100)   2 x 20   5 x 5     65     sum 1,385 (0.52% of N)
-
-    density  budget T  S entries (fc1, fc2, fc3)  trainable  over budget
-    1%       2,662     1,277 (1,128, 144, 5)      2,662      no
-    0.1%     266       0                          1,385      5.2x
-    0.01%    27        0                          1,385      51.3x
-
-(The numbers are checked by ``tests/models/test_doping_models.py``.)
-
-Only fully connected layers are converted: a model with a convolution raises
-a ValueError (a Kronecker-factored convolution kernel is not implemented).
-A Doping model's ``spec`` has ``kind = "doping"`` and each layer's factors;
-:func:`refnet.models.rebuild` does not rebuild it (it raises naming the kind).
+Only fully connected models convert (a Kronecker-factored convolution is not
+implemented).  A Doping model's ``spec`` has ``kind = "doping"`` and the plan;
+:func:`refnet.models.rebuild` does not rebuild it.
 """
 from __future__ import annotations
 
@@ -52,10 +33,10 @@ from ..core.graph import Node
 from .._checks import as_rng
 from ..layers import DopingLinear
 from ..layers.doping import compact_factors, kronecker_weights
-from ..sparsity.distributions import DISTRIBUTIONS, allocate, check_layers, target_nnz
+from ..networks import SPEC_FORMAT, SPEC_VERSION, Model
+from ..supports import DISTRIBUTIONS, allocate, check_layers, target_nnz
 from .blueprint import ConvWeight, is_slot
 from .build import blueprint_of
-from .model import SPEC_FORMAT, SPEC_VERSION, Model
 
 __all__ = ["DopingLayerPlan", "DopingPlan", "doping_plan", "doping_weights", "build_doping"]
 
@@ -64,15 +45,8 @@ __all__ = ["DopingLayerPlan", "DopingPlan", "doping_plan", "doping_weights", "bu
 class DopingLayerPlan:
     """How one ``(m, n)`` weight becomes ``A kron B + S``.
 
-    Attributes
-    ----------
-    name : str
-    shape : (int, int)
-        ``(m, n)``.
-    factors : ((n1, n2), (m1, m2))
-        ``A`` is ``(m1, n1)``, ``B`` is ``(m2, n2)``.
-    nnz : int
-        Entries of ``S``.
+    ``factors = ((n1, n2), (m1, m2))``: ``A`` is ``(m1, n1)``, ``B`` is
+    ``(m2, n2)``; ``nnz`` entries of ``S``.
     """
 
     name: str
@@ -98,20 +72,7 @@ class DopingLayerPlan:
 
 @dataclass(frozen=True)
 class DopingPlan:
-    """The Doping network of a density: factors and ``S`` entries per layer.
-
-    Attributes
-    ----------
-    density : float
-        The requested global density.
-    distribution : str
-        How the entries of ``S`` were shared between layers.
-    total_size : int
-        ``N``, the number of prunable weights.
-    budget : int
-        ``T = round(density * N)``, halves up.
-    layers : tuple of DopingLayerPlan
-    """
+    """The Doping network of a density: ``N = total_size``, ``T = budget``, one plan per layer."""
 
     density: float
     distribution: str
@@ -165,31 +126,11 @@ class DopingPlan:
 def doping_plan(layers, density: float, distribution: str = "uniform") -> DopingPlan:
     """Factors and ``S`` entries of every fully connected weight at a density's budget.
 
-    Parameters
-    ----------
-    layers : sequence of (str, (int, int))
-        ``(name, (m, n))`` of every weight matrix (as for
-        :func:`refnet.sparsity.allocate`; only 2-D shapes).
-    density : float
-        Global density in (0, 1]: the budget is ``round(density * N)``.
-    distribution : str, default "uniform"
-        How the entries left for ``S`` are shared (any of
-        :data:`refnet.sparsity.DISTRIBUTIONS` but ``"erk-clipped"``, whose
-        total is not the one asked for).
-
-    Returns
-    -------
-    DopingPlan
-        See the module docstring for the rule.
-
-    Raises
-    ------
-    ValueError
-        For a shape that is not 2-D (a convolution) or not positive integers,
-        an empty layer list or a repeated name, a density outside (0, 1], or
-        an unknown distribution.
-    TypeError
-        For ``layers`` that are not ``(str, shape)`` pairs.
+    ``layers`` are ``(name, (m, n))`` as :func:`refnet.supports.allocate`
+    takes them (2-D only); ``distribution`` shares the entries left for ``S``
+    (any but ``"erk-clipped"``, whose total is not the one asked for).
+    Raises ValueError for a shape that is not 2-D, a bad list, density or
+    distribution, TypeError for ``layers`` that are not ``(str, shape)`` pairs.
     """
     owner = "doping_plan"
     layers = list(zip(*check_layers(layers, owner)))
@@ -247,33 +188,9 @@ def build_doping(name: str, *, density: float, rng, distribution: str = "uniform
                  **model_args) -> Model:
     """Reference model ``name`` with every fully connected weight a Doping layer.
 
-    Parameters
-    ----------
-    name : str
-        A model of :data:`refnet.models.MODELS` without convolutions
-        (``"mlp"``, ``"lenet300"``).
-    density : float
-        Global density whose budget the network trains (:func:`doping_plan`).
-    rng : numpy.random.Generator or int
-        Draws the supports of ``S``, layer by layer in node order.
-    distribution : str, default "uniform"
-        How the entries of ``S`` are shared between layers.
-    **model_args
-        The model's own arguments (``sizes`` for mlp, ...).
-
-    Returns
-    -------
-    Model
-        ``model.spec["kind"] == "doping"``; ``model.spec["plan"]`` is
-        :meth:`DopingPlan.to_dict` (factors, ``S`` entries, budget, trainable
-        count, whether it is over budget).
-
-    Raises
-    ------
-    ValueError
-        For a model with a convolution, or a fully connected weight whose
-        initialisation is rescaled (``init_scale != 1``, Fixup), which a
-        Doping layer does not reproduce.
+    ``rng`` draws the supports of ``S`` layer by layer; the other arguments
+    are :func:`doping_plan`'s and the model's.  ``model.spec["plan"]`` is
+    :meth:`DopingPlan.to_dict`.  Errors as for :func:`doping_weights`.
 
     Examples
     --------

@@ -1,42 +1,24 @@
-"""LeNet-5 for MNIST, and the DCTpS paper's LeNet-5 for CIFAR-10.
+"""LeNet-5 for MNIST, and the DCTpS paper's LeNet-5 for CIFAR-10 (blueprints).
 
-Each function returns a :class:`~refnet.models.blueprint.Blueprint`
-(structure only); :func:`refnet.models.build_model` builds it.
+``lenet5`` (1 x 28 x 28) is LeCun et al.'s (1998) with the usual modern
+simplifications: ReLU for the scaled tanh (as the pruning literature and the
+DCTpS code use with Kaiming init), full connectivity in conv2 (no C3 table),
+no RBF output, and 2x2 average pooling (the paper's subsampling without its
+coefficient; linear, so it adds no kinks to a gradient check)::
 
-``lenet5`` (MNIST, 1 x 28 x 28)
--------------------------------
-The classic LeNet-5 of LeCun et al. (1998) with its well-known modern
-simplifications::
+    conv1 1 -> 6, 5x5, pad 2 (28x28), ReLU, pool (14x14)
+    conv2 6 -> 16, 5x5 (10x10), ReLU, pool (5x5)
+    flatten (400), fc1 -> 120, ReLU, fc2 -> 84, ReLU, fc3 -> 10     61,470 weights, biases
 
-    conv1  1 -> 6, 5x5, padding 2   (28x28 -> 28x28; the paper pads 28x28 MNIST to 32x32)
-    ReLU, 2x2 average pool, stride 2  (-> 14x14)
-    conv2  6 -> 16, 5x5             (-> 10x10; full connectivity, not the paper's C3 table)
-    ReLU, 2x2 average pool, stride 2  (-> 5x5)
-    flatten (400), fc1 400 -> 120, ReLU, fc2 120 -> 84, ReLU, fc3 84 -> 10 (logits)
+``lenet5-cifar`` (3 x 32 x 32) is the DCTpS repository's ``LeNet``
+(IlanPrice/DCTpS, ``code/models.py``), no biases::
 
-with biases everywhere: 61,470 prunable weights.  Average pooling is the
-closest to the paper's subsampling layers (a 2x2 sum times a trainable
-coefficient, plus a bias; without the coefficient it is an average), and it is
-linear, so it adds no kinks where a gradient check or a Jacobian spectrum
-could land.  ReLU replaces the paper's scaled tanh because it is what the
-pruning-at-initialisation literature and the DCTpS code use with Kaiming
-initialisation (and the C3 connection table and RBF output layer are dropped,
-as everywhere since).
+    conv1 3 -> 6, 5x5 (28x28), ReLU, pool (14x14)
+    conv2 6 -> 16, 5x5 (10x10), ReLU, pool (5x5)
+    conv3 16 -> 120, 5x5 (1x1), ReLU, flatten (120), fc1 -> 82, ReLU, fc2 -> 10
+                                    450 + 2,400 + 48,000 + 9,840 + 820 = 61,510 weights
 
-``lenet5-cifar`` (CIFAR-10, 3 x 32 x 32)
------------------------------------------
-The DCTpS repository's ``LeNet`` (IlanPrice/DCTpS, ``code/models.py``), same
-layers and order::
-
-    conv1  3 -> 6, 5x5      (32x32 -> 28x28), ReLU, 2x2 average pool (-> 14x14)
-    conv2  6 -> 16, 5x5     (-> 10x10), ReLU, 2x2 average pool (-> 5x5)
-    conv3  16 -> 120, 5x5   (-> 1x1), ReLU
-    flatten (120), fc1 120 -> 82, ReLU, fc2 82 -> 10 (logits)
-
-no biases anywhere: 450 + 2,400 + 48,000 + 9,840 + 820 = 61,510 prunable
-weights.  Its input must be at least 32 x 32: MNIST digits (1 x 28 x 28)
-would need padding to 32 x 32 and three channels (or ``in_shape=(1, 32,
-32)``, which changes conv1 to 1 -> 6 and the count to 61,210).
+It needs at least 32 x 32 inputs (``in_shape=(1, 32, 32)`` gives 61,210).
 """
 from __future__ import annotations
 
@@ -76,18 +58,10 @@ def _after(shape, *layers) -> tuple:
 
 
 def lenet5(*, in_shape=(1, 28, 28), classes: int = 10) -> Blueprint:
-    """LeNet-5 for MNIST: conv(6, 5x5, pad 2)-pool-conv(16, 5x5)-pool-FC 120-84-classes.
+    """LeNet-5 for MNIST (module docstring); ``in_shape`` at least 12 x 12.
 
-    ReLU activations, 2x2 average pooling, biases (see the module docstring for
-    the choices).  Nodes: ``conv1, act1, pool1, conv2, act2, pool2, flatten,
-    fc1, act3, fc2, act4, fc3``.
-
-    Parameters
-    ----------
-    in_shape : (int, int, int), default (1, 28, 28)
-        Channels, height, width; at least 12 x 12.  fc1 takes whatever conv2
-        and the pooling leave (400 at 28 x 28).
-    classes : int, default 10
+    Nodes ``conv1, act1, pool1, conv2, act2, pool2, flatten, fc1, act3, fc2,
+    act4, fc3``; fc1 takes whatever the convolutions leave.
     """
     owner = "lenet5"
     shape = _image_shape(in_shape, owner)
@@ -109,17 +83,10 @@ def lenet5(*, in_shape=(1, 28, 28), classes: int = 10) -> Blueprint:
 
 
 def lenet5_cifar(*, in_shape=(3, 32, 32), classes: int = 10) -> Blueprint:
-    """The DCTpS paper's LeNet-5 for CIFAR-10: 61,510 prunable weights, no biases.
+    """The DCTpS paper's LeNet-5 for CIFAR-10 (module docstring); at least 32 x 32.
 
-    Nodes: ``conv1, act1, pool1, conv2, act2, pool2, conv3, act3, flatten,
-    fc1, act4, fc2`` (see the module docstring).
-
-    Parameters
-    ----------
-    in_shape : (int, int, int), default (3, 32, 32)
-        At least 32 x 32 (conv3 then sees a 5 x 5 map).  Larger images leave
-        a larger map after conv3, and fc1 takes all of it.
-    classes : int, default 10
+    Nodes ``conv1, act1, pool1, conv2, act2, pool2, conv3, act3, flatten, fc1,
+    act4, fc2``; fc1 takes whatever conv3 leaves.
     """
     owner = "lenet5-cifar"
     shape = _image_shape(in_shape, owner)

@@ -1,9 +1,4 @@
-"""Multilayer perceptrons: ``mlp(sizes)`` and LeNet-300-100.
-
-Each function returns a :class:`~refnet.models.blueprint.Blueprint` (structure
-only); :func:`refnet.models.build_model` turns it into a dense, sparse or
-DCTpS network at a global density.
-"""
+"""Multilayer perceptrons (blueprints): ``mlp(sizes)`` and LeNet-300-100."""
 from __future__ import annotations
 
 import math
@@ -35,20 +30,9 @@ def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) ->
     Nodes are ``fc1, act1, fc2, act2, ..., fcL`` (no activation after the
     last layer: its outputs are logits).
 
-    Parameters
-    ----------
-    sizes : sequence of int
-        Widths from input to output; at least two (one prunable layer).
-    in_shape : tuple of int, optional
-        Per-example input shape, default ``(sizes[0],)``.  A shape of more
-        than one axis (an image ``(1, 28, 28)``) is flattened first by a
-        ``Flatten`` node called ``flatten``; its size must be ``sizes[0]``.
-    activation : {"relu", "tanh"}, default "relu"
-    bias : bool, default True
-
-    Returns
-    -------
-    Blueprint
+    ``sizes`` lists at least two widths.  An ``in_shape`` of more than one
+    axis (an image) is flattened first by a node ``flatten``; its size must be
+    ``sizes[0]``.
     """
     owner = "mlp"
     try:
@@ -85,15 +69,8 @@ def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) ->
 def lenet300(*, in_shape=(784,), classes: int = 10) -> Blueprint:
     """LeNet-300-100 (LeCun et al. 1998): ``784 -> 300 -> 100 -> 10``, ReLU, biases.
 
-    The pruning literature's standard MNIST MLP (SNIP, FORCE and the DCTpS
-    paper's MNIST experiments use it).  266,200 prunable weights at the default
-    sizes.
-
-    Parameters
-    ----------
-    in_shape : tuple of int, default (784,)
-        A flat vector, or an image such as ``(1, 28, 28)`` (flattened first).
-    classes : int, default 10
+    The pruning literature's MNIST MLP (SNIP, FORCE, the DCTpS paper): 266,200
+    prunable weights.  ``in_shape`` may be an image (flattened first).
     """
     shape = _in_shape(in_shape, "lenet300")
     classes = check_positive_int("classes", classes, "lenet300")

@@ -1,18 +1,13 @@
 """Points where a ReLU network can be gradient-checked: away from every kink.
 
-A ReLU's derivative jumps at 0.  A central difference with step ``h`` that
-moves some ReLU input across 0 measures a different slope on each side, and
-the checker (rightly) reports an error of order ``overshoot / h`` in that
-unit.  With thousands of hidden units (lenet5-cifar has 6,506 ReLU inputs per
-example) some input lands within ``1e-5`` of 0 by chance alone, so a checked
-point is drawn again until every ReLU input of every example is at least
-``margin`` away from 0: with ``h = 1e-6`` and directions of unit scale, a
-margin of ``1e-4`` is a hundred times what a step moves an input.
-
-Inputs that are exactly 0 are not kinks that a step can cross: they belong to
-units with no incoming weight (a sparse layer whose support misses a whole
-row, or a convolution channel with no kernel entry, and no bias), which stay
-exactly 0 whatever the perturbation, so :func:`relu_margin` skips them.
+A central difference with step ``h`` that moves a ReLU input across 0
+measures a different slope on each side, an error of order ``overshoot / h``.
+With thousands of ReLU inputs (6,506 per example in lenet5-cifar) some land
+within ``1e-5`` of 0 by chance, so :func:`check_point` draws again until every
+one is at least ``margin`` away: with ``h = 1e-6`` and unit directions,
+``1e-4`` is a hundred times what a step moves.  Exact zeros are skipped: they
+are units with no incoming weight (a sparse row with no entry and no bias),
+which stay 0 whatever the perturbation.
 """
 from __future__ import annotations
 

@@ -1,50 +1,29 @@
 """A small residual network without batch normalisation, initialised the Fixup way.
 
 ``resnet-small`` is the talk's FixupResNet experiment cut down to what NumPy
-can gradient-check and train for a few epochs on MNIST-sized inputs::
+can gradient-check and train on MNIST-sized inputs::
 
     stem      conv 3x3, C -> width, padding 1, ReLU
-    stage s   (s = 1, 2, ...; width_s = width * 2**(s - 1))
+    stage s   (width_s = width * 2**(s - 1))
               if s > 1: down<s>: conv 3x3, stride 2, padding 1, width_{s-1} -> width_s, ReLU
-              blocks[s - 1] residual blocks at width_s:
+              blocks[s - 1] residual blocks:
                   h = ReLU(conv1(x));  y = ReLU(x + conv2(h))     (convs 3x3, padding 1)
     head      global average pool, flatten, fc width_last -> classes (logits)
 
-At the defaults (1 x 28 x 28, width 8, one block per stage) that is 28x28,
-14x14 and 7x7 maps and 30,344 prunable weights.  Residual blocks are
-:class:`~refnet.layers.Add` nodes of a :class:`~refnet.Graph`; block ``k``
-(counted over all stages) has nodes ``block<k>_conv1``, ``block<k>_act1``,
-``block<k>_conv2``, ``block<k>_add``, ``block<k>_act2``.
+At the defaults (1 x 28 x 28, width 8, one block per stage): 30,344 prunable
+weights.  Block ``k`` (counted over all stages) has nodes ``block<k>_conv1``,
+``_act1``, ``_conv2``, ``_add``, ``_act2``.
 
-Fixup (Zhang, Dauphin & Ma, ICLR 2019), what is implemented
-------------------------------------------------------------
-With ``L = sum(blocks)`` residual branches of ``m = 2`` layers each:
-
-1. The classification layer (``fc``) and the last layer of every residual
-   branch (``block<k>_conv2``) start at zero.
-2. The other layer of every branch (``block<k>_conv1``) is drawn the
-   standard way and multiplied by ``L ** (-1 / (2m - 2)) = L ** -0.5``; the
-   stem and the downsampling convolutions, outside any branch, are drawn the
-   standard way (Kaiming normal, fan-in).
-3. Fixup's scalar multiplier and scalar biases are NOT implemented: every
-   convolution and the classifier have an ordinary per-channel bias, zero at
-   initialisation, instead.
-
-Per kind, "start at zero" and "multiply by" mean: for a dense layer, ``W``;
-for a sparse layer, the values of ``S`` (``init="zeros"``, or the chosen
-``sparse_init`` times the factor); for a DCTpS layer, ``alpha``'s initial
-value is 0 (zeroed layers) or ``L ** -0.5`` (``block<k>_conv1``) and ``S``
-is zero as usual.  The DCTpS repository's Fixup ResNet also sets ``alpha =
-0`` on those layers (``scaling.data = 0``, also when alpha is frozen, in
-which case those layers are their ``S`` alone, as here), but scales
-``block<k>_conv1`` to match the expected column norm of a Fixup-scaled
-Gaussian kernel instead of by ``L ** -0.5``.
-
-Differences from the Fixup ResNets of the paper and of the DCTpS code: no
-scalar biases/multiplier (point 3), downsampling by a strided convolution
-between stages rather than a strided identity padded with zero channels
-inside the first block of a stage, and three stages of one block at width 8
-rather than 16-32-64 channels with 3 or more blocks each.
+Fixup (Zhang, Dauphin & Ma, ICLR 2019) with ``L = sum(blocks)`` branches of
+``m = 2`` layers: the classifier ``fc`` and every ``block<k>_conv2`` start at
+zero; every ``block<k>_conv1`` is drawn the standard way times ``L ** (-1 /
+(2m - 2)) = L ** -0.5``; stem and downsampling convolutions are standard
+(Kaiming normal).  Fixup's scalar multiplier and biases are NOT implemented
+(ordinary zero-initialised biases instead).  For a sparse layer this scales
+``S``; a DCTpS layer starts with ``alpha = 0`` (zeroed layers, as the DCTpS
+repository's Fixup ResNet does) or ``alpha = L ** -0.5``, and ``S = 0``.
+Unlike the paper's networks, stages are joined by a strided convolution (not
+a strided identity padded with zero channels) and are one block at width 8.
 """
 from __future__ import annotations
 
@@ -70,21 +49,8 @@ def resnet_small(*, in_shape=(1, 28, 28), classes: int = 10, width: int = 8,
                  blocks=(1, 1, 1)) -> Blueprint:
     """A small Fixup-initialised residual network (see the module docstring).
 
-    Parameters
-    ----------
-    in_shape : (int, int, int), default (1, 28, 28)
-        Channels, height, width.  Each stage after the first halves the map
-        (rounding up).
-    classes : int, default 10
-    width : int, default 8
-        Channels of the first stage; each later stage doubles it.
-    blocks : sequence of int, default (1, 1, 1)
-        Residual blocks per stage (at least one stage, at least one block
-        each).
-
-    Returns
-    -------
-    Blueprint
+    ``width`` channels in the first stage, doubled by each later stage (which
+    halves the map, rounding up); ``blocks`` residual blocks per stage.
     """
     owner = "resnet-small"
     shape = _image_shape(in_shape, owner)

@@ -1,43 +1,27 @@
 """A chain network as the input of :func:`refnet.spectra.structural_rank`.
 
-:func:`refnet.spectra.structural_rank` takes the supports of a chain of
-linear maps ``x -> A_1 -> ... -> A_L -> y`` between UNITS (scalar entries of
-the activations).  For a network, each node's Jacobian has a support that does
-not depend on the point, and the network's Jacobian at any input is the
-product of these Jacobians in order, so their supports are exactly the
-chain's.  Per node, with the units of an image ``(C, H, W)`` numbered in C
-order (``c * H * W + i * W + j``, the order :class:`~refnet.layers.Flatten`
-keeps):
+``structural_rank`` takes the supports of a chain of linear maps between
+UNITS (scalar entries of the activations).  Each node's Jacobian has a
+support that does not depend on the point, and the network's Jacobian is
+their product, so these supports are exactly the chain's.  Units of an image
+``(C, H, W)`` are numbered in C order (``c * H * W + i * W + j``, as Flatten
+keeps them).  Per node:
 
-* Linear: dense ``(n_out, n_in)``.
-* SparseLinear: its support.  DCTpSLinear: dense, because ``alpha * D`` is
-  (``D`` has a few exact zeros, ``cos(pi / 2)`` entries where ``(2 j + 1) k``
-  is an odd multiple of ``q``, but a dense pattern is a superset of the true
-  one, so every bound stays valid; and with ``alpha`` trainable those
-  entries are not structurally different).  With another offset ``O``: the
-  support of ``S`` joined with ``O.structure()`` (dense for the randomised
-  DCT and a random orthogonal ``O``, the diagonal for the identity, nothing
-  for the offset ``"none"``).
-* Conv2d / SparseConv2d / DCTpSConv2d: output unit ``(o, i, j)`` reads input
-  unit ``(c, i * s - p + a, j * s - p + b)`` (inside the image) through
-  kernel entry ``(o, c, a, b)``, when that entry is in the weight's support
-  (every entry for dense; for DCTpS, the support of ``S`` joined with its
-  offset's pattern, as above).  A ``(C_out * H_o * W_o, C * H * W)`` sparse
-  pattern.
-* AvgPool2d and MaxPool2d: output ``(c, i, j)`` reads every pixel of its window
-  in channel ``c``.  (Which pixel a max-pool passes depends on the point: its
-  window pattern is the union over points, a superset, so the bounds stay
-  valid at every input.)
-* Elementwise activations (ReLU, LeakyReLU, Tanh), Identity and Flatten:
-  diagonal (the identity on units), so they are left out: an identity changes
-  none of the bounds.
+* Linear: dense.  Sparse: the support of ``S``.  DCTpS: the support of ``S``
+  joined with ``O.structure()`` of its offset (dense for the DCT: its few
+  exact zeros are not structural with ``alpha`` trained, and a superset keeps
+  every bound valid; the diagonal for the identity, nothing for "none").
+* Convolutions: output unit ``(o, i, j)`` reads input unit ``(c, i * s - p +
+  a, j * s - p + b)`` (inside the image) when kernel entry ``(o, c, a, b)``
+  is in the weight's pattern (as above).
+* Average and max pooling: every pixel of the window, per channel (for max
+  pooling the union over points, a superset).
+* Elementwise activations, Identity and Flatten are the identity on units and
+  are left out.
 
-Only chains are supported: a :class:`~refnet.Graph` whose nodes each read the
-previous one (a :class:`~refnet.Sequential`, or a :class:`Model` such as mlp,
-lenet300, lenet5, lenet5-cifar).  A residual network (resnet-small) is not a
-chain: ``y = x + f(x)`` adds two paths, which a chain of matrices cannot
-express without collapsing the block (losing the path structure the sharp
-bound counts), so it is refused with an error.
+Only chains (every node reads the previous one: mlp, lenet300, lenet5,
+lenet5-cifar) are supported; a residual ``y = x + f(x)`` adds two paths, which
+a chain of matrices cannot express, and is refused.
 """
 from __future__ import annotations
 
@@ -45,8 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core.graph import Graph
-from ..layers import (AvgPool2d, Conv2d, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU,
-                      SparseConv2d, SparseLinear, Tanh)
+from ..layers import (AvgPool2d, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten, Identity, LeakyReLU,
+                      Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear, Tanh)
 from ..ops.im2col import im2col
 from ..spectra.structural import dense_support
 
@@ -78,10 +62,7 @@ def _chain(net, prefix=""):
 
 
 def _conv_pattern(in_shape, out_channels, kernel, stride, padding, pattern):
-    """Unit-level support of a convolution whose ``(out, kh * kw * C)`` matrix has ``pattern``.
-
-    ``pattern`` is a boolean ``(out, P)`` array, columns in im2col order.
-    """
+    """Unit-level support of a convolution whose weight matrix has the boolean ``pattern``."""
     c, h, w = in_shape
     # 1 + the flat index of every input unit; im2col's zero padding then reads 0 = "no unit"
     index = np.arange(1, c * h * w + 1, dtype=np.int64).reshape(1, c, h, w)
@@ -110,8 +91,7 @@ def _pool_pattern(in_shape, pool):
 
 
 def _sparse_pattern(layer) -> sp.csr_matrix:
-    """0/1 int8 pattern of a sparse or DCTpS layer's matrix: S's support, joined with
-    the offset's pattern when there is an offset."""
+    """0/1 int8 pattern of a sparse or DCTpS layer's matrix (S's support, and the offset's)."""
     pattern = layer.support.csr(np.ones(layer.nnz)).astype(np.int8)
     if layer.offset is not None:
         pattern = pattern + layer.offset.structure()
@@ -125,18 +105,15 @@ def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
     Parameters
     ----------
     net : Graph
-        A chain network (see the module docstring) of Linear, Conv2d, their
-        sparse and DCTpS versions, pooling, elementwise activations and
-        Flatten.
+        A chain network (module docstring).
     in_shape : tuple of int, optional
-        Per-example input shape; default ``net.input_shape``.
+        Default ``net.input_shape``.
 
     Returns
     -------
     list of scipy.sparse.csr_matrix
         One 0/1 int8 ``(out_units, in_units)`` pattern per non-diagonal node,
-        in forward order; ``refnet.spectra.structural_rank(result)`` then bounds
-        the rank of the network's Jacobian at every input.
+        in forward order.
 
     Raises
     ------
@@ -165,12 +142,12 @@ def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
         if isinstance(layer, Linear):
             supports.append(dense_support(layer.n_out, layer.n_in))
             shape = layer.output_shape(shape)
-        elif isinstance(layer, SparseLinear):            # DCTpSLinear included
+        elif isinstance(layer, (SparseLinear, DCTpSLinear)):
             supports.append(_sparse_pattern(layer))
             shape = layer.output_shape(shape)
-        elif isinstance(layer, (Conv2d, SparseConv2d)):
+        elif isinstance(layer, (Conv2d, SparseConv2d, DCTpSConv2d)):
             layer.output_shape(shape)                 # checks the input shape
-            if isinstance(layer, SparseConv2d):           # DCTpSConv2d included
+            if isinstance(layer, (SparseConv2d, DCTpSConv2d)):
                 pattern = _sparse_pattern(layer).toarray() != 0
             else:
                 pattern = np.ones((layer.out_channels, layer.patch_size), dtype=bool)

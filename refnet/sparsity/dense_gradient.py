@@ -1,53 +1,37 @@
 """The DENSE gradient of a sparse network's loss: ``dL/dW`` at every position of ``W``.
 
-A sparse or DCTpS layer trains only the ``nnz`` values of ``S``, so its VJP
-gives the gradient on the support alone.  Dynamic sparse training (RigL,
-:mod:`refnet.sparsity.rigl`) also needs the gradient at the positions that
-are NOT in the support, to decide where to grow new weights.  That is the
-gradient of the loss with respect to the whole weight matrix::
+A sparse or DCTpS layer's VJP gives the gradient on its support only; RigL
+(:mod:`refnet.sparsity.rigl`) also needs it off the support, to choose where
+to grow.  Since ``S`` enters ``W = alpha * D + S`` additively (``W = S`` for
+a sparse layer), ``dL/dS = dL/dW`` at every position::
 
-    W = alpha * D + S          (DCTpS; W = S for a sparse layer)
-    dL/dW = sum_r y2_bar[r, :, None] * x2[r, None, :] = y2_bar.T @ x2      # (m, n)
+    dL/dW = y2_bar.T @ x2          # (m, n)
 
-with ``x2`` the layer's input rows (the examples of a linear layer, the
-im2col patches of a convolution) and ``y2_bar`` the cotangent of its output
-rows: exactly what a DENSE layer's VJP computes for its weight.  And since
-the DCTpS paper's ``S`` enters ``W`` additively, ``dL/dS = dL/dW`` at every
-position, on the support and off it.
-
-So refnet gets it from its own layers, without a new derivative: the *dense
-twin* of a network replaces every sparse or DCTpS layer by a
-:class:`~refnet.layers.Linear` / :class:`~refnet.layers.Conv2d` with the
-weight ``W = alpha * D + S`` (:meth:`SparseAffine.dense_matrix`) and the same
-bias.  The twin computes the same function (up to rounding), so one forward
-and one VJP through it give ``dL/dW`` of every replaced layer.  Cost: the
-dense ``O(B m n)`` of a dense layer per layer, and ``m x n`` memory for each
-weight and its gradient; RigL pays it only at its update steps.
+with ``x2`` the layer's input rows (examples, or im2col patches) and
+``y2_bar`` their output cotangents: exactly a dense layer's weight cotangent.
+So the *dense twin* replaces every sparse layer by a Linear / Conv2d holding
+``W = alpha * D + S`` and the same bias; one forward and one VJP through it
+give ``dL/dW`` with no new derivative, at the dense cost ``O(B m n)`` and
+``m n`` memory per layer, paid by RigL only at its update steps.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..core.layer import Layer
-from ..layers import Conv2d, Linear, SparseConv2d
-from ..layers.sparse_affine import SparseAffine
+from ..core.tree import tree_get, tree_replace
+from ..layers import Conv2d, DCTpSConv2d, Linear, SparseConv2d
 from ..losses import LOSSES
-from ..models.weights import get_path, prunable_layers, replace_layers, replace_path
+from ..networks import layer_at, replace_layers, sparse_layers
 from ..train import value_and_grad
 
-__all__ = ["replace_layers", "sparse_layers", "dense_twin", "dense_weight_gradients"]
+__all__ = ["dense_twin", "dense_weight_gradients"]
 
 
-def sparse_layers(net: Layer) -> list[tuple[str, SparseAffine]]:
-    """``[(path, layer)]`` of every sparse and DCTpS layer of ``net``, in node order."""
-    return [(path, layer) for path, layer in prunable_layers(net)
-            if isinstance(layer, SparseAffine)]
-
-
-def _dense_layer(layer: SparseAffine, layer_params: dict):
-    """A dense Linear/Conv2d computing what ``layer`` computes, and its parameters."""
+def _dense_layer(layer, layer_params: dict):
+    """A dense Linear/Conv2d computing what sparse ``layer`` computes, and its parameters."""
     matrix = layer.dense_matrix(layer_params)                       # alpha * D + S, (m, n)
-    if isinstance(layer, SparseConv2d):
+    if isinstance(layer, (SparseConv2d, DCTpSConv2d)):
         dense = Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                        layer.padding, bias=layer.bias)
         params = {"W": layer.matrix_to_kernel(matrix)}
@@ -60,24 +44,14 @@ def _dense_layer(layer: SparseAffine, layer_params: dict):
 
 
 def dense_twin(net: Layer, params: dict, paths=None):
-    """The network with its sparse/DCTpS layers made dense, ``W = alpha * D + S``.
-
-    Parameters
-    ----------
-    net : Layer
-    params : dict
-        Its parameters.
-    paths : iterable of str, optional
-        The sparse layers to replace; default all (:func:`sparse_layers`).
+    """The network with its sparse/DCTpS layers (default all, or ``paths``) made dense.
 
     Returns
     -------
     twin : Layer
-        A :class:`~refnet.Graph` (or the container type of ``net``) computing
-        the same function as ``net`` at ``params``.
+        A Graph (or ``net``'s container type) computing ``net``'s function.
     twin_params : dict
-        Its parameters: ``{"W": ..., "b": ...}`` at each replaced path, the
-        others shared with ``params``.
+        ``{"W", "b"}`` at each replaced path, the rest shared with ``params``.
 
     Raises
     ------
@@ -92,9 +66,9 @@ def dense_twin(net: Layer, params: dict, paths=None):
                          f"those are {sorted(layers)}")
     replacements, twin_params = {}, params
     for path in paths:
-        dense, dense_params = _dense_layer(layers[path], get_path(params, path))
+        dense, dense_params = _dense_layer(layers[path], tree_get(params, path))
         replacements[path] = dense
-        twin_params = replace_path(twin_params, path, dense_params)
+        twin_params = tree_replace(twin_params, path, dense_params)
     return replace_layers(net, replacements, as_graph=True), twin_params
 
 
@@ -105,34 +79,28 @@ def dense_weight_gradients(net: Layer, params: dict, x, labels, *,
     Parameters
     ----------
     net : Layer
-        A network with sparse and/or DCTpS layers.
     params : dict
-        Its parameters.
     x, labels : ndarray
         One batch.
     loss : {"cross-entropy", "mse"}, default "cross-entropy"
-        A mean over the batch (:mod:`refnet.losses`).
     paths : iterable of str, optional
-        The layers wanted; default every sparse and DCTpS layer.
+        Default every sparse and DCTpS layer.
 
     Returns
     -------
     value : float
-        The loss (of the dense twin: the network's loss up to rounding).
+        The dense twin's loss (the network's, up to rounding).
     grads : dict
-        ``{path: array (m, n)}``: ``y2_bar.T @ x2`` of the module docstring,
-        in the coordinates of the weight MATRIX (``(out, kh * kw * in)`` for a
-        convolution, :mod:`refnet.models.weights`).  On the support it equals
-        the layer's own ``S`` cotangent.
+        ``{path: (m, n) array}`` in weight-matrix coordinates; on the support
+        it equals the layer's own ``S`` cotangent.
 
     Examples
     --------
     >>> import numpy as np
     >>> from refnet.models import build_model
     >>> net = build_model("mlp", sizes=[4, 3, 2], kind="sparse", density=0.5, rng=0)
-    >>> params = net.init(0)
-    >>> x, y = np.ones((5, 4)), np.zeros(5, dtype=int)
-    >>> value, grads = dense_weight_gradients(net, params, x, y)
+    >>> value, grads = dense_weight_gradients(net, net.init(0), np.ones((5, 4)),
+    ...                                       np.zeros(5, dtype=int))
     >>> grads["fc1"].shape, grads["fc2"].shape
     ((3, 4), (2, 3))
     """
@@ -144,15 +112,8 @@ def dense_weight_gradients(net: Layer, params: dict, x, labels, *,
     chosen = [p for p, _ in sparse_layers(net)] if paths is None else list(paths)
     out = {}
     for path in chosen:
-        layer = _layer_at(twin, path)
-        w_bar = get_path(grads, path)["W"]
+        layer = layer_at(twin, path)
+        w_bar = tree_get(grads, path)["W"]
         out[path] = layer.weight_matrix({"W": w_bar}) if isinstance(layer, Conv2d) \
             else np.asarray(w_bar)
     return float(value), out
-
-
-def _layer_at(net: Layer, path: str) -> Layer:
-    """The layer at ``path`` (``"a/b"`` through nested containers)."""
-    for name in path.split("/"):
-        net = net[name]
-    return net

@@ -1,9 +1,7 @@
 """Iterative magnitude pruning (IMP) with rewinding: the train-then-prune baseline.
 
-IMP (Han et al. 2015; with rewinding, Frankle & Carbin 2019, "The Lottery
-Ticket Hypothesis", and Frankle et al. 2020, "Linear Mode Connectivity and
-the Lottery Ticket Hypothesis") finds its support by TRAINING a dense network
-first, then repeatedly removing the weights of smallest magnitude::
+IMP (Han et al. 2015; with rewinding, Frankle & Carbin 2019 and Frankle et
+al. 2020) finds its support by TRAINING a dense network first::
 
     w_k   = the parameters after k optimizer steps of the dense run (k = 0: the init)
     train the dense network                              -> w
@@ -13,20 +11,14 @@ first, then repeatedly removing the weights of smallest magnitude::
         rewind: every surviving weight (and every bias) back to its value in w_k
         train the pruned network from there (the last round: the final model) -> w
 
-``c_t = round(density ** (t / T) * N)`` (:func:`~refnet.sparsity.pruning.exponential_schedule`,
-``N`` prunable weight entries): each round removes the same fraction of the
-remaining weights, and the last keeps exactly ``round(density * N)``.  Ties in
-magnitude go to the earlier layer, then the earlier position
-(:func:`~refnet.sparsity.pruning.keep_top`).
-
-Details fixed here (the papers leave them to the implementation): biases are
-never pruned and are rewound with the weights; every training run starts a
-fresh optimizer state and the run's own batch order (``config.seed``), and
-runs the whole ``config`` (rewinding resets parameters, not the step count or
-the learning-rate schedule); the pruned networks are refnet sparse networks
-(:func:`refnet.models.to_sparse`), so the pruned weights are gone, not
-masked, and a round costs what the sparse network costs.  The talk's table
-lists IMP's training cost as ``O(mn) -> O(pmn)``: the first run is dense.
+``c_t = round(density ** (t / T) * N)``: each round removes the same fraction
+and the last keeps exactly ``round(density * N)``; ties go to the earlier
+layer, then position (:func:`~refnet.sparsity.pruning.keep_top`).  Fixed here:
+biases are never pruned and are rewound; every run starts a fresh optimizer
+state and runs the whole config (rewinding resets parameters, not the
+schedule); pruned networks are refnet sparse networks, so a round costs what
+the sparse network costs.  The first run is dense: ``O(mn) -> O(pmn)`` in the
+talk's table.
 """
 from __future__ import annotations
 
@@ -38,35 +30,24 @@ import numpy as np
 
 from .._checks import check_positive_int
 from ..core.layer import Layer
-from ..core.tree import tree_map
+from ..core.tree import tree_get, tree_map
 from ..layers import Conv2d, Linear
-from ..layers.sparse_affine import SparseAffine
-from ..models.convert import to_sparse
-from ..models.weights import (dense_matrix, dense_prunable_layers, get_path, prunable_layers,
-                              weight_shape)
+from ..networks import (dense_matrix, dense_prunable_layers, is_sparse, prunable_layers,
+                        to_sparse, weight_shape)
+from ..supports import check_density
 from ..train import TrainConfig, train
-from .distributions import check_density
 from .pruning import exponential_schedule, keep_top, mask_supports
 
 __all__ = ["IMPResult", "magnitude_scores", "magnitude_prune", "iterative_magnitude_pruning"]
 
 
 class IMPResult(NamedTuple):
-    """What :func:`iterative_magnitude_pruning` returns (a 3-tuple).
+    """What :func:`iterative_magnitude_pruning` returns.
 
-    Attributes
-    ----------
-    net : Layer
-        The final sparse network (a :class:`~refnet.models.Model` of kind
-        ``"sparse"`` with ``spec["support"] == "imp"`` when the dense network
-        was a Model).
-    params : dict
-        Its parameters: trained from the rewound weights, or the rewound
-        weights themselves with ``train_final=False``.
-    history : list of dict
-        One entry per training run, in order: ``{"stage": "dense" | "round t"
-        | "final", "kept": int, "density": float, "epochs": [...]}`` with
-        ``epochs`` the run's per-epoch records (:func:`refnet.train.train`).
+    ``net`` the final sparse network (spec ``support="imp"`` for a Model),
+    ``params`` its trained (or, ``train_final=False``, rewound) parameters,
+    ``history`` one ``{"stage": "dense" | "round t" | "final", "kept",
+    "density", "epochs"}`` per training run.
     """
 
     net: Layer
@@ -75,27 +56,20 @@ class IMPResult(NamedTuple):
 
 
 def magnitude_scores(net: Layer, params: dict) -> dict:
-    """``{path: |w|}`` in weight-matrix shape for every prunable weight; ``-inf`` off the support.
+    """``{path: |w|}`` in weight-matrix shape; ``-inf`` off a sparse layer's support.
 
-    A dense layer scores every entry; a sparse layer only its stored ones
-    (absent positions get ``-inf``: once pruned, a weight never returns).
-
-    Raises
-    ------
-    ValueError
-        For a DCTpS layer (its weight is ``alpha * D + S``: magnitude pruning
-        of ``S`` alone is not what IMP means) or a network without prunable
-        layers.
+    Raises ValueError for a DCTpS layer (``alpha * D + S``: pruning ``S``
+    alone is not IMP) or a network without prunable layers.
     """
     layers = prunable_layers(net)
     if not layers:
         raise ValueError(f"magnitude_scores: {type(net).__name__} has no prunable layer")
     scores = {}
     for path, layer in layers:
-        layer_params = get_path(params, path)
+        layer_params = tree_get(params, path)
         if isinstance(layer, (Linear, Conv2d)):
             scores[path] = np.abs(dense_matrix(layer, layer_params))
-        elif isinstance(layer, SparseAffine) and layer.offset is None:
+        elif is_sparse(layer) and getattr(layer, "offset", None) is None:
             score = np.full(layer.shape, -np.inf)
             score[layer.rows, layer.cols] = np.abs(layer_params["S"])
             scores[path] = score
@@ -108,18 +82,7 @@ def magnitude_scores(net: Layer, params: dict) -> dict:
 def magnitude_prune(net: Layer, params: dict, keep: int) -> dict:
     """Supports keeping the ``keep`` largest-magnitude weights over the whole network.
 
-    Parameters
-    ----------
-    net : Layer
-        Dense or sparse prunable layers (:func:`magnitude_scores`).
-    params : dict
-    keep : int
-        Entries kept in total, at most the number of surviving ones.
-
-    Returns
-    -------
-    dict
-        ``{path: (rows, cols)}`` in weight-matrix coordinates, CSR order.
+    ``keep`` is at most the surviving entries; returns ``{path: (rows, cols)}``.
     """
     scores = magnitude_scores(net, params)
     alive = sum(int(np.count_nonzero(np.isfinite(s))) for s in scores.values())
@@ -140,38 +103,12 @@ def iterative_magnitude_pruning(net: Layer, params: dict, train_data, config: Tr
                                 quiet: bool = True) -> IMPResult:
     """IMP with rewinding to step ``rewind_step`` (module docstring), to ``density``.
 
-    Parameters
-    ----------
-    net : Layer
-        The DENSE network (every prunable layer a Linear or Conv2d), for
-        example ``build_model("lenet300")``.
-    params : dict
-        Its initial parameters.
-    train_data : (ndarray, ndarray)
-    config : TrainConfig
-        The final sparse network's training.
-    density : float
-        Target global density in (0, 1]: exactly ``round(density * N)``
-        weights survive.
-    rounds : int, default 3
-        Pruning rounds ``T`` (1: one-shot pruning after one dense run).
-    rewind_step : int, default 0
-        Rewind to the parameters after this many optimizer steps of the dense
-        run (0: the initialisation, as in the original lottery ticket).
-    prune_config : TrainConfig, optional
-        Training of the dense run and of the intermediate rounds (default
-        ``config``); shorter runs make IMP cheaper.
-    eval_data : dict, optional
-        Passed to every training run (its records land in ``history``).
-    train_final : bool, default True
-        Train the final sparse network; if False, return it with the rewound
-        parameters (to inspect the ticket itself).
-    quiet : bool, default True
-
-    Returns
-    -------
-    IMPResult
-        ``(net, params, history)``.
+    ``net`` is the DENSE network at its initial ``params``; ``config`` trains
+    the final sparse network and ``prune_config`` (default ``config``) the
+    dense and intermediate runs; ``rounds`` is ``T`` (1: one-shot);
+    ``rewind_step`` the dense step rewound to (0: the init); ``eval_data``
+    goes to every run; with ``train_final=False`` the final network comes
+    back with the rewound parameters.
 
     Raises
     ------

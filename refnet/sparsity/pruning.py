@@ -1,45 +1,26 @@
-"""What every pruning-at-initialisation method shares: masks, scores, schedules, the result.
+"""What the pruning-at-initialisation methods share: masks, scores, schedules, the result.
 
-Pruning at initialisation starts from a DENSE network and its initial
-parameters, scores every prunable weight entry, keeps the ``k`` best entries
-over the whole network (a global ranking), and hands back a sparse network
-whose values are the dense ones on the kept positions.  The methods
-(:mod:`refnet.sparsity.snip`, :mod:`refnet.sparsity.synflow`) differ only in
-the score and in how many rounds they take.
+Pruning at initialisation scores every prunable weight entry of a DENSE
+network at its initial parameters, keeps the ``k`` best over the whole network
+(a global ranking) and hands back a sparse network holding the dense values
+on the kept positions (:func:`refnet.networks.to_sparse`).  SNIP, FORCE
+(:mod:`~refnet.sparsity.snip`) and SynFlow (:mod:`~refnet.sparsity.synflow`)
+differ only in the score and the number of rounds.
 
-Masks
------
-A mask ``c_l`` is a 0/1 array of the shape of layer ``l``'s weight MATRIX
-(``(out, in)``, or ``(out, kh * kw * in)`` for a convolution:
-:mod:`refnet.models.weights`), and the masked network uses the weights
-``w_l * c_l`` (biases untouched).  Derivatives with respect to the mask,
-treating ``c`` as real numbers, are what the scores are made of: with
-``v_l = w_l * c_l`` the weights the network sees,
+A mask ``c_l`` has the shape of layer ``l``'s weight matrix and the masked
+network uses ``v_l = w_l * c_l`` (biases untouched).  By the product rule,
+with ``dL/dv_l`` the masked network's ordinary gradient (one VJP)::
 
     dL/dc_l = w_l * dL/dv_l          dL/dw_l = c_l * dL/dv_l
 
-(product rule; ``dL/dv_l`` is the ordinary gradient of the masked network,
-one VJP).  :func:`mask_gradient` returns ``dL/dc``, averaged over batches.
-
-Exact counts
-------------
-Every method keeps exactly ``round(density * total)`` entries (halves up,
-:func:`refnet.sparsity.target_nnz`, the rounding of
-:func:`refnet.sparsity.allocate`), where ``total`` is the number of prunable
-weight entries.  The ``k`` best are the first ``k`` of a stable sort by
-decreasing score over all layers concatenated in node order, each matrix
-read row-major: ties (equal scores, as the zeros of a zero-initialised layer)
-go to the earlier layer, then to the earlier position.  Iterative methods
-prune on an exponential schedule: after round ``t`` of ``T`` they keep
-``round(density ** (t / T) * total)`` entries (the last round exactly the
-target).
-
-Every score here is a product with the weight itself, so a weight that starts
-at zero scores zero.  A network with zero-initialised layers (resnet-small's
-Fixup classifier and branch ends) gets all-zero SNIP/FORCE scores in those
-layers and, since every path crosses the zero classifier, all-zero SynFlow
-scores everywhere: the ranking is then the tie-break alone.  Prune such a
-network from a standard (non-zero) initialisation, or not at all.
+Every method keeps exactly ``round(density * N)`` entries (halves up,
+:func:`refnet.supports.target_nnz`): the first of a stable sort by decreasing
+score over all layers in node order, each matrix row-major, so ties go to the
+earlier layer, then the earlier position.  Iterative methods keep
+``round(density ** (t / T) * N)`` after round ``t`` of ``T``.  Every score is
+a product with the weight, so a zero-initialised layer (resnet-small's Fixup
+classifier and branch ends) scores zero, and SynFlow then scores zero
+everywhere: prune such a network from a non-zero initialisation.
 """
 from __future__ import annotations
 
@@ -51,34 +32,23 @@ import numpy as np
 
 from .._checks import check_positive_int
 from ..losses import LOSSES
-from ..models.convert import to_sparse
-from ..models.weights import (dense_matrix, dense_prunable_layers, get_path, matrix_to_weight,
-                              replace_path)
+from ..core.tree import tree_get, tree_replace
+from ..networks import dense_matrix, dense_prunable_layers, matrix_to_weight, to_sparse
+from ..supports import target_nnz
 from ..train import value_and_grad
-from .distributions import target_nnz
 
 __all__ = ["PruneResult", "dense_weights", "masked_params", "mask_gradient", "keep_top",
-           "exponential_schedule", "mask_supports", "finish", "as_batches"]
+           "exponential_schedule", "mask_supports", "prune_rounds", "as_batches"]
 
 
 class PruneResult(NamedTuple):
     """What a pruning method returns.
 
-    Attributes
-    ----------
-    net : Layer
-        The sparse network: a :class:`~refnet.models.Model` of kind
-        ``"sparse"`` (its ``spec["support"]`` names the method) when the dense
-        network was a Model, else a container of the same structure.
-    params : dict
-        Its parameters: the dense values on the kept positions, biases kept.
-    supports : dict
-        ``{path: (rows, cols)}`` in weight-matrix coordinates, CSR order.
-    scores : dict
-        ``{path: array}``, the last round's scores in weight-matrix shape
-        (``-inf`` where a method forbids a position).
-    schedule : list of int
-        Entries kept after each round; the last is ``round(density * total)``.
+    ``net`` is sparse (a Model of kind "sparse" whose ``spec["support"]``
+    names the method, when the dense network was a Model); ``params`` the
+    dense values on the kept positions, biases kept; ``supports`` ``{path:
+    (rows, cols)}``; ``scores`` the last round's, in weight-matrix shape
+    (``-inf`` where forbidden); ``schedule`` the entries kept per round.
     """
 
     net: object
@@ -89,33 +59,22 @@ class PruneResult(NamedTuple):
 
 
 def dense_weights(net, params: dict, owner: str) -> dict:
-    """``{path: (layer, weight matrix)}`` of a network whose prunable layers are all dense.
-
-    Raises
-    ------
-    ValueError
-        If the network has no prunable layer, or one is not a dense Linear or
-        Conv2d (pruning at initialisation starts from a dense network).
-    """
+    """``{path: (layer, weight matrix)}``; ValueError unless every prunable layer is dense."""
     out = {}
     for path, layer in dense_prunable_layers(
             net, owner, "pruning at initialisation starts from a dense network (build it "
             "with kind='dense')"):
-        out[path] = (layer, np.asarray(dense_matrix(layer, get_path(params, path)),
+        out[path] = (layer, np.asarray(dense_matrix(layer, tree_get(params, path)),
                                        dtype=np.float64))
     return out
 
 
 def masked_params(params: dict, weights: dict, masks: dict, values: dict | None = None) -> dict:
-    """Parameters with every prunable weight replaced by ``values * mask``.
-
-    ``values`` defaults to the weights themselves (``{path: matrix}``); a
-    new tree is returned, nothing is mutated.
-    """
+    """A new tree with every prunable weight ``values * mask`` (``values`` default the weights)."""
     out = params
     for path, (layer, matrix) in weights.items():
         base = matrix if values is None else values[path]
-        out = replace_path(out, path, dict(get_path(out, path),
+        out = tree_replace(out, path, dict(tree_get(out, path),
                                            W=matrix_to_weight(layer, base * masks[path])))
     return out
 
@@ -139,31 +98,11 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
                   wrt: str = "mask", weights: dict | None = None):
     """``dL/dc`` (or ``dL/dw``) of every prunable weight of a masked network, batch-averaged.
 
-    Parameters
-    ----------
-    net : Layer
-        A network whose prunable layers are dense.
-    params : dict
-        Its (unmasked) parameters ``w``.
-    masks : dict
-        ``{path: array}`` of weight-matrix shape; real values are allowed (the
-        derivative is taken with respect to them).
-    batches : (x, labels) or list of (x, labels)
-    loss : {"cross-entropy", "mse"}, default "cross-entropy"
-    wrt : {"mask", "weight"}, default "mask"
-        Differentiate with respect to the mask ``c`` or the unmasked weight
-        ``w``.
-    weights : dict, optional
-        :func:`dense_weights` of ``(net, params)``, if already at hand.
-
-    Returns
-    -------
-    value : float
-        The loss of the masked network, averaged over the batches.
-    grads : dict
-        ``{path: w * g}`` (``wrt="mask"``) or ``{path: c * g}``
-        (``wrt="weight"``) in weight-matrix shape, ``g = mean_b dL_b/dv`` the
-        gradient of the masked network, ``v = w * c`` (module docstring).
+    ``params`` are the unmasked ``w``, ``masks`` ``{path: array}`` of
+    weight-matrix shape (real values allowed), ``weights`` the
+    :func:`dense_weights` if at hand.  Returns the masked network's loss
+    averaged over ``batches``, and ``{path: w * g}`` (``wrt="mask"``) or
+    ``{path: c * g}`` (``"weight"``), ``g = mean_b dL_b/dv`` (module docstring).
     """
     owner = "mask_gradient"
     if loss not in LOSSES:
@@ -179,7 +118,7 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
         batch_value, grads, _ = value_and_grad(net, seen, x, labels, loss)
         value += batch_value
         for path, (layer, _) in weights.items():
-            total[path] = total[path] + dense_matrix(layer, get_path(grads, path))
+            total[path] = total[path] + dense_matrix(layer, tree_get(grads, path))
     n = len(batches)
     factor = {path: matrix if wrt == "mask" else masks[path]
               for path, (_, matrix) in weights.items()}
@@ -187,15 +126,9 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
 
 
 def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
-    """Boolean masks keeping exactly the ``k`` highest scores over all layers.
+    """Boolean masks keeping exactly the ``k`` highest scores over all layers (ties: earlier).
 
-    Ties go to the earlier layer (dict order), then the earlier row-major
-    position; ``-inf`` scores are kept only if fewer than ``k`` others exist.
-
-    Raises
-    ------
-    ValueError
-        For no layer at all, a NaN score or ``k`` outside ``[0, total]``.
+    Raises ValueError for no layer, a NaN score or ``k`` outside ``[0, total]``.
     """
     paths = list(scores)
     if not paths:
@@ -219,16 +152,9 @@ def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
 
 
 def exponential_schedule(density: float, total: int, steps: int) -> list[int]:
-    """Entries kept after each of ``steps`` rounds: ``round(density ** (t / steps) * total)``.
+    """``round(density ** (t / steps) * total)`` for ``t = 1 .. steps``, halves up.
 
-    ``t = 1 .. steps``; the last entry is exactly ``target_nnz(density,
-    total)``.  Non-increasing, since ``density ** (t / steps)`` decreases.
-
-    Raises
-    ------
-    ValueError
-        Unless ``steps`` is an integer ``>= 1`` (and for a density or total
-        that :func:`refnet.sparsity.target_nnz` rejects).
+    Raises ValueError unless ``steps >= 1`` (and for what ``target_nnz`` rejects).
     """
     steps = check_positive_int("steps", steps, "exponential_schedule")
     counts = [target_nnz(density ** (t / steps), total) for t in range(1, steps)]
@@ -244,9 +170,22 @@ def mask_supports(masks: dict) -> dict:
     return supports
 
 
-def finish(net, params: dict, masks: dict, scores: dict, schedule: list, method: str,
-           density: float) -> PruneResult:
-    """The sparse network and parameters of the kept positions, as a :class:`PruneResult`."""
+def prune_rounds(net, params: dict, weights: dict, density: float, rounds: int, score,
+                 owner: str, method: str, can_return: bool) -> PruneResult:
+    """The rounds every method shares, from all ones: ``masks = keep_top(score(masks), keep)``.
+
+    ``keep`` runs over the exponential schedule; ``score(masks)`` gets float
+    masks and returns ``{path: scores}``.  Unless ``can_return``, a pruned
+    entry scores ``-inf``.  Returns the :class:`PruneResult`.
+    """
+    total = sum(matrix.size for _, matrix in weights.values())
+    masks = {path: np.ones(matrix.shape, dtype=bool) for path, (_, matrix) in weights.items()}
+    schedule = exponential_schedule(density, total, rounds)
+    for keep in schedule:
+        scores = score({p: m.astype(np.float64) for p, m in masks.items()})
+        if not can_return:
+            scores = {p: np.where(masks[p], s, -np.inf) for p, s in scores.items()}
+        masks = keep_top(scores, keep, owner)
     supports = mask_supports(masks)
     sparse_net, sparse_params = to_sparse(net, params, supports, method=method, density=density)
     return PruneResult(sparse_net, sparse_params, supports, scores, list(schedule))

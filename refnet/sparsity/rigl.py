@@ -1,15 +1,11 @@
 """RigL: dynamic sparse training by dropping small weights and growing large gradients.
 
 RigL (Evci, Gale, Menick, Castro & Elsen, ICML 2020, "Rigging the Lottery")
-trains a sparse network whose support CHANGES: every ``delta_t`` optimizer
-steps until ``end_step`` it moves a fraction of every layer's weights.  Here
-it runs on refnet's sparse layers (:class:`~refnet.layers.SparseLinear`,
-:class:`~refnet.layers.SparseConv2d`) and on the ``S`` of DCTpS layers
-(:class:`~refnet.layers.DCTpSLinear`, :class:`~refnet.layers.DCTpSConv2d`:
-"DCTpS + RigL"; ``alpha``, the DCT and the biases are never touched).
-
-One update at step ``t`` (``t`` optimizer steps taken, ``t % delta_t == 0``
-and ``0 < t < end_step``), in each layer with ``nnz`` stored entries::
+moves a fraction of every sparse layer's entries every ``delta_t`` optimizer
+steps until ``end_step``; here on the ``S`` of sparse and DCTpS layers
+("DCTpS + RigL": ``alpha``, the offset and the biases are never touched).
+One update after step ``t`` (``t % delta_t == 0``, ``0 < t < end_step``), per
+layer with ``nnz`` stored entries::
 
     f(t)   = (a / 2) * (1 + cos(pi * t / end_step))      drop fraction, a = 0.3
     k      = int(f(t) * nnz)                             entries to move (floor)
@@ -19,44 +15,20 @@ and ``0 < t < end_step``), in each layer with ``nnz`` stored entries::
     grow   = the k positions NOT IN kept of largest |G|  (just-dropped ones included)
     support <- kept + grow                               exactly nnz entries again
 
-Values and optimizer state follow the POSITION: a new support position that
-was in the old support (kept, or dropped and grown again in the same update)
-keeps its value and its optimizer state; a position that was not in the old
-support starts at 0 with zero optimizer state (momentum, Adam's ``m`` and
-``v``).  This is the reading of the issue's "a dropped-and-regrown weight
-keeps its value" and what ``rigl_torch/RigL.py`` of the DCTpS repository does
-(its grown connections are ``new_mask & ~old_mask``, set to 0; its momentum
-buffers are masked, so a regrown entry keeps its buffer).  A weight grown at 0
-contributes nothing to the function, so an update changes the network's
-output only by the dropped weights.  (Adam's step counter stays global, as in
-PyTorch: a new position's first moments are bias-corrected as if they had been
-accumulating all along, so its first step is about ``lr * (1 - beta1) /
-sqrt(1 - beta2)``, 3.2 ``lr`` with the defaults, larger than a warm entry's.)
-
-Conventions (each checked against the DCTpS repository's ``rigl_torch``):
-
-* ``end_step = int(t_end * total_steps)`` with ``t_end = 0.75``, and an update
-  when ``t % delta_t == 0 and t < end_step`` with ``t`` counted after the
-  optimizer step, as the original's scheduler counts its calls;
-* ``k`` is truncated (``int``), the drop ranks only the STORED entries (the
-  original ranks the whole masked tensor, so a stored weight that is exactly
-  zero can tie with absent ones and the count can drift; here nnz is
-  preserved exactly);
-* ties (equal magnitudes, for example the zeros of a freshly grown or
-  zero-initialised ``S``) are broken uniformly at random, with the update's
-  own rng; ties never bias the choice towards early rows.
-
-Two differences from the original, both forced by refnet's pure training
-loop: the dense gradient is taken on a mini-batch drawn for the update (the
-original reuses the gradient of the last training batch, computed before the
-optimizer step), at the parameters AFTER step ``t``; and the batch and the
-tie-breaks come from ``numpy.random.default_rng([seed, t])``, so the hook
-holds no random state and a run resumed from a checkpoint makes exactly the
-same updates.
-
-Cost: an update costs one dense forward and backward pass on one batch
-(``O(B m n)`` per layer) and ``O(m n log(m n))`` to rank ``|G|``; amortised
-over ``delta_t`` steps, the ``O(mn / delta_t)`` of the talk's table.
+Values and optimizer state (momentum, Adam's ``m`` and ``v``) follow the
+POSITION: a position already stored keeps both, a new one starts at 0, as in
+the DCTpS repository's ``rigl_torch/RigL.py`` (so an update changes the
+function only by the dropped weights; Adam's step counter stays global, as in
+PyTorch).  As there, ``end_step = int(t_end * total_steps)``, ``t_end = 0.75``,
+and ``k`` is truncated.  Differences: the drop ranks only STORED entries, so
+nnz is preserved exactly (the original ranks the masked tensor, where a
+stored zero ties with absent ones); ties are broken at random, never towards
+early rows; the dense gradient is taken on a batch drawn for the update at
+the parameters AFTER step ``t``; and the batch and tie-breaks come from
+``default_rng([seed, t])``, so the hook holds no random state and a resumed
+run makes the same updates.  Cost: one dense forward and backward on one
+batch and an ``O(m n log(m n))`` ranking per update, the talk's
+``O(mn / delta_t)`` amortised.
 """
 from __future__ import annotations
 
@@ -68,22 +40,18 @@ import numpy as np
 
 from .._checks import as_rng, check_positive_int
 from ..core.layer import Layer
-from ..core.tree import tree_check_like
-from ..models.model import Model
-from ..models.weights import get_path, replace_path
+from ..core.tree import tree_check_like, tree_get, tree_replace
+from ..networks import Model, replace_layers, sparse_layers
 from ..ops.csr import CSRSupport
-from ..train import TrainConfig
-from .dense_gradient import dense_weight_gradients, replace_layers, sparse_layers
+from ..train import TrainConfig, train
+from .dense_gradient import dense_weight_gradients
 
 __all__ = ["drop_fraction", "LayerUpdate", "rigl_layer_update", "remap_values",
            "remap_tree", "RigL", "rigl_hook", "train_rigl"]
 
 
 def drop_fraction(step: int, end_step: int, alpha: float = 0.3) -> float:
-    """RigL's cosine schedule ``(alpha / 2) * (1 + cos(pi * step / end_step))``.
-
-    ``alpha`` at step 0, ``alpha / 2`` half way, 0 at ``end_step``.
-    """
+    """RigL's cosine schedule ``(alpha / 2) * (1 + cos(pi * step / end_step))``."""
     end_step = check_positive_int("end_step", end_step, "drop_fraction")
     return alpha / 2.0 * (1.0 + math.cos(math.pi * step / end_step))
 
@@ -91,18 +59,10 @@ def drop_fraction(step: int, end_step: int, alpha: float = 0.3) -> float:
 class LayerUpdate(NamedTuple):
     """One layer's RigL update.
 
-    Attributes
-    ----------
-    support : CSRSupport
-        The new support (same shape and nnz as the old one).
-    source : ndarray of intp, shape (nnz,)
-        For each entry of the new support (CSR order), its index in the OLD
-        support, or -1 for a position that was not stored before.
-    dropped : ndarray of int64
-        Flat positions (``row * n + col``) of the drop choice; one that is
-        also in ``grown`` stays in the support, with its value.
-    grown : ndarray of int64
-        Flat positions added: the grow choice, which may include dropped ones.
+    ``support`` is the new support (same shape and nnz); ``source[i]`` the
+    index in the OLD support of its entry ``i``, or -1 if new; ``dropped``
+    and ``grown`` the flat positions (``row * n + col``) of the two choices (a
+    position in both stays, with its value).
     """
 
     support: CSRSupport
@@ -129,12 +89,11 @@ def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
     Parameters
     ----------
     support : CSRSupport
-        The current support of ``S``, shape ``(m, n)``.
+        The support of ``S``, shape ``(m, n)``.
     values : ndarray, shape (nnz,)
-        The current values of ``S`` in CSR order.
+        ``S``'s values in CSR order.
     dense_grad : ndarray, shape (m, n)
-        ``dL/dW`` at every position
-        (:func:`~refnet.sparsity.dense_gradient.dense_weight_gradients`).
+        ``dL/dW`` at every position (:func:`dense_weight_gradients`).
     n_move : int
         ``0 <= n_move <= nnz``.
     rng : numpy.random.Generator or int
@@ -143,9 +102,6 @@ def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
     Returns
     -------
     LayerUpdate
-        Grown positions are chosen among all positions not kept, so a dropped
-        entry can be grown again (it then keeps its value: see the module
-        docstring).
 
     Raises
     ------
@@ -182,10 +138,7 @@ def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
 
 
 def remap_values(old, source) -> np.ndarray:
-    """Values on a new support: ``old[source]`` where ``source >= 0``, else 0.
-
-    ``old`` may carry leading axes; the last axis is the one remapped.
-    """
+    """Values on a new support: ``old[..., source]`` where ``source >= 0``, else 0."""
     old = np.asarray(old)
     source = np.asarray(source)
     out = np.zeros(old.shape[:-1] + source.shape, dtype=old.dtype)
@@ -195,14 +148,14 @@ def remap_values(old, source) -> np.ndarray:
 
 
 def remap_tree(tree: dict, sources: dict, key: str = "S") -> dict:
-    """A parameter-shaped tree with ``tree[path][key]`` remapped for each ``path`` in ``sources``.
+    """``tree`` with ``tree[path][key]`` remapped for each path of ``sources``.
 
-    The optimizer's state is such trees (SGD's ``velocity``, Adam's ``m`` and
-    ``v``): the state of a position travels with it, a new position gets 0.
+    Parameters and the optimizer's state (SGD's ``velocity``, Adam's ``m`` and
+    ``v``) are such trees.
     """
     for path, source in sources.items():
-        leaf = get_path(tree, path)
-        tree = replace_path(tree, path, dict(leaf, **{key: remap_values(leaf[key], source)}))
+        leaf = tree_get(tree, path)
+        tree = tree_replace(tree, path, dict(leaf, **{key: remap_values(leaf[key], source)}))
     return tree
 
 
@@ -231,20 +184,17 @@ class RigL:
     Parameters
     ----------
     net : Layer
-        The sparse (or DCTpS) network to be trained; its sparse and DCTpS
-        layers (all of them, or ``paths``) are rewired.  Dense layers stay.
+        The sparse or DCTpS network to train; its sparse layers (all, or
+        ``paths``) are rewired, dense layers stay.
     train_data : (ndarray, ndarray)
-        Where the update batches come from (the training set).
+        Where the update batches come from.
     config : TrainConfig
-        The run's config: its ``loss``, ``batch_size`` (the update batch),
-        ``epochs`` (for the default ``total_steps``) and ``seed`` (the default
-        ``seed``).
-    seed : int, optional
-        Seeds each update's rng, ``default_rng([seed, step])``; default
-        ``config.seed``.  (A Generator is accepted: one integer is drawn from
-        it here.)
+        The run's: its ``loss``, ``batch_size``, ``epochs`` and ``seed`` are
+        the defaults here.
+    seed : int or numpy.random.Generator, optional
+        Update ``t`` uses ``default_rng([seed, t])``; default ``config.seed``
+        (from a Generator, one integer is drawn here).
     delta_t : int, default 100
-        Steps between updates.
     alpha : float, default 0.3
         Initial drop fraction, in [0, 1].
     t_end : float, default 0.75
@@ -252,26 +202,22 @@ class RigL:
     total_steps : int, optional
         Default ``config.epochs * ceil(len(x) / config.batch_size)``.
     batch_size : int, optional
-        Examples in the batch of the dense gradient; default
-        ``config.batch_size`` (at most the training set).
+        Of the dense gradient; default ``config.batch_size`` (at most ``len(x)``).
     paths : iterable of str, optional
-        Only these sparse layers; default every sparse and DCTpS layer.
     debug : bool, default False
-        At EVERY step, check that every rewired layer has exactly its initial
-        nnz and that parameters and optimizer state fit the network; raise
-        ``AssertionError`` otherwise.
+        At every step, raise ``AssertionError`` unless every rewired layer has
+        its initial nnz and parameters and optimizer state fit the network.
 
     Attributes
     ----------
     net : Layer
-        The network after the latest step (:func:`refnet.train.train` returns
-        only the state: take the final network from here).
+        The network after the latest step (``train`` returns only the state).
     nnz : dict
-        ``{path: nnz}`` that every update preserves.
+        ``{path: nnz}``, preserved by every update.
     end_step : int
     updates : list of dict
-        One record per update: ``{"step", "fraction", "moved": {path: k},
-        "new_positions": {path: int}, "loss"}``.
+        ``{"step", "fraction", "moved": {path: k}, "new_positions": {path: int},
+        "loss"}`` per update.
 
     Examples
     --------
@@ -368,7 +314,7 @@ class RigL:
         for path in self.paths:
             layer = layers[path]
             n_move = int(fraction * layer.nnz)
-            change = rigl_layer_update(layer.support, get_path(params, path)["S"], grads[path],
+            change = rigl_layer_update(layer.support, tree_get(params, path)["S"], grads[path],
                                        n_move, rng)
             replacements[path] = layer.with_support(change.support)
             sources[path] = change.source
@@ -394,7 +340,7 @@ class RigL:
         try:
             net.check_params(state.params)
             for path, layer in layers.items():
-                layer.check_params(get_path(state.params, path))
+                layer.check_params(tree_get(state.params, path))
             for name, entry in state.opt_state.items():
                 if isinstance(entry, dict):
                     tree_check_like(entry, state.params, f"opt_state[{name!r}]", "params")
@@ -411,27 +357,13 @@ def rigl_hook(net: Layer, train_data, config: TrainConfig, **options) -> RigL:
 def train_rigl(net: Layer, params: dict, train_data, config: TrainConfig, *,
                eval_data: dict | None = None, resume=None, quiet: bool = True,
                checkpoint=None, **options):
-    """Train ``net`` with RigL: :func:`refnet.train.train` with a :class:`RigL` hook.
+    """:func:`refnet.train.train` with a :class:`RigL` hook (``**options``).
 
-    Parameters
-    ----------
-    net, params, train_data, config, eval_data, resume, quiet, checkpoint
-        As for :func:`refnet.train.train`.  To resume, pass the network
-        rebuilt from the checkpoint (``rebuild(spec, supports)``) and its
-        state: the hook holds no random state, so the run continues exactly.
-    **options
-        :class:`RigL`'s options (``seed``, ``delta_t``, ``alpha``, ``t_end``,
-        ``total_steps``, ``batch_size``, ``paths``, ``debug``).
-
-    Returns
-    -------
-    net : Layer
-        The final network (its supports are the last update's).
-    result : TrainResult
-    hook : RigL
-        With the record of every update.
+    To resume, pass the network rebuilt from the checkpoint (``rebuild(spec,
+    supports)``) and ``resume``: the hook holds no random state.  Returns the
+    final network (its supports are the last update's), the ``TrainResult``
+    and the hook (with its ``updates``).
     """
-    from ..train import train
     hook = RigL(net, train_data, config, **options)
     result = train(net, params, train_data, config, eval_data=eval_data, resume=resume,
                    step_hook=hook, quiet=quiet, checkpoint=checkpoint)

@@ -1,50 +1,21 @@
-"""Random-subspace training (Li, Farkhoor, Liu & Yosinski, ICLR 2018, "Measuring the
-intrinsic dimension of objective landscapes"): ``w = d + U @ theta``.
+"""Random-subspace training, ``w = d + U @ theta`` (Li, Farkhoor, Liu & Yosinski, ICLR 2018).
 
-Every parameter of a network (weights AND biases, ``D`` numbers flattened into
-one vector ``w``) is pinned to a fixed random affine subspace of dimension
-``dim``::
+All ``D`` parameters of a network (weights AND biases, flattened into ``w``)
+are pinned to a fixed random affine subspace: ``d`` a standard initialisation,
+``U`` a fixed ``(D, dim)`` projection, ``theta`` (``dim``, starting at 0) the
+only trained numbers.  A sparse network is the case ``d = 0`` with ``U`` one
+nonzero per column and at most one per row; DCTpS is ``d`` = the offset with
+that ``U``.  Random subspaces train well at small ``dim`` but move every weight.
 
-    w = d + U @ theta          d (D,): a standard initialisation, fixed
-                               U (D, dim): a fixed random projection
-                               theta (dim,): the only trainable parameters, start at 0
-
-The talk puts sparse training in the same frame: a sparse network is
-``d = 0`` and ``U`` with one nonzero per column and at most one per row (a
-"k-sparse disjoint" embedding); DCTpS is ``d`` = the DCT offset with that same
-sparse ``U``.  Random subspaces train remarkably well at small ``dim`` but are
-dense: every weight moves.  :class:`SubspaceNetwork` makes any refnet network
-such a model, so the comparison runs on the same code, data and optimiser.
-
-Projections (``projection=``)
------------------------------
-``"dense"``
-    ``U[i, j] ~ N(0, 1 / D)`` independently, so every column has expected
-    squared norm 1 (Li et al. normalise columns to unit length; for large
-    ``D`` the two agree to ``O(1 / sqrt(D))``) and the columns are nearly
-    orthogonal when ``dim << D``.  Memory ``8 D dim`` bytes.
-``"sparse"``
-    Li, Hastie & Church's "very sparse random projection", which Li et al.
-    use for large networks: each column has ``s`` nonzeros (default ``s =
-    ceil(sqrt(D))``, density ``1 / sqrt(D)``) at distinct random rows, each
-    ``+1 / sqrt(s)`` or ``-1 / sqrt(s)`` with equal probability, so every
-    column has norm exactly 1.  A ``scipy.sparse`` CSC matrix of ``s * dim``
-    entries, about ``12 s dim`` bytes.  (With few nonzeros per column many
-    weights are reached by no column and stay at ``d``: ``s`` trades cost for
-    coverage, ``dim * s / D`` columns per weight on average.)
-an array or ``scipy.sparse`` matrix of shape ``(D, dim)``
-    Any fixed ``U``: the identity (``dim = D``) gives back the plain network,
-    ``w = d + theta``, which the tests train side by side with it.
-
-What fits, for lenet300 (``D = 266,610`` parameters, biases included)::
-
-    dim                      27      266      437      676    2,662    3,072
-    dense U (float64)      58 MB   567 MB   932 MB   1.4 GB   5.7 GB   6.6 GB
-    sparse U (s = 517)    0.2 MB   1.7 MB   2.7 MB   4.2 MB    17 MB    19 MB
-
-and a dense ``U @ theta`` costs ``2 D dim`` flops per step each way (1.6
-GFLOP at ``dim = 3,072``), the sparse one ``2 s dim``.  Use the sparse
-projection beyond a few hundred dimensions.
+Projections: ``"dense"`` draws ``U[i, j] ~ N(0, 1 / D)`` (columns of expected
+unit norm, nearly orthogonal for ``dim << D``; ``8 D dim`` bytes);
+``"sparse"`` is Li, Hastie & Church's very sparse projection: ``s`` nonzeros
+per column (default ``ceil(sqrt(D))``) at distinct random rows, each
+``+-1 / sqrt(s)``, so columns have norm exactly 1 (a CSC matrix of ``s dim``
+entries).  For lenet300 (``D = 266,610``) at ``dim = 3,072`` a dense ``U`` is
+6.6 GB, the sparse one 19 MB: use it beyond a few hundred dimensions.  Any
+fixed ``(D, dim)`` array or sparse matrix is accepted too (the identity gives
+back the plain network).
 """
 from __future__ import annotations
 
@@ -57,6 +28,8 @@ import scipy.sparse
 from .._checks import as_rng, check_positive_int
 from ..core.layer import Layer
 from ..core.tree import tree_check_like, tree_flatten, tree_leaves, tree_map, tree_unflatten
+from ..networks import dense_prunable_layers, weight_shape
+from ..supports import check_density, target_nnz
 
 __all__ = ["SubspaceNetwork", "SubspaceCache", "random_projection", "matched_dim",
            "PROJECTIONS"]
@@ -69,22 +42,8 @@ def random_projection(size: int, dim: int, kind: str = "dense", rng=None, *,
                       nnz_per_column: int | None = None):
     """A random ``(size, dim)`` projection ``U`` with (nearly) unit-norm columns.
 
-    Parameters
-    ----------
-    size : int
-        ``D``, the number of parameters.
-    dim : int
-        Number of columns.
-    kind : {"dense", "sparse"}
-        See the module docstring.
-    rng : numpy.random.Generator or int
-    nnz_per_column : int, optional
-        ``s`` for ``"sparse"`` (default ``ceil(sqrt(size))``, at most ``size``).
-
-    Returns
-    -------
-    ndarray or scipy.sparse.csc_matrix
-        float64, shape ``(size, dim)``.
+    ``kind`` and ``nnz_per_column`` (``s``, default ``ceil(sqrt(size))``) as in
+    the module docstring; returns a float64 array or CSC matrix ``(size, dim)``.
     """
     owner = "random_projection"
     size = check_positive_int("size", size, owner)
@@ -108,26 +67,16 @@ def random_projection(size: int, dim: int, kind: str = "dense", rng=None, *,
 
 
 def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> int:
-    """The subspace dimension with as many trainable numbers as a sparse net at ``density``.
+    """As many trainable numbers as the sparse ``net`` at ``density``: ``round(density * N)``.
 
-    A sparse network of ``net``'s architecture at global density ``density``
-    trains ``round(density * N)`` weights (``N`` prunable weight entries,
-    :func:`refnet.sparsity.target_nnz`) and, unless ``include_biases`` is
-    False, all its other parameters (biases): this is that count.
-
-    Parameters
-    ----------
-    net : Layer
-        The DENSE network (for example ``build_model("lenet300")``).
-    density : float
-        In (0, 1].
+    ``N`` prunable weight entries of the DENSE ``net`` (:func:`target_nnz`),
+    plus all its other parameters (biases) unless ``include_biases`` is False.
 
     Raises
     ------
     ValueError
-        For a density outside (0, 1], or a network without prunable layers or
-        with one that is not dense (its parameters are not the dense count
-        the formula subtracts the weights from).
+        For a density outside (0, 1], or a network with no prunable layer or
+        one that is not dense.
 
     Examples
     --------
@@ -136,8 +85,6 @@ def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> i
     >>> matched_dim(net, 1e-4), matched_dim(net, 1e-4, include_biases=False)
     (437, 27)
     """
-    from ..models.weights import dense_prunable_layers, weight_shape
-    from .distributions import check_density, target_nnz
     density = check_density(density, "matched_dim")
     layers = dense_prunable_layers(net, "matched_dim", "pass the DENSE network "
                                    "(kind='dense'), whose parameters are all counted")
@@ -160,63 +107,42 @@ class SubspaceNetwork(Layer):
     Parameters
     ----------
     net : Layer
-        The network (any refnet layer or container).
     params0 : dict
-        Its parameters at the offset ``d``, usually ``net.init(rng)``
-        (float64; copied, never modified).
+        Its parameters at ``d``, usually ``net.init(rng)`` (float64; copied).
     dim : int, optional
-        Subspace dimension; required for ``"dense"`` and ``"sparse"``, read
-        from a given matrix otherwise.
+        Required for a named projection, read from a given matrix otherwise.
     projection : {"dense", "sparse"} or array or scipy.sparse matrix, default "dense"
-        ``U`` (module docstring): drawn by name, or given with shape
-        ``(D, dim)``, ``D`` the number of parameters of ``net``.
+        ``U``, drawn by name or given with shape ``(D, dim)``.
     rng : numpy.random.Generator or int, optional
-        Draws ``U`` (required for a named projection).
+        Draws a named ``U``.
     nnz_per_column : int, optional
-        Nonzeros per column of the sparse projection.
+        ``s`` of the sparse projection.
 
     Attributes
     ----------
     net : Layer
     d : ndarray, shape (D,)
-        The fixed offset, ``params0`` flattened (:func:`refnet.core.tree.tree_flatten`
-        order; read-only).
+        ``params0`` flattened (:func:`refnet.core.tree.tree_flatten` order; read-only).
     U : ndarray or scipy.sparse.csc_matrix, shape (D, dim)
     tree_spec : refnet.core.tree.TreeSpec
-        How ``w`` is cut into ``net``'s parameters: leaf ``tree_spec.paths[i]``
-        of shape ``tree_spec.shapes[i]`` is the next ``prod(shape)`` entries.
-    size : int
-        ``D``.
-    dim : int
+        How ``w`` is cut back into ``net``'s parameters.
+    size, dim : int
+        ``D`` and ``dim``.
 
     Notes
     -----
-    Shapes: theta (dim,), d (D,), U (D, dim), w (D,) flattened in the order
-    of ``params0``'s leaves; ``unflatten`` cuts ``w`` back into the tree of
-    ``net``'s parameters and ``flatten`` is its inverse.  ``net.forward``,
-    ``net.vjp`` and ``net.jvp`` are the inner network's own.
-
-    Forward::
+    Forward, with ``unflatten`` cutting ``w`` into ``net``'s tree::
 
         w = d + U @ theta                                  # (D,)
-        y, inner_cache = net.forward(unflatten(w), x)      # (B, *out)
+        y, inner_cache = net.forward(unflatten(w), x)
 
-    VJP (``y_bar`` of shape (*lead, B, *out))::
+    VJP (``y_bar`` of shape (*lead, B, *out)): ``dw / dtheta = U``, so::
 
         x_bar, w_bar_tree = net.vjp(unflatten(w), inner_cache, y_bar)
-        w_bar     = flatten(w_bar_tree)                    # (*lead, D)
-        theta_bar = w_bar @ U                              # (*lead, dim) = U.T @ w_bar per lead
+        theta_bar = flatten(w_bar_tree) @ U                # (*lead, dim)
 
-    because ``dw / dtheta = U`` and the chain rule transposes it:
-    ``dL/dtheta = U.T @ dL/dw``.  ``x_bar`` is the inner network's: ``w``
-    does not depend on ``x``.
-
-    JVP (``x_dot`` of shape (*lead, B, *in))::
-
-        y_dot = net.jvp(unflatten(w), inner_cache, x_dot)
-
-    With ``U`` the identity (``dim = D``), ``theta_bar = w_bar``: training
-    ``theta`` is training ``w = d + theta`` itself, step for step.
+    JVP: ``net.jvp(unflatten(w), inner_cache, x_dot)`` (``w`` does not depend
+    on ``x``).  With ``U`` the identity, training ``theta`` is training ``w``.
 
     Examples
     --------

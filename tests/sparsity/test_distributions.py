@@ -2,7 +2,7 @@
 
 The expected numbers below are computed by hand (the arithmetic is in the
 comments), never by calling the code under test.  The recipe they follow
-(refnet.sparsity.distributions): target T = round(d * N) with halves up; real
+(refnet.supports): target T = round(d * N) with halves up; real
 shares x_l = clip(c * w_l, lo_l, N_l) summing to T; integers floor(x_l) plus
 one for the T - sum(floor) largest fractional parts (ties: earlier layer).
 """

@@ -8,7 +8,7 @@ learning-rate grid, so only the trainable weights differ.  ``random-uniform`` an
 S zero on an EPL support and ``dct-only`` its floor without S; ``*-fixed-alpha`` freeze alpha
 at 1 (``--alpha fixed``); ``doping`` trains ``A kron B + S`` (Thakker et al. 2021) at the
 density's budget; ``imp``, ``rigl-erk``, ``dctps-rigl`` and ``subspace`` are trained by
-:func:`refnet.sparsity.run_method`, which owns their conventions.
+:func:`refnet.cli.study.recipes.run_method`, which owns their conventions.
 
 ``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET`` (``--offsets``) put another fixed
 offset of :mod:`refnet.ops.offsets` in place of the DCT and change nothing else: the same EPL
@@ -31,7 +31,8 @@ import numpy as np
 
 from refnet.models import build_doping, build_model, doping_plan, doping_weights, rebuild
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
-from refnet.sparsity import draw_batches, force, run_method, snip, synflow
+from refnet.sparsity import draw_batches, force, snip, synflow
+from refnet.cli.study.recipes import run_method
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
            "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
@@ -145,7 +146,7 @@ def rigl_interval(total_steps: int) -> int:
 
 
 def _trained_by(method: str):
-    """A study ``run`` through :func:`refnet.sparsity.run_method`."""
+    """A study ``run`` through :func:`refnet.cli.study.recipes.run_method`."""
     def run(ctx: Context, config):
         options = {}
         if method in ("rigl", "dctps-rigl"):

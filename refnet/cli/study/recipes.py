@@ -1,5 +1,8 @@
 """One call per study method: RigL (ERK), DCTpS + RigL, IMP, random subspace.
 
+An app, not part of ``refnet.sparsity``: it builds models (``refnet.models``)
+and trains them with sparsity's methods, so it sits above both.
+
 :func:`run_method` builds a reference model, trains it with one of the
 methods of :mod:`refnet.sparsity.rigl`, :mod:`refnet.sparsity.imp` and
 :mod:`refnet.sparsity.subspace`, and returns the trained network, its
@@ -44,13 +47,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core.layer import Layer
-from ..core.tree import tree_size
-from ..train import TrainConfig, train
-from .dense_gradient import sparse_layers
-from .imp import iterative_magnitude_pruning
-from .rigl import RigL
-from .subspace import SubspaceNetwork, matched_dim
+from refnet.core.layer import Layer
+from refnet.core.tree import tree_size
+from refnet.models import build_model
+from refnet.sparsity import (RigL, SubspaceNetwork, iterative_magnitude_pruning, matched_dim,
+                             sparse_layers)
+from refnet.train import TrainConfig, train
 
 __all__ = ["METHOD_LABELS", "MethodRun", "method_start", "run_method"]
 
@@ -124,7 +126,6 @@ def method_start(method: str, model: str, density: float, seed: int, *,
     params : dict
         ``net.init`` from the run's Generator (``theta = 0`` for subspace).
     """
-    from ..models import build_model
     opts = _options(method, options, "method_start")
     model_args = dict(model_args or {})
     rng = np.random.default_rng(seed)

@@ -1,11 +1,11 @@
-"""run_method: every study method trains a small model at a density, reproducibly."""
+"""refnet.cli.study.recipes.run_method: every study method trains a small model, reproducibly."""
 import numpy as np
 import pytest
 
 from refnet.core.tree import tree_leaves
 from refnet.models import build_model
-from refnet.sparsity import (METHOD_LABELS, SubspaceNetwork, matched_dim, method_start,
-                             run_method, target_nnz)
+from refnet.cli.study.recipes import METHOD_LABELS, method_start, run_method
+from refnet.sparsity import SubspaceNetwork, matched_dim, target_nnz
 from refnet.train import TrainConfig, evaluate
 
 SIZES = [6, 12, 8, 3]                    # 72 + 96 + 24 = 192 weights, 23 biases
