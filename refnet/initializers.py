@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from ._checks import as_rng
+from .ops.offsets import haar_orthogonal
 
 __all__ = ["fans", "kaiming_normal", "kaiming_uniform", "glorot_normal", "glorot_uniform",
            "orthogonal", "zeros", "initialize", "INITIALIZERS"]
@@ -74,23 +75,15 @@ def glorot_uniform(shape, rng) -> np.ndarray:
 
 
 def orthogonal(shape, rng, gain: float = 1.0) -> np.ndarray:
-    """A (semi-)orthogonal matrix (Saxe et al. 2014), reshaped to ``shape``.
+    """``gain`` times a Haar-random (semi-)orthogonal matrix (Saxe et al. 2014), reshaped.
 
-    The weight is viewed as ``(shape[0], prod(shape[1:]))``; its rows are
-    orthonormal when it is wide and its columns when it is tall.  The signs of
-    ``diag(R)`` are folded into ``Q`` so the draw is Haar-distributed.
+    The weight is viewed as ``(shape[0], prod(shape[1:]))``:
+    :func:`refnet.ops.offsets.haar_orthogonal` of that shape.
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2:
         raise ValueError(f"orthogonal: shape must have at least 2 axes, got {shape}")
-    rows, cols = shape[0], math.prod(shape[1:])
-    a = as_rng(rng).standard_normal((max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)
-    d = np.sign(np.diag(r))
-    q = q * np.where(d == 0.0, 1.0, d)             # d == 0 has probability 0
-    if rows < cols:
-        q = q.T
-    return gain * q.reshape(shape)
+    return gain * haar_orthogonal(shape[0], math.prod(shape[1:]), as_rng(rng)).reshape(shape)
 
 
 def zeros(shape, rng=None) -> np.ndarray:

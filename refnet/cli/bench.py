@@ -47,7 +47,7 @@ import numpy as np
 import scipy
 
 from refnet.layers import DCTpSLinear, Linear
-from refnet.ops import rowblocks
+from refnet.ops import fast
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.cli.bench_jacobian import benchmark_jacobian
 
@@ -286,13 +286,13 @@ def _dctps_parts(layer, params, x, y_bar, repeats) -> dict:
               "transpose_x": lambda: np.ascontiguousarray(x.T),
               "transpose_y_bar": lambda: np.ascontiguousarray(y_bar.T),
               "S_matmat": lambda: S @ xt, "S_T_matmat": lambda: S_T @ yt,
-              "value_cotangent": lambda: support.value_cotangent(yt, xt)}
-    previous = rowblocks.get_num_threads()
-    rowblocks.set_num_threads(1)
+              "value_cotangent": lambda: fast.value_cotangent(support, yt, xt)}
+    previous = fast.get_num_threads()
+    fast.set_num_threads(1)
     try:
         return {name: median_time(fn, repeats) for name, fn in pieces.items()}
     finally:
-        rowblocks.set_num_threads(previous)
+        fast.set_num_threads(previous)
 
 
 def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int = 0,
@@ -338,7 +338,7 @@ def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int 
                              f"{row['speedup']:.0f}x")
     return {"benchmark": "dctps", "cases": rows, "bandwidth_bytes_per_s": bandwidth,
             "repeats": repeats, "warmup_s": warmup_s, "density": density, "float": "float64",
-            "threads": rowblocks.get_num_threads(), "cpu_count": os.cpu_count(),
+            "threads": fast.get_num_threads(), "cpu_count": os.cpu_count(),
             "other_processes_cpu_share": share.value,
             "numpy": np.__version__, "scipy": scipy.__version__,
             "python": platform.python_version(), "machine": platform.machine()}
@@ -501,15 +501,15 @@ def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: floa
             steady, cold = steady_medians({o: (lambda o=o: step(o)) for o in OFFSETS}, repeats,
                                           warmup_s=warmup_s)
             alone = {}
-            previous = rowblocks.get_num_threads()
-            rowblocks.set_num_threads(1)
+            previous = fast.get_num_threads()
+            fast.set_num_threads(1)
             try:
                 for o in OFFSETS:
                     O = layers[o].offset
                     alone[o] = 0.0 if O is None else median_time(
                         lambda O=O: (O.apply(x), O.adjoint(y_bar)), repeats)
             finally:
-                rowblocks.set_num_threads(previous)
+                fast.set_num_threads(previous)
             rows.append({"batch": batch, "times_s": steady, "cold_s": cold,
                          "ratio_to_dct": {o: steady[o] / steady["dct"] for o in OFFSETS},
                          "offset_s": alone, "max_rel_error": max(errors.values())})
@@ -521,7 +521,7 @@ def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: floa
             "setup_s": {o: layers[o].setup_s for o in OFFSETS},
             "offset_bytes": {o: _offset_state_bytes(layers[o]) for o in OFFSETS},
             "repeats": repeats, "warmup_s": warmup_s, "float": "float64",
-            "threads": rowblocks.get_num_threads(), "cpu_count": os.cpu_count(),
+            "threads": fast.get_num_threads(), "cpu_count": os.cpu_count(),
             "other_processes_cpu_share": share.value,
             "numpy": np.__version__, "scipy": scipy.__version__,
             "python": platform.python_version(), "machine": platform.machine()}
@@ -632,13 +632,13 @@ def run_command(args) -> int:
         # refnet.cli.main reports it in one line with exit status 2
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     run, table = BENCHMARKS[args.which]
-    previous = rowblocks.get_num_threads()
+    previous = fast.get_num_threads()
     if args.threads is not None:
-        rowblocks.set_num_threads(args.threads)
+        fast.set_num_threads(args.threads)
     try:
         report = run(args)
     finally:
-        rowblocks.set_num_threads(previous)
+        fast.set_num_threads(previous)
     if args.json:
         print(json.dumps(report, indent=1))
     else:

@@ -38,7 +38,7 @@ from .._checks import check_pair, check_positive_int
 from ..core.layer import Layer
 from ..layers import (Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d,
                       SparseLinear)
-from ..layers.sparse_affine import SPARSE_INITS
+from ..layers.sparse import SPARSE_INITS
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init"]
 

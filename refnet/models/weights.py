@@ -35,7 +35,7 @@ from ..core.graph import Graph, Node, Sequential
 from ..core.layer import Layer
 from ..core.tree import tree_get, tree_replace
 from ..layers import Conv2d, DopingLinear, Linear, SparseConv2d
-from ..layers.sparse_affine import SparseAffine
+from ..layers.sparse import SparseLinear
 from .model import Model
 
 __all__ = ["iter_layers", "replace_layers", "prunable_layers", "prunable_weights",
@@ -125,7 +125,7 @@ def _rebuild(net, replacements, prefix, as_graph):
 
 
 def _is_prunable(layer) -> bool:
-    return isinstance(layer, (Linear, Conv2d, SparseAffine, DopingLinear))
+    return isinstance(layer, (Linear, Conv2d, SparseLinear, SparseConv2d, DopingLinear))
 
 
 def weight_shape(layer: Layer) -> tuple[int, ...]:
@@ -142,7 +142,7 @@ def weight_shape(layer: Layer) -> tuple[int, ...]:
         return (layer.out_channels, layer.in_channels) + tuple(layer.kernel_size)
     if isinstance(layer, SparseConv2d):
         return tuple(layer.weight_shape)
-    if isinstance(layer, (SparseAffine, DopingLinear)):
+    if isinstance(layer, (SparseLinear, SparseConv2d, DopingLinear)):
         return (layer.n_out, layer.n_in)
     raise TypeError(f"{type(layer).__name__} has no prunable weight")
 
@@ -193,7 +193,7 @@ def supports_of(net: Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     coordinates (see the module docstring).
     """
     return {path: (np.array(layer.rows, dtype=np.int64), np.array(layer.cols, dtype=np.int64))
-            for path, layer in prunable_layers(net) if isinstance(layer, SparseAffine)}
+            for path, layer in prunable_layers(net) if isinstance(layer, (SparseLinear, SparseConv2d))}
 
 
 def density_of(net: Layer) -> float:
@@ -217,7 +217,7 @@ def density_of(net: Layer) -> float:
 
 def _trainable_entries(layer) -> int:
     """``nnz_l`` of the module docstring: the trained weight entries of a prunable layer."""
-    if isinstance(layer, SparseAffine):
+    if isinstance(layer, (SparseLinear, SparseConv2d)):
         return layer.nnz
     if isinstance(layer, DopingLinear):
         return layer.trainable_weights

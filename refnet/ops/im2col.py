@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_pair
+from ._args import pair
 
 __all__ = ["conv_output_size", "im2col", "col2im"]
 
@@ -46,9 +46,9 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 def _geometry(kernel, stride, padding, image_shape, owner):
     """Validated ``(kh, kw), (sh, sw), (ph, pw), (Ho, Wo)`` for an image of (H, W)."""
-    kh, kw = check_pair("kernel", kernel, owner)
-    sh, sw = check_pair("stride", stride, owner)
-    ph, pw = check_pair("padding", padding, owner, minimum=0)
+    kh, kw = pair("kernel", kernel, owner)
+    sh, sw = pair("stride", stride, owner)
+    ph, pw = pair("padding", padding, owner, minimum=0)
     h, w = image_shape
     try:
         out = (conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))

@@ -18,7 +18,7 @@ position, on the support and off it.
 So refnet gets it from its own layers, without a new derivative: the *dense
 twin* of a network replaces every sparse or DCTpS layer by a
 :class:`~refnet.layers.Linear` / :class:`~refnet.layers.Conv2d` with the
-weight ``W = alpha * D + S`` (:meth:`SparseAffine.dense_matrix`) and the same
+weight ``W = alpha * D + S`` (:meth:`SparseLinear.dense_matrix`) and the same
 bias.  The twin computes the same function (up to rounding), so one forward
 and one VJP through it give ``dL/dW`` of every replaced layer.  Cost: the
 dense ``O(B m n)`` of a dense layer per layer, and ``m x n`` memory for each
@@ -29,8 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.layer import Layer
-from ..layers import Conv2d, Linear, SparseConv2d
-from ..layers.sparse_affine import SparseAffine
+from ..layers import Conv2d, Linear, SparseConv2d, SparseLinear
 from ..losses import LOSSES
 from ..models.weights import get_path, prunable_layers, replace_layers, replace_path
 from ..train import value_and_grad
@@ -38,13 +37,13 @@ from ..train import value_and_grad
 __all__ = ["replace_layers", "sparse_layers", "dense_twin", "dense_weight_gradients"]
 
 
-def sparse_layers(net: Layer) -> list[tuple[str, SparseAffine]]:
+def sparse_layers(net: Layer) -> list[tuple[str, SparseLinear | SparseConv2d]]:
     """``[(path, layer)]`` of every sparse and DCTpS layer of ``net``, in node order."""
     return [(path, layer) for path, layer in prunable_layers(net)
-            if isinstance(layer, SparseAffine)]
+            if isinstance(layer, (SparseLinear, SparseConv2d))]
 
 
-def _dense_layer(layer: SparseAffine, layer_params: dict):
+def _dense_layer(layer: SparseLinear | SparseConv2d, layer_params: dict):
     """A dense Linear/Conv2d computing what ``layer`` computes, and its parameters."""
     matrix = layer.dense_matrix(layer_params)                       # alpha * D + S, (m, n)
     if isinstance(layer, SparseConv2d):

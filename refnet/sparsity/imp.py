@@ -39,8 +39,7 @@ import numpy as np
 from .._checks import check_positive_int
 from ..core.layer import Layer
 from ..core.tree import tree_map
-from ..layers import Conv2d, Linear
-from ..layers.sparse_affine import SparseAffine
+from ..layers import Conv2d, Linear, SparseConv2d, SparseLinear
 from ..models.convert import to_sparse
 from ..models.weights import (dense_matrix, dense_prunable_layers, get_path, prunable_layers,
                               weight_shape)
@@ -95,7 +94,7 @@ def magnitude_scores(net: Layer, params: dict) -> dict:
         layer_params = get_path(params, path)
         if isinstance(layer, (Linear, Conv2d)):
             scores[path] = np.abs(dense_matrix(layer, layer_params))
-        elif isinstance(layer, SparseAffine) and layer.offset is None:
+        elif isinstance(layer, (SparseLinear, SparseConv2d)) and layer.offset is None:
             score = np.full(layer.shape, -np.inf)
             score[layer.rows, layer.cols] = np.abs(layer_params["S"])
             scores[path] = score

@@ -1,10 +1,11 @@
-"""Row blocks and threads: the results never depend on how the work was split."""
+"""The fast path of refnet.ops.fast: equal to the plain reference, whatever the blocks
+and threads."""
 import numpy as np
 import pytest
 
 from refnet.layers import DCTpSConv2d, DCTpSLinear, SparseConv2d, SparseLinear
-from refnet.ops import rowblocks
-from refnet.ops.rowblocks import map_blocks, row_blocks, set_num_threads
+from refnet.ops import CSRSupport, fast as rowblocks
+from refnet.ops.fast import map_blocks, row_blocks, set_num_threads
 
 from layer_specs import perturbed_init
 
@@ -65,3 +66,51 @@ def test_threads_and_blocks_give_bitwise_the_same_numbers(layer, in_shape, monke
     monkeypatch.setattr(rowblocks, "BLOCK_BYTES", 1 << 30)    # a single block
     for a, b in zip(serial, run()):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def _pass(layer, params, x, y_bar, x_dot):
+    y, cache = layer.forward(params, x)
+    x_bar, grads = layer.vjp(params, cache, y_bar)
+    x_bar_only, none = layer.vjp(params, cache, y_bar, need_params=False)
+    assert none is None
+    return [y, x_bar, x_bar_only, layer.jvp(params, cache, x_dot)] + [
+        grads[k] for k in sorted(grads)]
+
+
+SUPPORTS = [(n_in, n_out, nnz, seed) for seed, (n_in, n_out, nnz) in enumerate(
+    [(12, 9, 30), (7, 15, 0), (40, 33, 200), (33, 40, 1320), (64, 48, 500)])]
+
+
+@pytest.mark.parametrize("n_in, n_out, nnz, seed", SUPPORTS)
+@pytest.mark.parametrize("offset", ["dct", "randomized-dct", "none"])
+@pytest.mark.parametrize("batch", [0, 1, 5, 70])
+def test_fast_equals_plain_on_random_supports(n_in, n_out, nnz, seed, offset, batch,
+                                              monkeypatch):
+    """Every output of forward, VJP (with and without parameters) and JVP, with two
+    leading tangent axes, to 1e-12; also with tiny blocks and chunks (many of them)."""
+    rng = np.random.default_rng(seed)
+    kwargs = dict(offset=offset, offset_seed=seed) if offset == "randomized-dct" else dict(
+        offset=offset)
+    layer = DCTpSLinear(n_in, n_out, nnz=nnz, rng=seed, **kwargs)
+    params = perturbed_init(layer, rng)
+    x = rng.standard_normal((batch, n_in))
+    y_bar = rng.standard_normal((2, 3, batch, n_out))
+    x_dot = rng.standard_normal((2, batch, n_in))
+    monkeypatch.setattr(rowblocks, "ENABLED", False)
+    plain = _pass(layer, params, x, y_bar, x_dot)
+    monkeypatch.setattr(rowblocks, "ENABLED", True)
+    for block, chunk in ((rowblocks.BLOCK_BYTES, rowblocks.GATHER_CHUNK_BYTES), (8 * 80, 64)):
+        monkeypatch.setattr(rowblocks, "BLOCK_BYTES", block)
+        monkeypatch.setattr(rowblocks, "GATHER_CHUNK_BYTES", chunk)
+        for a, b in zip(plain, _pass(layer, params, x, y_bar, x_dot)):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_fast_value_cotangent_equals_the_plain_gather():
+    s = CSRSupport.sample((40, 30), 333, 0)
+    rng = np.random.default_rng(1)
+    x, y_bar = rng.standard_normal((16, 30)), rng.standard_normal((2, 16, 40))
+    yt = np.ascontiguousarray(y_bar.reshape(32, 40).T)
+    np.testing.assert_allclose(rowblocks.value_cotangent(s, yt, np.ascontiguousarray(x.T)),
+                               s.value_cotangent(y_bar, x), rtol=1e-12, atol=1e-12)
