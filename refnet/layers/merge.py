@@ -24,19 +24,9 @@ class Add(MergeLayer):
 
     Notes
     -----
-    Shapes: every x_i and y (B, ...); tangents carry ``*lead`` in front.
+    Shapes: every x_i and y (B, ...); tangents carry ``*lead`` in front::
 
-    Forward::
-
-        y = x_1 + ... + x_k
-
-    VJP::
-
-        x_i_bar = y_bar              for every i
-
-    JVP::
-
-        y_dot = x_1_dot + ... + x_k_dot
+        y = x_1 + ... + x_k;   x_i_bar = y_bar for every i;   y_dot = x_1_dot + ... + x_k_dot
 
     This is where a residual connection's cotangent fans out; a
     :class:`~refnet.Graph` sums cotangents where a value is used twice.
@@ -91,19 +81,11 @@ class Concat(MergeLayer):
 
     Notes
     -----
-    Shapes: x_i (B, ..., d_i, ...), y (B, ..., sum_i d_i, ...).
+    Shapes: x_i (B, ..., d_i, ...), y (B, ..., sum_i d_i, ...)::
 
-    Forward::
-
-        y = np.concatenate([x_1, ..., x_k], axis=1 + axis)
-
-    VJP (split at the cached offsets)::
-
-        x_i_bar = y_bar[..., offset_i : offset_i + d_i, ...]
-
-    JVP::
-
-        y_dot = np.concatenate([x_1_dot, ..., x_k_dot], axis=lead + 1 + axis)
+        y       = np.concatenate([x_1, ..., x_k], axis=1 + axis)              # Forward
+        x_i_bar = y_bar[..., offset_i : offset_i + d_i, ...]                  # VJP
+        y_dot   = np.concatenate([x_1_dot, ..., x_k_dot], axis=lead + 1 + axis)   # JVP
     """
 
     is_linear = True

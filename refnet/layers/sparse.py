@@ -159,7 +159,7 @@ class SparseLinear(Layer):
 
     @classmethod
     def from_dense(cls, W, b=None, *, mask=None, **kwargs):
-        """``(layer, params)`` from a dense ``(m, n)`` weight, on ``mask != 0`` (default ``W != 0``).
+        """``(layer, params)`` from a dense ``(m, n)`` ``W``, on ``mask != 0`` (or ``W != 0``).
 
         The layer has a bias exactly when ``b`` is given; ``kwargs`` go to the
         constructor.  Called on a DCTpS class, ``W`` gives ``S`` alone.

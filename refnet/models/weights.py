@@ -193,7 +193,8 @@ def supports_of(net: Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     coordinates (see the module docstring).
     """
     return {path: (np.array(layer.rows, dtype=np.int64), np.array(layer.cols, dtype=np.int64))
-            for path, layer in prunable_layers(net) if isinstance(layer, (SparseLinear, SparseConv2d))}
+            for path, layer in prunable_layers(net)
+            if isinstance(layer, (SparseLinear, SparseConv2d))}
 
 
 def density_of(net: Layer) -> float:

@@ -194,7 +194,7 @@ class CSRSupport:
                                        shape=self.shape[::-1], copy=False)
 
     def value_cotangent(self, y_bar, x) -> np.ndarray:
-        """The cotangent of the values: ``S_bar[..., k] = sum_b y_bar[..., b, rows[k]] * x[b, cols[k]]``.
+        """The values' cotangent ``S_bar[..., k] = sum_b y_bar[..., b, rows[k]] * x[b, cols[k]]``.
 
         Parameters
         ----------
