@@ -23,13 +23,7 @@ __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_facto
 
 # -- factorizations -----------------------------------------------------------------------
 def factor_pairs(k: int) -> list[tuple[int, int]]:
-    """Every ordered pair ``(k1, k2)`` of positive integers with ``k1 * k2 == k``.
-
-    Examples
-    --------
-    >>> factor_pairs(12)
-    [(1, 12), (2, 6), (3, 4), (4, 3), (6, 2), (12, 1)]
-    """
+    """Every ordered pair ``(k1, k2)`` of positive integers with ``k1 * k2 == k``."""
     k = check_positive_int("k", k, "factor_pairs")
     return [(d, k // d) for d in range(1, k + 1) if k % d == 0]
 
@@ -40,22 +34,12 @@ def kronecker_weights(factors) -> int:
     return m1 * n1 + m2 * n2
 
 
-def _rank_bound(factors) -> int:
-    """``min(m1, n1) * min(m2, n2)``: the largest rank ``A kron B`` can have."""
-    (n1, n2), (m1, m2) = factors
-    return min(m1, n1) * min(m2, n2)
+def kronecker_factorizations(n_in: int, n_out: int) -> list:
+    """Every ``((n1, n2), (m1, m2))`` with ``n1 * n2 == n_in`` and ``m1 * m2 == n_out``.
 
-
-def kronecker_factorizations(n_in: int, n_out: int) -> list[tuple[tuple[int, int],
-                                                                   tuple[int, int]]]:
-    """Every ``factors = ((n1, n2), (m1, m2))`` of an ``n_out x n_in`` Kronecker layer.
-
-    ``n1 * n2 == n_in`` and ``m1 * m2 == n_out``; ``A`` is ``(m1, n1)`` and
-    ``B`` is ``(m2, n2)``.  Sorted most compact first: by the number of
-    weights ``m1 n1 + m2 n2``, then by the largest possible rank ``min(m1,
-    n1) * min(m2, n2)`` (higher first: a product of square-ish factors can
-    express more), then by ``|m1 n1 - m2 n2|`` (balanced factors first), then
-    by ``(m1, n1)``.
+    Most compact first: by the weights ``m1 n1 + m2 n2``, then the largest
+    possible rank ``min(m1, n1) * min(m2, n2)`` (higher first), then
+    ``|m1 n1 - m2 n2|`` (balanced first), then ``(m1, n1)``.
 
     Examples
     --------
@@ -63,23 +47,16 @@ def kronecker_factorizations(n_in: int, n_out: int) -> list[tuple[tuple[int, int
     [((2, 3), (2, 2)), ((3, 2), (2, 2))]
     """
     owner = "kronecker_factorizations"
-    n_in = check_positive_int("n_in", n_in, owner)
-    n_out = check_positive_int("n_out", n_out, owner)
-    options = [((n1, n2), (m1, m2)) for n1, n2 in factor_pairs(n_in)
-               for m1, m2 in factor_pairs(n_out)]
-
-    def key(f):
-        (n1, n2), (m1, m2) = f
-        return (kronecker_weights(f), -_rank_bound(f), abs(m1 * n1 - m2 * n2), m1, n1)
-
-    return sorted(options, key=key)
+    options = [((n1, n2), (m1, m2))
+               for n1, n2 in factor_pairs(check_positive_int("n_in", n_in, owner))
+               for m1, m2 in factor_pairs(check_positive_int("n_out", n_out, owner))]
+    return sorted(options, key=lambda f: (kronecker_weights(f), -min(f[1][0], f[0][0]) * min(
+        f[1][1], f[0][1]), abs(f[1][0] * f[0][0] - f[1][1] * f[0][1]), f[1][0], f[0][0]))
 
 
 def compact_factors(n_in: int, n_out: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The factors with the fewest Kronecker weights (first of :func:`kronecker_factorizations`).
-
-    ``m1 n1 + m2 n2 >= 2 sqrt(m1 n1 m2 n2) = 2 sqrt(n_in n_out)``, with equality
-    only when ``m1 n1 == m2 n2``.
+    """The first of :func:`kronecker_factorizations`: the fewest Kronecker weights,
+    ``m1 n1 + m2 n2 >= 2 sqrt(n_in n_out)`` (equality when ``m1 n1 == m2 n2``).
 
     Examples
     --------
@@ -89,39 +66,29 @@ def compact_factors(n_in: int, n_out: int) -> tuple[tuple[int, int], tuple[int, 
     return kronecker_factorizations(n_in, n_out)[0]
 
 
-def _pairs_text(k: int) -> str:
-    return ", ".join(f"({a}, {b})" for a, b in factor_pairs(k))
-
-
 def _check_factors(factors, n_in: int, n_out: int, owner: str):
     """``factors`` as ``((n1, n2), (m1, m2))`` of ints, or a ValueError that lists what works."""
-    def hint():
-        best = compact_factors(n_in, n_out)
-        (n1, n2), (m1, m2) = best
-        return (f"; (n1, n2) can be any of {_pairs_text(n_in)} (n1 * n2 = {n_in}) and "
-                f"(m1, m2) any of {_pairs_text(n_out)} (m1 * m2 = {n_out}); the fewest "
-                f"Kronecker weights: factors={best} (A {m1}x{n1}, B {m2}x{n2}, "
-                f"{kronecker_weights(best)} weights)")
-
+    best = compact_factors(n_in, n_out)
+    pairs = [", ".join(f"({a}, {b})" for a, b in factor_pairs(k)) for k in (n_in, n_out)]
+    hint = (f"; (n1, n2) can be any of {pairs[0]} (n1 * n2 = {n_in}) and (m1, m2) any of "
+            f"{pairs[1]} (m1 * m2 = {n_out}); the fewest Kronecker weights: factors={best} "
+            f"(A {best[1][0]}x{best[0][0]}, B {best[1][1]}x{best[0][1]}, "
+            f"{kronecker_weights(best)} weights)")
     try:
         (n1, n2), (m1, m2) = factors
-        values = (n1, n2, m1, m2)
     except (TypeError, ValueError):
         raise ValueError(f"{owner}: factors must be ((n1, n2), (m1, m2)) with n1 * n2 = n_in "
-                         f"and m1 * m2 = n_out, got {factors!r}{hint()}") from None
+                         f"and m1 * m2 = n_out, got {factors!r}{hint}") from None
     if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-           for v in values):
-        raise ValueError(f"{owner}: factors must hold positive integers, got {factors!r}"
-                         f"{hint()}")
-    n1, n2, m1, m2 = (int(v) for v in values)
-    problems = []
-    if n1 * n2 != n_in:
-        problems.append(f"n1 * n2 = {n1} * {n2} = {n1 * n2} is not n_in = {n_in}")
-    if m1 * m2 != n_out:
-        problems.append(f"m1 * m2 = {m1} * {m2} = {m1 * m2} is not n_out = {n_out}")
+           for v in (n1, n2, m1, m2)):
+        raise ValueError(f"{owner}: factors must hold positive integers, got {factors!r}{hint}")
+    n1, n2, m1, m2 = int(n1), int(n2), int(m1), int(m2)
+    problems = [f"{a} * {b} = {c} * {d} = {c * d} is not {name} = {k}" for a, b, c, d, name, k
+                in (("n1", "n2", n1, n2, "n_in", n_in), ("m1", "m2", m1, m2, "n_out", n_out))
+                if c * d != k]
     if problems:
         raise ValueError(f"{owner}: factors={factors!r} do not factor the layer: "
-                         f"{' and '.join(problems)}{hint()}")
+                         f"{' and '.join(problems)}{hint}")
     return (n1, n2), (m1, m2)
 
 
