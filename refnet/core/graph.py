@@ -34,28 +34,22 @@ class GraphCache(NamedTuple):
 
 
 def _as_node(item, position: int) -> Node:
-    if isinstance(item, Node):
-        name, layer, inputs = item
-    elif isinstance(item, (tuple, list)) and len(item) == 3:
-        name, layer, inputs = item
-    else:
+    if not isinstance(item, (tuple, list)) or len(item) != 3:       # a Node is a tuple
         raise TypeError(f"Graph: node {position} must be Node(name, layer, inputs) or a "
                         f"(name, layer, inputs) tuple, got {item!r}")
+    name, layer, inputs = item
     if not isinstance(name, str) or not name or "/" in name:
         raise ValueError(f"Graph: node {position} has name {name!r}; expected a non-empty "
                          "string without '/'")
     if not isinstance(layer, Layer):
         raise TypeError(f"Graph: node {name!r} has layer {layer!r}; expected a refnet Layer")
-    if isinstance(inputs, str):
-        inputs = (inputs,)
-    inputs = tuple(inputs)
+    inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
     if not all(isinstance(i, str) for i in inputs):
         raise TypeError(f"Graph: node {name!r} has inputs {inputs!r}; expected names (str)")
-    if layer.n_inputs is None:
-        if len(inputs) < 2:
-            raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) merges two or "
-                             f"more inputs, got {list(inputs)}")
-    elif len(inputs) != layer.n_inputs:
+    if layer.n_inputs is None and len(inputs) < 2:
+        raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) merges two or "
+                         f"more inputs, got {list(inputs)}")
+    if layer.n_inputs is not None and len(inputs) != layer.n_inputs:
         raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) takes "
                          f"{layer.n_inputs} input(s), got {list(inputs)}")
     return Node(name, layer, inputs)
@@ -156,17 +150,14 @@ class Graph(Layer):
             self.output_shape(self.input_shape)
 
     def _toposort(self, nodes: list[Node]) -> list[Node]:
-        done = {self.input_name}
-        order: list[Node] = []
-        pending = list(nodes)
+        done, order, pending = {self.input_name}, [], list(nodes)
         while pending:
             ready = [n for n in pending if all(i in done for i in n.inputs)]
             if not ready:
                 raise ValueError("Graph: the nodes form a cycle through "
                                  f"{sorted(n.name for n in pending)}")
-            for node in ready:
-                order.append(node)
-                done.add(node.name)
+            order += ready
+            done.update(n.name for n in ready)
             pending = [n for n in pending if n.name not in done]
         return order
 
@@ -248,10 +239,10 @@ class Graph(Layer):
         rng = as_rng(rng)
         return {node.name: node.layer.init(rng) for node in self.nodes}
 
-    def _inputs_of(self, node: Node, values: dict):
-        if node.layer.n_inputs == 1:
-            return values[node.inputs[0]]
-        return tuple(values[i] for i in node.inputs)
+    @staticmethod
+    def _inputs_of(node: Node, values: dict):
+        ins = tuple(values[i] for i in node.inputs)
+        return ins[0] if node.layer.n_inputs == 1 else ins
 
     def forward(self, params, x):
         values, cache = self.forward_all(params, x, keep=(self.output,))
