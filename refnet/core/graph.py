@@ -61,17 +61,14 @@ class Graph(Layer):
     Parameters
     ----------
     nodes : sequence of Node or (name, layer, inputs)
-        Each node applies ``layer`` to the values named in ``inputs`` (one name,
-        or a tuple of names for a merge layer such as ``Add``).  Names refer to
-        other nodes or to ``input_name``.  Any order is accepted; the graph is
-        sorted topologically (ties keep the given order).
+        ``name = layer(*inputs)``: ``inputs`` names other nodes or ``input_name``
+        (a tuple for a merge layer).  Any order; sorted topologically (ties keep
+        the given order).
     output : str, optional
-        The node whose value is the graph's output; default the last node.
+        The output node; default the last node.
     input_name : str, default "input"
-        The name under which nodes refer to the graph's input.
     input_shape : tuple of int, optional
-        Per-example input shape.  When given, every node's shape is inferred at
-        construction, so a mismatch is reported before any data flows.
+        Per-example input shape: every node's shape is then checked at construction.
 
     Raises
     ------

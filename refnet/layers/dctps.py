@@ -70,8 +70,10 @@ class DCTpSLinear(SparseLinear):
 
         y_dot = alpha * D(x_dot) + (S @ x_dot.T).T                    # (*lead, B, m)
 
-    While :data:`refnet.ops.fast.ENABLED`, the same numbers come from
-    :func:`refnet.ops.fast.affine` and :func:`~refnet.ops.fast.affine_vjp`.
+    ``forward``, ``vjp`` and ``jvp`` (SparseLinear's) check shapes, fold the
+    leading axes into rows and call ``_rows`` and ``_rows_vjp`` below, this math
+    line by line.  While :data:`refnet.ops.fast.ENABLED`, the same numbers come
+    from :func:`refnet.ops.fast.affine` and :func:`~refnet.ops.fast.affine_vjp`.
 
     Examples
     --------

@@ -49,10 +49,7 @@ class Add(MergeLayer):
         xs = _check_inputs("Add", xs)
         if any(x.shape != xs[0].shape for x in xs):
             raise ValueError(f"Add: inputs must have one shape, got {[x.shape for x in xs]}")
-        y = xs[0] + xs[1]
-        for x in xs[2:]:
-            y = y + x
-        return y, Add.Cache(xs[0].shape, len(xs))
+        return sum(xs[1:], start=xs[0]), Add.Cache(xs[0].shape, len(xs))
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
         lead_shape("y_bar", y_bar, cache.shape, "Add")
@@ -63,10 +60,7 @@ class Add(MergeLayer):
             raise ValueError(f"Add: got {len(xs_dot)} tangents, expected {cache.count}")
         for x_dot in xs_dot:
             lead_shape("x_dot", x_dot, cache.shape, "Add")
-        y_dot = xs_dot[0] + xs_dot[1]
-        for x_dot in xs_dot[2:]:
-            y_dot = y_dot + x_dot
-        return y_dot
+        return sum(xs_dot[1:], start=xs_dot[0])
 
 
 class Concat(MergeLayer):

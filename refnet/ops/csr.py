@@ -33,11 +33,10 @@ def nnz_from_density(shape: tuple[int, int], density: float, owner: str = "densi
 
 
 def _sample_distinct(population: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` distinct integers drawn uniformly without replacement from ``[0, population)``.
+    """``k`` distinct sorted integers, uniformly without replacement from ``[0, population)``.
 
-    ``O(k)`` memory: draw with replacement and keep the first ``k`` distinct values
-    in order of appearance (sequential sampling without replacement); for ``k >
-    population / 2`` sample the complement.  Sorted int64.
+    ``O(k)`` memory: the first ``k`` distinct values of draws with replacement
+    (sequential sampling); for ``k > population / 2``, the complement.
     """
     if k > population // 2:
         keep = np.ones(population, dtype=bool)

@@ -1,27 +1,20 @@
 """The fast implementation of a (DCT plus) sparse layer's passes: row blocks on two threads.
 
-The layers' plain reference (:class:`refnet.layers.SparseLinear`,
-:class:`refnet.layers.DCTpSLinear`) computes ``y = alpha * O @ x + S @ x + b``
-and its VJP with whole-array scipy products and one gather-and-sum
-(:meth:`refnet.ops.csr.CSRSupport.value_cotangent`).  The functions here compute
-the same numbers (tested equal to 1e-12) faster on large layers:
-
-* the rows are cut into blocks of about :data:`BLOCK_BYTES`, so every temporary
-  stays in cache and is recycled by the allocator (a fresh 4 MiB array costs
-  about a thousand page faults on a VM);
-* each block is transposed into a small FEATURE-MAJOR copy: scipy's CSR
-  products are about 2.5x faster on ``(features, batch)`` operands;
-* blocks run on two threads (scipy.fft, scipy.sparse and numpy copies release
-  the GIL);
-* the values' cotangent gathers rows into preallocated chunks of
-  :data:`GATHER_CHUNK_BYTES` (one unchunked gather was 3-6x slower).
-
-Results never depend on the number of threads: blocks depend only on the
-shapes, each writes its own rows, and sums over blocks are taken in block order.
+The plain reference is in the layers (:class:`refnet.layers.SparseLinear`,
+:class:`refnet.layers.DCTpSLinear`): ``y = alpha * O @ x + S @ x + b`` and its
+VJP by whole-array scipy products and one gather-and-sum.  The functions here
+compute the same numbers (tested equal to 1e-12) faster on large layers: rows in
+blocks of :data:`BLOCK_BYTES` keep every temporary in cache (a fresh 4 MiB array
+costs about a thousand page faults on a VM); each block is transposed to a small
+FEATURE-MAJOR copy (scipy's CSR products are 2.5x faster on those); blocks run
+on two threads (scipy and numpy release the GIL); the values' cotangent gathers
+in chunks of :data:`GATHER_CHUNK_BYTES` (3-6x faster than one gather).  Blocks
+depend only on the shapes and sums over them are taken in block order, so the
+results do not depend on the number of threads.
 
 The layers use this module while :data:`ENABLED` is true (the default, which
-the benchmark ``refnet bench dctps`` measures); set ``refnet.ops.fast.ENABLED =
-False`` to run the plain reference instead.
+``refnet bench dctps`` measures); ``refnet.ops.fast.ENABLED = False`` runs the
+plain reference.
 """
 from __future__ import annotations
 
