@@ -188,8 +188,8 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
                              ("b", need_b)) if w]
     grads = {}
     for key in wanted:
-        total = np.zeros((k_lead,) + shapes[key], dtype=x3_bar.dtype)
-        for part in partials:                                       # in block order
+        total = partials[0][key] if partials else np.zeros((k_lead,) + shapes[key])
+        for part in partials[1:]:                                   # in block order
             total = total + part[key]
         grads[key] = total
     return x3_bar, grads
