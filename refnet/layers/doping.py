@@ -119,8 +119,6 @@ class DopingLinear(Layer):
     a_shape, b_shape : (int, int)
     support : CSRSupport
         Its ``nnz``, ``shape``, ``rows``, ``cols`` are readable on the layer too.
-    trainable_weights : int
-        ``m1 n1 + m2 n2 + nnz`` (biases excluded).
 
     Notes
     -----
@@ -136,23 +134,18 @@ class DopingLinear(Layer):
     (The textbook ``(A kron B) @ vec(Z) = vec(B @ Z @ A.T)`` uses a COLUMN-major
     ``vec``; reading it with a row-major reshape computes ``B kron A``.)
 
-    Forward::
+    The VJP follows from ``<Y_bar[r], A @ X[r] @ B.T>`` and the cyclic trace, with
+    ``Y_bar = y_bar.reshape(R, m1, m2)``, ``H = A.T @ Y_bar`` (R, n1, m2) and ``G =
+    Y_bar @ B`` (R, m1, n2) indexed ``[l, r]`` (copy, example); ``X_dot =
+    x_dot.reshape(R, n1, n2)``::
 
-        y = (A @ X @ B.T).reshape(N, m) + (S @ x.T).T + b               # (N, m)
-
-    VJP, from ``<Y_bar[r], A @ X[r] @ B.T>`` and the cyclic trace, with
-    ``Y_bar = y_bar.reshape(R, m1, m2)``, ``H = A.T @ Y_bar`` (R, n1, m2) and
-    ``G = Y_bar @ B`` (R, m1, n2), both indexed ``[l, r]`` (copy, example)::
-
-        x_bar = (H @ B).reshape(R, n) + (S.T @ y_bar.T).T               # (*lead, N, n)
+        y     = (A @ X @ B.T).reshape(N, m) + (S @ x.T).T + b           # Forward, (N, m)
+        x_bar = (H @ B).reshape(R, n) + (S.T @ y_bar.T).T               # VJP, (*lead, N, n)
         A_bar = sum_{r, j} G[l, r, :, j, None] * X[r, None, :, j]       # (*lead, m1, n1)
         B_bar = sum_{r, i} H[l, r, i, :, None] * X[r, i, None, :]       # (*lead, m2, n2)
         S_bar = support.value_cotangent(y_bar, x)                       # (*lead, nnz)
         b_bar = sum_r y_bar[l, r, :]                                    # (*lead, m)
-
-    JVP (``X_dot = x_dot.reshape(R, n1, n2)``)::
-
-        y_dot = (A @ X_dot @ B.T).reshape(R, m) + (S @ x_dot.T).T       # (*lead, N, m)
+        y_dot = (A @ X_dot @ B.T).reshape(R, m) + (S @ x_dot.T).T       # JVP, (*lead, N, m)
 
     Initialisation: ``A ~ N(0, 2 / n1)``, ``B ~ N(0, 1 / n2)``, so an entry of
     ``A kron B`` has Kaiming's variance ``2 / n``; ``S = 0``, ``b = 0``.

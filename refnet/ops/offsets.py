@@ -63,8 +63,8 @@ class RandomizedDCT(FixedOperator):
 
         O.T @ y = idct(pad(y[..., inv_out], q))[..., :n][..., inv_in] * s[inv_in]
 
-    Over the draws, ``E[(O @ x)[i]**2] = |x|**2 / n`` for every output when
-    ``m <= n``: the randomisation removes the DCT's ordering by frequency.
+    Over the draws ``E[(O @ x)[i]**2] = |x|**2 / n`` for every output (``m <= n``):
+    no ordering by frequency is left.
     """
 
     name = "randomized-dct"
