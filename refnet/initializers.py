@@ -1,7 +1,7 @@
 """Weight initializers: each draws an array of a given shape from an explicit rng.
 
-Fans follow PyTorch's convention for a weight of shape ``(out, in, *kernel)``:
-``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``.
+Fans follow PyTorch for a weight of shape ``(out, in, *kernel)``: ``fan_in = in *
+prod(kernel)``, ``fan_out = out * prod(kernel)``.
 
 ==================  ===============================================
 name                distribution
@@ -10,7 +10,7 @@ name                distribution
 ``kaiming-uniform`` U(-a, a), a = gain * sqrt(3 / fan_in)
 ``glorot-normal``   N(0, 2 / (fan_in + fan_out))
 ``glorot-uniform``  U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-``orthogonal``      Q of a Gaussian's QR, signs fixed by diag(R)
+``orthogonal``      Haar (semi-)orthogonal (:func:`refnet.ops.offsets.haar_orthogonal`)
 ``zeros``           all zeros
 ==================  ===============================================
 
@@ -28,69 +28,50 @@ import math
 import numpy as np
 
 from ._checks import as_rng
+from .ops.offsets import haar_orthogonal
 
 __all__ = ["fans", "kaiming_normal", "kaiming_uniform", "glorot_normal", "glorot_uniform",
            "orthogonal", "zeros", "initialize", "INITIALIZERS"]
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *kernel)``.
-
-    A 1-D shape ``(n,)`` has ``fan_in = fan_out = n``.
-    """
+    """``(fan_in, fan_out)`` of a weight ``(out, in, *kernel)``; ``(n,)`` gives ``(n, n)``."""
     shape = tuple(int(s) for s in shape)
     if len(shape) == 0:
         raise ValueError("fans: shape must have at least one axis, got ()")
     if len(shape) == 1:
         return shape[0], shape[0]
-    receptive = math.prod(shape[2:])
-    return shape[1] * receptive, shape[0] * receptive
+    return shape[1] * math.prod(shape[2:]), shape[0] * math.prod(shape[2:])
 
 
 def kaiming_normal(shape, rng, gain: float = math.sqrt(2.0)) -> np.ndarray:
-    """He et al. (2015) normal init, ``std = gain / sqrt(fan_in)``."""
-    fan_in, _ = fans(shape)
-    return as_rng(rng).normal(0.0, gain / math.sqrt(fan_in), size=shape)
+    """He et al. (2015): N(0, (gain / sqrt(fan_in))**2)."""
+    return as_rng(rng).normal(0.0, gain / math.sqrt(fans(shape)[0]), size=shape)
 
 
 def kaiming_uniform(shape, rng, gain: float = math.sqrt(2.0)) -> np.ndarray:
-    """He et al. (2015) uniform init on ``[-a, a]``, ``a = gain * sqrt(3 / fan_in)``."""
-    fan_in, _ = fans(shape)
-    bound = gain * math.sqrt(3.0 / fan_in)
+    """He et al. (2015): U(-a, a), ``a = gain * sqrt(3 / fan_in)``."""
+    bound = gain * math.sqrt(3.0 / fans(shape)[0])
     return as_rng(rng).uniform(-bound, bound, size=shape)
 
 
 def glorot_normal(shape, rng) -> np.ndarray:
-    """Glorot & Bengio (2010) normal init, ``std = sqrt(2 / (fan_in + fan_out))``."""
-    fan_in, fan_out = fans(shape)
-    return as_rng(rng).normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape)
+    """Glorot & Bengio (2010): N(0, 2 / (fan_in + fan_out))."""
+    return as_rng(rng).normal(0.0, math.sqrt(2.0 / sum(fans(shape))), size=shape)
 
 
 def glorot_uniform(shape, rng) -> np.ndarray:
-    """Glorot & Bengio (2010) uniform init, ``a = sqrt(6 / (fan_in + fan_out))``."""
-    fan_in, fan_out = fans(shape)
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    """Glorot & Bengio (2010): U(-a, a), ``a = sqrt(6 / (fan_in + fan_out))``."""
+    bound = math.sqrt(6.0 / sum(fans(shape)))
     return as_rng(rng).uniform(-bound, bound, size=shape)
 
 
 def orthogonal(shape, rng, gain: float = 1.0) -> np.ndarray:
-    """A (semi-)orthogonal matrix (Saxe et al. 2014), reshaped to ``shape``.
-
-    The weight is viewed as ``(shape[0], prod(shape[1:]))``; its rows are
-    orthonormal when it is wide and its columns when it is tall.  The signs of
-    ``diag(R)`` are folded into ``Q`` so the draw is Haar-distributed.
-    """
+    """``gain`` times a Haar (semi-)orthogonal ``(shape[0], prod(shape[1:]))``, reshaped."""
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2:
         raise ValueError(f"orthogonal: shape must have at least 2 axes, got {shape}")
-    rows, cols = shape[0], math.prod(shape[1:])
-    a = as_rng(rng).standard_normal((max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)
-    d = np.sign(np.diag(r))
-    q = q * np.where(d == 0.0, 1.0, d)             # d == 0 has probability 0
-    if rows < cols:
-        q = q.T
-    return gain * q.reshape(shape)
+    return gain * haar_orthogonal(shape[0], math.prod(shape[1:]), as_rng(rng)).reshape(shape)
 
 
 def zeros(shape, rng=None) -> np.ndarray:
@@ -98,32 +79,19 @@ def zeros(shape, rng=None) -> np.ndarray:
     return np.zeros(shape)
 
 
-INITIALIZERS = {
-    "kaiming-normal": kaiming_normal,
-    "kaiming-uniform": kaiming_uniform,
-    "glorot-normal": glorot_normal,
-    "glorot-uniform": glorot_uniform,
-    "orthogonal": orthogonal,
-    "zeros": zeros,
-}
+INITIALIZERS = {"kaiming-normal": kaiming_normal, "kaiming-uniform": kaiming_uniform,
+                "glorot-normal": glorot_normal, "glorot-uniform": glorot_uniform,
+                "orthogonal": orthogonal, "zeros": zeros}
 
 
 def check_init_name(init: str, allowed=INITIALIZERS) -> str:
-    """Return ``init`` if it names an initializer, else raise a clear ValueError."""
+    """``init`` if it names an initializer, else a ValueError listing them."""
     if init not in allowed:
         raise ValueError(f"init must be one of {sorted(allowed)}, got {init!r}")
     return init
 
 
 def initialize(name: str, shape, rng) -> np.ndarray:
-    """Draw a float64 array of ``shape`` with the initializer called ``name``.
-
-    Parameters
-    ----------
-    name : str
-        One of ``INITIALIZERS``.
-    shape : tuple of int
-    rng : numpy.random.Generator or int
-    """
+    """A float64 array of ``shape`` drawn with ``rng`` by the initializer ``name``."""
     check_init_name(name)
     return np.asarray(INITIALIZERS[name](tuple(shape), as_rng(rng)), dtype=np.float64)

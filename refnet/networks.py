@@ -34,9 +34,8 @@ from ._checks import as_rng
 from .core.graph import Graph, Node, Sequential
 from .core.layer import Layer
 from .core.tree import tree_get, tree_map, tree_replace
-from .layers import (Conv2d, DCTpSConv2d, DCTpSLinear, DopingLinear, Linear, SparseConv2d,
-                     SparseLinear)
-from .layers.sparse_affine import SPARSE_INITS  # noqa: F401  (re-exported for models)
+from .layers import Conv2d, DopingLinear, Linear, SparseConv2d, SparseLinear
+from .layers.sparse import SPARSE_INITS  # noqa: F401  (re-exported for models)
 from .ops.csr import CSRSupport
 from .supports import check_density
 
@@ -52,7 +51,7 @@ SPEC_VERSION = 1
 
 def is_sparse(layer) -> bool:
     """True for a layer whose weight is ``S`` on a fixed support (sparse or DCTpS)."""
-    return isinstance(layer, (SparseLinear, SparseConv2d, DCTpSLinear, DCTpSConv2d))
+    return isinstance(layer, (SparseLinear, SparseConv2d))   # DCTpS layers subclass these
 
 
 class Model(Graph):
@@ -184,7 +183,7 @@ def weight_shape(layer: Layer) -> tuple[int, ...]:
     """A prunable layer's weight shape, ``(out, in)`` or ``(out, in, kh, kw)``; else TypeError."""
     if isinstance(layer, Conv2d):
         return (layer.out_channels, layer.in_channels) + tuple(layer.kernel_size)
-    if isinstance(layer, (SparseConv2d, DCTpSConv2d)):
+    if isinstance(layer, SparseConv2d):
         return tuple(layer.weight_shape)
     if isinstance(layer, (Linear, DopingLinear)) or is_sparse(layer):
         return (layer.n_out, layer.n_in)

@@ -30,19 +30,11 @@ def _check_hyper(owner: str, **values) -> None:
 
 @dataclass(frozen=True)
 class SGD:
-    """Stochastic gradient descent with optional (Nesterov) momentum and weight decay.
-
-    Parameters
-    ----------
-    lr : float
-        Learning rate (> 0).
-    momentum : float, default 0
-    nesterov : bool, default False
-    weight_decay : float, default 0
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
 
     Notes
     -----
-    Per leaf, with ``g = grad + weight_decay * w``::
+    Per leaf, with ``g = grad + weight_decay * w`` and ``lr > 0``::
 
         v = momentum * v + g                 (v starts at 0)
         step = g + momentum * v   if nesterov else   v
@@ -68,8 +60,7 @@ class SGD:
         return {"step": 0, "velocity": tree_zeros_like(params)}
 
     def update(self, params: dict, grads: dict, state: dict, lr: float | None = None):
-        """One step; returns ``(new_params, new_state)``.  ``lr`` overrides ``self.lr``
-        (for a schedule)."""
+        """One step: ``(new_params, new_state)``; ``lr`` overrides ``self.lr`` (a schedule)."""
         tree_check_like(grads, params, "grads", "params")
         lr = self.lr if lr is None else lr
         mu, wd = self.momentum, self.weight_decay
@@ -86,13 +77,6 @@ class SGD:
 @dataclass(frozen=True)
 class Adam:
     """Adam (Kingma & Ba, 2015) with bias correction and optional L2 weight decay.
-
-    Parameters
-    ----------
-    lr : float, default 1e-3
-    beta1, beta2 : float, default 0.9, 0.999
-    eps : float, default 1e-8
-    weight_decay : float, default 0
 
     Notes
     -----
@@ -122,7 +106,7 @@ class Adam:
         return {"step": 0, "m": tree_zeros_like(params), "v": tree_zeros_like(params)}
 
     def update(self, params: dict, grads: dict, state: dict, lr: float | None = None):
-        """One step; returns ``(new_params, new_state)``."""
+        """One step: ``(new_params, new_state)``; ``lr`` overrides ``self.lr``."""
         tree_check_like(grads, params, "grads", "params")
         lr = self.lr if lr is None else lr
         b1, b2, wd = self.beta1, self.beta2, self.weight_decay

@@ -23,7 +23,7 @@ from refnet.cli.gradcheck import perturbed_params
 from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
                            Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
                            SparseLinear, Tanh)
-from refnet.layers.sparse_affine import SPARSE_INITS
+from refnet.layers.sparse import SPARSE_INITS
 from refnet.ops import OFFSETS, RANDOM_OFFSETS, FixedOperator
 from refnet.testing import away_from_zero, distinct_values
 

@@ -29,7 +29,7 @@ import numpy as np
 import scipy
 
 from refnet.layers import DCTpSLinear, Linear
-from refnet.ops import rowblocks
+from refnet.ops import fast
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.cli.bench_jacobian import benchmark_jacobian
 
@@ -132,17 +132,17 @@ def _cpu_share():
 @contextlib.contextmanager
 def _threads(n: int | None):
     """The DCTpS layers' thread count set to ``n`` (None: left) inside the block."""
-    previous = rowblocks.get_num_threads()
+    previous = fast.get_num_threads()
     if n is not None:
-        rowblocks.set_num_threads(n)
+        fast.set_num_threads(n)
     try:
         yield
     finally:
-        rowblocks.set_num_threads(previous)
+        fast.set_num_threads(previous)
 
 
 def _environment(share) -> dict:
-    return {"float": "float64", "threads": rowblocks.get_num_threads(),
+    return {"float": "float64", "threads": fast.get_num_threads(),
             "cpu_count": os.cpu_count(), "other_processes_cpu_share": share,
             "numpy": np.__version__, "scipy": scipy.__version__,
             "python": platform.python_version(), "machine": platform.machine()}
@@ -255,7 +255,7 @@ def _dctps_parts(layer, params, x, y_bar, repeats) -> dict:
               "transpose_x": lambda: np.ascontiguousarray(x.T),
               "transpose_y_bar": lambda: np.ascontiguousarray(y_bar.T),
               "S_matmat": lambda: S @ xt, "S_T_matmat": lambda: S_T @ yt,
-              "value_cotangent": lambda: support.value_cotangent(yt, xt)}
+              "value_cotangent": lambda: fast.value_cotangent(support, yt, xt)}
     with _threads(1):
         return {name: median_time(fn, repeats) for name, fn in pieces.items()}
 

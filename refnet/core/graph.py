@@ -1,19 +1,9 @@
 """Containers: ``Graph`` (a DAG of named nodes) and ``Sequential`` (a chain).
 
 Both obey the layer contract of :mod:`refnet.core.layer`, so a whole network is
-a layer: its ``vjp`` is reverse-mode backpropagation, its ``jvp`` forward mode.
-
-Backpropagation through a DAG
------------------------------
-Forward visits the nodes in topological order, each applying its layer to the
-values of its inputs.  The VJP visits them in reverse: a node receives the
-cotangent of its output, calls its layer's ``vjp`` and passes each input
-cotangent back to the node that produced that input.  When a value feeds
-several nodes (fan-out, as in a residual block ``y = x + f(x)``), the
-derivative of the network is the SUM of the derivatives along each path, so the
-cotangents arriving at that value are added.  The JVP runs the same graph
-forward with tangents; where a node has inputs that do not depend on the
-source, their tangents are zero.
+a layer: its ``vjp`` is backpropagation, its ``jvp`` forward mode.  Where a value
+feeds several nodes (fan-out, as in ``y = x + f(x)``) the derivative is the SUM
+over the paths, so the cotangents arriving at that value are added.
 """
 from __future__ import annotations
 
@@ -44,28 +34,22 @@ class GraphCache(NamedTuple):
 
 
 def _as_node(item, position: int) -> Node:
-    if isinstance(item, Node):
-        name, layer, inputs = item
-    elif isinstance(item, (tuple, list)) and len(item) == 3:
-        name, layer, inputs = item
-    else:
+    if not isinstance(item, (tuple, list)) or len(item) != 3:       # a Node is a tuple
         raise TypeError(f"Graph: node {position} must be Node(name, layer, inputs) or a "
                         f"(name, layer, inputs) tuple, got {item!r}")
+    name, layer, inputs = item
     if not isinstance(name, str) or not name or "/" in name:
         raise ValueError(f"Graph: node {position} has name {name!r}; expected a non-empty "
                          "string without '/'")
     if not isinstance(layer, Layer):
         raise TypeError(f"Graph: node {name!r} has layer {layer!r}; expected a refnet Layer")
-    if isinstance(inputs, str):
-        inputs = (inputs,)
-    inputs = tuple(inputs)
+    inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
     if not all(isinstance(i, str) for i in inputs):
         raise TypeError(f"Graph: node {name!r} has inputs {inputs!r}; expected names (str)")
-    if layer.n_inputs is None:
-        if len(inputs) < 2:
-            raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) merges two or "
-                             f"more inputs, got {list(inputs)}")
-    elif len(inputs) != layer.n_inputs:
+    if layer.n_inputs is None and len(inputs) < 2:
+        raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) merges two or "
+                         f"more inputs, got {list(inputs)}")
+    if layer.n_inputs is not None and len(inputs) != layer.n_inputs:
         raise ValueError(f"Graph: node {name!r} ({type(layer).__name__}) takes "
                          f"{layer.n_inputs} input(s), got {list(inputs)}")
     return Node(name, layer, inputs)
@@ -77,31 +61,25 @@ class Graph(Layer):
     Parameters
     ----------
     nodes : sequence of Node or (name, layer, inputs)
-        Each node applies ``layer`` to the values named in ``inputs`` (one name,
-        or a tuple of names for a merge layer such as ``Add``).  Names refer to
-        other nodes or to ``input_name``.  Any order is accepted; the graph is
-        sorted topologically (ties keep the given order).
+        ``name = layer(*inputs)``: ``inputs`` names other nodes or ``input_name``
+        (a tuple for a merge layer).  Any order; sorted topologically (ties keep
+        the given order).
     output : str, optional
-        The node whose value is the graph's output; default the last node.
+        The output node; default the last node.
     input_name : str, default "input"
-        The name under which nodes refer to the graph's input.
     input_shape : tuple of int, optional
-        Per-example input shape.  When given, every node's shape is inferred at
-        construction, so a mismatch is reported before any data flows.
+        Per-example input shape: every node's shape is then checked at construction.
 
     Raises
     ------
     ValueError
         On duplicate or unknown names, a cycle, a wrong number of inputs, a node
-        that does not contribute to the output, or (with ``input_shape``)
-        shapes that do not fit.
+        that does not contribute to the output, or shapes that do not fit.
 
     Notes
     -----
-    Parameters are ``{node_name: that layer's params}`` (an empty dict for a
-    parameter-free node).  The cache holds every node's cache.
-
-    Forward, for each node in topological order::
+    Parameters are ``{node_name: that layer's params}``.  Forward, for each node
+    in topological order::
 
         value[node] = node.layer(params[node], value[node.inputs])
 
@@ -114,10 +92,9 @@ class Graph(Layer):
 
         value_dot[node] = node.layer.jvp(params[node], cache[node], value_dot[node.inputs])
 
-    ``vjp`` and ``jvp`` also take ``source`` and ``target`` node names: the
-    partial derivative of ``value[target]`` with respect to ``value[source]``
-    with every other value that does not depend on ``source`` held fixed (for
-    example the square hidden-to-hidden map of an MLP).
+    ``vjp`` and ``jvp`` also take ``source`` and ``target`` names: the partial
+    derivative of ``value[target]`` with respect to ``value[source]``, values
+    that do not depend on ``source`` held fixed.
 
     Examples
     --------
@@ -169,33 +146,24 @@ class Graph(Layer):
         if self.input_shape is not None:
             self.output_shape(self.input_shape)
 
-    # -- structure ----------------------------------------------------------
     def _toposort(self, nodes: list[Node]) -> list[Node]:
-        done = {self.input_name}
-        order: list[Node] = []
-        pending = list(nodes)
+        done, order, pending = {self.input_name}, [], list(nodes)
         while pending:
             ready = [n for n in pending if all(i in done for i in n.inputs)]
             if not ready:
                 raise ValueError("Graph: the nodes form a cycle through "
                                  f"{sorted(n.name for n in pending)}")
-            for node in ready:
-                order.append(node)
-                done.add(node.name)
+            order += ready
+            done.update(n.name for n in ready)
             pending = [n for n in pending if n.name not in done]
         return order
 
     def _ancestors(self, name: str) -> set[str]:
         """``name`` and every value it depends on (the input included)."""
-        seen, stack = {name}, [name]
-        while stack:
-            current = stack.pop()
-            if current == self.input_name:
-                continue
-            for i in self.nodes[self._index[current]].inputs:
-                if i not in seen:
-                    seen.add(i)
-                    stack.append(i)
+        seen = {name}
+        for node in reversed(self.nodes):           # topological order: one pass
+            if node.name in seen:
+                seen.update(node.inputs)
         return seen
 
     def _descendants(self, name: str) -> set[str]:
@@ -264,39 +232,22 @@ class Graph(Layer):
     def __repr__(self):
         return f"{type(self).__name__}(\n{self.summary()}\n)"
 
-    # -- math ---------------------------------------------------------------
     def init(self, rng):
         rng = as_rng(rng)
         return {node.name: node.layer.init(rng) for node in self.nodes}
 
-    def _inputs_of(self, node: Node, values: dict):
-        if node.layer.n_inputs == 1:
-            return values[node.inputs[0]]
-        return tuple(values[i] for i in node.inputs)
+    @staticmethod
+    def _inputs_of(node: Node, values: dict):
+        ins = tuple(values[i] for i in node.inputs)
+        return ins[0] if node.layer.n_inputs == 1 else ins
 
     def forward(self, params, x):
         values, cache = self.forward_all(params, x, keep=(self.output,))
         return values[self.output], cache
 
     def forward_all(self, params, x, keep=None):
-        """Forward pass returning the values of nodes, not only the output.
-
-        Parameters
-        ----------
-        keep : str or iterable of str, optional
-            Name(s) of the values to return; default every value.
-
-        Returns
-        -------
-        values : dict
-            Value name -> array of shape (B, ...).
-        cache : GraphCache
-
-        Raises
-        ------
-        ValueError
-            If ``keep`` names a value the graph does not have.
-        """
+        """``(values, cache)``: the values named in ``keep`` (a name or names; default
+        all) as ``{name: (B, ...) array}``, and the :class:`GraphCache`."""
         self.check_params(params)
         x = np.asarray(x)
         if keep is None:
@@ -323,35 +274,26 @@ class Graph(Layer):
                     del values[i]
         return {k: v for k, v in values.items() if k in keep}, GraphCache(caches, shapes)
 
-    def vjp(self, params, cache, y_bar, *, need_params=True, source=None, target=None):
-        """Reverse mode: cotangent ``y_bar`` of ``target`` back to ``source``.
-
-        Parameters
-        ----------
-        y_bar : ndarray, shape (*lead, B, *target_shape)
-        need_params : bool, default True
-            Also return the parameter cotangents.  Only allowed when ``source``
-            is the graph input.
-        source, target : str, optional
-            Value names; default the graph input and the graph output.
-
-        Returns
-        -------
-        x_bar : ndarray, shape (*lead, B, *source_shape)
-        params_bar : dict or None
-            Keyed like ``params``; nodes that ``target`` does not depend on get
-            zero cotangents.
-        """
+    def _path(self, source, target):
+        """``(source, target, the values on a path between them)``, defaults filled in."""
         source = self.input_name if source is None else source
         target = self.output if target is None else target
         self._check_name("source", source)
         self._check_name("target", target)
-        if need_params and source != self.input_name:
-            raise ValueError("Graph.vjp: need_params=True needs source to be the graph input; "
-                             "pass need_params=False for a partial derivative")
         active = self._ancestors(target) & self._descendants(source)
         if source not in active:
             raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
+        return source, target, active
+
+    def vjp(self, params, cache, y_bar, *, need_params=True, source=None, target=None):
+        """Cotangent ``y_bar`` (*lead, B, *target_shape) of ``target`` (default the output)
+        back to ``source`` (default the input): ``(x_bar, params_bar)``; ``need_params``
+        needs ``source`` to be the input, and nodes ``target`` does not depend on get
+        zero cotangents."""
+        source, target, active = self._path(source, target)
+        if need_params and source != self.input_name:
+            raise ValueError("Graph.vjp: need_params=True needs source to be the graph input; "
+                             "pass need_params=False for a partial derivative")
         lead = lead_shape("y_bar", y_bar, cache.shapes[target], type(self).__name__)
         bars = {target: y_bar}
         params_bar = {} if need_params else None
@@ -377,21 +319,8 @@ class Graph(Layer):
         return bars[source], params_bar
 
     def jvp(self, params, cache, x_dot, *, source=None, target=None):
-        """Forward mode: tangent ``x_dot`` of ``source`` to the tangent of ``target``.
-
-        Parameters
-        ----------
-        x_dot : ndarray, shape (*lead, B, *source_shape)
-        source, target : str, optional
-            Value names; default the graph input and the graph output.
-        """
-        source = self.input_name if source is None else source
-        target = self.output if target is None else target
-        self._check_name("source", source)
-        self._check_name("target", target)
-        active = self._ancestors(target) & self._descendants(source)
-        if source not in active:
-            raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
+        """Tangent ``x_dot`` (*lead, B, *source_shape) of ``source`` to that of ``target``."""
+        source, target, active = self._path(source, target)
         lead = lead_shape("x_dot", x_dot, cache.shapes[source], type(self).__name__)
         dots = {source: x_dot}
         for node in self.nodes:
@@ -422,21 +351,12 @@ class Sequential(Graph):
 
     Notes
     -----
-    A ``Sequential`` is a :class:`Graph` whose node ``i`` reads node ``i - 1``,
-    so it shares the graph's pure forward, VJP and JVP.  With layers
-    ``f_1 ... f_k`` and caches ``c_1 ... c_k``:
+    A :class:`Graph` whose node ``i`` reads node ``i - 1``.  With layers ``f_i``
+    and caches ``c_i``, the chain rule::
 
-    Forward::
-
-        h_0 = x;  h_i, c_i = f_i.forward(params[i], h_{i-1});  y = h_k
-
-    VJP (the chain rule, last layer first)::
-
-        g_k = y_bar;  g_{i-1}, params_bar[i] = f_i.vjp(params[i], c_i, g_i);  x_bar = g_0
-
-    JVP (first layer first)::
-
-        t_0 = x_dot;  t_i = f_i.jvp(params[i], c_i, t_{i-1});  y_dot = t_k
+        forward:  h_0 = x;      h_i, c_i = f_i.forward(params[i], h_{i-1});      y = h_k
+        VJP:      g_k = y_bar;  g_{i-1}, params_bar[i] = f_i.vjp(params[i], c_i, g_i)
+        JVP:      t_0 = x_dot;  t_i = f_i.jvp(params[i], c_i, t_{i-1})
 
     Examples
     --------

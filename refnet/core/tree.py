@@ -1,10 +1,8 @@
 """Parameter trees: nested dicts whose leaves are numpy arrays.
 
 A network's parameters are ``{"fc1": {"W": ..., "b": ...}, "relu": {}, ...}``.
-These helpers treat such a tree as one long vector without ever building one
-unless asked (:func:`tree_flatten`).  Two trees are combined key by key, so the
-order in which their dicts were built does not matter; their key sets and leaf
-shapes must agree exactly.
+Two trees are combined key by key (the order their dicts were built in does not
+matter); their key sets and leaf shapes must agree exactly.
 
 Examples
 --------
@@ -27,70 +25,45 @@ import numpy as np
 
 from .._checks import as_rng
 
-__all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten", "tree_unflatten",
-           "TreeSpec",
-           "tree_vdot", "tree_axpy", "tree_scale", "tree_zeros_like",
-           "tree_random_like", "tree_size", "tree_equal", "tree_check_like"]
-
-
-def _check_same_keys(a: dict, b: dict, path: str) -> None:
-    if set(a) != set(b):
-        raise ValueError(f"parameter trees differ at '{path or '/'}': keys {sorted(a)} "
-                         f"against {sorted(b)}")
+__all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten",
+           "tree_unflatten", "TreeSpec", "tree_vdot", "tree_axpy", "tree_scale",
+           "tree_zeros_like", "tree_random_like", "tree_size", "tree_equal", "tree_check_like"]
 
 
 def tree_map(fn: Callable, tree: dict, *others: dict, _path: str = "") -> dict:
     """Apply ``fn(leaf, *other_leaves)`` leaf by leaf, matching leaves by key.
 
-    A leaf that is an array stays an array: numpy returns a scalar
-    (``np.float64``) from arithmetic on a 0-d array, such as a DCTpS layer's
-    ``alpha``, and ``tree_map`` turns it back into a 0-d array, so parameter
-    trees keep their contract (a dict of arrays) through optimizer updates.
-
-    Raises
-    ------
-    ValueError
-        If the trees do not have the same keys at every level.
+    A 0-d array leaf stays an array (numpy returns an ``np.float64`` from
+    arithmetic on one, such as ``alpha``).  ValueError if the keys differ.
     """
     if not isinstance(tree, dict):
         out = fn(tree, *others)
-        if isinstance(out, np.generic) and isinstance(tree, np.ndarray):
-            out = np.asarray(out)
-        return out
-    out = {}
+        return np.asarray(out) if isinstance(out, np.generic) and isinstance(
+            tree, np.ndarray) else out
     for other in others:
-        if not isinstance(other, dict):
-            raise ValueError(f"parameter trees differ at '{_path or '/'}': a dict against "
-                             f"{type(other).__name__}")
-        _check_same_keys(tree, other, _path)
-    for key, value in tree.items():
-        out[key] = tree_map(fn, value, *(o[key] for o in others), _path=f"{_path}/{key}")
-    return out
+        if not isinstance(other, dict) or set(other) != set(tree):
+            theirs = sorted(other) if isinstance(other, dict) else type(other).__name__
+            raise ValueError(f"parameter trees differ at '{_path or '/'}': keys "
+                             f"{sorted(tree)} against {theirs}")
+    return {key: tree_map(fn, value, *(o[key] for o in others), _path=f"{_path}/{key}")
+            for key, value in tree.items()}
 
 
 def tree_get(tree: dict, path: str):
-    """The entry of a nested dict at the path ``"a/b/c"`` (as :func:`tree_leaves` names it)."""
+    """The entry at the path ``"a/b/c"`` (as :func:`tree_leaves` names it)."""
     for key in path.split("/"):
         tree = tree[key]
     return tree
 
 
 def tree_replace(tree: dict, path: str, value) -> dict:
-    """A copy of ``tree`` with the entry at ``path`` replaced; nothing is mutated.
-
-    Only the dicts along the path are copied; every other entry is shared.
-    """
+    """A copy of ``tree`` with the entry at ``path`` replaced (copying only the path's dicts)."""
     head, _, rest = path.partition("/")
-    out = dict(tree)
-    out[head] = tree_replace(tree[head], rest, value) if rest else value
-    return out
+    return {**tree, head: tree_replace(tree[head], rest, value) if rest else value}
 
 
 def tree_leaves(tree: dict, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-    """Yield ``(path, leaf)`` pairs in the tree's own (insertion) order.
-
-    Paths join keys with ``/``, for example ``"fc1/W"``.
-    """
+    """``(path, leaf)`` pairs in the tree's own order; paths join keys with ``/``."""
     for key, value in tree.items():
         path = f"{prefix}/{key}" if prefix else str(key)
         if isinstance(value, dict):
@@ -100,7 +73,7 @@ def tree_leaves(tree: dict, prefix: str = "") -> Iterator[tuple[str, np.ndarray]
 
 
 class TreeSpec(NamedTuple):
-    """What :func:`tree_unflatten` needs: the template tree and each leaf's slice."""
+    """What :func:`tree_unflatten` needs: the template tree and each leaf's path, shape, dtype."""
 
     template: dict
     paths: tuple[str, ...]
@@ -109,64 +82,40 @@ class TreeSpec(NamedTuple):
 
 
 def tree_flatten(tree: dict) -> tuple[np.ndarray, TreeSpec]:
-    """Concatenate every leaf (raveled, in tree order) into one 1-D float vector.
-
-    Returns
-    -------
-    vector : ndarray, shape (tree_size(tree),)
-    spec : TreeSpec
-        Pass to :func:`tree_unflatten` to rebuild a tree of the same structure.
-    """
+    """Every leaf raveled, in tree order, in one 1-D vector; and the spec to undo it."""
     leaves = list(tree_leaves(tree))
-    paths = tuple(p for p, _ in leaves)
-    shapes = tuple(np.shape(v) for _, v in leaves)
-    dtypes = tuple(np.asarray(v).dtype for _, v in leaves)
-    if leaves:
-        vector = np.concatenate([np.ravel(v) for _, v in leaves])
-    else:
-        vector = np.zeros(0)
-    template = tree_map(lambda v: None, tree)
-    return vector, TreeSpec(template, paths, shapes, dtypes)
+    vector = np.concatenate([np.ravel(v) for _, v in leaves]) if leaves else np.zeros(0)
+    return vector, TreeSpec(tree_map(lambda v: None, tree), tuple(p for p, _ in leaves),
+                            tuple(np.shape(v) for _, v in leaves),
+                            tuple(np.asarray(v).dtype for _, v in leaves))
 
 
 def tree_unflatten(spec: TreeSpec, vector: np.ndarray) -> dict:
-    """Inverse of :func:`tree_flatten`: cut ``vector`` back into a tree (copies).
-
-    Raises
-    ------
-    ValueError
-        If ``vector`` does not have exactly the spec's number of entries.
-    """
+    """Inverse of :func:`tree_flatten` (copies); ValueError for a vector of the wrong size."""
     vector = np.asarray(vector)
     sizes = [int(np.prod(s)) for s in spec.shapes]
     if vector.shape != (sum(sizes),):
         raise ValueError(f"vector has shape {vector.shape}, expected ({sum(sizes)},) "
                          f"to fill the tree")
-    pieces = {}
-    start = 0
-    for path, shape, dtype, size in zip(spec.paths, spec.shapes, spec.dtypes, sizes):
-        pieces[path] = vector[start:start + size].reshape(shape).astype(dtype, copy=True)
-        start += size
+    starts = np.cumsum([0] + sizes)
+    pieces = {path: vector[a:a + size].reshape(shape).astype(dtype, copy=True) for
+              path, shape, dtype, size, a in zip(spec.paths, spec.shapes, spec.dtypes, sizes,
+                                                 starts)}
 
     def fill(template, prefix):
-        out = {}
-        for key, value in template.items():
-            path = f"{prefix}/{key}" if prefix else str(key)
-            out[key] = fill(value, path) if isinstance(value, dict) else pieces[path]
-        return out
+        return {key: fill(value, f"{prefix}{key}/") if isinstance(value, dict)
+                else pieces[f"{prefix}{key}"] for key, value in template.items()}
 
     return fill(spec.template, "")
 
 
 def tree_check_like(tree: dict, like: dict, name: str = "tree", like_name: str = "like") -> None:
-    """Raise ``ValueError`` unless ``tree`` has exactly the keys and leaf shapes of ``like``.
+    """ValueError unless ``tree`` has exactly the keys and leaf shapes of ``like``.
 
-    The message names both trees (``name``, ``like_name``), the first differing
-    path and both shapes.  Leafwise arithmetic would otherwise broadcast a ``(3,)`` leaf against a
-    ``(2, 3)`` one, or ``np.vdot`` flatten a ``(2, 3)`` against a ``(3, 2)``,
-    and return a wrong number without complaint.
+    Leafwise arithmetic would otherwise broadcast a ``(3,)`` leaf against a
+    ``(2, 3)`` one and return a wrong number without complaint.
     """
-    tree_map(lambda a, b: None, tree, like)        # the keys, level by level
+    tree_map(lambda a, b: None, tree, like)
     shapes = {path: np.shape(leaf) for path, leaf in tree_leaves(like)}
     for path, leaf in tree_leaves(tree):
         if np.shape(leaf) != shapes[path]:
@@ -175,28 +124,13 @@ def tree_check_like(tree: dict, like: dict, name: str = "tree", like_name: str =
 
 
 def tree_vdot(a: dict, b: dict) -> float:
-    """Euclidean inner product of two trees, ``sum over leaves of sum(a * b)``.
-
-    Raises
-    ------
-    ValueError
-        If the trees differ in keys or in any leaf's shape.
-    """
+    """``sum over leaves of sum(a * b)``; ValueError if keys or shapes differ."""
     tree_check_like(b, a, "b", "a")
-    total = 0.0
-    for value in _leaf_values(tree_map(lambda x, y: np.vdot(x, y), a, b)):
-        total += value
-    return float(total)
+    return float(sum(v for _, v in tree_leaves(tree_map(np.vdot, a, b))))
 
 
 def tree_axpy(alpha: float, x: dict, y: dict) -> dict:
-    """A new tree ``alpha * x + y`` (BLAS's axpy, without mutating ``y``).
-
-    Raises
-    ------
-    ValueError
-        If the trees differ in keys or in any leaf's shape (no broadcasting).
-    """
+    """A new tree ``alpha * x + y``; ValueError if keys or shapes differ (no broadcasting)."""
     tree_check_like(y, x, "y", "x")
     return tree_map(lambda xv, yv: alpha * xv + yv, x, y)
 
@@ -212,11 +146,7 @@ def tree_zeros_like(tree: dict) -> dict:
 
 
 def tree_random_like(tree: dict, rng) -> dict:
-    """A tree of independent standard normal draws, shaped and typed like ``tree``.
-
-    Leaves are drawn in tree order from ``rng`` (a Generator or an int seed), so
-    the same seed gives bitwise the same tree.
-    """
+    """Standard normal leaves shaped and typed like ``tree``, drawn in tree order."""
     rng = as_rng(rng)
     return tree_map(lambda v: rng.standard_normal(np.shape(v)).astype(np.asarray(v).dtype),
                     tree)
@@ -230,13 +160,7 @@ def tree_size(tree: dict) -> int:
 def tree_equal(a: dict, b: dict) -> bool:
     """True when both trees have the same keys and bitwise-equal leaves."""
     try:
-        flags = tree_map(lambda x, y: bool(np.shape(x) == np.shape(y)
-                                           and np.array_equal(x, y)), a, b)
+        flags = tree_map(lambda x, y: np.shape(x) == np.shape(y) and np.array_equal(x, y), a, b)
     except ValueError:
         return False
-    return all(_leaf_values(flags))
-
-
-def _leaf_values(tree):
-    for _, value in tree_leaves(tree):
-        yield value
+    return all(v for _, v in tree_leaves(flags))

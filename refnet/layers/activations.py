@@ -1,13 +1,13 @@
 """Elementwise activations: ReLU, LeakyReLU, Tanh, Identity.
 
-An elementwise layer ``y = f(x)`` has a diagonal Jacobian ``diag(f'(x))``, so
-its VJP and JVP are the same product with the cached local derivative::
+``y = f(x)`` has the diagonal Jacobian ``diag(f'(x))``, so with ``slope = f'(x)``
+(B, ...) cached, broadcast over the leading tangent axes::
 
-    x_bar = y_bar * f'(x)          # f'(x) of shape (B, ...) broadcasts over *lead
-    y_dot = x_dot * f'(x)
+    Forward:  y = f(x)
+    VJP:      x_bar = y_bar * slope
+    JVP:      y_dot = x_dot * slope
 
-Each subclass only says how to compute ``f`` and ``f'``; the shared code lives
-in :class:`Elementwise`.
+Each layer only says how to compute ``f`` and ``slope`` (:class:`Elementwise`).
 """
 from __future__ import annotations
 
@@ -28,18 +28,12 @@ class ElementwiseCache(NamedTuple):
 
 
 class Elementwise(Layer):
-    """Base class of parameter-free elementwise layers ``y = f(x)``.
-
-    Subclasses implement ``_value_and_slope(x) -> (f(x), f'(x))``.
-    """
+    """Base of the parameter-free ``y = f(x)``; subclasses give ``_value_and_slope(x)``."""
 
     _abstract = True
 
     def output_shape(self, in_shape):
         return tuple(in_shape)
-
-    def _value_and_slope(self, x):
-        raise NotImplementedError
 
     def forward(self, params, x):
         self.check_params(params)
@@ -60,61 +54,22 @@ class Elementwise(Layer):
 
 
 class ReLU(Elementwise):
-    """Rectified linear unit ``y = max(x, 0)``.
-
-    Notes
-    -----
-    Shapes: x, y (B, ...); tangents (*lead, B, ...).
-
-    Forward::
-
-        y = np.maximum(x, 0)
-        slope = (x > 0)                  # 1.0 where x > 0, else 0.0
-
-    VJP::
-
-        x_bar = y_bar * slope
-
-    JVP::
-
-        y_dot = x_dot * slope
-
-    At ``x == 0`` the function has a kink; refnet uses the derivative 0 there
-    (the subgradient PyTorch and JAX also pick).
-    """
+    """``y = np.maximum(x, 0)``, ``slope = (x > 0)``: the derivative 0 at the kink ``x == 0``
+    (the subgradient PyTorch and JAX pick)."""
 
     def _value_and_slope(self, x):
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
-        slope = (x > 0).astype(dtype)
         # not x * slope: that is -inf * 0 = nan at x = -inf, where relu is 0
-        return np.maximum(x, 0).astype(dtype, copy=False), slope
+        return np.maximum(x, 0).astype(dtype, copy=False), (x > 0).astype(dtype)
 
 
 class LeakyReLU(Elementwise):
-    """Leaky rectifier ``y = x`` for ``x > 0`` and ``y = negative_slope * x`` otherwise.
+    """``slope = np.where(x > 0, 1, negative_slope)``, ``y = slope * x``.
 
     Parameters
     ----------
     negative_slope : float, default 0.01
-
-    Notes
-    -----
-    Shapes: x, y (B, ...); tangents (*lead, B, ...).
-
-    Forward::
-
-        slope = np.where(x > 0, 1, negative_slope)
-        y = slope * x
-
-    VJP::
-
-        x_bar = y_bar * slope
-
-    JVP::
-
-        y_dot = x_dot * slope
-
-    At ``x == 0`` the derivative used is ``negative_slope``.
+        Also the derivative used at ``x == 0``.
     """
 
     _repr_fields = ("negative_slope",)
@@ -131,25 +86,7 @@ class LeakyReLU(Elementwise):
 
 
 class Tanh(Elementwise):
-    """Hyperbolic tangent ``y = tanh(x)``.
-
-    Notes
-    -----
-    Shapes: x, y (B, ...); tangents (*lead, B, ...).
-
-    Forward::
-
-        y = np.tanh(x)
-        slope = 1 - y**2                 # d tanh(x) / dx
-
-    VJP::
-
-        x_bar = y_bar * slope
-
-    JVP::
-
-        y_dot = x_dot * slope
-    """
+    """``y = np.tanh(x)``, ``slope = 1 - y**2``."""
 
     def _value_and_slope(self, x):
         y = np.tanh(x)
@@ -157,23 +94,7 @@ class Tanh(Elementwise):
 
 
 class Identity(Layer):
-    """The identity map ``y = x`` (useful as a named node in a :class:`~refnet.Graph`).
-
-    Notes
-    -----
-    Shapes: x, y (B, ...); tangents (*lead, B, ...).
-
-    Forward::
-
-        y = x
-
-    VJP::
-
-        x_bar = y_bar
-
-    JVP::
-
-        y_dot = x_dot
+    """``y = x``, ``x_bar = y_bar``, ``y_dot = x_dot`` (a named node in a Graph).
 
     ``forward`` returns ``x`` itself, not a copy; refnet never writes into it.
     """

@@ -26,57 +26,34 @@ class Conv2d(Layer):
 
     Parameters
     ----------
-    in_channels : int
-        Input channels ``C``.
-    out_channels : int
-        Output channels ``O``.
+    in_channels, out_channels : int
+        ``C`` and ``O``.
     kernel_size : int or (int, int)
-        Kernel height and width ``(kh, kw)``.
-    stride : int or (int, int), default 1
-    padding : int or (int, int), default 0
-        Zeros added on both sides of each spatial axis.
+        ``(kh, kw)``.
+    stride, padding : int or (int, int), default 1 and 0
+        Per spatial axis; ``padding`` zeros on both sides.
     bias : bool, default True
-        Whether the layer has a trainable bias ``b``.
     init : str, default "kaiming-normal"
-        Initializer of ``W`` (see :mod:`refnet.initializers`; the fan-in is
-        ``C * kh * kw``); ``b`` starts at 0.
+        Initializer of ``W`` (:mod:`refnet.initializers`; fan-in ``C * kh * kw``).
 
     Notes
     -----
-    Shapes: x (B, C, H, W), W (O, C, kh, kw) (PyTorch's layout), b (O,),
-    y (B, O, Ho, Wo) with ``Ho = (H + 2 * ph - kh) // sh + 1`` (likewise Wo).
-    ``P = kh * kw * C`` is the patch size.  :func:`refnet.ops.im2col` flattens
-    each patch in (kernel row, kernel column, channel) order, channel fastest,
-    so the weight as a matrix is::
+    Shapes: x (B, C, H, W), W (O, C, kh, kw) (PyTorch's layout), b (O,), y (B, O,
+    Ho, Wo), ``Ho = (H + 2 * ph - kh) // sh + 1``.  :func:`refnet.ops.im2col`
+    flattens each patch of ``P = kh * kw * C`` entries with the channel fastest,
+    so the weight as a matrix is ``W_mat = W.transpose(0, 2, 3, 1).reshape(O, P)``.
+    ``g`` is ``y_bar`` with channels last, (*lead, B, Ho, Wo, O)::
 
-        W_mat = W.transpose(0, 2, 3, 1).reshape(O, P)   # (O, P)
+        cols  = im2col(x, (kh, kw), stride, padding)                # (B, Ho, Wo, P)
+        y     = (cols @ W_mat.T + b).transpose(0, 3, 1, 2)          # Forward, (B, O, Ho, Wo)
+        x_bar = col2im(g @ W_mat, (C, H, W), (kh, kw), stride, padding)   # VJP, (*lead, B, C, H, W)
+        W_mat_bar = sum_{b,i,j} g[..., b, i, j, :, None] * cols[b, i, j, None, :]  # (*lead, O, P)
+        b_bar = sum_{b,i,j} g[..., b, i, j, :]                      # (*lead, O)
+        y_dot = im2col(x_dot) @ W_mat.T, channels moved back        # JVP, (*lead, B, O, Ho, Wo)
 
-    Forward::
-
-        cols = im2col(x, (kh, kw), stride, padding)      # (B, Ho, Wo, P)
-        y = (cols @ W_mat.T + b).transpose(0, 3, 1, 2)   # (B, O, Ho, Wo)
-
-    VJP (``y_bar`` of shape (*lead, B, O, Ho, Wo))::
-
-        g = y_bar.transpose(..., B, Ho, Wo, O)           # (*lead, B, Ho, Wo, O), channels last
-        x_bar = col2im(g @ W_mat, (C, H, W), (kh, kw), stride, padding)
-                                                         # (*lead, B, C, H, W)
-        W_mat_bar = sum_{b,i,j} g[..., b, i, j, :, None] * cols[b, i, j, None, :]
-                                                         # (*lead, O, P)
-        W_bar = W_mat_bar.reshape(*lead, O, kh, kw, C).transpose(..., O, C, kh, kw)
-                                                         # (*lead, O, C, kh, kw)
-        b_bar = sum_{b,i,j} g[..., b, i, j, :]           # (*lead, O)
-
-    JVP (``x_dot`` of shape (*lead, B, C, H, W))::
-
-        y_dot = (im2col(x_dot, (kh, kw), stride, padding) @ W_mat.T).transpose(..., O, Ho, Wo)
-                                                         # (*lead, B, O, Ho, Wo)
-
-    ``col2im`` is the exact transpose of ``im2col`` (it adds each patch entry
-    back to the pixel it was read from), which is why ``x_bar`` is right where
-    patches overlap.  The code folds ``*lead`` into the batch axis first, so
-    each product is one contiguous 2-D matmul.  The layer is affine in ``x``,
-    so the adjoint test applies.
+    ``W_bar`` is ``W_mat_bar`` reshaped back to (O, C, kh, kw).  ``col2im`` is
+    the exact transpose of ``im2col`` (it adds each patch entry back to its
+    pixel), which is why ``x_bar`` is right where patches overlap.
 
     Examples
     --------

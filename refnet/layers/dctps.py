@@ -1,21 +1,11 @@
 """DCT plus Sparse layers (Price & Tanner, ICML 2021): ``W = alpha * D + S``.
 
 ``D`` is the truncated orthonormal DCT-II (:class:`refnet.ops.dct.TruncatedDCT`),
-applied with ``scipy.fft`` and never stored; ``S`` is sparse on a fixed support
-(:class:`refnet.ops.csr.CSRSupport`).  The trainable parameters are the ``nnz``
-values of ``S``, the scalar ``alpha`` (unless frozen) and the bias, so a layer
-that behaves like a dense ``m x n`` matrix trains ``nnz + 1 + m`` numbers and
-costs ``O(B q log q + B nnz)`` per pass instead of ``O(B m n)``.
-
-Another fixed offset ``O`` takes the place of ``D`` with one argument:
-``offset="randomized-dct"``, ``"orthogonal"``, ``"identity"`` or ``"none"``
-(:mod:`refnet.ops.offsets`, which derives each and its adjoint).
-
-The original PyTorch code materialises ``D`` as a frozen dense weight
-(``dct(eye(q), norm='ortho')[:n, :m]`` used as ``y = x @ f``) and ``S`` as a
-dense weight with a gradient mask; these layers compute the same function
-(checked against that construction in the tests) at the cost the paper
-promises.
+applied with ``scipy.fft`` and never stored; ``S`` is sparse on a fixed support.
+A layer that acts like a dense ``m x n`` matrix trains ``nnz + 1 + m`` numbers
+and costs ``O(B q log q + B nnz)`` per pass instead of ``O(B m n)``.  The
+original code's frozen dense DCT weight and masked dense ``S`` compute the same
+function (checked in the tests).
 """
 from __future__ import annotations
 
@@ -24,39 +14,12 @@ import numbers
 import numpy as np
 
 from .._checks import check_pair, check_positive_int
-from ..ops.operator import FixedOperator
+from ..ops import fast
 from ..ops.offsets import RANDOM_OFFSETS, check_offset_name, make_offset
+from ..ops.operator import FixedOperator
 from .sparse import SparseConv2d, SparseLinear
 
 __all__ = ["DCTpSLinear", "DCTpSConv2d"]
-
-
-def _offset(offset, offset_seed, n_in, n_out, owner):
-    """``(operator or None, name)`` for the ``offset`` argument of a DCTpS layer."""
-    if isinstance(offset, FixedOperator):
-        if offset_seed is not None:
-            raise ValueError(f"{owner}: offset_seed draws a named random offset; an offset "
-                             f"given as an operator takes none, got {offset_seed!r}")
-        return offset, offset.name
-    check_offset_name(offset, owner)
-    if offset in RANDOM_OFFSETS and offset_seed is None:
-        raise TypeError(f"{owner}: the {offset!r} offset is random and needs offset_seed= (an "
-                        f"int or a numpy.random.Generator)")
-    if offset not in RANDOM_OFFSETS and offset_seed is not None:
-        raise ValueError(f"{owner}: the {offset!r} offset is not random, so offset_seed must "
-                         f"be None, got {offset_seed!r}")
-    if offset_seed is not None and (isinstance(offset_seed, bool) or not isinstance(
-            offset_seed, (numbers.Integral, np.random.Generator))):
-        raise TypeError(f"{owner}: offset_seed must be an int or a numpy.random.Generator, "
-                        f"got {offset_seed!r}")
-    return make_offset(offset, n_in, n_out, offset_seed), offset
-
-
-def _default_init(init, operator):
-    """``init=None``: zeros with an offset (the paper's choice), Kaiming (dense) without."""
-    if init is not None:
-        return init
-    return "zeros" if operator is not None else "kaiming-dense"
 
 
 class DCTpSLinear(SparseLinear):
@@ -64,74 +27,53 @@ class DCTpSLinear(SparseLinear):
 
     Parameters
     ----------
-    n_in : int
-        Input features ``n``.
-    n_out : int
-        Output features ``m``.
+    n_in, n_out : int
+        Input features ``n`` and output features ``m``.
     nnz, density, support, rng, bias
-        The support of ``S`` and the bias, as for
-        :class:`~refnet.layers.SparseLinear`.
+        The support of ``S`` and the bias, as for :class:`~refnet.layers.SparseLinear`.
     init : {"zeros", "kaiming-dense", "kaiming-sparse"}, optional
-        Initialiser of the values of ``S``; default zeros, the paper's choice
-        (at initialisation the layer is exactly ``alpha * D``), or
-        "kaiming-dense" with the offset ``"none"`` (zeros would make a layer
-        that is identically zero).
+        Initialiser of ``S``: default zeros, the paper's choice (the layer starts
+        as ``alpha * D``), or "kaiming-dense" with ``offset="none"``.
     alpha : float, default 1.0
-        The initial value of ``alpha`` (the parameter ``"alpha"``, a 0-d
-        array), or its fixed value when ``train_alpha=False``.
+        Initial value of the parameter ``"alpha"`` (a 0-d array), or its fixed
+        value when ``train_alpha=False`` (then a layer attribute).
     train_alpha : bool, default True
-        Whether ``alpha`` is a parameter; if not, it is a layer attribute.
     offset : str or FixedOperator, default "dct"
-        The fixed ``O`` of ``alpha * O + S`` (:mod:`refnet.ops.offsets`):
-        ``"dct"`` (the paper's ``D``), ``"randomized-dct"``, ``"orthogonal"``,
-        ``"identity"``, ``"none"`` (no offset and no ``alpha``: a plain sparse
-        layer), or any :class:`~refnet.ops.operator.FixedOperator` of shape
-        ``(m, n)``.
+        The fixed ``O`` in place of ``D`` (:mod:`refnet.ops.offsets`): "dct",
+        "randomized-dct", "orthogonal", "identity", "none" (no offset and no
+        ``alpha``: a plain sparse layer), or a FixedOperator of shape ``(m, n)``.
     offset_seed : int or numpy.random.Generator, optional
-        Draws a random offset (``"randomized-dct"``, ``"orthogonal"``):
-        required for them, refused for the others.  The same seed gives
-        bitwise the same offset.
+        Draws a random offset; required for those, refused for the others.
 
     Notes
     -----
-    Shapes: x (B, n), D (m, n) = C[:m, :n] with q = max(m, n) (never stored),
-    S (m, n) with values (nnz,) at (rows, cols), alpha (), b (m,), y (B, m);
-    ``xt = x.T`` (n, B) is a feature-major copy (made block by block of rows
-    for the CSR products and gathers; see :mod:`refnet.layers.sparse_affine`).
-    Leading tangent axes ``*lead`` (K = prod(lead) copies) are folded into the
-    batch axis first.  ``dct`` and ``idct`` are ``scipy.fft``'s, orthonormal, on
-    the last axis, ``n=q`` zero-padding their input.
+    Shapes: x (B, n), D (m, n) (``D @ v = offset.apply(v)``, ``D.T @ v =
+    offset.adjoint(v)`` on the last axis: :mod:`refnet.ops.dct` derives both), S
+    (m, n) with values (nnz,), alpha (), b (m,), y (B, m).  Tangents carry
+    leading axes ``*lead``, folded into the batch first.
 
     Forward::
 
-        y = alpha * dct(x, n=q)[:, :m] + (S @ xt).T + b            # (B, m)
+        y = alpha * D(x) + (S @ x.T).T + b                            # (B, m)
 
-    VJP (``y_bar`` of shape (*lead, B, m); ``yt = y_bar.T`` per copy, (m, K*B))::
+    VJP (``y_bar`` of shape (*lead, B, m))::
 
-        x_bar     = alpha * idct(y_bar, n=q)[..., :n] + (S.T @ yt).T   # (*lead, B, n)
-        alpha_bar = sum_{b, j} idct(y_bar, n=q)[..., b, j] * x[b, j]   # (*lead,) = <y_bar, D @ x>
-        S_bar[k]  = sum_b y_bar[..., b, rows[k]] * x[b, cols[k]]       # (*lead, nnz), gathered
-        b_bar     = sum_b y_bar[..., b, :]                             # (*lead, m)
+        d         = D.T(y_bar)                                        # (*lead, B, n)
+        x_bar     = alpha * d + (S.T @ y_bar.T).T                     # (*lead, B, n)
+        alpha_bar = sum_{b, j} d[..., b, j] * x[b, j]                 # (*lead,)
+        S_bar     = support.value_cotangent(y_bar, x)                 # (*lead, nnz)
+        b_bar     = sum_b y_bar[..., b, :]                            # (*lead, m)
 
-    ``D.T @ y_bar`` is ``idct(pad(y_bar, q))[:n]`` because ``D = C[:m, :n]``
-    with ``C`` orthogonal, so ``D.T = C.T[:n, :m] = C^-1[:n, :m]``: pad, invert
-    the DCT, truncate (:mod:`refnet.ops.dct` has the derivation).
-    ``alpha_bar = <y_bar, D @ x> = <D.T @ y_bar, x>`` reuses the VJP's
-    inverse DCT instead of keeping ``D @ x`` from the forward pass.  Only the
-    ``nnz`` values of ``S`` get a gradient: the dense ``y_bar.T @ x`` is
-    never formed.
+    ``alpha_bar = <y_bar, D @ x> = <D.T @ y_bar, x>`` reuses ``d`` instead of
+    keeping ``D @ x`` from the forward pass; ``S_bar`` is derived in
+    :meth:`~refnet.ops.csr.CSRSupport.value_cotangent`.  JVP::
 
-    JVP (``x_dot`` of shape (*lead, B, n))::
+        y_dot = alpha * D(x_dot) + (S @ x_dot.T).T                    # (*lead, B, m)
 
-        y_dot = alpha * dct(x_dot, n=q)[..., :m] + (S @ x_dot.T).T     # (*lead, B, m)
-
-    Affine in ``x``, so the adjoint test applies.
-
-    Other offsets: every line above holds with ``D`` replaced by ``O``, its
-    ``dct(., n=q)[..., :m]`` by ``O.apply`` and its ``idct(., n=q)[..., :n]``
-    by ``O.adjoint`` (the exact ``O.T``; :mod:`refnet.ops.offsets` derives
-    each).  With ``offset="none"`` the layer is
-    :class:`~refnet.layers.SparseLinear`'s ``y = S @ x + b``.
+    ``forward``, ``vjp`` and ``jvp`` (SparseLinear's) check shapes, fold the
+    leading axes into rows and call ``_rows`` and ``_rows_vjp`` below, this math
+    line by line.  While :data:`refnet.ops.fast.ENABLED`, the same numbers come
+    from :func:`refnet.ops.fast.affine` and :func:`~refnet.ops.fast.affine_vjp`.
 
     Examples
     --------
@@ -152,88 +94,145 @@ class DCTpSLinear(SparseLinear):
                  init: str | None = None, alpha: float = 1.0, train_alpha: bool = True,
                  offset="dct", offset_seed=None):
         owner = type(self).__name__
-        operator, name = _offset(offset, offset_seed, check_positive_int("n_in", n_in, owner),
-                                 check_positive_int("n_out", n_out, owner), owner)
+        operator = _offset(offset, offset_seed, check_positive_int("n_in", n_in, owner),
+                           check_positive_int("n_out", n_out, owner), owner)
         super().__init__(n_in, n_out, nnz=nnz, density=density, support=support, rng=rng,
                          bias=bias, init=_default_init(init, operator))
-        self._setup_offset(operator, alpha, train_alpha, name=name, seed=offset_seed)
+        _setup_offset(self, operator, offset, offset_seed, alpha, train_alpha)
+
+    def _rows(self, params, x2, with_bias):
+        """``y2 = alpha * D(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
+        alpha, b = self._alpha(params), params["b"] if with_bias and self.bias else None
+        if fast.ENABLED:
+            return fast.affine(self.support, params["S"], x2, self.offset, alpha, b)
+        y2 = (self.csr(params) @ x2.T).T
+        if self.offset is not None:
+            y2 = y2 + alpha * self.offset.apply(x2)
+        return y2 if b is None else y2 + b
+
+    def _rows_vjp(self, params, x2, y3, need_params):
+        """``(x3_bar, grads)`` for ``y3`` (K, N, m): (K, N, n) and {key: (K, *shape)}."""
+        alpha = self._alpha(params)
+        need_alpha = need_params and self.offset is not None and self.train_alpha
+        if fast.ENABLED:
+            x3_bar, grads = fast.affine_vjp(self.support, params["S"], x2, y3, self.offset,
+                                            alpha, need_values=need_params,
+                                            need_alpha=need_alpha,
+                                            need_b=need_params and self.bias)
+            return x3_bar, grads if need_params else None
+        k_lead, n_rows, m = y3.shape
+        S_T = self.support.csr_transpose(params["S"])
+        x3_bar = (S_T @ y3.reshape(-1, m).T).T.reshape(k_lead, n_rows, S_T.shape[0])
+        grads = {}
+        if self.offset is not None:
+            d = self.offset.adjoint(y3)                                      # D.T @ y_bar
+            x3_bar = alpha * d + x3_bar
+            if need_alpha:
+                grads["alpha"] = np.einsum("lbj,bj->l", d, x2)
+        if not need_params:
+            return x3_bar, None
+        grads["S"] = self.support.value_cotangent(y3, x2)
+        if self.bias:
+            grads["b"] = y3.sum(axis=1)
+        return x3_bar, grads
 
 
 class DCTpSConv2d(SparseConv2d):
     """DCT plus Sparse 2-D convolution (NCHW): every patch goes through ``alpha * D + S``.
 
-    Each output position's patch, flattened in (kernel row, kernel column,
-    in-channel) order with the channel fastest, is multiplied by the
-    ``(out_channels, P)`` matrix ``alpha * D + S``, ``P = kh * kw *
-    in_channels``, ``D = C[:out_channels, :P]``: the DCT of the zero-padded
-    patch truncated to ``out_channels``.  This is exactly the original's
-    frozen kernel ``dct(eye(q), norm='ortho')[:P, :out]`` reshaped to
-    (kh, kw, cin, cout) and transposed to (cout, cin, kh, kw).
+    ``D = C[:out_channels, :P]`` acts on each zero-padded patch of ``P = kh * kw *
+    in_channels`` entries (channel fastest): exactly the original's frozen kernel
+    ``dct(eye(q), norm='ortho')[:P, :out]`` reshaped to (kh, kw, cin, cout).
 
     Parameters
     ----------
-    in_channels, out_channels : int
-    kernel_size : int or (int, int)
-    stride : int, default 1
-    padding : int, default 0
-    nnz, density, support, rng, bias
+    in_channels, out_channels, kernel_size, stride, padding
         As for :class:`~refnet.layers.SparseConv2d`.
-    init : {"zeros", "kaiming-dense", "kaiming-sparse"}, optional
-    alpha : float, default 1.0
-    train_alpha : bool, default True
-    offset, offset_seed
-        As for :class:`DCTpSLinear`; the offset is ``(out_channels, P)`` and
-        acts on every patch, as the DCT does.
+    nnz, density, support, rng, bias, init, alpha, train_alpha, offset, offset_seed
+        As for :class:`DCTpSLinear`; the offset is ``(out_channels, P)``.
 
     Notes
     -----
-    Shapes: x (B, C, H, W); patches = im2col(x) as N = B * Ho * Wo rows of
-    P entries, patches_t = patches.T (P, N); D (cout, P), S (cout, P) with values
-    (nnz,), alpha (), b (cout,), y (B, cout, Ho, Wo).  ``to_rows`` moves the
-    channel axis last and flattens (B, Ho, Wo) into rows; ``from_rows``
-    undoes it.  Leading tangent axes are folded into the rows (K copies).
+    :class:`DCTpSLinear`'s math on the rows of ``patches = im2col(x)``, with
+    ``to_rows``, ``from_rows`` and ``col2im`` as in
+    :class:`~refnet.layers.SparseConv2d`::
 
-    Forward::
-
-        y = from_rows(alpha * dct(patches, n=q)[:, :cout] + (S @ patches_t).T + b)
-                                                                # (B, cout, Ho, Wo)
-
-    VJP (``y2_bar = to_rows(y_bar)`` of shape (K*N, cout), ``yt = y2_bar.T``)::
-
-        x_bar     = col2im(alpha * idct(y2_bar, n=q)[:, :P] + (S.T @ yt).T)  # (*lead, B, C, H, W)
-        alpha_bar = sum_{r, p} idct(y2_bar, n=q)[l, r, p] * patches[r, p]       # (*lead,)
-        S_bar[k]  = sum_r y2_bar[l, r, rows[k]] * patches[r, cols[k]]        # (*lead, nnz)
-        b_bar     = sum_r y2_bar[l, r, :]                                    # (*lead, cout)
-
-    JVP (``x_dot`` of shape (*lead, B, C, H, W); ``c_dot = im2col(x_dot)`` as rows)::
-
-        y_dot = from_rows(alpha * dct(c_dot, n=q)[:, :cout] + (S @ c_dot.T).T)
-
-    Affine in ``x``, so the adjoint test applies.
+        y = from_rows(alpha * D(patches) + (S @ patches.T).T + b)       # (B, cout, Ho, Wo)
+        x_bar = col2im(alpha * D.T(y2_bar) + (S.T @ y2_bar.T).T),  y2_bar = to_rows(y_bar)
+        alpha_bar, S_bar, b_bar: DCTpSLinear's, with patches for x and y2_bar for y_bar
+        y_dot = from_rows(alpha * D(im2col(x_dot)) + (S @ im2col(x_dot).T).T)
 
     Examples
     --------
     >>> import numpy as np
     >>> layer = DCTpSConv2d(3, 8, 3, padding=1, density=0.05, rng=0)
-    >>> params = layer.init(np.random.default_rng(0))
-    >>> layer(params, np.ones((2, 3, 6, 6))).shape
+    >>> layer(layer.init(0), np.ones((2, 3, 6, 6))).shape
     (2, 8, 6, 6)
     """
 
     _repr_fields = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "nnz",
                     "alpha", "train_alpha", "bias", "init_name", "offset_name")
+    _rows, _rows_vjp = DCTpSLinear._rows, DCTpSLinear._rows_vjp
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride: int = 1,
                  padding: int = 0, *, nnz: int | None = None, density: float | None = None,
                  support=None, rng=None, bias: bool = True, init: str | None = None,
                  alpha: float = 1.0, train_alpha: bool = True, offset="dct", offset_seed=None):
         owner = type(self).__name__
-        in_channels = check_positive_int("in_channels", in_channels, owner)
-        out_channels = check_positive_int("out_channels", out_channels, owner)
+        cin = check_positive_int("in_channels", in_channels, owner)
         kh, kw = check_pair("kernel_size", kernel_size, owner)
-        operator, name = _offset(offset, offset_seed, kh * kw * in_channels, out_channels,
-                                 owner)
+        operator = _offset(offset, offset_seed, kh * kw * cin,
+                           check_positive_int("out_channels", out_channels, owner), owner)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, nnz=nnz,
                          density=density, support=support, rng=rng, bias=bias,
                          init=_default_init(init, operator))
-        self._setup_offset(operator, alpha, train_alpha, name=name, seed=offset_seed)
+        _setup_offset(self, operator, offset, offset_seed, alpha, train_alpha)
+
+
+def _offset(offset, offset_seed, n_in, n_out, owner):
+    """The operator (or None) for a DCTpS layer's ``offset`` and ``offset_seed`` arguments."""
+    if isinstance(offset, FixedOperator):
+        if offset_seed is not None:
+            raise ValueError(f"{owner}: offset_seed draws a named random offset; an offset "
+                             f"given as an operator takes none, got {offset_seed!r}")
+        return offset
+    check_offset_name(offset, owner)
+    if offset in RANDOM_OFFSETS and offset_seed is None:
+        raise TypeError(f"{owner}: the {offset!r} offset is random and needs offset_seed= (an "
+                        f"int or a numpy.random.Generator)")
+    if offset not in RANDOM_OFFSETS and offset_seed is not None:
+        raise ValueError(f"{owner}: the {offset!r} offset is not random, so offset_seed must "
+                         f"be None, got {offset_seed!r}")
+    if offset_seed is not None and (isinstance(offset_seed, bool) or not isinstance(
+            offset_seed, (numbers.Integral, np.random.Generator))):
+        raise TypeError(f"{owner}: offset_seed must be an int or a numpy.random.Generator, "
+                        f"got {offset_seed!r}")
+    return make_offset(offset, n_in, n_out, offset_seed)
+
+
+def _default_init(init, operator):
+    """``init=None``: zeros with an offset (the paper's choice), Kaiming (dense) without."""
+    return init if init is not None else "zeros" if operator is not None else "kaiming-dense"
+
+
+def _setup_offset(layer, operator, offset, seed, alpha, train_alpha):
+    """Set ``offset``, ``alpha``, ``train_alpha``, ``offset_name`` and ``offset_seed``.
+
+    Without an offset there is no ``alpha``, so ``alpha`` and ``train_alpha``
+    must keep their defaults rather than be silently ignored.
+    """
+    owner = type(layer).__name__
+    if operator is None:
+        if isinstance(alpha, bool) or alpha != 1.0 or train_alpha is not True:
+            raise ValueError(f"{owner}: the offset 'none' has no alpha; leave alpha and "
+                             f"train_alpha at their defaults, got alpha={alpha!r}, "
+                             f"train_alpha={train_alpha!r}")
+    else:
+        if operator.shape != layer.shape:
+            raise ValueError(f"{owner}: offset has shape {operator.shape}, expected "
+                             f"{layer.shape}")
+        if isinstance(alpha, bool) or not np.isscalar(alpha) or not np.isfinite(alpha):
+            raise ValueError(f"{owner}: alpha must be a finite number, got {alpha!r}")
+        layer.offset, layer.alpha, layer.train_alpha = operator, float(alpha), bool(train_alpha)
+    layer.offset_name = operator.name if isinstance(offset, FixedOperator) else offset
+    layer.offset_seed = seed

@@ -24,37 +24,22 @@ class Linear(Layer):
 
     Parameters
     ----------
-    n_in : int
-        Input features ``n``.
-    n_out : int
-        Output features ``m``.
+    n_in, n_out : int
+        Input features ``n`` and output features ``m``.
     bias : bool, default True
-        Whether the layer has a trainable bias ``b``.
     init : str, default "kaiming-normal"
-        Initializer of ``W`` (see :mod:`refnet.initializers`); ``b`` starts at 0.
+        Initializer of ``W`` (:mod:`refnet.initializers`); ``b`` starts at 0.
 
     Notes
     -----
-    Shapes: x (B, n), W (m, n), b (m,), y (B, m).  Tangents carry leading
-    axes ``*lead`` in front of B; the code folds them into the batch axis
-    first, so every product below is one contiguous 2-D matmul.
+    Shapes: x (B, n), W (m, n), b (m,), y (B, m).  Leading tangent axes
+    ``*lead`` are folded into the batch first (one contiguous 2-D matmul)::
 
-    Forward::
-
-        y = x @ W.T + b                              # (B, m)
-
-    VJP (``y_bar`` of shape (*lead, B, m))::
-
-        x_bar = y_bar @ W                            # (*lead, B, n)
+        y     = x @ W.T + b                          # Forward, (B, m)
+        x_bar = y_bar @ W                            # VJP, (*lead, B, n)
         W_bar = y_bar.T @ x   per lead index         # (*lead, m, n)
-                                                     #   = sum_b y_bar[b, :, None] * x[b, None, :]
         b_bar = sum_b y_bar[..., b, :]               # (*lead, m)
-
-    JVP (``x_dot`` of shape (*lead, B, n))::
-
-        y_dot = x_dot @ W.T                          # (*lead, B, m)
-
-    The layer is affine in ``x``, so the adjoint test applies.
+        y_dot = x_dot @ W.T                          # JVP, (*lead, B, m)
 
     Examples
     --------

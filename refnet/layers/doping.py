@@ -1,18 +1,10 @@
-"""Doping (Thakker et al. 2021): a Kronecker product plus a sparse matrix, both trained.
+"""Doping (Thakker et al., MLSys 2021): ``W = A kron B + S``, all three trained.
 
-Thakker, Whatmough, Liu, Mattina and Zhu, "Doping: a technique for efficient
-compression of LSTM models using sparse structured additive matrices"
-(MLSys 2021), compress a weight matrix as ``W = A kron B + S``: ``A`` and
-``B`` are small dense matrices (a Kronecker product, "KP"), ``S`` is a sparse
-matrix that "dopes" the structured part with a few free entries.  The talk
-contrasts it with DCT plus Sparse: both add a sparse matrix to a structured
-one, but Doping's structured part has to be TRAINED and STORED (``m1 n1 + m2
-n2`` numbers, at least about ``2 sqrt(m n)``), where DCTpS's ``D`` is fixed
-and never stored.
-
-:class:`DopingLinear` applies ``A kron B`` by reshaping the input, never
-forming the ``m x n`` product; :func:`factor_pairs`, :func:`kronecker_factorizations`
-and :func:`compact_factors` find the factor shapes a layer can use.
+``A`` and ``B`` are small dense matrices, ``S`` sparse: like DCT plus Sparse a
+structured matrix plus a sparse one, but the structured part is TRAINED and
+STORED (``m1 n1 + m2 n2`` numbers, at least ``2 sqrt(m n)``), where DCTpS's
+``D`` is fixed and never stored.  :func:`kronecker_factorizations` and
+:func:`compact_factors` find the factor shapes a layer can use.
 """
 from __future__ import annotations
 
@@ -23,7 +15,7 @@ import numpy as np
 
 from .._checks import as_rng, check_positive_int, check_shape
 from ..core.layer import Layer, fold_lead, lead_shape
-from .sparse_affine import SupportView, make_support
+from .sparse import SparseLinear, make_support
 
 __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_factorizations",
            "compact_factors", "kronecker_weights"]
@@ -31,13 +23,7 @@ __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_facto
 
 # -- factorizations -----------------------------------------------------------------------
 def factor_pairs(k: int) -> list[tuple[int, int]]:
-    """Every ordered pair ``(k1, k2)`` of positive integers with ``k1 * k2 == k``.
-
-    Examples
-    --------
-    >>> factor_pairs(12)
-    [(1, 12), (2, 6), (3, 4), (4, 3), (6, 2), (12, 1)]
-    """
+    """Every ordered pair ``(k1, k2)`` of positive integers with ``k1 * k2 == k``."""
     k = check_positive_int("k", k, "factor_pairs")
     return [(d, k // d) for d in range(1, k + 1) if k % d == 0]
 
@@ -48,22 +34,12 @@ def kronecker_weights(factors) -> int:
     return m1 * n1 + m2 * n2
 
 
-def _rank_bound(factors) -> int:
-    """``min(m1, n1) * min(m2, n2)``: the largest rank ``A kron B`` can have."""
-    (n1, n2), (m1, m2) = factors
-    return min(m1, n1) * min(m2, n2)
+def kronecker_factorizations(n_in: int, n_out: int) -> list:
+    """Every ``((n1, n2), (m1, m2))`` with ``n1 * n2 == n_in`` and ``m1 * m2 == n_out``.
 
-
-def kronecker_factorizations(n_in: int, n_out: int) -> list[tuple[tuple[int, int],
-                                                                   tuple[int, int]]]:
-    """Every ``factors = ((n1, n2), (m1, m2))`` of an ``n_out x n_in`` Kronecker layer.
-
-    ``n1 * n2 == n_in`` and ``m1 * m2 == n_out``; ``A`` is ``(m1, n1)`` and
-    ``B`` is ``(m2, n2)``.  Sorted most compact first: by the number of
-    weights ``m1 n1 + m2 n2``, then by the largest possible rank ``min(m1,
-    n1) * min(m2, n2)`` (higher first: a product of square-ish factors can
-    express more), then by ``|m1 n1 - m2 n2|`` (balanced factors first), then
-    by ``(m1, n1)``.
+    Most compact first: by the weights ``m1 n1 + m2 n2``, then the largest
+    possible rank ``min(m1, n1) * min(m2, n2)`` (higher first), then
+    ``|m1 n1 - m2 n2|`` (balanced first), then ``(m1, n1)``.
 
     Examples
     --------
@@ -71,23 +47,16 @@ def kronecker_factorizations(n_in: int, n_out: int) -> list[tuple[tuple[int, int
     [((2, 3), (2, 2)), ((3, 2), (2, 2))]
     """
     owner = "kronecker_factorizations"
-    n_in = check_positive_int("n_in", n_in, owner)
-    n_out = check_positive_int("n_out", n_out, owner)
-    options = [((n1, n2), (m1, m2)) for n1, n2 in factor_pairs(n_in)
-               for m1, m2 in factor_pairs(n_out)]
-
-    def key(f):
-        (n1, n2), (m1, m2) = f
-        return (kronecker_weights(f), -_rank_bound(f), abs(m1 * n1 - m2 * n2), m1, n1)
-
-    return sorted(options, key=key)
+    options = [((n1, n2), (m1, m2))
+               for n1, n2 in factor_pairs(check_positive_int("n_in", n_in, owner))
+               for m1, m2 in factor_pairs(check_positive_int("n_out", n_out, owner))]
+    return sorted(options, key=lambda f: (kronecker_weights(f), -min(f[1][0], f[0][0]) * min(
+        f[1][1], f[0][1]), abs(f[1][0] * f[0][0] - f[1][1] * f[0][1]), f[1][0], f[0][0]))
 
 
 def compact_factors(n_in: int, n_out: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The factors with the fewest Kronecker weights (first of :func:`kronecker_factorizations`).
-
-    ``m1 n1 + m2 n2 >= 2 sqrt(m1 n1 m2 n2) = 2 sqrt(n_in n_out)``, with equality
-    only when ``m1 n1 == m2 n2``.
+    """The first of :func:`kronecker_factorizations`: the fewest Kronecker weights,
+    ``m1 n1 + m2 n2 >= 2 sqrt(n_in n_out)`` (equality when ``m1 n1 == m2 n2``).
 
     Examples
     --------
@@ -97,39 +66,29 @@ def compact_factors(n_in: int, n_out: int) -> tuple[tuple[int, int], tuple[int, 
     return kronecker_factorizations(n_in, n_out)[0]
 
 
-def _pairs_text(k: int) -> str:
-    return ", ".join(f"({a}, {b})" for a, b in factor_pairs(k))
-
-
 def _check_factors(factors, n_in: int, n_out: int, owner: str):
     """``factors`` as ``((n1, n2), (m1, m2))`` of ints, or a ValueError that lists what works."""
-    def hint():
-        best = compact_factors(n_in, n_out)
-        (n1, n2), (m1, m2) = best
-        return (f"; (n1, n2) can be any of {_pairs_text(n_in)} (n1 * n2 = {n_in}) and "
-                f"(m1, m2) any of {_pairs_text(n_out)} (m1 * m2 = {n_out}); the fewest "
-                f"Kronecker weights: factors={best} (A {m1}x{n1}, B {m2}x{n2}, "
-                f"{kronecker_weights(best)} weights)")
-
+    best = compact_factors(n_in, n_out)
+    pairs = [", ".join(f"({a}, {b})" for a, b in factor_pairs(k)) for k in (n_in, n_out)]
+    hint = (f"; (n1, n2) can be any of {pairs[0]} (n1 * n2 = {n_in}) and (m1, m2) any of "
+            f"{pairs[1]} (m1 * m2 = {n_out}); the fewest Kronecker weights: factors={best} "
+            f"(A {best[1][0]}x{best[0][0]}, B {best[1][1]}x{best[0][1]}, "
+            f"{kronecker_weights(best)} weights)")
     try:
         (n1, n2), (m1, m2) = factors
-        values = (n1, n2, m1, m2)
     except (TypeError, ValueError):
         raise ValueError(f"{owner}: factors must be ((n1, n2), (m1, m2)) with n1 * n2 = n_in "
-                         f"and m1 * m2 = n_out, got {factors!r}{hint()}") from None
+                         f"and m1 * m2 = n_out, got {factors!r}{hint}") from None
     if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-           for v in values):
-        raise ValueError(f"{owner}: factors must hold positive integers, got {factors!r}"
-                         f"{hint()}")
-    n1, n2, m1, m2 = (int(v) for v in values)
-    problems = []
-    if n1 * n2 != n_in:
-        problems.append(f"n1 * n2 = {n1} * {n2} = {n1 * n2} is not n_in = {n_in}")
-    if m1 * m2 != n_out:
-        problems.append(f"m1 * m2 = {m1} * {m2} = {m1 * m2} is not n_out = {n_out}")
+           for v in (n1, n2, m1, m2)):
+        raise ValueError(f"{owner}: factors must hold positive integers, got {factors!r}{hint}")
+    n1, n2, m1, m2 = int(n1), int(n2), int(m1), int(m2)
+    problems = [f"{a} * {b} = {c} * {d} = {c * d} is not {name} = {k}" for a, b, c, d, name, k
+                in (("n1", "n2", n1, n2, "n_in", n_in), ("m1", "m2", m1, m2, "n_out", n_out))
+                if c * d != k]
     if problems:
         raise ValueError(f"{owner}: factors={factors!r} do not factor the layer: "
-                         f"{' and '.join(problems)}{hint()}")
+                         f"{' and '.join(problems)}{hint}")
     return (n1, n2), (m1, m2)
 
 
@@ -138,110 +97,58 @@ class DopingLinearCache(NamedTuple):
     """What :class:`DopingLinear` keeps from the forward pass."""
 
     x: np.ndarray   #: the input, shape (N, n)
-    xt: np.ndarray  #: its feature-major copy ``x.T``, shape (n, N), for the sparse products
 
 
-class DopingLinear(SupportView, Layer):
-    """Doping layer ``y = (A kron B) @ x + S @ x + b`` (Thakker et al. 2021).
-
-    ``A`` (m1 x n1) and ``B`` (m2 x n2) are small dense trained matrices whose
-    Kronecker product is the ``(m, n)`` structured part, ``m = m1 * m2``,
-    ``n = n1 * n2``; it is applied by reshaping ``x``, never formed.  ``S`` is
-    sparse with a fixed random support; its ``nnz`` values are trained, as
-    in :class:`~refnet.layers.SparseLinear`.
+class DopingLinear(Layer):
+    """Doping layer ``y = (A kron B) @ x + S @ x + b``.
 
     Parameters
     ----------
-    n_in : int
-        Input features ``n``.
-    n_out : int
-        Output features ``m``.
+    n_in, n_out : int
+        Input features ``n = n1 * n2`` and output features ``m = m1 * m2``.
     factors : ((n1, n2), (m1, m2)), optional
-        How the input and output sizes factor: ``n1 * n2 == n_in``, ``m1 * m2
-        == n_out``; ``A`` has shape ``(m1, n1)`` and ``B`` ``(m2, n2)``.
-        Default :func:`compact_factors` (the fewest Kronecker weights).  Sizes
-        that do not factor so raise a ValueError listing the pairs that do.
-    nnz, density, support : optional
-        The support of ``S``, exactly one of them, as for
-        :class:`~refnet.layers.SparseLinear`; ``nnz=0`` gives a pure
-        Kronecker layer.
-    rng : numpy.random.Generator or int, optional
-        Samples the support; required with ``nnz`` or ``density``.
-    bias : bool, default True
+        ``A`` is ``(m1, n1)``, ``B`` is ``(m2, n2)``; default
+        :func:`compact_factors`.  Sizes that do not factor raise a ValueError
+        listing the pairs that do.
+    nnz, density, support, rng, bias
+        The support of ``S`` and the bias, as for
+        :class:`~refnet.layers.SparseLinear`; ``nnz=0`` gives a pure Kronecker layer.
 
     Attributes
     ----------
     a_shape, b_shape : (int, int)
-        ``(m1, n1)`` and ``(m2, n2)``.
     support : CSRSupport
-        The positions of ``S``; ``nnz``, ``shape``, ``rows``, ``cols`` are
-        readable on the layer too.
-    trainable_weights : int
-        ``m1 n1 + m2 n2 + nnz``: every trained weight, biases excluded.
+        Its ``nnz``, ``shape``, ``rows``, ``cols`` are readable on the layer too.
 
     Notes
     -----
-    Shapes: batch size ``N`` (not ``B``: ``B`` is the second factor), x (N, n),
-    A (m1, n1), B (m2, n2), S (m, n) with values (nnz,) at (rows, cols),
-    b (m,), y (N, m); ``xt = x.T`` (n, N) is a feature-major copy for the
-    sparse products.  ``@`` on an (N, ., .) array is numpy's stacked matmul
-    (one product per example).  Leading tangent axes ``*lead`` (K = prod(lead)
-    copies) are folded into the batch axis first: below, ``R = K * N`` rows.
+    Shapes: batch ``N`` (``B`` is the second factor), x (N, n), A (m1, n1), B
+    (m2, n2), S (m, n) with values (nnz,), b (m,), y (N, m).  Leading tangent
+    axes (K copies) are folded into the batch: ``R = K * N`` rows.  The
+    Kronecker product by a ROW-MAJOR reshape, ``X = x.reshape(N, n1, n2)``::
 
-    The Kronecker product by reshaping (numpy's ROW-MAJOR reshape throughout)::
-
-        X = x.reshape(N, n1, n2)             # x[r, i * n2 + j] == X[r, i, j]
         np.kron(A, B)[p * m2 + q, i * n2 + j] == A[p, i] * B[q, j]
-        ((A kron B) @ x[r])[p * m2 + q] = sum_{i, j} A[p, i] * B[q, j] * X[r, i, j]
+        ((A kron B) @ x[r])[p * m2 + q] = sum_{i, j} A[p, i] * X[r, i, j] * B[q, j]
                                         = (A @ X[r] @ B.T)[p, q]
 
-    so ``(A kron B) @ x[r] == (A @ X[r] @ B.T).reshape(m)``.  The textbook
-    identity ``(A kron B) @ vec(Z) = vec(B @ Z @ A.T)`` says the same with
-    COLUMN-major ``vec`` of ``Z = X[r].T`` (n2, n1): transposing both sides
-    turns ``B @ Z @ A.T`` into ``A @ X[r] @ B.T`` and column-major ``vec``
-    into row-major ``reshape``.  Reading a row-major reshape with the
-    column-major identity (``B @ X[r] @ A.T``) computes ``B kron A`` instead:
-    the order of the factors is where this layer's bugs would hide.  Cost
-    ``O(N (m1 n1 n2 + m1 n2 m2))``, against ``O(N m n)`` for the product.
+    (The textbook ``(A kron B) @ vec(Z) = vec(B @ Z @ A.T)`` uses a COLUMN-major
+    ``vec``; reading it with a row-major reshape computes ``B kron A``.)
 
-    Forward::
+    The VJP follows from ``<Y_bar[r], A @ X[r] @ B.T>`` and the cyclic trace, with
+    ``Y_bar = y_bar.reshape(R, m1, m2)``, ``H = A.T @ Y_bar`` (R, n1, m2) and ``G =
+    Y_bar @ B`` (R, m1, n2) indexed ``[l, r]`` (copy, example); ``X_dot =
+    x_dot.reshape(R, n1, n2)``::
 
-        y = (A @ X @ B.T).reshape(N, m) + (S @ xt).T + b                 # (N, m)
+        y     = (A @ X @ B.T).reshape(N, m) + (S @ x.T).T + b           # Forward, (N, m)
+        x_bar = (H @ B).reshape(R, n) + (S.T @ y_bar.T).T               # VJP, (*lead, N, n)
+        A_bar = sum_{r, j} G[l, r, :, j, None] * X[r, None, :, j]       # (*lead, m1, n1)
+        B_bar = sum_{r, i} H[l, r, i, :, None] * X[r, i, None, :]       # (*lead, m2, n2)
+        S_bar = support.value_cotangent(y_bar, x)                       # (*lead, nnz)
+        b_bar = sum_r y_bar[l, r, :]                                    # (*lead, m)
+        y_dot = (A @ X_dot @ B.T).reshape(R, m) + (S @ x_dot.T).T       # JVP, (*lead, N, m)
 
-    VJP (``y_bar`` of shape (*lead, N, m), folded to (R, m);
-    ``Y_bar = y_bar.reshape(R, m1, m2)``, ``yt = y_bar.T`` (m, R)).  From
-    ``<Y_bar[r], A @ X[r] @ B.T> = trace(Y_bar[r].T @ A @ X[r] @ B.T)`` and the
-    cyclic trace: the cotangent of ``X[r]`` is ``A.T @ Y_bar[r] @ B``, of
-    ``A`` is ``sum_r Y_bar[r] @ B @ X[r].T``, of ``B`` is ``sum_r Y_bar[r].T @
-    A @ X[r]``.  With ``H = A.T @ Y_bar`` (R, n1, m2) and ``G = Y_bar @ B``
-    (R, m1, n2), both indexed ``[l, r]`` as (K, N, ...) arrays (copy l,
-    example r), every sum over r within one copy::
-
-        x_bar    = (H @ B).reshape(R, n) + (S.T @ yt).T                 # (*lead, N, n)
-        A_bar    = sum_{r, j} G[l, r, :, j, None] * X[r, None, :, j]    # (*lead, m1, n1)
-        B_bar    = sum_{r, i} H[l, r, i, :, None] * X[r, i, None, :]    # (*lead, m2, n2)
-        S_bar[k] = sum_r y_bar[l, r, rows[k]] * x[r, cols[k]]           # (*lead, nnz), gathered
-        b_bar    = sum_r y_bar[l, r, :]                                 # (*lead, m)
-
-    ``A_bar`` and ``B_bar`` are each one ``np.tensordot`` over the batch and
-    a feature axis; ``S_bar`` is ``y_bar.T @ x`` read only on the support
-    (:meth:`CSRSupport.value_cotangent`).  No ``m x n`` array is formed.
-
-    JVP (``x_dot`` of shape (*lead, N, n), ``X_dot = x_dot.reshape(R, n1, n2)``)::
-
-        y_dot = (A @ X_dot @ B.T).reshape(R, m) + (S @ x_dot.T).T       # (*lead, N, m)
-
-    The layer is affine in ``x``, so the adjoint test applies.
-
-    Initialisation: ``A ~ N(0, 2 / n1)``, ``B ~ N(0, 1 / n2)``, ``S = 0``,
-    ``b = 0``.  An entry of ``A kron B`` is ``A[p, i] * B[q, j]``, of variance
-    ``var(A) * var(B) = 2 / (n1 n2) = 2 / n``, and distinct entries are
-    uncorrelated, so ``A kron B`` has the variance of a Kaiming-normal (ReLU)
-    dense weight: ``var(y_p) = 2 * mean(x**2)`` at initialisation.  Each factor
-    also keeps its own fan-in scale (``A`` acts on the ``n1`` axis of ``X``,
-    ``B`` on the ``n2`` axis), so neither is tiny when the other is large.
-    ``S`` starts at zero, as in DCTpS: the layer starts as its Kronecker part
-    and ``S`` learns the correction.
+    Initialisation: ``A ~ N(0, 2 / n1)``, ``B ~ N(0, 1 / n2)``, so an entry of
+    ``A kron B`` has Kaiming's variance ``2 / n``; ``S = 0``, ``b = 0``.
 
     Examples
     --------
@@ -258,6 +165,8 @@ class DopingLinear(SupportView, Layer):
 
     is_linear = True
     _repr_fields = ("n_in", "n_out", "factors", "nnz", "bias")
+    nnz, shape, rows, cols = SparseLinear.nnz, SparseLinear.shape, SparseLinear.rows, \
+        SparseLinear.cols
 
     def __init__(self, n_in: int, n_out: int, *, factors=None, nnz: int | None = None,
                  density: float | None = None, support=None, rng=None, bias: bool = True):
@@ -273,7 +182,6 @@ class DopingLinear(SupportView, Layer):
                                     support=support, rng=rng, owner=owner)
         self.bias = bool(bias)
 
-    # -- structure -----------------------------------------------------------------
     @property
     def trainable_weights(self) -> int:
         """``m1 n1 + m2 n2 + nnz``: the trained weights (biases excluded)."""
@@ -292,11 +200,7 @@ class DopingLinear(SupportView, Layer):
         return (self.n_out,)
 
     def init(self, rng):
-        """Fresh parameters: ``A ~ N(0, 2 / n1)``, ``B ~ N(0, 1 / n2)``, ``S = 0``, ``b = 0``.
-
-        See the class Notes for why ``A kron B`` then has Kaiming variance
-        ``2 / n``.
-        """
+        """``A ~ N(0, 2 / n1)``, ``B ~ N(0, 1 / n2)``, ``S = 0``, ``b = 0`` (class Notes)."""
         rng = as_rng(rng)
         (n1, n2), _ = self.factors
         params = {"A": rng.normal(0.0, math.sqrt(2.0 / n1), size=self.a_shape),
@@ -311,15 +215,14 @@ class DopingLinear(SupportView, Layer):
         return np.kron(params["A"], params["B"])
 
     def dense_matrix(self, params) -> np.ndarray:
-        """The whole ``(m, n)`` weight ``A kron B + S`` (tests and teaching: ``m * n`` memory)."""
+        """The whole ``(m, n)`` weight ``A kron B + S`` (tests and teaching only)."""
         return self.kron_matrix(params) + self.support.to_dense(params["S"])
 
-    # -- the math ----------------------------------------------------------------------
-    def _kron(self, params, x2):
-        """``(A kron B) @ x2[r]`` for every row of ``x2`` (R, n), as ``A @ X @ B.T``: (R, m)."""
+    def _map(self, params, x2):
+        """``(A kron B) @ x2[r] + S @ x2[r]`` for every row of ``x2`` (R, n): (R, m)."""
         (n1, n2), _ = self.factors
-        X = x2.reshape(-1, n1, n2)
-        return (params["A"] @ X @ params["B"].T).reshape(x2.shape[0], self.n_out)
+        kron = (params["A"] @ x2.reshape(-1, n1, n2) @ params["B"].T).reshape(-1, self.n_out)
+        return kron + (self.support.csr(params["S"]) @ x2.T).T
 
     def forward(self, params, x):
         self.check_params(params)
@@ -327,47 +230,35 @@ class DopingLinear(SupportView, Layer):
         if x.ndim != 2:
             raise ValueError(f"DopingLinear: x has shape {x.shape}, expected (N, {self.n_in})")
         check_shape("x", x, (self.n_in,), "DopingLinear")
-        xt = np.ascontiguousarray(x.T)                              # (n, N), kept for the VJP
-        y = self._kron(params, x)
-        y += self.support.matmat(params["S"], xt).T
-        if self.bias:
-            y += params["b"]
-        return y, DopingLinearCache(x, xt)
+        y = self._map(params, x)
+        return (y + params["b"] if self.bias else y), DopingLinearCache(x)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
         x = cache.x
         batch = x.shape[0]
         lead = lead_shape("y_bar", y_bar, (batch, self.n_out), "DopingLinear")
-        k_lead = int(np.prod(lead, dtype=np.int64))
+        k_lead = math.prod(lead)
         (n1, n2), (m1, m2) = self.factors
         y2_bar = fold_lead(y_bar, 2)                                # (R, m), R = K * N
         Y_bar = y2_bar.reshape(-1, m1, m2)
-        yt = np.ascontiguousarray(y2_bar.T)                         # (m, R)
         H = params["A"].T @ Y_bar                                   # (R, n1, m2)
-        x_bar = (H @ params["B"]).reshape(y2_bar.shape[0], self.n_in)
-        x_bar += self.support.rmatmat(params["S"], yt).T
+        x_bar = (H @ params["B"]).reshape(-1, self.n_in) + (
+            self.support.csr_transpose(params["S"]) @ y2_bar.T).T
         x_bar = x_bar.reshape(lead + x.shape)
         if not need_params:
             return x_bar, None
         X = x.reshape(batch, n1, n2)
         G = (Y_bar @ params["B"]).reshape(k_lead, batch, m1, n2)    # (K, N, m1, n2)
-        grads = {
-            "A": np.tensordot(G, X, axes=([1, 3], [0, 2])).reshape(lead + self.a_shape),
-            "B": np.tensordot(H.reshape(k_lead, batch, n1, m2), X,
-                              axes=([1, 2], [0, 1])).reshape(lead + self.b_shape),
-            "S": (self.support.value_cotangent(yt, cache.xt) if batch    # no example: zero
-                  else np.zeros((k_lead, self.nnz), dtype=np.result_type(yt, cache.xt))
-                  ).reshape(lead + (self.nnz,)),
-        }
+        y3 = y2_bar.reshape(k_lead, batch, self.n_out)
+        grads = {"A": np.tensordot(G, X, axes=([1, 3], [0, 2])).reshape(lead + self.a_shape),
+                 "B": np.tensordot(H.reshape(k_lead, batch, n1, m2), X,
+                                   axes=([1, 2], [0, 1])).reshape(lead + self.b_shape),
+                 "S": self.support.value_cotangent(y3, x).reshape(lead + (self.nnz,))}
         if self.bias:
-            grads["b"] = y2_bar.reshape(k_lead, batch, self.n_out).sum(axis=1).reshape(
-                lead + (self.n_out,))
+            grads["b"] = y3.sum(axis=1).reshape(lead + (self.n_out,))
         return x_bar, grads
 
     def jvp(self, params, cache, x_dot):
-        x = cache.x
-        lead = lead_shape("x_dot", x_dot, x.shape, "DopingLinear")
-        x2_dot = fold_lead(x_dot, 2)                                # (R, n)
-        y_dot = self._kron(params, x2_dot)
-        y_dot += self.support.matmat(params["S"], np.ascontiguousarray(x2_dot.T)).T
-        return y_dot.reshape(lead + (x.shape[0], self.n_out))
+        lead = lead_shape("x_dot", x_dot, cache.x.shape, "DopingLinear")
+        return self._map(params, fold_lead(x_dot, 2)).reshape(lead + (cache.x.shape[0],
+                                                                      self.n_out))

@@ -24,19 +24,9 @@ class Add(MergeLayer):
 
     Notes
     -----
-    Shapes: every x_i and y (B, ...); tangents carry ``*lead`` in front.
+    Shapes: every x_i and y (B, ...); tangents carry ``*lead`` in front::
 
-    Forward::
-
-        y = x_1 + ... + x_k
-
-    VJP::
-
-        x_i_bar = y_bar              for every i
-
-    JVP::
-
-        y_dot = x_1_dot + ... + x_k_dot
+        y = x_1 + ... + x_k;   x_i_bar = y_bar for every i;   y_dot = x_1_dot + ... + x_k_dot
 
     This is where a residual connection's cotangent fans out; a
     :class:`~refnet.Graph` sums cotangents where a value is used twice.
@@ -59,10 +49,7 @@ class Add(MergeLayer):
         xs = _check_inputs("Add", xs)
         if any(x.shape != xs[0].shape for x in xs):
             raise ValueError(f"Add: inputs must have one shape, got {[x.shape for x in xs]}")
-        y = xs[0] + xs[1]
-        for x in xs[2:]:
-            y = y + x
-        return y, Add.Cache(xs[0].shape, len(xs))
+        return sum(xs[1:], start=xs[0]), Add.Cache(xs[0].shape, len(xs))
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
         lead_shape("y_bar", y_bar, cache.shape, "Add")
@@ -73,10 +60,7 @@ class Add(MergeLayer):
             raise ValueError(f"Add: got {len(xs_dot)} tangents, expected {cache.count}")
         for x_dot in xs_dot:
             lead_shape("x_dot", x_dot, cache.shape, "Add")
-        y_dot = xs_dot[0] + xs_dot[1]
-        for x_dot in xs_dot[2:]:
-            y_dot = y_dot + x_dot
-        return y_dot
+        return sum(xs_dot[1:], start=xs_dot[0])
 
 
 class Concat(MergeLayer):
@@ -91,19 +75,11 @@ class Concat(MergeLayer):
 
     Notes
     -----
-    Shapes: x_i (B, ..., d_i, ...), y (B, ..., sum_i d_i, ...).
+    Shapes: x_i (B, ..., d_i, ...), y (B, ..., sum_i d_i, ...)::
 
-    Forward::
-
-        y = np.concatenate([x_1, ..., x_k], axis=1 + axis)
-
-    VJP (split at the cached offsets)::
-
-        x_i_bar = y_bar[..., offset_i : offset_i + d_i, ...]
-
-    JVP::
-
-        y_dot = np.concatenate([x_1_dot, ..., x_k_dot], axis=lead + 1 + axis)
+        y       = np.concatenate([x_1, ..., x_k], axis=1 + axis)              # Forward
+        x_i_bar = y_bar[..., offset_i : offset_i + d_i, ...]                  # VJP
+        y_dot   = np.concatenate([x_1_dot, ..., x_k_dot], axis=lead + 1 + axis)   # JVP
     """
 
     is_linear = True

@@ -1,18 +1,13 @@
 """2-D pooling of NCHW images: AvgPool2d and MaxPool2d.
 
-Both read the same windows as a one-channel convolution applied to every
-channel separately.  Giving each image an extra channel axis of length 1,
-``x[..., None, :, :]`` of shape (..., C, 1, H, W), lets
-:func:`refnet.ops.im2col` gather them with every leading axis (batch, channel,
-tangent axes) kept::
+Both read the windows of a one-channel convolution of every channel: with an
+extra channel axis of length 1, :func:`refnet.ops.im2col` gathers them keeping
+every leading axis (batch, channel, tangent axes)::
 
-    windows = im2col(x[..., None, :, :], (kh, kw), stride, padding)
-                                                    # (..., C, Ho, Wo, kh * kw)
+    windows = im2col(x[..., None, :, :], (kh, kw), stride, padding)   # (..., C, Ho, Wo, kh * kw)
 
-``windows[..., c, i, j, a * kw + b]`` is pixel ``(i * sh + a, j * sw + b)`` of
-channel ``c`` of the padded image, so the last axis lists a window in
-row-major order.  Scattering back is :func:`refnet.ops.col2im`, the exact
-transpose of that gather.
+(the last axis lists a window in row-major order); scattering back is its exact
+transpose :func:`refnet.ops.col2im`.
 """
 from __future__ import annotations
 
@@ -98,33 +93,20 @@ class AvgPool2d(_Pool2d):
     Parameters
     ----------
     kernel_size : int or (int, int)
-        Window height and width ``(kh, kw)``.
     stride : int or (int, int), optional
-        Default: the kernel size (non-overlapping windows).
+        Default the kernel size (non-overlapping windows).
     padding : int or (int, int), default 0
-        Zeros added on both sides of each spatial axis, at most half the
-        kernel size.  They count in the average (PyTorch's
-        ``count_include_pad=True``), so every window is divided by ``kh * kw``.
+        At most half the kernel; the zeros count (PyTorch's ``count_include_pad``).
 
     Notes
     -----
-    Shapes: x (B, C, H, W), y (B, C, Ho, Wo) with
-    ``Ho = (H + 2 * ph - kh) // sh + 1`` (likewise Wo); tangents carry
-    ``*lead`` in front.  With ``windows`` as in :mod:`refnet.layers.pooling`:
+    Shapes: x (B, C, H, W), y (B, C, Ho, Wo); ``windows`` as in the module
+    docstring.  The map is linear; its VJP spreads each cotangent evenly over
+    its window (pixels in several windows collect the sum)::
 
-    Forward::
-
-        y = windows(x).sum(axis=-1) / (kh * kw)                       # (B, C, Ho, Wo)
-
-    VJP (each output spreads its cotangent evenly over its window; pixels in
-    several windows collect the sum, and padding positions are dropped)::
-
-        x_bar = col2im(repeat(y_bar[..., None] / (kh * kw), kh * kw, axis=-1))
-                                                                      # (*lead, B, C, H, W)
-
-    JVP (the layer is linear)::
-
-        y_dot = windows(x_dot).sum(axis=-1) / (kh * kw)               # (*lead, B, C, Ho, Wo)
+        y     = windows(x).sum(axis=-1) / (kh * kw)                            # Forward
+        x_bar = col2im(repeat(y_bar[..., None] / (kh * kw), kh * kw, axis=-1))  # VJP
+        y_dot = windows(x_dot).sum(axis=-1) / (kh * kw)                        # JVP
 
     Examples
     --------
@@ -158,44 +140,26 @@ class MaxPool2d(_Pool2d):
 
     Parameters
     ----------
-    kernel_size : int or (int, int)
-        Window height and width ``(kh, kw)``.
-    stride : int or (int, int), optional
-        Default: the kernel size (non-overlapping windows).
+    kernel_size, stride
+        As for :class:`AvgPool2d`.
     padding : int or (int, int), default 0
-        ``-inf`` added on both sides of each spatial axis, at most half the
-        kernel size, so a padded position never wins against a real pixel.
+        ``-inf`` on both sides, at most half the kernel: padding never wins.
 
     Notes
     -----
-    Shapes: x (B, C, H, W), y and argmax (B, C, Ho, Wo) with
-    ``Ho = (H + 2 * ph - kh) // sh + 1`` (likewise Wo); tangents carry
-    ``*lead`` in front.  ``windows(x)`` is as in :mod:`refnet.layers.pooling`
-    but padded with ``-inf``; ``onehot(argmax)`` has shape
-    (B, C, Ho, Wo, kh * kw).
+    Shapes: x (B, C, H, W), y and argmax (B, C, Ho, Wo); ``windows`` padded with
+    ``-inf``, ``onehot(argmax)`` (B, C, Ho, Wo, kh * kw).  The whole cotangent
+    of an output goes to its window's winner::
 
-    Forward::
+        argmax = np.argmax(windows(x), axis=-1)
+        y      = take_along_axis(windows(x), argmax[..., None], axis=-1)[..., 0]      # Forward
+        x_bar  = col2im(y_bar[..., None] * onehot(argmax))                            # VJP
+        y_dot  = take_along_axis(windows(x_dot), argmax[..., None], axis=-1)[..., 0]  # JVP
 
-        argmax = np.argmax(windows(x), axis=-1)                       # (B, C, Ho, Wo)
-        y = take_along_axis(windows(x), argmax[..., None], axis=-1)[..., 0]
-
-    VJP (the whole cotangent of an output goes to its window's winner;
-    a pixel that wins several overlapping windows collects the sum)::
-
-        x_bar = col2im(y_bar[..., None] * onehot(argmax))             # (*lead, B, C, H, W)
-
-    JVP::
-
-        y_dot = take_along_axis(windows(x_dot), argmax[..., None], axis=-1)[..., 0]
-                                                                      # (*lead, B, C, Ho, Wo)
-
-    Ties: where several entries of a window share the maximum, the max is not
-    differentiable.  refnet picks the FIRST maximum in row-major window order
-    (smallest kernel row, then smallest kernel column), ``np.argmax``'s rule,
-    and routes the whole derivative through it.  This is deterministic and is
-    the derivative of the function that breaks ties that way.  Finite
-    differences across a tie disagree with it, so gradient checks use inputs
-    whose entries are well separated (:func:`refnet.testing.distinct_values`).
+    Ties: the FIRST maximum in row-major window order wins (``np.argmax``'s
+    rule), the derivative of the function that breaks ties that way.  Finite
+    differences across a tie disagree, so gradient checks use well separated
+    inputs (:func:`refnet.testing.distinct_values`).
 
     Examples
     --------

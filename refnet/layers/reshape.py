@@ -12,32 +12,22 @@ __all__ = ["Flatten", "FlattenCache"]
 
 
 class FlattenCache(NamedTuple):
-    """The input shape (B, *in_shape) that the VJP restores."""
+    """The input shape (B, *s) that the VJP restores."""
 
     x_shape: tuple
 
 
 class Flatten(Layer):
-    """Flatten every example: ``(B, d1, d2, ...) -> (B, d1 * d2 * ...)`` in C order.
+    """``(B, *s) -> (B, prod(s))`` in C order.
 
     Notes
     -----
-    Shapes: x (B, *s), y (B, prod(s)); tangents carry ``*lead`` in front.
+    A reshape relabels coordinates (linear and orthogonal), so its adjoint is
+    its inverse::
 
-    Forward::
-
-        y = x.reshape(B, -1)
-
-    VJP::
-
-        x_bar = y_bar.reshape(*lead, B, *s)
-
-    JVP::
-
-        y_dot = x_dot.reshape(*lead, B, prod(s))
-
-    A reshape is linear and orthogonal (a relabelling of coordinates), so its
-    adjoint is its inverse: the VJP reshapes back.
+        y = x.reshape(B, -1)                    # Forward
+        x_bar = y_bar.reshape(*lead, B, *s)     # VJP
+        y_dot = x_dot.reshape(*lead, B, -1)     # JVP
     """
 
     is_linear = True
@@ -53,9 +43,8 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], math.prod(x.shape[1:])), FlattenCache(x.shape)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
-        batch = cache.x_shape[0]
         size = math.prod(cache.x_shape[1:])
-        lead = lead_shape("y_bar", y_bar, (batch, size), "Flatten")
+        lead = lead_shape("y_bar", y_bar, (cache.x_shape[0], size), "Flatten")
         return y_bar.reshape(lead + cache.x_shape), ({} if need_params else None)
 
     def jvp(self, params, cache, x_dot):

@@ -1,17 +1,23 @@
-"""Sparse layers: a weight with a fixed CSR support whose values are the parameters."""
+"""Sparse layers: a weight ``S`` on a fixed CSR support whose ``nnz`` values are the parameter."""
 from __future__ import annotations
 
+import copy
+import math
 from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_pair, check_positive_int, check_shape
-from ..core.layer import fold_lead, lead_shape
-from ..ops.csr import CSRSupport
+from .._checks import as_rng, check_pair, check_positive_int, check_shape
+from ..core.layer import Layer, fold_lead, lead_shape
+from ..ops import fast
+from ..ops.csr import CSRSupport, nnz_from_density
 from ..ops.im2col import col2im, conv_output_size, im2col
-from .sparse_affine import SparseAffine
 
-__all__ = ["SparseLinear", "SparseConv2d", "SparseLinearCache", "SparseConv2dCache"]
+__all__ = ["SparseLinear", "SparseConv2d", "SparseLinearCache", "SparseConv2dCache",
+           "SPARSE_INITS", "make_support"]
+
+#: Initialisers of the values of ``S`` (see :meth:`SparseLinear.init`).
+SPARSE_INITS = ("kaiming-dense", "kaiming-sparse", "zeros")
 
 
 class SparseLinearCache(NamedTuple):
@@ -20,69 +26,53 @@ class SparseLinearCache(NamedTuple):
     x: np.ndarray   #: the input, shape (B, n)
 
 
-class SparseLinear(SparseAffine):
-    """Sparse fully connected layer ``y = S @ x + b`` with a fixed support.
-
-    ``S`` is an ``(m, n)`` matrix with exactly ``nnz`` stored entries at fixed
-    positions (the support, structure held by the layer); the parameter
-    ``"S"`` holds their values in CSR order.  Gradients exist only on the
-    support: nothing of size ``m x n`` is ever allocated.
+class SparseLinear(Layer):
+    """Sparse fully connected layer ``y = x @ S.T + b`` with a fixed support.
 
     Parameters
     ----------
-    n_in : int
-        Input features ``n``.
-    n_out : int
-        Output features ``m``.
+    n_in, n_out : int
+        Input features ``n`` and output features ``m``; ``S`` is ``(m, n)``.
     nnz : int, optional
-        Number of stored entries, sampled uniformly without replacement with
-        ``rng`` (``0 <= nnz <= m * n``).
+        Stored entries, sampled uniformly without replacement with ``rng``.
     density : float, optional
-        ``nnz / (m * n)`` in (0, 1]; ``nnz = max(1, floor(density * m * n +
-        0.5))`` (rounded half up, at least one entry).
+        ``nnz / (m * n)`` in (0, 1] (:func:`~refnet.ops.csr.nnz_from_density`).
     support : CSRSupport or (rows, cols), optional
-        Explicit positions (validated: in range and distinct; stored sorted
-        in CSR order).  Exactly one of ``nnz``, ``density``, ``support``.
+        Explicit positions.  Exactly one of ``nnz``, ``density``, ``support``.
     rng : numpy.random.Generator or int, optional
         Samples the support; required with ``nnz`` or ``density``.
     bias : bool, default True
     init : {"kaiming-dense", "kaiming-sparse", "zeros"}, default "kaiming-dense"
-        Initialiser of the values (see :meth:`SparseAffine.init`);
-        ``"kaiming-dense"`` is what the DCTpS paper's code does for its
-        sparse baselines.
+        Initialiser of the values (:meth:`init`).
 
     Attributes
     ----------
     support : CSRSupport
-        ``nnz``, ``shape``, ``rows``, ``cols`` are also readable on the layer.
+        Its ``nnz``, ``shape``, ``rows`` and ``cols`` are readable on the layer too.
 
     Notes
     -----
-    Shapes: x (B, n), S (m, n) with values (nnz,) at (rows, cols), b (m,),
-    y (B, m); ``xt = x.T`` (n, B) is a feature-major copy (made block by block
-    of rows; see :mod:`refnet.layers.sparse_affine`).  Leading tangent
-    axes ``*lead`` (K = prod(lead) copies of the batch) are folded into the
-    batch axis first.  The math is :class:`SparseAffine`'s with no offset.
+    Shapes: x (B, n), S (m, n) with values (nnz,) at (rows, cols), b (m,), y (B, m);
+    tangents carry leading axes ``*lead``, folded into the batch first.  ``S @ v``
+    is a scipy CSR product, ``S.T`` its O(1) transpose (:meth:`CSRSupport.csr_transpose`).
 
     Forward::
 
-        y = (S @ xt).T + b                                  # (B, m)
+        y = (S @ x.T).T + b                                   # (B, m)
 
-    VJP (``y_bar`` of shape (*lead, B, m); ``yt = y_bar.T`` per copy, (m, K*B))::
+    VJP (``y_bar`` of shape (*lead, B, m))::
 
-        x_bar    = (S.T @ yt).T                             # (*lead, B, n)
-        S_bar[k] = sum_b y_bar[..., b, rows[k]] * x[b, cols[k]]   # (*lead, nnz), gathered
-        b_bar    = sum_b y_bar[..., b, :]                   # (*lead, m)
+        x_bar = (S.T @ y_bar.T).T                             # (*lead, B, n)
+        S_bar = support.value_cotangent(y_bar, x)             # (*lead, nnz)
+        b_bar = sum_b y_bar[..., b, :]                        # (*lead, m)
 
-    ``S_bar`` is the dense gradient ``y_bar.T @ x`` read only on the support,
-    computed by gathering in ``O(B nnz)``
-    (:meth:`CSRSupport.value_cotangent`).
+    (:meth:`~refnet.ops.csr.CSRSupport.value_cotangent` derives ``S_bar``: the
+    dense ``y_bar.T @ x`` read on the support.)  JVP::
 
-    JVP (``x_dot`` of shape (*lead, B, n))::
+        y_dot = (S @ x_dot.T).T                               # (*lead, B, m)
 
-        y_dot = (S @ x_dot.T).T                             # (*lead, B, m)
-
-    The layer is affine in ``x``, so the adjoint test applies.
+    While :data:`refnet.ops.fast.ENABLED`, the same numbers come from
+    :func:`refnet.ops.fast.affine` and :func:`~refnet.ops.fast.affine_vjp`.
 
     Examples
     --------
@@ -91,54 +81,97 @@ class SparseLinear(SparseAffine):
     >>> layer.nnz
     6
     >>> params = layer.init(np.random.default_rng(0))
-    >>> y, cache = layer.forward(params, np.ones((2, 6)))
-    >>> y.shape
+    >>> layer(params, np.ones((2, 6))).shape
     (2, 4)
     """
 
+    is_linear = True
+    offset = None               # DCTpS layers add alpha * offset
+    offset_name, offset_seed, alpha, train_alpha = "none", None, None, False
     _repr_fields = ("n_in", "n_out", "nnz", "bias", "init_name")
 
     def __init__(self, n_in: int, n_out: int, *, nnz: int | None = None,
                  density: float | None = None, support=None, rng=None, bias: bool = True,
                  init: str = "kaiming-dense"):
-        owner = type(self).__name__
-        self.n_in = check_positive_int("n_in", n_in, owner)
-        self.n_out = check_positive_int("n_out", n_out, owner)
-        self._setup((self.n_out, self.n_in), nnz=nnz, density=density, support=support,
-                    rng=rng, bias=bias, init=init, owner=owner)
+        self.n_in = check_positive_int("n_in", n_in, type(self).__name__)
+        self.n_out = check_positive_int("n_out", n_out, type(self).__name__)
+        _setup(self, (self.n_out, self.n_in), nnz, density, support, rng, bias, init)
+
+    # -- structure, shared with SparseConv2d -------------------------------------------
+    nnz = property(lambda self: self.support.nnz, doc="Stored entries of ``S``.")
+    shape = property(lambda self: self.support.shape, doc="``(m, n)``, the shape of ``S``.")
+    rows = property(lambda self: self.support.rows, doc="Row of each entry, CSR order.")
+    cols = property(lambda self: self.support.cols, doc="Column of each entry, CSR order.")
+
+    def param_shapes(self):
+        shapes = {"S": (self.nnz,)}
+        if self.offset is not None and self.train_alpha:
+            shapes["alpha"] = ()
+        if self.bias:
+            shapes["b"] = (self.shape[0],)
+        return shapes
+
+    def init(self, rng):
+        """Values of ``S`` by ``init_name``, ``alpha`` at its initial value, ``b = 0``.
+
+        ``"kaiming-dense"`` draws N(0, 2 / n), the dense fan-in (the original
+        code's masked dense init); ``"kaiming-sparse"`` draws entry ``k`` from
+        N(0, 2 / fan_k), ``fan_k`` the entries stored in its row; ``"zeros"`` is
+        the DCTpS paper's choice.
+        """
+        rng = as_rng(rng)
+        if self.init_name == "kaiming-dense":
+            values = rng.normal(0.0, math.sqrt(2.0 / self.shape[1]), size=self.nnz)
+        elif self.init_name == "kaiming-sparse":
+            fan = self.support.row_counts()[self.rows]
+            values = rng.standard_normal(self.nnz) * np.sqrt(2.0 / fan)
+        else:
+            values = np.zeros(self.nnz)
+        return self._params_with(values)
+
+    def _params_with(self, values, b=None) -> dict:
+        params = {"S": np.array(values, dtype=np.float64)}
+        if self.offset is not None and self.train_alpha:
+            params["alpha"] = np.array(self.alpha)
+        if self.bias:
+            params["b"] = np.zeros(self.shape[0]) if b is None else b
+        return params
+
+    def _alpha(self, params):
+        return params["alpha"] if self.train_alpha else self.alpha
+
+    def csr(self, params):
+        """``S`` as a ``scipy.sparse.csr_matrix`` sharing ``params["S"]`` (O(1))."""
+        return self.support.csr(params["S"])
+
+    def dense_matrix(self, params) -> np.ndarray:
+        """The whole ``(m, n)`` weight ``alpha * O + S`` (tests and teaching: ``m * n``)."""
+        dense = self.support.to_dense(params["S"])
+        if self.offset is not None:
+            dense = dense + self._alpha(params) * self.offset.matrix()
+        return dense
+
+    def with_support(self, support):
+        """The same layer on another support of the same shape (a CSRSupport or (rows, cols))."""
+        new = copy.copy(self)
+        new.support = _as_support(support, self.shape, type(self).__name__)
+        return new
 
     @classmethod
     def from_dense(cls, W, b=None, *, mask=None, **kwargs):
-        """A sparse layer and its parameters from a dense ``(m, n)`` weight.
+        """``(layer, params)`` from a dense ``(m, n)`` ``W``, on ``mask != 0`` (or ``W != 0``).
 
-        The support is where ``mask`` is nonzero (default: where ``W`` is);
-        the values are ``W`` on it.  This is how pruning turns a dense
-        :class:`~refnet.layers.Linear` into a sparse layer.  Called on a
-        DCTpS class, ``W`` gives ``S`` alone: the layer's weight is then
-        ``alpha * D + S``, not ``W``.
-
-        Parameters
-        ----------
-        W : ndarray, shape (m, n)
-        b : ndarray, shape (m,), optional
-            The bias; the layer has one exactly when ``b`` is given.
-        mask : array, shape (m, n), optional
-        **kwargs
-            Further constructor arguments (``init``, or ``alpha`` and
-            ``train_alpha`` for a DCTpS layer).
-
-        Returns
-        -------
-        layer, params
+        The layer has a bias exactly when ``b`` is given; ``kwargs`` go to the
+        constructor.  Called on a DCTpS class, ``W`` gives ``S`` alone.
         """
         W = np.asarray(W, dtype=np.float64)
         if W.ndim != 2:
             raise ValueError(f"{cls.__name__}.from_dense: W has shape {W.shape}, expected (m, n)")
         support = CSRSupport.from_mask(W if mask is None else _mask_like(mask, W.shape, cls))
         layer = cls(W.shape[1], W.shape[0], support=support, bias=b is not None, **kwargs)
-        bias = None if b is None else _bias_like(b, W.shape[0], cls)
-        return layer, layer._params_with(support.gather(W), bias)
+        return layer, layer._params_with(support.gather(W), _bias_like(b, W.shape[0], cls))
 
+    # -- the math -----------------------------------------------------------------
     def output_shape(self, in_shape):
         if tuple(in_shape) != (self.n_in,):
             raise ValueError(f"{type(self).__name__}: input shape {tuple(in_shape)}, "
@@ -146,45 +179,68 @@ class SparseLinear(SparseAffine):
         return (self.n_out,)
 
     def forward(self, params, x):
-        owner = type(self).__name__
         self.check_params(params)
         x = np.asarray(x)
         if x.ndim != 2:
-            raise ValueError(f"{owner}: x has shape {x.shape}, expected (B, {self.n_in})")
-        check_shape("x", x, (self.n_in,), owner)
-        return self._rows_forward(params, x), SparseLinearCache(x)
+            raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
+                             f"(B, {self.n_in})")
+        check_shape("x", x, (self.n_in,), type(self).__name__)
+        return self._rows(params, x, with_bias=True), SparseLinearCache(x)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
         x = cache.x
         lead = lead_shape("y_bar", y_bar, (x.shape[0], self.n_out), type(self).__name__)
-        k_lead = int(np.prod(lead, dtype=np.int64))
-        x2_bar, grads = self._rows_vjp(params, x, fold_lead(y_bar, 2), k_lead, need_params)
-        x_bar = x2_bar.reshape(lead + x.shape)
-        if grads is not None:
-            grads = {k: g.reshape(lead + np.shape(params[k])) for k, g in grads.items()}
-        return x_bar, grads
+        y3 = fold_lead(y_bar, 2).reshape(math.prod(lead), x.shape[0], self.n_out)   # (K, B, m)
+        x3_bar, grads = self._rows_vjp(params, x, y3, need_params)
+        return x3_bar.reshape(lead + x.shape), _unfold(grads, lead, params)
 
     def jvp(self, params, cache, x_dot):
-        x = cache.x
-        lead = lead_shape("x_dot", x_dot, x.shape, type(self).__name__)
-        y_dot = self._rows_jvp(params, fold_lead(x_dot, 2))
-        return y_dot.reshape(lead + (x.shape[0], self.n_out))
+        lead = lead_shape("x_dot", x_dot, cache.x.shape, type(self).__name__)
+        y_dot = self._rows(params, fold_lead(x_dot, 2), with_bias=False)
+        return y_dot.reshape(lead + (cache.x.shape[0], self.n_out))
+
+    def _rows(self, params, x2, with_bias):
+        """``y2 = (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
+        b = params["b"] if with_bias and self.bias else None
+        if fast.ENABLED:
+            return fast.affine(self.support, params["S"], x2, b=b)
+        y2 = (self.csr(params) @ x2.T).T
+        return y2 if b is None else y2 + b
+
+    def _rows_vjp(self, params, x2, y3, need_params):
+        """``(x3_bar, grads)`` for ``y3`` (K, N, m): (K, N, n) and {key: (K, *shape)}."""
+        if fast.ENABLED:
+            x3_bar, grads = fast.affine_vjp(self.support, params["S"], x2, y3,
+                                            need_values=need_params,
+                                            need_b=need_params and self.bias)
+            return x3_bar, grads if need_params else None
+        k_lead, n_rows, m = y3.shape
+        S_T = self.support.csr_transpose(params["S"])
+        x3_bar = (S_T @ y3.reshape(-1, m).T).T.reshape(k_lead, n_rows, S_T.shape[0])
+        if not need_params:
+            return x3_bar, None
+        grads = {"S": self.support.value_cotangent(y3, x2)}
+        if self.bias:
+            grads["b"] = y3.sum(axis=1)
+        return x3_bar, grads
+
+
+def _unfold(grads, lead, params):
+    """``grads[k]`` of shape (K, *shape) as (*lead, *shape)."""
+    if grads is None:
+        return None
+    return {k: g.reshape(lead + np.shape(params[k])) for k, g in grads.items()}
 
 
 class SparseConv2dCache(NamedTuple):
     """What :class:`SparseConv2d` and :class:`~refnet.layers.DCTpSConv2d` keep for the VJP."""
 
-    x_shape: tuple   #: the input's shape (B, C, H, W)
-    patches: np.ndarray    #: im2col(x) as rows, shape (B * Ho * Wo, kh * kw * C)
+    x_shape: tuple          #: the input's shape (B, C, H, W)
+    patches: np.ndarray     #: im2col(x) as rows, shape (B * Ho * Wo, kh * kw * C)
 
 
-class SparseConv2d(SparseAffine):
-    """Sparse 2-D convolution (NCHW) with a fixed support in its ``(out, patch)`` matrix.
-
-    Every output position sees a patch of the zero-padded input flattened in
-    (kernel row, kernel column, in-channel) order, channel fastest (see
-    :mod:`refnet.ops.im2col`); the convolution multiplies each patch by the
-    sparse ``(out_channels, kh * kw * in_channels)`` matrix ``S``.
+class SparseConv2d(Layer):
+    """Sparse 2-D convolution (NCHW): every patch times a sparse ``(out_channels, P)`` ``S``.
 
     Parameters
     ----------
@@ -193,38 +249,24 @@ class SparseConv2d(SparseAffine):
     stride : int, default 1
     padding : int, default 0
     nnz, density, support, rng, bias, init
-        As for :class:`SparseLinear`, for the ``(out_channels, P)`` matrix,
-        ``P = kh * kw * in_channels``.  Column ``p`` of that matrix is kernel
-        entry ``(p // (kw * C), (p // C) % kw, p % C)`` (row, column, channel).
+        As for :class:`SparseLinear`, for ``S`` of shape ``(out_channels, P)``,
+        ``P = kh * kw * in_channels``; column ``p`` is kernel entry
+        ``(p // (kw * C), (p // C) % kw, p % C)`` (row, column, channel).
 
     Notes
     -----
-    Shapes: x (B, C, H, W), patches = im2col(x) reshaped to (N, P)
-    with N = B * Ho * Wo rows, patches_t = patches.T (P, N), S (cout, P), b (cout,),
-    y (B, cout, Ho, Wo).  ``to_rows`` moves the channel axis last and flattens
-    (B, Ho, Wo) into N rows; ``from_rows`` undoes it.  Leading tangent axes are
-    folded into the rows as well (K copies).
+    The layer is :class:`SparseLinear`'s math applied to the rows of
+    ``patches = im2col(x)`` (:mod:`refnet.ops.im2col`: each patch flattened with
+    the channel fastest), ``N = B * Ho * Wo`` rows of ``P`` entries.  ``to_rows``
+    moves channels last and flattens ``(B, Ho, Wo)`` into rows; ``from_rows``
+    undoes it.  With ``linear`` that row map (``y2 = (S @ patches.T).T + b``)::
 
-    Forward::
+        y     = from_rows(linear(patches))                        # (B, cout, Ho, Wo)
+        x_bar = col2im(linear.vjp(to_rows(y_bar)).x_bar)          # (*lead, B, C, H, W)
+        S_bar, b_bar = linear.vjp(to_rows(y_bar)).params_bar      # (*lead, nnz), (*lead, cout)
+        y_dot = from_rows(linear.jvp(im2col(x_dot)))              # (*lead, B, cout, Ho, Wo)
 
-        y = from_rows((S @ patches_t).T + b)                        # (B, cout, Ho, Wo)
-
-    VJP (``y_bar`` of shape (*lead, B, cout, Ho, Wo); ``y2_bar = to_rows(y_bar)``
-    (K*N, cout), ``yt = y2_bar.T``)::
-
-        x_bar    = col2im((S.T @ yt).T)                         # (*lead, B, C, H, W)
-        S_bar[k] = sum_r y2_bar[l, r, rows[k]] * patches[r, cols[k]] # (*lead, nnz), gathered
-        b_bar    = sum_r y2_bar[l, r, :]                        # (*lead, cout)
-
-    ``col2im`` is
-    the exact adjoint of ``im2col``: it adds every patch entry back to the
-    pixel it came from.
-
-    JVP (``x_dot`` of shape (*lead, B, C, H, W))::
-
-        y_dot = from_rows((S @ im2col(x_dot).T).T)              # (*lead, B, cout, Ho, Wo)
-
-    The layer is affine in ``x``, so the adjoint test applies.
+    ``col2im`` is the exact adjoint of ``im2col``.
 
     Examples
     --------
@@ -232,11 +274,13 @@ class SparseConv2d(SparseAffine):
     >>> layer = SparseConv2d(2, 3, 3, padding=1, density=0.5, rng=0)
     >>> layer.shape, layer.nnz
     ((3, 18), 27)
-    >>> params = layer.init(np.random.default_rng(0))
-    >>> layer(params, np.ones((1, 2, 5, 5))).shape
+    >>> layer(layer.init(0), np.ones((1, 2, 5, 5))).shape
     (1, 3, 5, 5)
     """
 
+    is_linear = True
+    offset = None
+    offset_name, offset_seed, alpha, train_alpha = "none", None, None, False
     _repr_fields = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "nnz",
                     "bias", "init_name")
 
@@ -249,10 +293,18 @@ class SparseConv2d(SparseAffine):
         self.kernel_size = check_pair("kernel_size", kernel_size, owner)
         self.stride = check_positive_int("stride", stride, owner)
         self.padding = check_positive_int("padding", padding, owner, minimum=0)
-        kh, kw = self.kernel_size
-        self.patch_size = kh * kw * self.in_channels
-        self._setup((self.out_channels, self.patch_size), nnz=nnz, density=density,
-                    support=support, rng=rng, bias=bias, init=init, owner=owner)
+        self.patch_size = self.kernel_size[0] * self.kernel_size[1] * self.in_channels
+        _setup(self, (self.out_channels, self.patch_size), nnz, density, support, rng, bias,
+               init)
+
+    # the weight is a sparse (cout, P) matrix: SparseLinear's structure and row math
+    nnz, shape, rows, cols = SparseLinear.nnz, SparseLinear.shape, SparseLinear.rows, \
+        SparseLinear.cols
+    param_shapes, init, _params_with, _alpha = SparseLinear.param_shapes, SparseLinear.init, \
+        SparseLinear._params_with, SparseLinear._alpha
+    csr, dense_matrix, with_support = SparseLinear.csr, SparseLinear.dense_matrix, \
+        SparseLinear.with_support
+    _rows, _rows_vjp = SparseLinear._rows, SparseLinear._rows_vjp
 
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
@@ -270,83 +322,65 @@ class SparseConv2d(SparseAffine):
     def matrix_to_kernel(self, matrix) -> np.ndarray:
         """The inverse of :meth:`kernel_to_matrix`: ``(cout, P)`` to ``(cout, cin, kh, kw)``."""
         kh, kw = self.kernel_size
-        matrix = np.asarray(matrix)
-        return matrix.reshape(self.out_channels, kh, kw, self.in_channels).transpose(0, 3, 1, 2)
+        return np.asarray(matrix).reshape(self.out_channels, kh, kw,
+                                          self.in_channels).transpose(0, 3, 1, 2)
 
     @classmethod
     def from_dense(cls, kernel, b=None, *, mask=None, stride: int = 1, padding: int = 0,
                    **kwargs):
-        """A sparse conv layer and its parameters from a dense ``(cout, cin, kh, kw)`` kernel.
-
-        The support is where ``mask`` (same shape) is nonzero, by default
-        where ``kernel`` is; the values are the kernel's there.  The layer has
-        a bias exactly when ``b`` is given.  Called on a DCTpS class, the
-        kernel gives ``S`` alone, as in :meth:`SparseLinear.from_dense`.
-
-        Returns
-        -------
-        layer, params
-        """
+        """``(layer, params)`` from a dense ``(cout, cin, kh, kw)`` kernel, as
+        :meth:`SparseLinear.from_dense`."""
         kernel = np.asarray(kernel, dtype=np.float64)
         matrix = cls.kernel_to_matrix(kernel)
-        chosen = matrix if mask is None else cls.kernel_to_matrix(
-            _mask_like(mask, kernel.shape, cls))
-        support = CSRSupport.from_mask(chosen)
+        support = CSRSupport.from_mask(matrix if mask is None else cls.kernel_to_matrix(
+            _mask_like(mask, kernel.shape, cls)))
         cout, cin, kh, kw = kernel.shape
         layer = cls(cin, cout, (kh, kw), stride, padding, support=support, bias=b is not None,
                     **kwargs)
-        bias = None if b is None else _bias_like(b, cout, cls)
-        return layer, layer._params_with(support.gather(matrix), bias)
+        return layer, layer._params_with(support.gather(matrix), _bias_like(b, cout, cls))
 
     def output_shape(self, in_shape):
         in_shape = tuple(in_shape)
         if len(in_shape) != 3 or in_shape[0] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: input shape {in_shape}, expected "
                              f"({self.in_channels}, H, W)")
-        kh, kw = self.kernel_size
         try:
-            return (self.out_channels,
-                    conv_output_size(in_shape[1], kh, self.stride, self.padding),
-                    conv_output_size(in_shape[2], kw, self.stride, self.padding))
+            return (self.out_channels,) + tuple(
+                conv_output_size(s, k, self.stride, self.padding)
+                for s, k in zip(in_shape[1:], self.kernel_size))
         except ValueError as err:
             raise ValueError(f"{type(self).__name__}: input shape {in_shape}: {err}") from None
 
     def _patch_rows(self, x):
-        """im2col of ``x`` (..., C, H, W) as rows (prod(...) * Ho * Wo, P), and (Ho, Wo)."""
         cols = im2col(x, self.kernel_size, self.stride, self.padding)
         return cols.reshape(-1, self.patch_size), cols.shape[-3:-1]
 
     def forward(self, params, x):
-        owner = type(self).__name__
         self.check_params(params)
         x = np.asarray(x)
         if x.ndim != 4:
-            raise ValueError(f"{owner}: x has shape {x.shape}, expected "
+            raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
                              f"(B, {self.in_channels}, H, W)")
         self.output_shape(x.shape[1:])
         patches, (ho, wo) = self._patch_rows(x)
-        y2 = self._rows_forward(params, patches)
-        y = _from_rows(y2, (x.shape[0], ho, wo, self.out_channels))
-        return y, SparseConv2dCache(x.shape, patches)
+        y2 = self._rows(params, patches, with_bias=True)
+        return _from_rows(y2, (x.shape[0], ho, wo, self.out_channels)), \
+            SparseConv2dCache(x.shape, patches)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):
-        batch = cache.x_shape[0]
-        y_shape = (batch,) + self.output_shape(cache.x_shape[1:])
+        y_shape = cache.x_shape[:1] + self.output_shape(cache.x_shape[1:])
         lead = lead_shape("y_bar", y_bar, y_shape, type(self).__name__)
-        k_lead = int(np.prod(lead, dtype=np.int64))
-        y2_bar = _to_rows(y_bar, self.out_channels)
-        cols_bar, grads = self._rows_vjp(params, cache.patches, y2_bar, k_lead, need_params)
-        ho, wo = y_shape[2:]
-        cols_bar = cols_bar.reshape(lead + (batch, ho, wo, self.patch_size))
+        y3 = _to_rows(y_bar, self.out_channels).reshape(math.prod(lead), len(cache.patches),
+                                                         self.out_channels)
+        x3_bar, grads = self._rows_vjp(params, cache.patches, y3, need_params)
+        cols_bar = x3_bar.reshape(lead + y_shape[:1] + y_shape[2:] + (self.patch_size,))
         x_bar = col2im(cols_bar, cache.x_shape[1:], self.kernel_size, self.stride, self.padding)
-        if grads is not None:
-            grads = {k: g.reshape(lead + np.shape(params[k])) for k, g in grads.items()}
-        return x_bar, grads
+        return x_bar, _unfold(grads, lead, params)
 
     def jvp(self, params, cache, x_dot):
         lead = lead_shape("x_dot", x_dot, cache.x_shape, type(self).__name__)
         x2_dot, (ho, wo) = self._patch_rows(x_dot)
-        y2_dot = self._rows_jvp(params, x2_dot)
+        y2_dot = self._rows(params, x2_dot, with_bias=False)
         return _from_rows(y2_dot, lead + (cache.x_shape[0], ho, wo, self.out_channels))
 
 
@@ -360,6 +394,55 @@ def _from_rows(y2, nhwc_shape):
     return np.ascontiguousarray(np.moveaxis(y2.reshape(nhwc_shape), -1, -3))
 
 
+def _setup(layer, shape, nnz, density, support, rng, bias, init):
+    """Set a sparse layer's ``support``, ``bias`` and ``init_name``."""
+    owner = type(layer).__name__
+    layer.support = make_support(shape, nnz=nnz, density=density, support=support, rng=rng,
+                                 owner=owner)
+    layer.bias = bool(bias)
+    if init not in SPARSE_INITS:
+        raise ValueError(f"{owner}: init must be one of {list(SPARSE_INITS)}, got {init!r}")
+    layer.init_name = init
+
+
+def make_support(shape, *, nnz=None, density=None, support=None, rng=None,
+                 owner: str = "make_support") -> CSRSupport:
+    """The support of a sparse ``(m, n)`` weight from exactly one of ``nnz``, ``density``
+    and ``support``; the first two sample it with ``rng`` (required then, else refused)."""
+    given = [name for name, v in (("nnz", nnz), ("density", density), ("support", support))
+             if v is not None]
+    if len(given) != 1:
+        raise ValueError(f"{owner}: give exactly one of nnz=, density= or support=, "
+                         f"got {given or 'none'}")
+    if support is not None:
+        if rng is not None:
+            raise ValueError(f"{owner}: rng= samples a support, but support= was given "
+                             f"too; pass one or the other")
+        return _as_support(support, shape, owner)
+    if rng is None:
+        raise TypeError(f"{owner}: sampling a support needs rng= (a "
+                        f"numpy.random.Generator or an int seed)")
+    if density is not None:
+        nnz = nnz_from_density(shape, density, owner)
+    nnz = check_positive_int("nnz", nnz, owner, minimum=0)
+    if nnz > shape[0] * shape[1]:
+        raise ValueError(f"{owner}: nnz must be at most {shape[0]} * {shape[1]} = "
+                         f"{shape[0] * shape[1]}, got {nnz}")
+    return CSRSupport.sample(shape, nnz, as_rng(rng))
+
+
+def _as_support(support, shape, owner) -> CSRSupport:
+    if isinstance(support, CSRSupport):
+        if support.shape != tuple(shape):
+            raise ValueError(f"{owner}: support has shape {support.shape}, expected "
+                             f"{tuple(shape)}")
+        return support
+    if not isinstance(support, (tuple, list)) or len(support) != 2:
+        raise TypeError(f"{owner}: support must be a CSRSupport or a pair (rows, cols), "
+                        f"got {type(support).__name__}")
+    return CSRSupport.from_positions(shape, support[0], support[1])
+
+
 def _mask_like(mask, shape, cls):
     mask = np.asarray(mask)
     if mask.shape != tuple(shape):
@@ -369,6 +452,8 @@ def _mask_like(mask, shape, cls):
 
 
 def _bias_like(b, size, cls):
+    if b is None:
+        return None
     b = np.array(b, dtype=np.float64)   # a copy: params are the caller's to own
     if b.shape != (size,):
         raise ValueError(f"{cls.__name__}.from_dense: b has shape {b.shape}, expected ({size},)")

@@ -29,8 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core.graph import Graph
-from ..layers import (AvgPool2d, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten, Identity, LeakyReLU,
-                      Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear, Tanh)
+from ..layers import (AvgPool2d, Conv2d, Flatten, Identity, LeakyReLU, Linear, MaxPool2d,
+                      ReLU, SparseConv2d, SparseLinear, Tanh)
 from ..ops.im2col import im2col
 from ..spectra.structural import dense_support
 
@@ -142,12 +142,12 @@ def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
         if isinstance(layer, Linear):
             supports.append(dense_support(layer.n_out, layer.n_in))
             shape = layer.output_shape(shape)
-        elif isinstance(layer, (SparseLinear, DCTpSLinear)):
+        elif isinstance(layer, SparseLinear):
             supports.append(_sparse_pattern(layer))
             shape = layer.output_shape(shape)
-        elif isinstance(layer, (Conv2d, SparseConv2d, DCTpSConv2d)):
+        elif isinstance(layer, (Conv2d, SparseConv2d)):
             layer.output_shape(shape)                 # checks the input shape
-            if isinstance(layer, (SparseConv2d, DCTpSConv2d)):
+            if isinstance(layer, SparseConv2d):
                 pattern = _sparse_pattern(layer).toarray() != 0
             else:
                 pattern = np.ones((layer.out_channels, layer.patch_size), dtype=bool)

@@ -1,4 +1,5 @@
-"""Pure array operators with exact adjoints."""
+"""Pure array operators with exact adjoints; nothing here imports the rest of refnet."""
+from . import fast
 from .im2col import col2im, conv_output_size, im2col
 from .operator import FixedOperator
 from .dct import TruncatedDCT, dct_matrix
@@ -6,6 +7,6 @@ from .csr import CSRSupport, nnz_from_density
 from .offsets import (OFFSETS, RANDOM_OFFSETS, RandomizedDCT, RandomOrthogonal,
                       TruncatedIdentity, make_offset)
 
-__all__ = ["col2im", "conv_output_size", "im2col", "FixedOperator", "TruncatedDCT",
+__all__ = ["fast", "col2im", "conv_output_size", "im2col", "FixedOperator", "TruncatedDCT",
            "dct_matrix", "CSRSupport", "nnz_from_density", "OFFSETS", "RANDOM_OFFSETS",
            "RandomizedDCT", "RandomOrthogonal", "TruncatedIdentity", "make_offset"]

@@ -1,43 +1,29 @@
 """im2col and its exact adjoint col2im: convolution as a matrix product.
 
-A 2-D convolution of an NCHW image with a ``(kh, kw)`` kernel, stride
-``(sh, sw)`` and zero padding ``(ph, pw)`` reads, for every output position
-``(i, j)``, the patch
-
-    xp[n, c, i*sh + a, j*sw + b]   for a < kh, b < kw, every channel c
-
-of the padded image ``xp`` (``ph`` zero rows above and below, ``pw`` zero
-columns left and right).  ``im2col`` lays these patches out as rows::
+A 2-D convolution of an NCHW image with a ``(kh, kw)`` kernel, stride ``(sh,
+sw)`` and zero padding ``(ph, pw)`` reads, at output position ``(i, j)``, the
+patch ``xp[n, c, i*sh + a, j*sw + b]`` (``a < kh``, ``b < kw``) of the padded
+image ``xp``.  ``im2col`` lays the patches out as rows, CHANNEL FASTEST (the
+DCTpS paper's kernel layout)::
 
     cols[n, i, j, (a * kw + b) * C + c] = xp[n, c, i*sh + a, j*sw + b]
 
-that is, each patch flattened in (kernel row, kernel column, channel) order
-with the CHANNEL FASTEST: the kernel layout of the DCTpS paper's code.  A
-convolution is then ``cols @ W_mat.T`` with ``W_mat`` of shape (out_channels,
-kh * kw * C).
-
-``im2col`` is linear, so its VJP is its transpose, ``col2im``: every patch
-entry is added back to the pixel it was read from (pixels shared by
-overlapping patches collect the sum), and the padding is cut off.  The two
-satisfy ``<im2col(x), c> == <x, col2im(c)>`` exactly, which the tests check.
+so a convolution is ``cols @ W_mat.T`` with ``W_mat`` (out_channels, kh * kw * C).
+``im2col`` is linear; its adjoint ``col2im`` adds every patch entry back to the
+pixel it was read from (shared pixels collect the sum) and cuts the padding
+off: ``<im2col(x), c> == <x, col2im(c)>`` exactly.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_pair
+from ._args import pair
 
 __all__ = ["conv_output_size", "im2col", "col2im"]
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length ``(size + 2 * padding - kernel) // stride + 1`` along one axis.
-
-    Raises
-    ------
-    ValueError
-        If the padded input is smaller than the kernel.
-    """
+    """``(size + 2 * padding - kernel) // stride + 1``; ValueError if the kernel does not fit."""
     if size + 2 * padding < kernel:
         raise ValueError(f"kernel {kernel} is larger than the padded input "
                          f"{size} + 2 * {padding}")
@@ -46,9 +32,8 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 def _geometry(kernel, stride, padding, image_shape, owner):
     """Validated ``(kh, kw), (sh, sw), (ph, pw), (Ho, Wo)`` for an image of (H, W)."""
-    kh, kw = check_pair("kernel", kernel, owner)
-    sh, sw = check_pair("stride", stride, owner)
-    ph, pw = check_pair("padding", padding, owner, minimum=0)
+    (kh, kw), (sh, sw) = pair("kernel", kernel, owner), pair("stride", stride, owner)
+    ph, pw = pair("padding", padding, owner, minimum=0)
     h, w = image_shape
     try:
         out = (conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
@@ -58,28 +43,15 @@ def _geometry(kernel, stride, padding, image_shape, owner):
 
 
 def im2col(x: np.ndarray, kernel, stride=1, padding=0) -> np.ndarray:
-    """Gather every convolution patch of an NCHW batch into a row.
+    """Every convolution patch of ``x`` (..., C, H, W) as a row: (..., Ho, Wo, kh * kw * C).
 
-    Parameters
-    ----------
-    x : ndarray, shape (..., C, H, W)
-        Leading axes (batch, tangent axes) are kept.
-    kernel : int or (int, int)
-        Kernel height and width.
-    stride, padding : int or (int, int)
-        Per axis (height, width); an int is used for both.
-
-    Returns
-    -------
-    cols : ndarray, shape (..., Ho, Wo, kh * kw * C)
-        C-contiguous; patch entries in (kernel row, kernel column, channel)
-        order, channel fastest.
+    ``kernel``, ``stride`` and ``padding`` are ints or (height, width) pairs;
+    leading axes are kept; the result is C-contiguous.
 
     Examples
     --------
     >>> import numpy as np
-    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
-    >>> im2col(x, (2, 2))[0, 0, 0]
+    >>> im2col(np.arange(9.0).reshape(1, 1, 3, 3), (2, 2))[0, 0, 0]
     array([0., 1., 3., 4.])
     """
     x = np.asarray(x)
@@ -100,21 +72,8 @@ def im2col(x: np.ndarray, kernel, stride=1, padding=0) -> np.ndarray:
 
 def col2im(cols: np.ndarray, x_shape: tuple[int, int, int], kernel, stride=1,
            padding=0) -> np.ndarray:
-    """The adjoint of :func:`im2col`: scatter-add patch rows back into an image.
-
-    Parameters
-    ----------
-    cols : ndarray, shape (..., Ho, Wo, kh * kw * C)
-    x_shape : (C, H, W)
-        Per-image shape of the original input.
-    kernel : int or (int, int)
-    stride, padding : int or (int, int)
-
-    Returns
-    -------
-    x_bar : ndarray, shape (..., C, H, W)
-        A new C-contiguous array.
-    """
+    """The adjoint of :func:`im2col`: rows (..., Ho, Wo, kh * kw * C) scatter-added into
+    a new (..., C, H, W) image, ``x_shape = (C, H, W)``."""
     cols = np.asarray(cols)
     c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw), (ho, wo) = _geometry(kernel, stride, padding, (h, w),
@@ -127,7 +86,6 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int], kernel, stride=1,
     xp = np.zeros(lead + (c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for a in range(kh):
         for b in range(kw):
-            # overlapping patches (stride < kernel) share pixels: their entries add up
             xp[..., a:a + sh * (ho - 1) + 1:sh, b:b + sw * (wo - 1) + 1:sw] += \
                 np.moveaxis(patches[..., a, b, :], -1, -3)
     return np.ascontiguousarray(xp[..., ph:ph + h, pw:pw + w])

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.layer import Layer
 from ..core.tree import tree_get, tree_replace
-from ..layers import Conv2d, DCTpSConv2d, Linear, SparseConv2d
+from ..layers import Conv2d, Linear, SparseConv2d
 from ..losses import LOSSES
 from ..networks import layer_at, replace_layers, sparse_layers
 from ..train import value_and_grad
@@ -31,7 +31,7 @@ __all__ = ["dense_twin", "dense_weight_gradients"]
 def _dense_layer(layer, layer_params: dict):
     """A dense Linear/Conv2d computing what sparse ``layer`` computes, and its parameters."""
     matrix = layer.dense_matrix(layer_params)                       # alpha * D + S, (m, n)
-    if isinstance(layer, (SparseConv2d, DCTpSConv2d)):
+    if isinstance(layer, SparseConv2d):
         dense = Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                        layer.padding, bias=layer.bias)
         params = {"W": layer.matrix_to_kernel(matrix)}
