@@ -74,7 +74,9 @@ from refnet.models import Model  # noqa: E402
 from refnet.sparsity import SubspaceNetwork  # noqa: E402
 from refnet.spectra import jacobian  # noqa: E402
 
-from layer_specs import SPECS, draw_case, perturbed_init  # noqa: E402
+from layers.test_generic import draw_case  # noqa: E402
+from refnet.specimens import SPECIMENS as SPECS  # noqa: E402
+from refnet.testing import perturbed_params as perturbed_init  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
