@@ -111,25 +111,24 @@ class GradCheckReport:
 def relative_error(a, b, floor: float = _TINY) -> float:
     """``max|a - b| / max(max|a|, max|b|, floor)``; ``inf`` if either holds a NaN or an inf."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
         return np.inf
     scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), floor, _TINY)
     return float(np.max(np.abs(a - b), initial=0.0) / scale)
 
 
 def inner_product_error(a_terms, b_terms, floor: float = _TINY) -> float:
-    """Disagreement of ``sum(a_terms)`` and ``sum(b_terms)`` (arrays or tuples of arrays).
+    """``|sum(a_terms) - sum(b_terms)|`` over the larger SUM OF ABSOLUTE TERMS (or ``floor``).
 
-    ``|a - b|`` divided by the larger SUM OF ABSOLUTE TERMS: the scale at which rounding
-    and finite-difference truncation live, so an inner product that cancels to near zero
-    does not inflate the error, while a 1% error in ``J^T v`` still moves the sum by about
-    ``1 / sqrt(size)`` of the scale.  A NaN or an infinity among the terms gives ``inf``.
+    That scale is where rounding and finite-difference truncation live, so an inner
+    product that cancels to near zero does not inflate the error, while a 1% error in
+    ``J^T v`` still moves the sum by about ``1 / sqrt(size)`` of it.  The terms are arrays
+    or tuples of arrays; a NaN or an infinity among them gives ``inf``.
     """
     a, b = (np.concatenate([np.ravel(t) for t in _parts(terms)]) for terms in (a_terms, b_terms))
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
         return np.inf
-    scale = max(np.sum(np.abs(a)), np.sum(np.abs(b)), floor, _TINY)
-    return float(abs(np.sum(a) - np.sum(b)) / scale)
+    return float(abs(a.sum() - b.sum()) / max(np.abs(a).sum(), np.abs(b).sum(), floor, _TINY))
 
 
 def away_from_zero(rng, shape, margin: float = 0.1) -> np.ndarray:
@@ -297,35 +296,31 @@ def check_jvp_fd(layer: Layer, x, params: dict, rng=0, *, tol=None, step=FD_STEP
     return _report(layer, name, "jvp_fd", tol, {_x_name(layer): err})
 
 
-def check_consistency(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
-    """``<v, jvp(u)>`` against ``<vjp(v), u>``: the two modes agree, no finite differences."""
-    rng = as_rng(rng)
+def _against_vjp(layer, x, params, rng, apply) -> float:
+    """``inner_product_error`` of ``<v, apply(cache, u)>`` and ``<vjp(v), u>``, random v, u."""
     y, cache = layer.forward(params, x)
     v, u = rng.standard_normal(np.shape(y)), _random_like(rng, x, layer)
-    x_bar, y_dot = layer.vjp(params, cache, v)[0], layer.jvp(params, cache, u)
-    ok = _same_shapes(x_bar, x) and np.shape(y_dot) == np.shape(y)
-    err = inner_product_error(v * y_dot, _products(x_bar, u)) if ok else np.inf
+    x_bar, y_u = layer.vjp(params, cache, v)[0], apply(cache, u)
+    if not (_same_shapes(x_bar, x) and np.shape(y_u) == np.shape(y)):
+        return np.inf
+    return inner_product_error(v * y_u, _products(x_bar, u))
+
+
+def check_consistency(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
+    """``<v, jvp(u)>`` against ``<vjp(v), u>``: the two modes agree, no finite differences."""
+    err = _against_vjp(layer, x, params, as_rng(rng), lambda c, u: layer.jvp(params, c, u))
     return _report(layer, name, "consistency", tol, {_x_name(layer): err})
 
 
 def check_adjoint(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
-    """For ``f`` affine in ``x``: ``<v, f(u) - f(0)>`` against ``<vjp(v), u>``, exactly.
-
-    Raises
-    ------
-    ValueError
-        If ``layer.is_linear`` is false (the test would fail for a correct layer).
-    """
+    """For ``f`` affine in ``x`` (else a ValueError): ``<v, f(u) - f(0)>`` against
+    ``<vjp(v), u>``, the forward map against its transpose."""
     if not layer.is_linear:
         raise ValueError(f"check_adjoint: {type(layer).__name__} is not affine in its input "
                          f"(layer.is_linear is False)")
-    rng = as_rng(rng)
-    y, cache = layer.forward(params, x)
-    v, u = rng.standard_normal(np.shape(y)), _random_like(rng, x, layer)
-    x_bar = layer.vjp(params, cache, v)[0]
     zero = _like([np.zeros_like(p) for p in _parts(x)], layer)
-    f_u = np.asarray(layer.forward(params, u)[0]) - layer.forward(params, zero)[0]
-    err = inner_product_error(v * f_u, _products(x_bar, u)) if _same_shapes(x_bar, x) else np.inf
+    err = _against_vjp(layer, x, params, as_rng(rng),
+                       lambda c, u: layer(params, u) - layer(params, zero))
     return _report(layer, name, "adjoint", tol, {_x_name(layer): err})
 
 
@@ -339,23 +334,24 @@ def _row_error(stacked, single, k: int) -> float:
 def check_batched(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
     """Two cotangents (tangents) on a leading axis in one call equal two separate calls.
 
-    Rows ``x_bar+params_bar`` (which also holds ``need_params=False``: the same ``x_bar``
-    and ``None``) and ``y_dot``.
+    Rows ``y_dot`` and ``x_bar+params_bar``, which also requires ``need_params=False`` to
+    give the same ``x_bar`` and ``None``.
     """
     rng = as_rng(rng)
     y, cache = layer.forward(params, x)
     v, u = rng.standard_normal((2,) + np.shape(y)), _random_like(rng, x, layer, lead=(2,))
     x_bar, params_bar = layer.vjp(params, cache, v)
     x_only, none = layer.vjp(params, cache, v, need_params=False)
-    errors = [0.0 if none is None else 1.0, 0.0 if _same_shapes(x_only, x_bar) else np.inf]
-    errors += [relative_error(a, b) for a, b in zip(_parts(x_only), _parts(x_bar))]
+    errors = [float(none is not None)] + ([relative_error(a, b) for a, b in zip(
+        _parts(x_only), _parts(x_bar))] if _same_shapes(x_only, x_bar) else [np.inf])
     y_dot, jvp_errors = layer.jvp(params, cache, u), []
+    stacked = list(_parts(x_bar)) + [tree_get(params_bar, p) for p, _ in tree_leaves(params)]
     for k in range(2):
         x_bar_k, params_bar_k = layer.vjp(params, cache, v[k])
-        errors += [0.0 if len(_parts(x_bar)) == len(_parts(x_bar_k)) else np.inf]
-        errors += [_row_error(a, b, k) for a, b in zip(_parts(x_bar), _parts(x_bar_k))]
-        errors += [_row_error(tree_get(params_bar, path), leaf, k)
-                   for path, leaf in tree_leaves(params_bar_k)]
+        single = list(_parts(x_bar_k)) + [tree_get(params_bar_k, p) for p, _ in
+                                          tree_leaves(params)]
+        errors += [_row_error(a, b, k) for a, b in zip(stacked, single)] \
+            if len(stacked) == len(single) else [np.inf]
         y_dot_k = layer.jvp(params, cache, _like([p[k] for p in _parts(u)], layer))
         jvp_errors.append(_row_error(y_dot, y_dot_k, k))
     return _report(layer, name, "batched", tol,
@@ -381,22 +377,21 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
                 raise_on_failure: bool = False) -> GradCheckReport:
     """Run every check of ``layer`` at ``(x, params)``; keep each quantity's worst error.
 
-    The checks that draw directions run ``n_directions`` times; ``adjoint`` runs only for
-    a layer affine in its input; a failed ``structure`` check stops the rest.
+    The checks that draw directions run ``n_directions`` times, ``adjoint`` only for a
+    layer affine in its input; a failed ``structure`` check stops the rest.
 
     Parameters
     ----------
     layer : Layer
     x : ndarray or tuple of ndarray
-        float64 input of shape (B, ...) with B >= 1; a tuple for a merge layer.
+        float64 input of shape (B, ...), B >= 1; a tuple for a merge layer.
     params : dict, optional
         float64 parameters.  By default :func:`perturbed_params` (``layer.init`` plus
         seeded noise), NOT ``layer.init``: at ``init`` a DCTpS layer has ``alpha = 1``,
         ``S = 0``, ``b = 0``, where a dropped factor ``alpha`` or a stray bias goes unseen.
     seed : int or numpy.random.Generator
-        Source of the default point and of every direction.
+        Draws the default point and every direction.
     n_directions : int, default 2
-        Random directions per check.
     tol : dict, optional
         Overrides of :data:`TOLERANCES`, by check name.
     step : float, default 1e-6
@@ -408,15 +403,10 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
     raise_on_failure : bool, default False
         Raise :class:`GradientCheckError` instead of returning a failing report.
 
-    Returns
-    -------
-    GradCheckReport
-
     Raises
     ------
     TypeError
-        If ``x`` or a parameter is not float64 (float32 differences are too coarse to
-        check anything; refnet does not promote silently).
+        If ``x`` or a parameter is not float64 (refnet never promotes silently).
     ValueError
         For unknown check names, or an input with no entries (nothing would be checked).
     """
@@ -456,15 +446,11 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
 
 
 def full_jacobians(layer: Layer, params: dict, x: np.ndarray, step: float = FD_STEP):
-    """The whole Jacobian ``d y / d x`` two ways, for teaching and for small layers.
+    """The Jacobian ``d y / d x`` (shape ``(y.size, x.size)``) two ways, for teaching.
 
-    Returns
-    -------
-    exact : ndarray, shape (y.size, x.size)
-        From ONE ``vjp`` call whose cotangent is the identity, carried as a leading
-        axis of length ``y.size``: row ``i`` is ``d y.flat[i] / d x``.
-    finite_differences : ndarray, shape (y.size, x.size)
-        Column ``j`` is ``(f(x + h e_j) - f(x - h e_j)) / (2 h)``.
+    ``exact`` is ONE ``vjp`` call whose cotangent is the identity, carried as a leading
+    axis of length ``y.size``; column ``j`` of ``finite_differences`` is
+    ``(f(x + h e_j) - f(x - h e_j)) / (2 h)``.
 
     Examples
     --------
@@ -494,42 +480,25 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                          tol: float | None = None, step: float = FD_STEP,
                          name: str = "function", raise_on_failure: bool = False
                          ) -> GradCheckReport:
-    """Check a scalar function's gradient against central differences, leaf by leaf.
+    """Check the gradient of a scalar function of a tree against central differences.
 
-    Parameters
-    ----------
-    fun : callable
-        ``fun(point) -> (value, grad)`` with ``value`` a float and ``grad`` a tree shaped
-        like ``point`` (for example a network plus its loss).
-    point : dict
-        A tree of float64 arrays.
-    tol : float, optional
-        Default ``TOLERANCES["vjp_fd"]``.
-
-    Returns
-    -------
-    GradCheckReport
-        Check ``"grad_fd"``, one row per leaf (or one failed ``"structure"`` row).
+    ``fun(point) -> (value, grad)``, ``grad`` a tree shaped like ``point`` (a tree of
+    float64 arrays), for example a network plus its loss.  The report has a ``"grad_fd"``
+    row per leaf (default ``tol`` ``TOLERANCES["vjp_fd"]``), or one failed ``"structure"``.
     """
     rng, tol = as_rng(seed), _tol("vjp_fd", tol)
     for path, leaf in tree_leaves(point):
         _require_float64(f"point[{path!r}]", leaf)
-    grad = fun(point)[1]
+    grad, rows = fun(point)[1], {}
     problems = _structure_problems(point, grad)
-    if problems:
-        report = GradCheckReport([CheckResult(name, "structure", "grad", 1.0, 0.0,
-                                              "; ".join(problems))])
-    else:
-        rows = {}
-        for path, leaf in tree_leaves(point):
-            for _ in range(n_directions):
-                u = rng.standard_normal(np.shape(leaf))
-                value = lambda t: np.array([float(fun(tree_replace(
-                    point, path, np.asarray(leaf + t * u)))[0])])
-                err, note = _fd_error(value, 1.0, tree_get(grad, path) * u, step, tol)
-                rows[path] = _worse(rows.get(path), CheckResult(name, "grad_fd", path, err,
-                                                                tol, note))
-        report = GradCheckReport(list(rows.values()))
+    for path, leaf in [] if problems else tree_leaves(point):
+        for _ in range(n_directions):
+            u = rng.standard_normal(np.shape(leaf))
+            value = lambda t: float(fun(tree_replace(point, path, np.asarray(leaf + t * u)))[0])
+            err, note = _fd_error(value, 1.0, tree_get(grad, path) * u, step, tol)
+            rows[path] = _worse(rows.get(path), CheckResult(name, "grad_fd", path, err, tol, note))
+    report = GradCheckReport([CheckResult(name, "structure", "grad", 1.0, 0.0, "; ".join(
+        problems))] if problems else list(rows.values()))
     if raise_on_failure:
         report.raise_if_failed()
     return report
