@@ -138,11 +138,9 @@ def away_from_zero(rng, shape, margin: float = 0.1) -> np.ndarray:
 
 
 def distinct_values(rng, shape, gap: float = 0.1) -> np.ndarray:
-    """Random values of which any two differ by at least ``gap``.
-
-    Inputs for layers whose derivative jumps where two entries tie (``MaxPool2d``): a
-    random permutation of ``2 * gap * k`` (``k = 0, 1, ...``, centred on zero) plus
-    uniform noise in ``[-gap / 2, gap / 2)``.
+    """Random values any two of which differ by at least ``gap``: inputs for layers whose
+    derivative jumps where two entries tie (``MaxPool2d``).  A random permutation of
+    ``2 * gap * k`` (``k = 0, 1, ...``, centred on zero) plus noise in ``[-gap/2, gap/2)``.
 
     Examples
     --------
@@ -160,12 +158,8 @@ def distinct_values(rng, shape, gap: float = 0.1) -> np.ndarray:
 
 
 def perturbed_params(layer: Layer, rng, scale: float = 0.3) -> dict:
-    """``layer.init(rng)`` plus N(0, scale^2) noise on every parameter: the default point.
-
-    At ``init`` a DCTpS layer has ``alpha = 1``, ``S = 0`` and ``b = 0``, where an
-    ``x_bar`` without its factor ``alpha``, an ``alpha_bar`` multiplied by ``alpha`` or a
-    JVP that adds ``b`` are all still right; off that point they are wrong.
-    """
+    """``layer.init(rng)`` plus N(0, scale^2) noise on every parameter: the checker's
+    default point, where no parameter sits at 0 or 1 to hide a dropped term or factor."""
     rng = as_rng(rng)
     return tree_map(lambda w: w + scale * rng.standard_normal(np.shape(w)), layer.init(rng))
 
@@ -241,7 +235,7 @@ def _structure_problems(params: dict, params_bar) -> list[str]:
         return [f"params_bar is {type(params_bar).__name__}, expected a dict"]
     got, want = dict(tree_leaves(params_bar)), dict(tree_leaves(params))
     problems = [] if set(got) == set(want) else [f"keys {sorted(got)} != {sorted(want)}"]
-    for path in set(got) & set(want):
+    for path in sorted(set(got) & set(want)):
         g, w = np.asarray(got[path]), np.asarray(want[path])
         problems += [f"{path}: {what} {a} != {b}" for what, a, b in
                      (("shape", g.shape, w.shape), ("dtype", g.dtype, w.dtype)) if a != b]
@@ -382,7 +376,6 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
 
     Parameters
     ----------
-    layer : Layer
     x : ndarray or tuple of ndarray
         float64 input of shape (B, ...), B >= 1; a tuple for a merge layer.
     params : dict, optional
@@ -391,11 +384,8 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
         ``S = 0``, ``b = 0``, where a dropped factor ``alpha`` or a stray bias goes unseen.
     seed : int or numpy.random.Generator
         Draws the default point and every direction.
-    n_directions : int, default 2
     tol : dict, optional
         Overrides of :data:`TOLERANCES`, by check name.
-    step : float, default 1e-6
-        Step ``h`` of the central differences.
     checks : sequence of str, optional
         A subset of :data:`CHECKS`; default all.
     name : str, optional
