@@ -36,7 +36,7 @@ from ._checks import as_rng, check_positive_int
 from .core.layer import Layer
 from .core.tree import tree_get, tree_leaves, tree_map, tree_replace
 
-__all__ = ["TOLERANCES", "CheckResult", "GradCheckReport", "GradientCheckError", "check_layer",
+__all__ = ["TOLERANCES", "CHECKS", "CheckResult", "GradCheckReport", "GradientCheckError", "check_layer",
            "check_structure", "check_vjp_fd", "check_jvp_fd", "check_consistency",
            "check_adjoint", "check_batched", "check_value_and_grad", "full_jacobians",
            "perturbed_params", "relative_error", "inner_product_error", "away_from_zero",
@@ -402,13 +402,11 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
     """
     rng = as_rng(seed)
     check_positive_int("n_directions", n_directions, "check_layer")
-    unknown = sorted(set(tol or {}) - set(TOLERANCES))
-    if unknown:
-        raise ValueError(f"tol has unknown check names {unknown}; known: {sorted(TOLERANCES)}")
     selected = list(CHECKS) if checks is None else list(checks)
-    if set(selected) - set(CHECKS):
-        raise ValueError(f"checks has unknown names {sorted(set(selected) - set(CHECKS))}; "
-                         f"known: {list(CHECKS)}")
+    for arg, names, known in (("tol", tol or {}, TOLERANCES), ("checks", selected, CHECKS)):
+        if set(names) - set(known):
+            raise ValueError(f"{arg} has unknown check names {sorted(set(names) - set(known))}"
+                             f"; known: {list(known)}")
     for i, part in enumerate(_parts(x)):
         where = "x" if layer.n_inputs is not None else f"x[{i}]"
         _require_float64(where, part)

@@ -117,7 +117,7 @@ def test_unknown_tolerance_and_check_names():
     layer, params, x = _point()
     with pytest.raises(ValueError, match=r"tol has unknown check names \['vjp'\]"):
         check_layer(layer, x, params, tol={"vjp": 1e-3})
-    with pytest.raises(ValueError, match=r"checks has unknown names \['bogus'\]"):
+    with pytest.raises(ValueError, match=r"checks has unknown check names \['bogus'\]"):
         check_layer(layer, x, params, checks=["vjp_fd", "bogus"])
 
 
