@@ -36,11 +36,11 @@ from ._checks import as_rng, check_positive_int
 from .core.layer import Layer
 from .core.tree import tree_get, tree_leaves, tree_map, tree_replace
 
-__all__ = ["TOLERANCES", "CHECKS", "CheckResult", "GradCheckReport", "GradientCheckError", "check_layer",
-           "check_structure", "check_vjp_fd", "check_jvp_fd", "check_consistency",
-           "check_adjoint", "check_batched", "check_value_and_grad", "full_jacobians",
-           "perturbed_params", "relative_error", "inner_product_error", "away_from_zero",
-           "distinct_values"]
+__all__ = ["TOLERANCES", "CHECKS", "CheckResult", "GradCheckReport", "GradientCheckError",
+           "check_layer", "check_structure", "check_vjp_fd", "check_jvp_fd",
+           "check_consistency", "check_adjoint", "check_batched", "check_value_and_grad",
+           "full_jacobians", "perturbed_params", "relative_error", "inner_product_error",
+           "away_from_zero", "distinct_values"]
 
 #: Tolerances (relative errors), one per check.  Central differences in float64 with
 #: h = 1e-6 are accurate to about 1e-9 relative; the exact checks only see rounding.
