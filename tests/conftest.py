@@ -9,7 +9,7 @@ import sys
 
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, os.path.dirname(__file__))   # so tests can import layer_specs
+sys.path.insert(0, os.path.dirname(__file__))   # so tests can import one another's helpers
 
 settings.register_profile("ci", derandomize=True, max_examples=6, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow,

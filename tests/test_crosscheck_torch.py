@@ -29,7 +29,7 @@ rebuilt from torch primitives, never from refnet's code (``TORCH_LAYERS``):
 
 What is compared, all in float64 (``torch.func.vjp``, ``jvp``, ``jacrev``):
 forward outputs, input and parameter cotangents and JVPs of every layer in
-``tests/layer_specs.py`` (also with two stacked leading tangent axes, torch
+``refnet/specimens.py`` (also with two stacked leading tangent axes, torch
 batching with ``vmap``), the loss value and every parameter gradient of whole
 networks under the mean softmax cross-entropy (``F.cross_entropy``), and
 input-output Jacobians (``refnet.spectra.jacobian`` against
@@ -74,7 +74,9 @@ from refnet.models import Model  # noqa: E402
 from refnet.sparsity import SubspaceNetwork  # noqa: E402
 from refnet.spectra import jacobian  # noqa: E402
 
-from layer_specs import SPECS, draw_case, perturbed_init  # noqa: E402
+from layers.test_generic import draw_case  # noqa: E402
+from refnet.specimens import SPECIMENS as SPECS  # noqa: E402
+from refnet.testing import perturbed_params as perturbed_init  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -501,7 +503,7 @@ def test_every_registered_layer_has_a_cross_check_entry():
     missing = sorted({spec.layer_type.__name__ for spec in SPECS
                       if spec.layer_type not in TORCH_LAYERS
                       and spec.layer_type not in NOT_CROSS_CHECKED})
-    assert not missing, f"layers in tests/layer_specs.py without a torch cross-check: {missing}"
+    assert not missing, f"layers in refnet/specimens.py without a torch cross-check: {missing}"
     unexplained = [cls.__name__ for cls, reason in NOT_CROSS_CHECKED.items()
                    if not (isinstance(reason, str) and reason.strip())]
     assert not unexplained, f"skipped without a stated reason: {unexplained}"

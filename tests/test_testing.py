@@ -4,9 +4,10 @@ import pytest
 
 from refnet import Sequential
 from refnet.layers import Add, Conv2d, Linear, MaxPool2d, ReLU, Tanh
-from refnet.testing import (BELOW_RESOLUTION, GradientCheckError, check_layer,
-                            check_value_and_grad, distinct_values, full_jacobians,
-                            inner_product_error, relative_error)
+from refnet.testing import (BELOW_RESOLUTION, CHECKS, GradientCheckError, check_adjoint,
+                            check_consistency, check_layer, check_value_and_grad,
+                            distinct_values, full_jacobians, inner_product_error,
+                            perturbed_params, relative_error)
 
 
 def _point(seed=0, n=3, m=2, batch=4):
@@ -116,8 +117,23 @@ def test_unknown_tolerance_and_check_names():
     layer, params, x = _point()
     with pytest.raises(ValueError, match=r"tol has unknown check names \['vjp'\]"):
         check_layer(layer, x, params, tol={"vjp": 1e-3})
-    with pytest.raises(ValueError, match=r"checks has unknown names \['bogus'\]"):
+    with pytest.raises(ValueError, match=r"checks has unknown check names \['bogus'\]"):
         check_layer(layer, x, params, checks=["vjp_fd", "bogus"])
+
+
+def test_an_empty_batch_is_a_value_error_not_a_pass():
+    layer, params, x = _point()
+    with pytest.raises(ValueError, match=r"x has shape \(0, 3\), an empty batch"):
+        check_layer(layer, x[:0], params)
+    with pytest.raises(ValueError, match=r"x\[0\] has shape \(0, 2\)"):
+        check_layer(Add(), (np.zeros((0, 2)), np.zeros((0, 2))))
+    with pytest.raises(ValueError, match="n_directions must be an integer >= 1, got 0"):
+        check_layer(layer, x, params, n_directions=0)
+
+
+def test_check_adjoint_refuses_a_nonlinear_layer():
+    with pytest.raises(ValueError, match="Tanh is not affine in its input"):
+        check_adjoint(Tanh(), np.ones((1, 2)), {})
 
 
 # -- verdicts ------------------------------------------------------------------------------
@@ -129,6 +145,29 @@ def test_a_correct_layer_passes_every_check():
                                                   "adjoint", "batched"}
     assert {r.param for r in report.results if r.check == "vjp_fd"} == {"x", "W", "b"}
     assert report.worst("vjp_fd") < 1e-8
+
+
+def test_each_check_is_a_function_with_its_own_report():
+    layer, params, x = _point()
+    for name, check in CHECKS.items():
+        report = check(layer, x, params, 1, name="lin")
+        assert report.passed and {(r.layer, r.check) for r in report.results} == {("lin", name)}
+    assert not check_consistency(WrongJvp(3, 3), _point(n=3, m=3)[2], _point(n=3, m=3)[1]).passed
+
+
+def test_the_default_point_is_the_perturbed_init():
+    """params=None checks at perturbed_params(layer, seed), not at layer.init: there a
+    Linear's b = 0 hides a JVP that adds b."""
+    class AddsBias(Linear):
+        def jvp(self, params, cache, x_dot):
+            return super().jvp(params, cache, x_dot) + params["b"]
+
+    layer, _, x = _point()
+    init = layer.init(0)
+    assert not np.any(init["b"]) and check_layer(AddsBias(3, 2), x, init, seed=0).passed
+    assert not check_layer(AddsBias(3, 2), x, seed=0).passed
+    default = perturbed_params(layer, np.random.default_rng(0))
+    assert np.all(default["b"] != 0)
 
 
 def test_a_one_percent_parameter_error_is_caught_and_located():

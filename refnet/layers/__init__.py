@@ -1,7 +1,7 @@
 """Every public layer of refnet, one family per module.
 
 ``PUBLIC_LAYERS`` lists the layer classes that users build networks from; the
-test suite fails when one of them has no entry in ``tests/layer_specs.py``.
+test suite fails when one of them has no specimen in ``refnet/specimens.py``.
 """
 from .activations import Identity, LeakyReLU, ReLU, Tanh
 from .conv import Conv2d

@@ -1,14 +1,15 @@
 """``refnet gradcheck``: its JSON schema, coverage, accuracy and exit status."""
 import json
+from pathlib import Path
 
-import numpy as np
 import pytest
 
-from refnet import Graph, Sequential, cli
-from refnet.cli import gradcheck as gallery
-from refnet.layers import PUBLIC_LAYERS, Linear
+from refnet import Sequential, cli
+from refnet.cli import gradcheck
+from refnet.layers import Linear
+from refnet.specimens import SPECIMENS, Specimen
 
-from layers.test_generic import _public_layer_classes
+ANALYSIS_README = Path(__file__).resolve().parents[2] / "analysis" / "README.md"
 
 
 def _run(capsys, *argv):
@@ -17,6 +18,8 @@ def _run(capsys, *argv):
 
 
 def test_json_schema_coverage_and_accuracy(capsys):
+    """Every example of every specimen: at least the 33 layers and networks, 137 quantities,
+    that refnet gradcheck covered before the registries merged."""
     status, out = _run(capsys, "--json", "--seed", "0")
     report = json.loads(out.out)
     assert status == 0
@@ -26,25 +29,21 @@ def test_json_schema_coverage_and_accuracy(capsys):
         assert isinstance(row["layer"], str) and isinstance(row["param"], str)
         assert isinstance(row["rel_error"], float) and isinstance(row["passed"], bool)
         assert row["passed"]
-    assert len({row["layer"] for row in report["results"]}) >= 10
+    layers = {row["layer"] for row in report["results"]}
+    assert layers == {name for spec in SPECIMENS for name in spec.examples}
+    assert len(layers) >= 33 and len(report["results"]) >= 137
+    assert {"lenet5-cifar dctps (density 0.1)", "Sequential CNN", "SubspaceNetwork (sparse U)",
+            "DCTpSLinear(offset=orthogonal)", "Graph residual block"} <= layers
     assert max(row["rel_error"] for row in report["results"]) <= 1e-6
 
 
-def test_every_public_layer_and_container_has_an_example():
-    kinds = set()
-    for example in gallery.EXAMPLES:
-        layer, _, _ = example.build(np.random.default_rng(0))
-        kinds.add(type(layer))
-    public = _public_layer_classes()
-    assert set(PUBLIC_LAYERS) | {Graph, Sequential} <= public
-    missing = sorted(c.__name__ for c in public - kinds)
-    assert not missing, f"public layers without an example in refnet/gallery.py: {missing}"
-
-
 def test_table_output(capsys):
+    """The table, and the summary line that analysis/README.md quotes, to the digit."""
     status, out = _run(capsys)
     lines = out.out.splitlines()
     assert status == 0
+    summary = out.err.strip().splitlines()[-1]
+    assert f"\n    {summary}\n" in ANALYSIS_README.read_text()
     assert lines[0].split() == ["layer", "param", "max", "rel.", "error", "passed"]
     assert any(line.startswith("Conv2d") for line in lines)
     assert all(line.rstrip().endswith("yes") for line in lines[1:])
@@ -66,10 +65,9 @@ class WrongLinear(Linear):
 
 
 def test_a_failing_example_gives_exit_status_1(capsys, monkeypatch):
-    wrong = gallery.Example("WrongLinear", lambda rng: (
-        WrongLinear(3, 3), rng.standard_normal((2, 3)), gallery.perturbed_params(Linear(3, 3),
-                                                                                  rng)))
-    monkeypatch.setattr(gallery, "EXAMPLES", [gallery.EXAMPLES[0], wrong])
+    wrong = Specimen("WrongLinear", WrongLinear, lambda draw: (WrongLinear(3, 3), (3,)),
+                     {"WrongLinear": {}})
+    monkeypatch.setattr(gradcheck, "SPECIMENS", [SPECIMENS[0], wrong])
     status, out = _run(capsys, "--json")
     report = json.loads(out.out)
     assert status == 1 and report["passed"] is False
@@ -88,9 +86,8 @@ def test_unknown_subcommand_is_an_argparse_error(capsys):
 
 def test_summary_rows_keep_parameters_whose_path_starts_with_x():
     net = Sequential([("xform", Linear(3, 3)), ("act", Linear(3, 2))])
-    example = gallery.Example("net", lambda rng: (net, rng.standard_normal((2, 3)),
-                                                  gallery.perturbed_params(net, rng)))
-    rows = gallery.summarize(gallery.run_gradcheck(0, [example]))
+    specimen = Specimen("net", Sequential, lambda draw: (net, (3,)), {"net": {}})
+    rows = gradcheck.summarize(gradcheck.run_gradcheck(0, [specimen]))
     assert [row["param"] for row in rows] == ["params_bar", "x", "xform/W", "xform/b", "act/W",
                                               "act/b"]
     assert set(rows[1]["checks"]) == {"vjp_fd", "jvp_fd", "consistency", "adjoint", "batched"}

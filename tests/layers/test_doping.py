@@ -10,8 +10,9 @@ from refnet.layers.doping import (compact_factors, factor_pairs, kronecker_facto
                                   kronecker_weights)
 from refnet.ops.csr import CSRSupport
 from refnet.testing import check_layer
+from refnet.testing import perturbed_params as perturbed_init
 
-from layer_specs import drop_sparse_term, perturbed_init, swap_kron_order
+from test_mutation import drop_sparse_term, swap_kron_order
 from test_mutation import Mutant
 
 # (n1, n2), (m1, m2): every factor non-square, and A and B of different shapes

@@ -1,4 +1,8 @@
-"""ONE generic test runs every check of the gradient checker on every registered layer."""
+"""ONE generic test runs every check of the gradient checker on every specimen.
+
+The specimens are ``refnet.specimens.SPECIMENS``; here hypothesis answers their
+``draw(label, choices)`` (:func:`draw_case`), so sizes, options and seeds are explored.
+"""
 import importlib
 import inspect
 import pkgutil
@@ -9,14 +13,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import refnet
+import refnet.layers
 from refnet.core.layer import Layer
+from refnet.layers import Tanh
 from refnet.core.tree import tree_leaves
+from refnet.specimens import SPECIMENS, case
 from refnet.testing import check_layer
 
-from layer_specs import SPECS, draw_case
+
+def draw_case(specimen, draw):
+    """``refnet.specimens.case`` with hypothesis's ``draw`` (``data.draw``) choosing."""
+    return case(specimen, lambda label, choices: draw(st.sampled_from(choices), label=label))
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", SPECIMENS, ids=lambda s: s.name)
 @given(data=st.data())
 def test_layer_gradients(spec, data):
     layer, x, params, rng = draw_case(spec, data.draw)
@@ -33,7 +43,7 @@ def _snapshot(value):
         if not isinstance(value, tuple) else [np.array(v, copy=True) for v in value]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", SPECIMENS, ids=lambda s: s.name)
 @given(data=st.data())
 def test_layer_does_not_mutate_its_arguments(spec, data):
     layer, x, params, rng = draw_case(spec, data.draw)
@@ -55,7 +65,7 @@ def test_layer_does_not_mutate_its_arguments(spec, data):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", SPECIMENS, ids=lambda s: s.name)
 @given(data=st.data())
 def test_an_empty_batch(spec, data):
     """A batch of no example (an empty split) goes through every pass: results with a
@@ -90,9 +100,34 @@ def _public_layer_classes():
 
 
 def test_registry_complete():
-    covered = {spec.layer_type for spec in SPECS}
+    covered = {spec.layer_type for spec in SPECIMENS}
     missing = sorted(cls.__qualname__ for cls in _public_layer_classes() - covered)
-    assert not missing, f"public layers without an entry in tests/layer_specs.py: {missing}"
+    assert not missing, f"public layers without a specimen in refnet/specimens.py: {missing}"
+
+
+def test_registry_completeness_fails_for_a_layer_without_a_specimen(monkeypatch):
+    """The completeness test itself: a new public layer with no specimen makes it fail."""
+    class Softsign(Tanh):
+        pass
+
+    Softsign.__module__ = "refnet.layers"
+    monkeypatch.setattr(refnet.layers, "Softsign", Softsign, raising=False)
+    with pytest.raises(AssertionError, match=r"without a specimen .*Softsign'\]"):
+        test_registry_complete()
+
+
+def test_every_specimen_has_unique_names_and_builds_its_examples():
+    names = [spec.name for spec in SPECIMENS]
+    assert len(names) == len(set(names))
+    for spec in SPECIMENS:
+        assert spec.examples, f"{spec.name} has no example for refnet gradcheck"
+        for values in spec.examples.values():
+            asked = set()
+            layer = spec.build(lambda label, choices: asked.add(label) or
+                               values.get(label, choices[0]))[0]
+            assert isinstance(layer, spec.layer_type)
+            unused = set(values) - asked - {"batch", "seed"}
+            assert not unused, f"{spec.name}: example values never drawn: {sorted(unused)}"
 
 
 def test_registry_finds_the_layers_we_know():

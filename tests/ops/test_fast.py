@@ -7,7 +7,7 @@ from refnet.layers import DCTpSConv2d, DCTpSLinear, SparseConv2d, SparseLinear
 from refnet.ops import CSRSupport, fast
 from refnet.ops.fast import map_blocks, row_blocks, set_num_threads
 
-from layer_specs import perturbed_init
+from refnet.testing import perturbed_params as perturbed_init
 
 
 def test_row_blocks_cover_the_rows_in_order():
