@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "refnet"
 
 #: module-name prefix -> tier; the longest matching prefix wins
 TIERS = {
-    "refnet._checks": 0,
+    "refnet._checks": 0, "refnet._files": 0,
     "refnet.ops": 1,
     "refnet": 2, "refnet.core": 2, "refnet.layers": 2, "refnet.losses": 2, "refnet.optim": 2,
     "refnet.initializers": 2, "refnet.testing": 2, "refnet.jacobian": 2,
@@ -22,7 +22,7 @@ TIERS = {
     "refnet.spectra": 3, "refnet.train": 3, "refnet.data": 3, "refnet.specimens": 3,
     "refnet.cli": 4, "refnet.__main__": 4,
 }
-TIER_NAMES = {0: "_checks", 1: "ops", 2: "engine", 3: "lab", 4: "apps"}
+TIER_NAMES = {0: "private helpers", 1: "ops", 2: "engine", 3: "lab", 4: "apps"}
 
 #: lab packages that must not import each other (refnet.networks and refnet.supports sit
 #: below both)
@@ -84,7 +84,7 @@ def test_imports_run_one_way(path):
         if own == 1 and other != 1:
             wrong.append(f"line {line}: ops imports {target}")
         elif own == 0 and target != name:
-            wrong.append(f"line {line}: _checks imports {target}")
+            wrong.append(f"line {line}: {name} imports {target}")
         elif other > own:
             wrong.append(f"line {line}: {TIER_NAMES[own]} module imports {target} "
                          f"({TIER_NAMES[other]})")

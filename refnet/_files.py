@@ -1,0 +1,106 @@
+"""Writing files safely (private): paths checked before the work, files whole or not at all.
+
+Every file refnet writes goes through :func:`atomic_output`: it is written under a
+temporary name in the same folder, ``.tmp-refnet-<pid>-*``, and renamed over the
+final name only once complete, so a crash, a signal or a full disk never leaves a
+half-written file under the final name.  :func:`remove_stale` deletes the temporary
+files of refnet processes that no longer run.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+
+__all__ = ["TMP_PREFIX", "atomic_output", "check_output_file", "check_output_dir",
+           "remove_stale"]
+
+TMP_PREFIX = ".tmp-refnet-"
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode: str = "wb"):
+    """Yield a file object open on a temporary file beside ``path``; when the block
+    ends without an exception, the file gets the umask's mode and replaces ``path``;
+    otherwise (an exception, Ctrl-C, ``SystemExit``) it is deleted."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder) -> list[str]:
+    """Delete ``folder``'s temporary files left by refnet processes that no longer run;
+    return their names."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            pid = entry.name[len(TMP_PREFIX):].split("-", 1)[0]
+            if entry.name.startswith(TMP_PREFIX) and pid.isdigit() and not _alive(int(pid)) \
+                    and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
+
+
+def _check_writable_folder(option: str, folder: str) -> None:
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option}: folder {folder!r} does not exist or is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: folder {folder!r} is not writable")
+
+
+def check_output_file(option: str, path) -> str:
+    """``path`` as a str if a file can be written there: not empty, its folder exists and
+    is writable, and nothing but a regular file (not a symlink) is at ``path``; else a
+    ValueError naming ``option``."""
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{option}: expected a file path, got an empty string")
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise ValueError(f"{option}: {path!r} exists and is not a regular file "
+                             "(a folder, a symlink or a device); give a file path")
+    _check_writable_folder(option, os.path.dirname(os.path.abspath(path)))
+    return path
+
+
+def check_output_dir(option: str, path) -> str:
+    """``path`` as a str if it is a writable folder or can be made one (its parent exists
+    and is writable); else a ValueError naming ``option``.  Nothing is created."""
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{option}: expected a folder, got an empty string")
+    if os.path.lexists(path):
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise ValueError(f"{option}: {path!r} exists and is not a folder")
+        _check_writable_folder(option, path)
+    else:
+        _check_writable_folder(option, os.path.dirname(os.path.abspath(path)))
+    return path
