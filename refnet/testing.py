@@ -229,7 +229,7 @@ def _structure_problems(params: dict, params_bar) -> list[str]:
 
 
 def check_structure(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
-    """``params_bar`` has exactly the keys, shapes and dtypes of ``params`` (row ``params_bar``)."""
+    """``params_bar`` has exactly the keys, shapes and dtypes of ``params``."""
     y, cache = layer.forward(params, x)
     problems = _structure_problems(params, layer.vjp(params, cache, np.ones_like(y))[1])
     return _report(layer, name, "structure", tol,

@@ -38,7 +38,7 @@ class Conv2d(Layer):
 
         cols  = im2col(x, (kh, kw), stride, padding)                # (B, Ho, Wo, P)
         y     = (cols @ W_mat.T + b).transpose(0, 3, 1, 2)          # Forward, (B, O, Ho, Wo)
-        x_bar = col2im(g @ W_mat, (C, H, W), (kh, kw), stride, padding)   # VJP, (*lead, B, C, H, W)
+        x_bar = col2im(g @ W_mat, (C, H, W), (kh, kw), stride, padding)  # VJP, (*lead, B, C, H, W)
         W_mat_bar = sum_{b,i,j} g[..., b, i, j, :, None] * cols[b, i, j, None, :]  # (*lead, O, P)
         b_bar = sum_{b,i,j} g[..., b, i, j, :]                      # (*lead, O)
         y_dot = im2col(x_dot) @ W_mat.T, channels moved back        # JVP, (*lead, B, O, Ho, Wo)
