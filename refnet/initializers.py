@@ -1,18 +1,7 @@
-"""Weight initializers: each draws an array of a given shape from an explicit rng.
+"""Weight initializers, by name in :data:`INITIALIZERS`, each drawing from an explicit rng.
 
-Fans follow PyTorch for a weight of shape ``(out, in, *kernel)``: ``fan_in = in *
-prod(kernel)``, ``fan_out = out * prod(kernel)``.
-
-==================  ===============================================
-name                distribution
-==================  ===============================================
-``kaiming-normal``  N(0, gain**2 / fan_in), gain = sqrt(2) (ReLU)
-``kaiming-uniform`` U(-a, a), a = gain * sqrt(3 / fan_in)
-``glorot-normal``   N(0, 2 / (fan_in + fan_out))
-``glorot-uniform``  U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-``orthogonal``      Haar (semi-)orthogonal (:func:`refnet.ops.offsets.haar_orthogonal`)
-``zeros``           all zeros
-==================  ===============================================
+Fans follow PyTorch for a weight ``(out, in, *kernel)``: ``fan_in = in * prod(kernel)``,
+``fan_out = out * prod(kernel)``.
 
 Examples
 --------
@@ -45,7 +34,7 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def kaiming_normal(shape, rng, gain: float = math.sqrt(2.0)) -> np.ndarray:
-    """He et al. (2015): N(0, (gain / sqrt(fan_in))**2)."""
+    """He et al. (2015): N(0, gain**2 / fan_in), gain = sqrt(2) for ReLU."""
     return as_rng(rng).normal(0.0, gain / math.sqrt(fans(shape)[0]), size=shape)
 
 
@@ -67,7 +56,8 @@ def glorot_uniform(shape, rng) -> np.ndarray:
 
 
 def orthogonal(shape, rng, gain: float = 1.0) -> np.ndarray:
-    """``gain`` times a Haar (semi-)orthogonal ``(shape[0], prod(shape[1:]))``, reshaped."""
+    """``gain`` times a Haar (semi-)orthogonal ``(shape[0], prod(shape[1:]))``
+    (:func:`refnet.ops.offsets.haar_orthogonal`), reshaped."""
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2:
         raise ValueError(f"orthogonal: shape must have at least 2 axes, got {shape}")
@@ -84,10 +74,10 @@ INITIALIZERS = {"kaiming-normal": kaiming_normal, "kaiming-uniform": kaiming_uni
                 "orthogonal": orthogonal, "zeros": zeros}
 
 
-def check_init_name(init: str, allowed=INITIALIZERS) -> str:
+def check_init_name(init: str) -> str:
     """``init`` if it names an initializer, else a ValueError listing them."""
-    if init not in allowed:
-        raise ValueError(f"init must be one of {sorted(allowed)}, got {init!r}")
+    if init not in INITIALIZERS:
+        raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {init!r}")
     return init
 
 

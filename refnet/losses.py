@@ -12,11 +12,8 @@ __all__ = ["softmax_cross_entropy", "mean_squared_error", "log_softmax", "accura
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """``log(softmax(logits))`` along the last axis, stable for any finite magnitude.
-
-    Subtracting the row maximum first keeps every exponent <= 0, so logits of
-    magnitude 1e4 neither overflow nor lose the answer.
-    """
+    """``log(softmax(logits))`` along the last axis; subtracting the row maximum first keeps
+    every exponent <= 0, so logits of magnitude 1e4 neither overflow nor lose the answer."""
     z = logits - np.max(logits, axis=-1, keepdims=True)
     return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
 
@@ -35,25 +32,13 @@ def check_labels(labels, batch: int, classes: int) -> np.ndarray:
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
-    """Mean softmax cross-entropy of integer labels, and its gradient.
+    """Mean softmax cross-entropy of ``logits`` (B, K) at int ``labels`` (B,), and its gradient.
 
-    Parameters
-    ----------
-    logits : ndarray, shape (B, K)
-    labels : ndarray of int, shape (B,)
-        Class indices in ``[0, K)``.
+    With ``p = softmax(z)`` one example's loss is ``-log p[y]`` and ``d(-log p[y]) / dz =
+    p - onehot(y)``, so::
 
-    Returns
-    -------
-    value : float
-        ``mean_b( logsumexp(logits[b]) - logits[b, labels[b]] )``.
-    logits_bar : ndarray, shape (B, K)
-        ``(softmax(logits) - onehot(labels)) / B``.
-
-    Notes
-    -----
-    With ``p = softmax(z)`` the loss of one example is ``-log p[y]`` and
-    ``d(-log p[y]) / dz = p - onehot(y)``; the mean over the batch divides by B.
+        value      = mean_b(logsumexp(logits[b]) - logits[b, labels[b]])
+        logits_bar = (softmax(logits) - onehot(labels)) / B                 # (B, K)
 
     Examples
     --------
@@ -76,15 +61,8 @@ def softmax_cross_entropy(logits: np.ndarray, labels) -> tuple[float, np.ndarray
 
 
 def mean_squared_error(prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean over all entries of ``(prediction - target)**2``, and its gradient.
-
-    Returns
-    -------
-    value : float
-        ``mean((prediction - target)**2)`` (PyTorch's ``MSELoss``).
-    prediction_bar : ndarray
-        ``2 * (prediction - target) / prediction.size``.
-    """
+    """``mean((prediction - target)**2)`` (PyTorch's ``MSELoss``) and its gradient
+    ``2 * (prediction - target) / prediction.size``."""
     prediction, target = np.asarray(prediction), np.asarray(target)
     if prediction.shape != target.shape:
         raise ValueError(f"prediction has shape {prediction.shape} but target has shape "

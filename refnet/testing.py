@@ -1,20 +1,13 @@
 """The public gradient checker: small named checks that :func:`check_layer` composes.
 
-Every derivative in refnet is written by hand, so every one is checked, in float64, in the
-spirit of ``jax.test_util.check_grads``.  Each check takes a layer, a point ``(x, params)``
-and a source of ONE random direction, and returns a :class:`GradCheckReport` with a row per
-quantity: :func:`check_structure` (the shapes of ``params_bar``), :func:`check_vjp_fd` and
-:func:`check_jvp_fd` (each mode against central differences), :func:`check_consistency`
-(the two modes against each other), :func:`check_adjoint` (a linear map against its
-transpose) and :func:`check_batched` (leading tangent axes).  Projecting on random
-directions, as HIPS/autograd and JAX do, tests a whole Jacobian for a few passes.
-
-Errors are relative (:func:`relative_error`, :func:`inner_product_error`); a NaN or an
-infinity makes one infinite, so it fails.  Finite differences are compared no closer than
-their rounding noise allows: the error's scale never drops below ``noise / tol`` with
-``noise = FD_ROUNDING * sum|v * f| / h``, so a discrepancy within the noise passes however
-small the derivative (a saturated ``tanh``) and carries the note :data:`BELOW_RESOLUTION`.
-The tolerances are one table, :data:`TOLERANCES`.
+In the spirit of ``jax.test_util.check_grads``, in float64: each check takes a layer, a
+point ``(x, params)`` and a source of random directions and returns a
+:class:`GradCheckReport`, one row per quantity.  Projecting on random directions, as
+HIPS/autograd and JAX do, tests a whole Jacobian for a few passes.  Errors are relative
+(:func:`relative_error`, :func:`inner_product_error`); a NaN or an inf makes one infinite.
+A finite difference is judged no closer than its rounding noise
+``FD_ROUNDING * sum|v * f| / h`` allows; a pass within the noise carries the note
+:data:`BELOW_RESOLUTION`.  Tolerances: :data:`TOLERANCES`.
 
 Examples
 --------
@@ -42,14 +35,12 @@ __all__ = ["TOLERANCES", "CHECKS", "CheckResult", "GradCheckReport", "GradientCh
            "full_jacobians", "perturbed_params", "relative_error", "inner_product_error",
            "away_from_zero", "distinct_values"]
 
-#: Tolerances (relative errors), one per check.  Central differences in float64 with
-#: h = 1e-6 are accurate to about 1e-9 relative; the exact checks only see rounding.
+#: Relative tolerances, one per check: central differences in float64 with h = 1e-6
+#: are accurate to about 1e-9; the exact checks see only rounding.
 TOLERANCES: dict[str, float] = {"vjp_fd": 1e-6, "jvp_fd": 1e-6, "consistency": 1e-11,
-                                "adjoint": 1e-11, "batched": 1e-12, "jacobian_fd": 1e-6,
-                                "structure": 0.0}
+                                "adjoint": 1e-11, "batched": 1e-12, "structure": 0.0}
 FD_STEP = 1e-6
-#: Relative rounding error assumed for each output entry; the specimens' real noise
-#: reached 24 eps (sums that cancel, as in ``Add``).
+#: Relative rounding error assumed per output entry (the specimens reached 24 eps).
 FD_ROUNDING = 100 * np.finfo(np.float64).eps
 BELOW_RESOLUTION = "below FD resolution"
 _TINY = np.finfo(np.float64).tiny
@@ -120,10 +111,8 @@ def relative_error(a, b, floor: float = _TINY) -> float:
 def inner_product_error(a_terms, b_terms, floor: float = _TINY) -> float:
     """``|sum(a_terms) - sum(b_terms)|`` over the larger SUM OF ABSOLUTE TERMS (or ``floor``).
 
-    That scale is where rounding and finite-difference truncation live, so an inner
-    product that cancels to near zero does not inflate the error, while a 1% error in
-    ``J^T v`` still moves the sum by about ``1 / sqrt(size)`` of it.  The terms are arrays
-    or tuples of arrays; a NaN or an infinity among them gives ``inf``.
+    Rounding lives on that scale, so an inner product that cancels to near zero does not
+    inflate the error.  Terms are arrays or tuples of arrays; a NaN or an inf gives ``inf``.
     """
     a, b = (np.concatenate([np.ravel(t) for t in _parts(terms)]) for terms in (a_terms, b_terms))
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
@@ -138,9 +127,8 @@ def away_from_zero(rng, shape, margin: float = 0.1) -> np.ndarray:
 
 
 def distinct_values(rng, shape, gap: float = 0.1) -> np.ndarray:
-    """Random values any two of which differ by at least ``gap``: inputs for layers whose
-    derivative jumps where two entries tie (``MaxPool2d``).  A random permutation of
-    ``2 * gap * k`` (``k = 0, 1, ...``, centred on zero) plus noise in ``[-gap/2, gap/2)``.
+    """Random values any two of which differ by at least ``gap`` (inputs for ``MaxPool2d``):
+    a permutation of ``2 * gap * k``, centred on zero, plus noise in ``[-gap/2, gap/2)``.
 
     Examples
     --------
@@ -164,7 +152,7 @@ def perturbed_params(layer: Layer, rng, scale: float = 0.3) -> dict:
     return tree_map(lambda w: w + scale * rng.standard_normal(np.shape(w)), layer.init(rng))
 
 
-# -- inputs are an array, or a tuple of arrays for a merge layer (n_inputs is None) -------
+# -- x is an array, or a tuple of arrays for a merge layer (n_inputs is None) ---------------
 def _parts(x) -> tuple:
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
@@ -182,8 +170,7 @@ def _products(a, b) -> tuple:
 
 
 def _same_shapes(got, want) -> bool:
-    # a derivative of the wrong shape is wrong, even where its products would broadcast
-    # to the right number (an x_bar without the batch axis of a batch of one)
+    # an x_bar without the batch axis of a batch of one would broadcast to the right number
     got, want = _parts(got), _parts(want)
     return len(got) == len(want) and all(np.shape(g) == np.shape(w) for g, w in zip(got, want))
 
@@ -212,8 +199,7 @@ def _require_float64(name: str, value) -> None:
 
 
 def _noise_floor(magnitude: float, step: float, tol: float) -> float:
-    """The scale below which a difference quotient of outputs of size ``magnitude`` is
-    rounding noise (``FD_ROUNDING * magnitude / step``), divided by ``tol``."""
+    """``FD_ROUNDING * magnitude / step`` (the rounding noise of a difference quotient) / tol."""
     return FD_ROUNDING * magnitude / (step * tol) if tol > 0 else _TINY
 
 
@@ -243,7 +229,7 @@ def _structure_problems(params: dict, params_bar) -> list[str]:
 
 
 def check_structure(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
-    """``params_bar`` has exactly the keys, shapes and dtypes of ``params`` (row ``params_bar``)."""
+    """``params_bar`` has exactly the keys, shapes and dtypes of ``params``."""
     y, cache = layer.forward(params, x)
     problems = _structure_problems(params, layer.vjp(params, cache, np.ones_like(y))[1])
     return _report(layer, name, "structure", tol,
@@ -251,12 +237,8 @@ def check_structure(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None
 
 
 def check_vjp_fd(layer: Layer, x, params: dict, rng=0, *, tol=None, step=FD_STEP, name=None):
-    """The VJP against central differences, for each input and each parameter alone.
-
-    For a random cotangent ``v`` and a random direction ``u`` of one quantity ``w``:
-    ``<v, (f(w + h u) - f(w - h u)) / (2 h)>`` against ``<vjp(v)[w], u>``.  Rows are named
-    ``x`` (``x0``, ``x1``, ... for a merge layer) and by parameter path.
-    """
+    """``<v, (f(w + h u) - f(w - h u)) / (2 h)>`` against ``<vjp(v)[w], u>`` for each input
+    and each parameter ``w`` alone; rows ``x`` (``x0``, ``x1``, ... when merging) and paths."""
     rng, tol = as_rng(rng), _tol("vjp_fd", tol)
     y, cache = layer.forward(params, x)
     v = rng.standard_normal(np.shape(y))
@@ -326,11 +308,8 @@ def _row_error(stacked, single, k: int) -> float:
 
 
 def check_batched(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
-    """Two cotangents (tangents) on a leading axis in one call equal two separate calls.
-
-    Rows ``y_dot`` and ``x_bar+params_bar``, which also requires ``need_params=False`` to
-    give the same ``x_bar`` and ``None``.
-    """
+    """Two cotangents (tangents) on a leading axis in one call equal two separate calls;
+    ``need_params=False`` gives the same ``x_bar`` and ``None``."""
     rng = as_rng(rng)
     y, cache = layer.forward(params, x)
     v, u = rng.standard_normal((2,) + np.shape(y)), _random_like(rng, x, layer, lead=(2,))
@@ -369,37 +348,36 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
                 n_directions: int = 2, tol: dict | None = None, step: float = FD_STEP,
                 checks: Sequence[str] | None = None, name: str | None = None,
                 raise_on_failure: bool = False) -> GradCheckReport:
-    """Run every check of ``layer`` at ``(x, params)``; keep each quantity's worst error.
+    """Run the :data:`CHECKS` of ``layer`` at ``(x, params)``; keep each quantity's worst error.
 
-    The checks that draw directions run ``n_directions`` times, ``adjoint`` only for a
-    layer affine in its input; a failed ``structure`` check stops the rest.
+    Checks that draw directions run ``n_directions`` times, ``adjoint`` only when
+    ``layer.is_linear``; a failed ``structure`` check stops the rest.
 
     Parameters
     ----------
     x : ndarray or tuple of ndarray
-        float64 input of shape (B, ...), B >= 1; a tuple for a merge layer.
+        float64 input (B, ...), B >= 1; a tuple for a merge layer.
     params : dict, optional
-        float64 parameters.  By default :func:`perturbed_params` (``layer.init`` plus
-        seeded noise), NOT ``layer.init``: at ``init`` a DCTpS layer has ``alpha = 1``,
-        ``S = 0``, ``b = 0``, where a dropped factor ``alpha`` or a stray bias goes unseen.
+        float64.  Default :func:`perturbed_params`, NOT ``layer.init``: at ``init`` a
+        DCTpS layer has ``alpha = 1``, ``S = 0``, ``b = 0``, which hide a dropped factor
+        ``alpha`` or a stray bias.
     seed : int or numpy.random.Generator
         Draws the default point and every direction.
     tol : dict, optional
         Overrides of :data:`TOLERANCES`, by check name.
     checks : sequence of str, optional
-        A subset of :data:`CHECKS`; default all.
+        A subset of :data:`CHECKS`.
     name : str, optional
-        Layer name in the report; default the class name.
+        Layer name in the report (default the class name).
     raise_on_failure : bool, default False
         Raise :class:`GradientCheckError` instead of returning a failing report.
 
-    Raises
-    ------
-    TypeError
-        If ``x`` or a parameter is not float64 (refnet never promotes silently).
-    ValueError
-        For unknown check names, or an input with no entries (nothing would be checked).
+    TypeError for a ``layer`` that is not a :class:`~refnet.core.layer.Layer` or an ``x``
+    or parameter not float64 (refnet never promotes silently); ValueError for unknown check
+    names or an empty input.
     """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"check_layer: layer must be a refnet Layer, got {layer!r}")
     rng = as_rng(seed)
     check_positive_int("n_directions", n_directions, "check_layer")
     selected = list(CHECKS) if checks is None else list(checks)
@@ -436,9 +414,8 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
 def full_jacobians(layer: Layer, params: dict, x: np.ndarray, step: float = FD_STEP):
     """The Jacobian ``d y / d x`` (shape ``(y.size, x.size)``) two ways, for teaching.
 
-    ``exact`` is ONE ``vjp`` call whose cotangent is the identity, carried as a leading
-    axis of length ``y.size``; column ``j`` of ``finite_differences`` is
-    ``(f(x + h e_j) - f(x - h e_j)) / (2 h)``.
+    ``exact`` is ONE ``vjp`` call on the identity as a leading axis of length ``y.size``;
+    column ``j`` of ``fd`` is ``(f(x + h e_j) - f(x - h e_j)) / (2 h)``.
 
     Examples
     --------
@@ -468,12 +445,8 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                          tol: float | None = None, step: float = FD_STEP,
                          name: str = "function", raise_on_failure: bool = False
                          ) -> GradCheckReport:
-    """Check the gradient of a scalar function of a tree against central differences.
-
-    ``fun(point) -> (value, grad)``, ``grad`` a tree shaped like ``point`` (a tree of
-    float64 arrays), for example a network plus its loss.  The report has a ``"grad_fd"``
-    row per leaf (default ``tol`` ``TOLERANCES["vjp_fd"]``), or one failed ``"structure"``.
-    """
+    """Check ``fun(point) -> (value, grad)`` (``grad`` a tree like ``point``, float64) against
+    central differences: a ``"grad_fd"`` row per leaf, or one failed ``"structure"`` row."""
     rng, tol = as_rng(seed), _tol("vjp_fd", tol)
     for path, leaf in tree_leaves(point):
         _require_float64(f"point[{path!r}]", leaf)

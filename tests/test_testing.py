@@ -328,3 +328,8 @@ def test_error_measures():
         assert relative_error([1.0, 2.0], [bad, 2.0]) == np.inf
         assert inner_product_error(np.array([1.0, bad]), np.ones(2)) == np.inf
         assert inner_product_error(np.ones(2), np.array([bad, 1.0])) == np.inf
+
+
+def test_a_non_layer_is_a_type_error_naming_the_argument():
+    with pytest.raises(TypeError, match="check_layer: layer must be a refnet Layer, got 42"):
+        check_layer(42, np.ones((2, 3)))

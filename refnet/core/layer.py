@@ -35,10 +35,7 @@ Params = dict  # a (possibly nested) dict of str -> ndarray
 
 
 class Layer:
-    """Base class of every layer: the contract above, and the checks layers share.
-
-    Subclasses implement ``param_shapes``, ``output_shape``, ``init``,
-    ``forward``, ``vjp`` and ``jvp`` with the signatures of the module docstring.
+    """Base class of every layer: subclasses implement the module docstring's contract.
 
     Attributes
     ----------
@@ -134,9 +131,6 @@ def lead_shape(name: str, t: np.ndarray, base_shape: tuple, owner: str) -> tuple
 
 
 def fold_lead(t: np.ndarray, base_ndim: int) -> np.ndarray:
-    """``t`` of shape ``(*lead, B, *rest)`` as a C-contiguous ``(prod(lead) * B, *rest)``.
-
-    Contiguity matters: numpy's matmul leaves BLAS for non-contiguous operands,
-    which made a Jacobian about 70x slower.
-    """
+    """``t`` of shape ``(*lead, B, *rest)`` as a C-contiguous ``(prod(lead) * B, *rest)``
+    (numpy's matmul leaves BLAS for non-contiguous operands: a Jacobian ran 70x slower)."""
     return np.ascontiguousarray(t).reshape((-1,) + t.shape[t.ndim - base_ndim + 1:])

@@ -31,11 +31,8 @@ __all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten"
 
 
 def tree_map(fn: Callable, tree: dict, *others: dict, _path: str = "") -> dict:
-    """Apply ``fn(leaf, *other_leaves)`` leaf by leaf, matching leaves by key.
-
-    A 0-d array leaf stays an array (numpy returns an ``np.float64`` from
-    arithmetic on one, such as ``alpha``).  ValueError if the keys differ.
-    """
+    """Apply ``fn(leaf, *other_leaves)`` leaf by leaf, matching by key; ValueError if keys
+    differ.  A 0-d array leaf (``alpha``) stays an array, not the scalar numpy returns."""
     if not isinstance(tree, dict):
         out = fn(tree, *others)
         return np.asarray(out) if isinstance(out, np.generic) and isinstance(
@@ -110,11 +107,8 @@ def tree_unflatten(spec: TreeSpec, vector: np.ndarray) -> dict:
 
 
 def tree_check_like(tree: dict, like: dict, name: str = "tree", like_name: str = "like") -> None:
-    """ValueError unless ``tree`` has exactly the keys and leaf shapes of ``like``.
-
-    Leafwise arithmetic would otherwise broadcast a ``(3,)`` leaf against a
-    ``(2, 3)`` one and return a wrong number without complaint.
-    """
+    """ValueError unless ``tree`` has exactly the keys and leaf shapes of ``like`` (else
+    leafwise arithmetic could broadcast a ``(3,)`` leaf against a ``(2, 3)`` one)."""
     tree_map(lambda a, b: None, tree, like)
     shapes = {path: np.shape(leaf) for path, leaf in tree_leaves(like)}
     for path, leaf in tree_leaves(tree):

@@ -64,13 +64,7 @@ class ReLU(Elementwise):
 
 
 class LeakyReLU(Elementwise):
-    """``slope = np.where(x > 0, 1, negative_slope)``, ``y = slope * x``.
-
-    Parameters
-    ----------
-    negative_slope : float, default 0.01
-        Also the derivative used at ``x == 0``.
-    """
+    """``slope = np.where(x > 0, 1, negative_slope)``, ``y = slope * x`` (so at 0 too)."""
 
     _repr_fields = ("negative_slope",)
 
@@ -94,10 +88,7 @@ class Tanh(Elementwise):
 
 
 class Identity(Layer):
-    """``y = x``, ``x_bar = y_bar``, ``y_dot = x_dot`` (a named node in a Graph).
-
-    ``forward`` returns ``x`` itself, not a copy; refnet never writes into it.
-    """
+    """``y = x``, ``x_bar = y_bar``, ``y_dot = x_dot`` (a named node in a Graph); no copies."""
 
     is_linear = True
 

@@ -24,17 +24,9 @@ class Conv2dCache(NamedTuple):
 class Conv2d(Layer):
     """2-D convolution (cross-correlation, as in PyTorch) of NCHW images.
 
-    Parameters
-    ----------
-    in_channels, out_channels : int
-        ``C`` and ``O``.
-    kernel_size : int or (int, int)
-        ``(kh, kw)``.
-    stride, padding : int or (int, int), default 1 and 0
-        Per spatial axis; ``padding`` zeros on both sides.
-    bias : bool, default True
-    init : str, default "kaiming-normal"
-        Initializer of ``W`` (:mod:`refnet.initializers`; fan-in ``C * kh * kw``).
+    ``in_channels = C``, ``out_channels = O``; ``kernel_size``, ``stride`` and
+    ``padding`` (zeros on both sides) are ints or (height, width) pairs; ``init``
+    names the initializer of ``W`` (:mod:`refnet.initializers`, fan-in ``C * kh * kw``).
 
     Notes
     -----
@@ -46,14 +38,13 @@ class Conv2d(Layer):
 
         cols  = im2col(x, (kh, kw), stride, padding)                # (B, Ho, Wo, P)
         y     = (cols @ W_mat.T + b).transpose(0, 3, 1, 2)          # Forward, (B, O, Ho, Wo)
-        x_bar = col2im(g @ W_mat, (C, H, W), (kh, kw), stride, padding)   # VJP, (*lead, B, C, H, W)
+        x_bar = col2im(g @ W_mat, (C, H, W), (kh, kw), stride, padding)  # VJP, (*lead, B, C, H, W)
         W_mat_bar = sum_{b,i,j} g[..., b, i, j, :, None] * cols[b, i, j, None, :]  # (*lead, O, P)
         b_bar = sum_{b,i,j} g[..., b, i, j, :]                      # (*lead, O)
         y_dot = im2col(x_dot) @ W_mat.T, channels moved back        # JVP, (*lead, B, O, Ho, Wo)
 
-    ``W_bar`` is ``W_mat_bar`` reshaped back to (O, C, kh, kw).  ``col2im`` is
-    the exact transpose of ``im2col`` (it adds each patch entry back to its
-    pixel), which is why ``x_bar`` is right where patches overlap.
+    ``W_bar`` is ``W_mat_bar`` reshaped back to (O, C, kh, kw); ``col2im``, the exact
+    transpose of ``im2col``, sums where patches overlap.
 
     Examples
     --------
@@ -132,7 +123,7 @@ class Conv2d(Layer):
         batch, ho, wo, _ = cache.cols.shape
         out = self.out_channels
         lead = lead_shape("y_bar", y_bar, (batch, out, ho, wo), "Conv2d")
-        # channels last, so the rows of g line up with the rows of cols
+        # channels last: the rows of g line up with the rows of cols
         g = np.ascontiguousarray(fold_lead(y_bar, 4).transpose(0, 2, 3, 1))   # (K*B, Ho, Wo, O)
         cols_bar = (g.reshape(-1, out) @ self.weight_matrix(params)).reshape(
             g.shape[:3] + (self.patch_size,))                               # (K*B, Ho, Wo, P)

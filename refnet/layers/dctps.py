@@ -1,11 +1,8 @@
 """DCT plus Sparse layers (Price & Tanner, ICML 2021): ``W = alpha * D + S``.
 
-``D`` is the truncated orthonormal DCT-II (:class:`refnet.ops.dct.TruncatedDCT`),
-applied with ``scipy.fft`` and never stored; ``S`` is sparse on a fixed support.
-A layer that acts like a dense ``m x n`` matrix trains ``nnz + 1 + m`` numbers
-and costs ``O(B q log q + B nnz)`` per pass instead of ``O(B m n)``.  The
-original code's frozen dense DCT weight and masked dense ``S`` compute the same
-function (checked in the tests).
+``D`` is the truncated orthonormal DCT-II (:mod:`refnet.ops.dct`), never stored; ``S``
+is sparse on a fixed support.  A layer that acts like a dense ``m x n`` matrix trains
+``nnz + 1 + m`` numbers at ``O(B q log q + B nnz)`` per pass instead of ``O(B m n)``.
 """
 from __future__ import annotations
 
@@ -32,25 +29,23 @@ class DCTpSLinear(SparseLinear):
     nnz, density, support, rng, bias
         The support of ``S`` and the bias, as for :class:`~refnet.layers.SparseLinear`.
     init : {"zeros", "kaiming-dense", "kaiming-sparse"}, optional
-        Initialiser of ``S``: default zeros, the paper's choice (the layer starts
-        as ``alpha * D``), or "kaiming-dense" with ``offset="none"``.
+        Initialiser of ``S``: default zeros (the paper's: the layer starts as
+        ``alpha * D``), "kaiming-dense" with ``offset="none"``.
     alpha : float, default 1.0
-        Initial value of the parameter ``"alpha"`` (a 0-d array), or its fixed
-        value when ``train_alpha=False`` (then a layer attribute).
+        Initial value of the 0-d parameter ``"alpha"``, or with ``train_alpha=False``
+        its fixed value (a layer attribute).
     train_alpha : bool, default True
     offset : str or FixedOperator, default "dct"
-        The fixed ``O`` in place of ``D`` (:mod:`refnet.ops.offsets`): "dct",
-        "randomized-dct", "orthogonal", "identity", "none" (no offset and no
-        ``alpha``: a plain sparse layer), or a FixedOperator of shape ``(m, n)``.
+        The fixed operator in place of ``D``, one of :data:`refnet.ops.offsets.OFFSETS`
+        ("none": no offset, no ``alpha``) or a FixedOperator of shape ``(m, n)``.
     offset_seed : int or numpy.random.Generator, optional
         Draws a random offset; required for those, refused for the others.
 
     Notes
     -----
-    Shapes: x (B, n), D (m, n) (``D @ v = offset.apply(v)``, ``D.T @ v =
-    offset.adjoint(v)`` on the last axis: :mod:`refnet.ops.dct` derives both), S
-    (m, n) with values (nnz,), alpha (), b (m,), y (B, m).  Tangents carry
-    leading axes ``*lead``, folded into the batch first.
+    Shapes: x (B, n), D (m, n) (``D(v) = offset.apply(v)``, ``D.T(v) =
+    offset.adjoint(v)`` on the last axis, derived in :mod:`refnet.ops.dct`), S (m, n)
+    with values (nnz,), alpha (), b (m,), y (B, m); leading tangent axes ``*lead``.
 
     Forward::
 
@@ -64,16 +59,15 @@ class DCTpSLinear(SparseLinear):
         S_bar     = support.value_cotangent(y_bar, x)                 # (*lead, nnz)
         b_bar     = sum_b y_bar[..., b, :]                            # (*lead, m)
 
-    ``alpha_bar = <y_bar, D @ x> = <D.T @ y_bar, x>`` reuses ``d`` instead of
-    keeping ``D @ x`` from the forward pass; ``S_bar`` is derived in
-    :meth:`~refnet.ops.csr.CSRSupport.value_cotangent`.  JVP::
+    ``alpha_bar = <y_bar, D @ x> = <D.T @ y_bar, x>`` reuses ``d`` rather than keep
+    ``D @ x``; :meth:`~refnet.ops.csr.CSRSupport.value_cotangent` derives ``S_bar``.  JVP::
 
         y_dot = alpha * D(x_dot) + (S @ x_dot.T).T                    # (*lead, B, m)
 
-    ``forward``, ``vjp`` and ``jvp`` (SparseLinear's) check shapes, fold the
-    leading axes into rows and call ``_rows`` and ``_rows_vjp`` below, this math
-    line by line.  While :data:`refnet.ops.fast.ENABLED`, the same numbers come
-    from :func:`refnet.ops.fast.affine` and :func:`~refnet.ops.fast.affine_vjp`.
+    SparseLinear's ``forward``, ``vjp``, ``jvp`` check shapes, fold ``*lead`` into
+    rows and call ``_rows`` and ``_rows_vjp`` below, this math line by line (or,
+    while :data:`refnet.ops.fast.ENABLED`, :func:`refnet.ops.fast.affine` and
+    :func:`~refnet.ops.fast.affine_vjp`).
 
     Examples
     --------
@@ -140,22 +134,15 @@ class DCTpSLinear(SparseLinear):
 class DCTpSConv2d(SparseConv2d):
     """DCT plus Sparse 2-D convolution (NCHW): every patch goes through ``alpha * D + S``.
 
-    ``D = C[:out_channels, :P]`` acts on each zero-padded patch of ``P = kh * kw *
-    in_channels`` entries (channel fastest): exactly the original's frozen kernel
-    ``dct(eye(q), norm='ortho')[:P, :out]`` reshaped to (kh, kw, cin, cout).
-
-    Parameters
-    ----------
-    in_channels, out_channels, kernel_size, stride, padding
-        As for :class:`~refnet.layers.SparseConv2d`.
-    nnz, density, support, rng, bias, init, alpha, train_alpha, offset, offset_seed
-        As for :class:`DCTpSLinear`; the offset is ``(out_channels, P)``.
+    ``D = C[:out_channels, :P]`` acts on each patch of ``P = kh * kw * in_channels``
+    entries (channel fastest): the original's frozen kernel ``dct(eye(q),
+    norm='ortho')[:P, :out]`` reshaped to (kh, kw, cin, cout).  Parameters as for
+    :class:`~refnet.layers.SparseConv2d` and :class:`DCTpSLinear` (offset (out_channels, P)).
 
     Notes
     -----
     :class:`DCTpSLinear`'s math on the rows of ``patches = im2col(x)``, with
-    ``to_rows``, ``from_rows`` and ``col2im`` as in
-    :class:`~refnet.layers.SparseConv2d`::
+    ``to_rows``, ``from_rows``, ``col2im`` as in :class:`~refnet.layers.SparseConv2d`::
 
         y = from_rows(alpha * D(patches) + (S @ patches.T).T + b)       # (B, cout, Ho, Wo)
         x_bar = col2im(alpha * D.T(y2_bar) + (S.T @ y2_bar.T).T),  y2_bar = to_rows(y_bar)
@@ -190,7 +177,7 @@ class DCTpSConv2d(SparseConv2d):
 
 
 def _offset(offset, offset_seed, n_in, n_out, owner):
-    """The operator (or None) for a DCTpS layer's ``offset`` and ``offset_seed`` arguments."""
+    """The operator (or None) for ``offset`` and ``offset_seed``, checked."""
     if isinstance(offset, FixedOperator):
         if offset_seed is not None:
             raise ValueError(f"{owner}: offset_seed draws a named random offset; an offset "
@@ -211,16 +198,11 @@ def _offset(offset, offset_seed, n_in, n_out, owner):
 
 
 def _default_init(init, operator):
-    """``init=None``: zeros with an offset (the paper's choice), Kaiming (dense) without."""
     return init if init is not None else "zeros" if operator is not None else "kaiming-dense"
 
 
 def _setup_offset(layer, operator, offset, seed, alpha, train_alpha):
-    """Set ``offset``, ``alpha``, ``train_alpha``, ``offset_name`` and ``offset_seed``.
-
-    Without an offset there is no ``alpha``, so ``alpha`` and ``train_alpha``
-    must keep their defaults rather than be silently ignored.
-    """
+    """Set the offset attributes; without an offset, ``alpha`` arguments are refused."""
     owner = type(layer).__name__
     if operator is None:
         if isinstance(alpha, bool) or alpha != 1.0 or train_alpha is not True:

@@ -20,19 +20,11 @@ class LinearCache(NamedTuple):
 
 
 class Linear(Layer):
-    """Fully connected layer ``y = x @ W.T + b``.
-
-    Parameters
-    ----------
-    n_in, n_out : int
-        Input features ``n`` and output features ``m``.
-    bias : bool, default True
-    init : str, default "kaiming-normal"
-        Initializer of ``W`` (:mod:`refnet.initializers`); ``b`` starts at 0.
+    """Fully connected layer ``y = x @ W.T + b`` (``init`` names W's initializer, b = 0).
 
     Notes
     -----
-    Shapes: x (B, n), W (m, n), b (m,), y (B, m).  Leading tangent axes
+    Shapes: x (B, n = n_in), W (m = n_out, n), b (m,), y (B, m).  Leading tangent axes
     ``*lead`` are folded into the batch first (one contiguous 2-D matmul)::
 
         y     = x @ W.T + b                          # Forward, (B, m)

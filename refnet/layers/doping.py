@@ -1,10 +1,8 @@
 """Doping (Thakker et al., MLSys 2021): ``W = A kron B + S``, all three trained.
 
-``A`` and ``B`` are small dense matrices, ``S`` sparse: like DCT plus Sparse a
-structured matrix plus a sparse one, but the structured part is TRAINED and
-STORED (``m1 n1 + m2 n2`` numbers, at least ``2 sqrt(m n)``), where DCTpS's
-``D`` is fixed and never stored.  :func:`kronecker_factorizations` and
-:func:`compact_factors` find the factor shapes a layer can use.
+Like DCT plus Sparse, a structured matrix plus a sparse one, but the structured part
+is TRAINED and STORED (``m1 n1 + m2 n2 >= 2 sqrt(m n)`` numbers) where DCTpS's ``D``
+is fixed and never stored.
 """
 from __future__ import annotations
 
@@ -21,7 +19,6 @@ __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_facto
            "compact_factors", "kronecker_weights"]
 
 
-# -- factorizations -----------------------------------------------------------------------
 def factor_pairs(k: int) -> list[tuple[int, int]]:
     """Every ordered pair ``(k1, k2)`` of positive integers with ``k1 * k2 == k``."""
     k = check_positive_int("k", k, "factor_pairs")
@@ -67,7 +64,7 @@ def compact_factors(n_in: int, n_out: int) -> tuple[tuple[int, int], tuple[int, 
 
 
 def _check_factors(factors, n_in: int, n_out: int, owner: str):
-    """``factors`` as ``((n1, n2), (m1, m2))`` of ints, or a ValueError that lists what works."""
+    """``factors`` as ints, or a ValueError that lists the factorizations that work."""
     best = compact_factors(n_in, n_out)
     pairs = [", ".join(f"({a}, {b})" for a, b in factor_pairs(k)) for k in (n_in, n_out)]
     hint = (f"; (n1, n2) can be any of {pairs[0]} (n1 * n2 = {n_in}) and (m1, m2) any of "
@@ -92,7 +89,6 @@ def _check_factors(factors, n_in: int, n_out: int, owner: str):
     return (n1, n2), (m1, m2)
 
 
-# -- the layer ------------------------------------------------------------------------------
 class DopingLinearCache(NamedTuple):
     """What :class:`DopingLinear` keeps from the forward pass."""
 
@@ -111,20 +107,14 @@ class DopingLinear(Layer):
         :func:`compact_factors`.  Sizes that do not factor raise a ValueError
         listing the pairs that do.
     nnz, density, support, rng, bias
-        The support of ``S`` and the bias, as for
-        :class:`~refnet.layers.SparseLinear`; ``nnz=0`` gives a pure Kronecker layer.
-
-    Attributes
-    ----------
-    a_shape, b_shape : (int, int)
-    support : CSRSupport
-        Its ``nnz``, ``shape``, ``rows``, ``cols`` are readable on the layer too.
+        As for :class:`~refnet.layers.SparseLinear` (also its ``support`` attribute);
+        ``nnz=0`` gives a pure Kronecker layer.
 
     Notes
     -----
-    Shapes: batch ``N`` (``B`` is the second factor), x (N, n), A (m1, n1), B
-    (m2, n2), S (m, n) with values (nnz,), b (m,), y (N, m).  Leading tangent
-    axes (K copies) are folded into the batch: ``R = K * N`` rows.  The
+    Shapes: batch ``N`` (``B`` is the second factor), x (N, n), A (m1, n1) =
+    ``a_shape``, B (m2, n2) = ``b_shape``, S (m, n) with values (nnz,), b (m,), y (N,
+    m); leading tangent axes (K copies) are folded into ``R = K * N`` rows.  The
     Kronecker product by a ROW-MAJOR reshape, ``X = x.reshape(N, n1, n2)``::
 
         np.kron(A, B)[p * m2 + q, i * n2 + j] == A[p, i] * B[q, j]
@@ -200,7 +190,6 @@ class DopingLinear(Layer):
         return (self.n_out,)
 
     def init(self, rng):
-        """``A ~ N(0, 2 / n1)``, ``B ~ N(0, 1 / n2)``, ``S = 0``, ``b = 0`` (class Notes)."""
         rng = as_rng(rng)
         (n1, n2), _ = self.factors
         params = {"A": rng.normal(0.0, math.sqrt(2.0 / n1), size=self.a_shape),
@@ -210,13 +199,9 @@ class DopingLinear(Layer):
             params["b"] = np.zeros(self.n_out)
         return params
 
-    def kron_matrix(self, params) -> np.ndarray:
-        """``np.kron(A, B)``, the dense ``(m, n)`` structured part (tests and teaching only)."""
-        return np.kron(params["A"], params["B"])
-
     def dense_matrix(self, params) -> np.ndarray:
         """The whole ``(m, n)`` weight ``A kron B + S`` (tests and teaching only)."""
-        return self.kron_matrix(params) + self.support.to_dense(params["S"])
+        return np.kron(params["A"], params["B"]) + self.support.to_dense(params["S"])
 
     def _map(self, params, x2):
         """``(A kron B) @ x2[r] + S @ x2[r]`` for every row of ``x2`` (R, n): (R, m)."""

@@ -64,14 +64,8 @@ class Add(MergeLayer):
 
 
 class Concat(MergeLayer):
-    """Concatenate two or more inputs along a per-example axis.
-
-    Parameters
-    ----------
-    axis : int, default 0
-        The per-example axis (0 is the first axis after the batch: features
-        of a vector, channels of an image).  It must be non-negative: negative
-        axes would be ambiguous once tangents carry leading axes.
+    """Concatenate two or more inputs along the per-example ``axis`` (0: the first after
+    the batch).  Negative axes are refused: tangents' leading axes would make them ambiguous.
 
     Notes
     -----

@@ -1,13 +1,11 @@
 """2-D pooling of NCHW images: AvgPool2d and MaxPool2d.
 
-Both read the windows of a one-channel convolution of every channel: with an
-extra channel axis of length 1, :func:`refnet.ops.im2col` gathers them keeping
-every leading axis (batch, channel, tangent axes)::
+Both read each channel's windows as a one-channel convolution would: with a channel
+axis of length 1, :func:`refnet.ops.im2col` keeps every leading axis (batch, channel,
+tangent axes) and lists each window row-major; :func:`refnet.ops.col2im` is its exact
+transpose::
 
     windows = im2col(x[..., None, :, :], (kh, kw), stride, padding)   # (..., C, Ho, Wo, kh * kw)
-
-(the last axis lists a window in row-major order); scattering back is its exact
-transpose :func:`refnet.ops.col2im`.
 """
 from __future__ import annotations
 
@@ -23,7 +21,7 @@ __all__ = ["AvgPool2d", "MaxPool2d", "PoolCache", "MaxPoolCache"]
 
 
 class PoolCache(NamedTuple):
-    """What :class:`AvgPool2d` keeps: only the input shape (the map is linear)."""
+    """What :class:`AvgPool2d` keeps (the map is linear)."""
 
     x_shape: tuple  #: (B, C, H, W)
 
@@ -36,7 +34,7 @@ class MaxPoolCache(NamedTuple):
 
 
 class _Pool2d(Layer):
-    """Shared structure of the pooling layers: window geometry and shape checks."""
+    """The pooling layers' window geometry and shape checks."""
 
     _abstract = True
     _repr_fields = ("kernel_size", "stride", "padding")
@@ -88,21 +86,15 @@ class _Pool2d(Layer):
 
 
 class AvgPool2d(_Pool2d):
-    """Average over each ``kh x kw`` window; zero padding counts in the average.
+    """Average over each ``kh x kw`` window (``kernel_size``, an int or a pair).
 
-    Parameters
-    ----------
-    kernel_size : int or (int, int)
-    stride : int or (int, int), optional
-        Default the kernel size (non-overlapping windows).
-    padding : int or (int, int), default 0
-        At most half the kernel; the zeros count (PyTorch's ``count_include_pad``).
+    ``stride`` defaults to the kernel size (non-overlapping windows); ``padding``, at
+    most half the kernel, adds zeros that count (PyTorch's ``count_include_pad``).
 
     Notes
     -----
-    Shapes: x (B, C, H, W), y (B, C, Ho, Wo); ``windows`` as in the module
-    docstring.  The map is linear; its VJP spreads each cotangent evenly over
-    its window (pixels in several windows collect the sum)::
+    Shapes: x (B, C, H, W), y (B, C, Ho, Wo).  The VJP spreads each cotangent evenly
+    over its window (pixels in several windows collect the sum)::
 
         y     = windows(x).sum(axis=-1) / (kh * kw)                            # Forward
         x_bar = col2im(repeat(y_bar[..., None] / (kh * kw), kh * kw, axis=-1))  # VJP
@@ -136,29 +128,21 @@ class AvgPool2d(_Pool2d):
 
 
 class MaxPool2d(_Pool2d):
-    """Maximum over each ``kh x kw`` window.
-
-    Parameters
-    ----------
-    kernel_size, stride
-        As for :class:`AvgPool2d`.
-    padding : int or (int, int), default 0
-        ``-inf`` on both sides, at most half the kernel: padding never wins.
+    """Maximum over each ``kh x kw`` window; arguments as for :class:`AvgPool2d`, but the
+    padding is ``-inf`` and never wins.
 
     Notes
     -----
-    Shapes: x (B, C, H, W), y and argmax (B, C, Ho, Wo); ``windows`` padded with
-    ``-inf``, ``onehot(argmax)`` (B, C, Ho, Wo, kh * kw).  The whole cotangent
-    of an output goes to its window's winner::
+    Shapes: x (B, C, H, W), y and argmax (B, C, Ho, Wo), ``onehot(argmax)`` (B, C,
+    Ho, Wo, kh * kw).  The whole cotangent of an output goes to its window's winner::
 
         argmax = np.argmax(windows(x), axis=-1)
         y      = take_along_axis(windows(x), argmax[..., None], axis=-1)[..., 0]      # Forward
         x_bar  = col2im(y_bar[..., None] * onehot(argmax))                            # VJP
         y_dot  = take_along_axis(windows(x_dot), argmax[..., None], axis=-1)[..., 0]  # JVP
 
-    Ties: the FIRST maximum in row-major window order wins (``np.argmax``'s
-    rule), the derivative of the function that breaks ties that way.  Finite
-    differences across a tie disagree, so gradient checks use well separated
+    Ties: the FIRST maximum in row-major window order wins (``np.argmax``'s rule).
+    Finite differences across a tie disagree, so gradient checks use well separated
     inputs (:func:`refnet.testing.distinct_values`).
 
     Examples

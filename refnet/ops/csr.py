@@ -21,10 +21,7 @@ __all__ = ["CSRSupport", "nnz_from_density"]
 
 
 def nnz_from_density(shape: tuple[int, int], density: float, owner: str = "density") -> int:
-    """``max(1, floor(density * m * n + 0.5))`` entries for a ``density`` in (0, 1].
-
-    Rounded half up and at least one entry (pass ``nnz=0`` for none).
-    """
+    """``density * m * n`` rounded half up, at least 1 (``nnz=0`` is none), density in (0, 1]."""
     if isinstance(density, bool) or not isinstance(density, numbers.Real) \
             or not 0.0 < float(density) <= 1.0:
         raise ValueError(f"{owner}: density must be a number in (0, 1], got {density!r}")
@@ -33,11 +30,8 @@ def nnz_from_density(shape: tuple[int, int], density: float, owner: str = "densi
 
 
 def _sample_distinct(population: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` distinct sorted integers, uniformly without replacement from ``[0, population)``.
-
-    ``O(k)`` memory: the first ``k`` distinct values of draws with replacement
-    (sequential sampling); for ``k > population / 2``, the complement.
-    """
+    """``k`` distinct sorted integers, uniformly from ``[0, population)``, in ``O(k)`` memory:
+    the first ``k`` distinct draws with replacement; for ``k > population / 2`` the complement."""
     if k > population // 2:
         keep = np.ones(population, dtype=bool)
         keep[_sample_distinct(population, population - k, rng)] = False
@@ -54,9 +48,8 @@ def _sample_distinct(population: int, k: int, rng: np.random.Generator) -> np.nd
 class CSRSupport:
     """The fixed support of a sparse ``(m, n)`` weight, in CSR (row-major sorted) order.
 
-    Build one with :meth:`sample`, :meth:`from_positions` or :meth:`from_mask`;
-    the constructor takes positions already distinct and sorted.  The index
-    arrays are private read-only copies.
+    Build one with :meth:`sample`, :meth:`from_positions` or :meth:`from_mask`; the
+    constructor takes positions already distinct and sorted.  Index arrays are read-only.
 
     Attributes
     ----------
@@ -185,34 +178,19 @@ class CSRSupport:
                                        shape=self.shape, copy=False)
 
     def csr_transpose(self, values) -> scipy.sparse.csc_matrix:
-        """``S.T`` as a ``csc_matrix`` of shape ``(n, m)`` in O(1), sharing ``values``.
-
-        The CSR arrays of ``S`` read column by column are ``S.T``.
-        """
+        """``S.T`` as a ``csc_matrix`` in O(1), sharing ``values``: S's CSR arrays read as CSC."""
         return scipy.sparse.csc_matrix((self._check_values(values), self.indices, self.indptr),
                                        shape=self.shape[::-1], copy=False)
 
     def value_cotangent(self, y_bar, x) -> np.ndarray:
         """The values' cotangent ``S_bar[..., k] = sum_b y_bar[..., b, rows[k]] * x[b, cols[k]]``.
 
-        Parameters
-        ----------
-        y_bar : ndarray, shape (*lead, B, m)
-            Cotangents of ``y = x @ S.T`` (leading axes stack several).
-        x : ndarray, shape (B, n)
-
-        Returns
-        -------
-        ndarray, shape (*lead, nnz)
-
-        Notes
-        -----
-        ``<y_bar, x @ S.T> = sum_{b, i, j} y_bar[b, i] * S[i, j] * x[b, j]``, and
-        ``S[rows[k], cols[k]] = values[k]`` is the only entry that depends on
-        ``values[k]``: its derivative is the sum above, the dense gradient
-        ``y_bar.T @ x`` read on the support.  One gather-and-sum, ``O(B nnz)``
-        time and memory; a wrong index raises (numpy's fancy indexing).  The
-        fast equivalent is :func:`refnet.ops.fast.value_cotangent`.
+        ``y_bar`` (*lead, B, m) are cotangents of ``y = x @ S.T``, ``x`` (B, n); the
+        result is (*lead, nnz).  ``<y_bar, x @ S.T> = sum_{b, i, j} y_bar[b, i] * S[i, j]
+        * x[b, j]`` and only ``S[rows[k], cols[k]] = values[k]`` depends on
+        ``values[k]``: its derivative is the sum above, the dense gradient ``y_bar.T @ x``
+        read on the support.  One gather-and-sum, ``O(B nnz)``; a wrong index raises.
+        The fast equivalent is :func:`refnet.ops.fast.value_cotangent`.
         """
         y_bar, x = np.asarray(y_bar), np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.shape[1] or y_bar.shape[-2:] != (

@@ -15,9 +15,8 @@ because ``norm="ortho"`` makes ``C`` orthogonal, and ``C^-1`` is
 ``idct(type=2, norm="ortho")`` (the DCT-III).  Read right to left: pad to ``q``,
 invert the DCT, keep ``n`` entries.  Truncation forward is padding backward.
 
-This is the original DCTpS code's frozen weight ``f = dct(eye(q),
-norm='ortho')[:n, :m]`` used as ``y = x @ f``: its ``dct`` runs along the last
-axis, so ``f = C.T[:n, :m] = D.T``.
+The original DCTpS code's frozen weight ``f = dct(eye(q), norm='ortho')[:n, :m]``,
+used as ``y = x @ f``, is ``C.T[:n, :m] = D.T`` (its ``dct`` runs along the last axis).
 
 Examples
 --------
@@ -43,18 +42,10 @@ def dct_matrix(q: int) -> np.ndarray:
 
 
 class TruncatedDCT(FixedOperator):
-    """``D = C[:m, :n]``, the paper's offset, applied in ``O(q log q)`` per row.
+    """``D = C[:m, :n]`` (``n = n_in``, ``m = n_out``), the paper's offset: O(q log q) a row.
 
-    Parameters
-    ----------
-    n_in, n_out : int
-        Input features ``n`` and output features ``m``; ``q = max(m, n)``.
-
-    Notes
-    -----
-    The module docstring derives :meth:`adjoint`.  All ``min(m, n)`` singular
-    values of ``D`` are 1 (its rows or columns are orthonormal).  The transform
-    is fastest on C-ordered arrays along the last axis (batch in front).
+    The module docstring derives :meth:`adjoint`.  Every singular value of ``D`` is 1
+    (orthonormal rows or columns).  Fastest on C-ordered arrays, batch in front.
     """
 
     name = "dct"

@@ -10,10 +10,9 @@ name                ``O`` (``m x n``, ``q = max(m, n)``)                cost per
 ``none``            no offset: a plain sparse layer                      -             -
 ==================  ================================================  ============  ===========
 
-All but ``none`` have all ``min(m, n)`` singular values equal to 1, so at
-``S = 0`` a layer is ``alpha`` times a partial isometry whatever the offset; they
-differ in what they mix.  Random offsets take an explicit seed (an int or a
-Generator); the same seed gives bitwise the same operator.
+All but ``none`` have every singular value 1 (at ``S = 0`` a layer is ``alpha`` times a
+partial isometry); they differ in what they mix.  Random offsets take an int or a
+Generator as seed; the same seed gives bitwise the same operator.
 
 Examples
 --------
@@ -44,17 +43,13 @@ RANDOM_OFFSETS = ("randomized-dct", "orthogonal")
 class RandomizedDCT(FixedOperator):
     """``O = P_out @ D @ diag(s) @ P_in``: the DCT between random permutations and signs.
 
-    Parameters
-    ----------
-    n_in, n_out : int
-    rng : numpy.random.Generator or int
-        Draws ``perm_in = rng.permutation(n)``, ``s = 1 - 2 * rng.integers(0, 2,
-        n)`` and ``perm_out = rng.permutation(m)``, in this order.
+    ``rng`` (a Generator or an int) draws ``perm_in = rng.permutation(n)``, ``s = 1 - 2 *
+    rng.integers(0, 2, n)`` and ``perm_out = rng.permutation(m)``, in this order.
 
     Notes
     -----
-    ``(P_in @ x)[j] = x[perm_in[j]]`` and ``(P_out @ z)[i] = z[perm_out[i]]``.
-    Forward (``perm_out`` also truncates to ``m`` outputs)::
+    ``(P_in @ x)[j] = x[perm_in[j]]``, ``(P_out @ z)[i] = z[perm_out[i]]``; ``perm_out``
+    also truncates to ``m`` outputs::
 
         O @ x = dct(pad(x[..., perm_in] * s, q))[..., perm_out]            # (..., m)
 
@@ -77,7 +72,7 @@ class RandomizedDCT(FixedOperator):
         self.signs = 1.0 - 2.0 * rng.integers(0, 2, size=self.n_in)
         self.perm_out = rng.permutation(self.n_out)
         self.inv_in, self.inv_out = np.argsort(self.perm_in), np.argsort(self.perm_out)
-        self.signs_in_order = self.signs[self.inv_in]           # s[inv_in], for the adjoint
+        self.signs_in_order = self.signs[self.inv_in]
 
     def apply(self, x):
         x = self._check_last_axis("x", x, self.n_in)
@@ -98,9 +93,8 @@ class RandomizedDCT(FixedOperator):
 def haar_orthogonal(m: int, n: int, rng) -> np.ndarray:
     """A Haar-random ``(m, n)`` matrix with orthonormal rows (``m <= n``) or columns.
 
-    ``Q, R = qr(G)`` of a Gaussian ``G`` of shape ``(max(m, n), min(m, n))``, each
-    column of ``Q`` times the sign of ``R[k, k]``: without that correction the
-    distribution depends on the QR routine's sign convention (Mezzadri 2007).
+    ``Q, R = qr(G)`` of a Gaussian ``G`` (max(m, n), min(m, n)), each column of ``Q``
+    times the sign of ``R[k, k]``, else the law depends on QR's sign convention (Mezzadri 2007).
     """
     q, r = np.linalg.qr(as_rng(rng).standard_normal((max(m, n), min(m, n))))
     d = np.sign(np.diag(r))
@@ -109,11 +103,8 @@ def haar_orthogonal(m: int, n: int, rng) -> np.ndarray:
 
 
 class RandomOrthogonal(FixedOperator):
-    """A stored Haar-random ``(m, n)`` matrix :func:`haar_orthogonal`, applied by BLAS.
-
-    ``O @ x = x @ O.T`` and ``O.T @ y = y @ O`` on the last axis, ``O(m n)`` per
-    row: the statistical reference for the DCT, with no structure at all.
-    """
+    """A stored :func:`haar_orthogonal` matrix, ``O(m n)`` per row by BLAS: the statistical
+    reference for the DCT, with no structure at all."""
 
     name = "orthogonal"
 
@@ -135,11 +126,8 @@ class RandomOrthogonal(FixedOperator):
 
 
 class TruncatedIdentity(FixedOperator):
-    """``I[:m, :n]``: input ``j`` to output ``j`` for ``j < min(m, n)``, the rest zero.
-
-    Truncation and zero-padding are each other's transposes, so ``adjoint`` is
-    the same copy the other way.  A control: it mixes nothing.
-    """
+    """``I[:m, :n]``, a control that mixes nothing; its transpose is the same copy the other
+    way (truncation and zero-padding are each other's transposes)."""
 
     name = "identity"
 
@@ -168,11 +156,8 @@ def check_offset_name(offset, owner: str) -> str:
 
 
 def make_offset(name: str, n_in: int, n_out: int, seed=None) -> FixedOperator | None:
-    """The offset ``name`` (one of :data:`OFFSETS`) of shape ``(n_out, n_in)``; None for "none".
-
-    ``seed`` (an int or a Generator) is required by :data:`RANDOM_OFFSETS`
-    (TypeError without one) and refused by the others (ValueError).
-    """
+    """The offset ``name`` of shape ``(n_out, n_in)``, None for "none"; ``seed`` (an int or a
+    Generator) is required by :data:`RANDOM_OFFSETS` and refused by the others."""
     check_offset_name(name, "make_offset")
     if name in RANDOM_OFFSETS:
         if seed is None:
