@@ -25,14 +25,11 @@ def _in_shape(in_shape, owner) -> tuple[int, ...]:
 
 
 def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) -> Blueprint:
-    """A fully connected network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+    """A fully connected network ``sizes[0] -> ... -> sizes[-1]``: ``fc1, act1, ..., fcL``.
 
-    Nodes are ``fc1, act1, fc2, act2, ..., fcL`` (no activation after the
-    last layer: its outputs are logits).
-
-    ``sizes`` lists at least two widths.  An ``in_shape`` of more than one
-    axis (an image) is flattened first by a node ``flatten``; its size must be
-    ``sizes[0]``.
+    The last layer's outputs are logits.  An ``in_shape`` of more than one
+    axis (an image, of ``sizes[0]`` entries) is flattened first by a node
+    ``flatten``.
     """
     owner = "mlp"
     try:
@@ -67,10 +64,9 @@ def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) ->
 
 
 def lenet300(*, in_shape=(784,), classes: int = 10) -> Blueprint:
-    """LeNet-300-100 (LeCun et al. 1998): ``784 -> 300 -> 100 -> 10``, ReLU, biases.
+    """LeNet-300-100 (LeCun et al. 1998), the pruning literature's MNIST MLP.
 
-    The pruning literature's MNIST MLP (SNIP, FORCE, the DCTpS paper): 266,200
-    prunable weights.  ``in_shape`` may be an image (flattened first).
+    ``784 -> 300 -> 100 -> 10``, ReLU, biases; ``in_shape`` may be an image.
     """
     shape = _in_shape(in_shape, "lenet300")
     classes = check_positive_int("classes", classes, "lenet300")

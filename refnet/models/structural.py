@@ -102,24 +102,8 @@ def _sparse_pattern(layer) -> sp.csr_matrix:
 def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
     """The supports of a chain network's layers, ready for ``structural_rank``.
 
-    Parameters
-    ----------
-    net : Graph
-        A chain network (module docstring).
-    in_shape : tuple of int, optional
-        Default ``net.input_shape``.
-
-    Returns
-    -------
-    list of scipy.sparse.csr_matrix
-        One 0/1 int8 ``(out_units, in_units)`` pattern per non-diagonal node,
-        in forward order.
-
-    Raises
-    ------
-    ValueError
-        For a network that is not a chain, a layer without a known pattern,
-        or no input shape.
+    One 0/1 int8 CSR ``(out_units, in_units)`` pattern per node that mixes
+    units, in forward order; ``in_shape`` defaults to ``net.input_shape``.
 
     Examples
     --------
