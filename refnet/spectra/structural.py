@@ -1,12 +1,9 @@
 """Structural rank of a chain of sparse layers: bounds from the supports alone.
 
 Which entries of each weight MAY be nonzero already limits the rank of the
-network's Jacobian, whatever the values.  Integer graph computation only
-(reachability, bipartite matching, maximum flow); :func:`structural_rank` has
-the derivation.  The chain is ``x -> A_1 -> ... -> A_L -> y``, ``A_l`` the
-(out, in) support of layer ``l``; an elementwise activation is
-:func:`identity_support` (and changes no bound), a DCT part ``alpha * D``
-:func:`dense_support`.
+network's Jacobian, whatever the values (:func:`structural_rank` derives it).
+Integer graph computation only; an elementwise activation is
+:func:`identity_support`, a DCT part ``alpha * D`` :func:`dense_support`.
 """
 from __future__ import annotations
 
@@ -36,11 +33,10 @@ def identity_support(n: int) -> sp.csr_matrix:
 
 
 def support_pattern(A, name: str = "support") -> sp.csr_matrix:
-    """The 0/1 pattern of a support, as an int8 CSR matrix without duplicates.
+    """The 0/1 int8 CSR pattern of ``A`` (out, in), without duplicates.
 
-    ``A`` (out, in): for a SPARSE matrix every STORED entry, explicit zeros too
-    (a DCTpS layer's zero-initialised ``S`` is stored zeros on a fixed support);
-    for an array its nonzero entries.  ``name`` is for error messages.
+    For a SPARSE matrix every STORED entry, explicit zeros too (a DCTpS
+    layer's zero-initialised ``S``); for an array its nonzero entries.
     """
     if sp.issparse(A):
         A = sp.csr_matrix(A)
@@ -114,18 +110,8 @@ def _vertex_disjoint_paths(chain: list[sp.csr_matrix], widths: list[int]) -> int
 def structural_rank(supports: Sequence) -> StructuralRank:
     """Upper bounds on the rank of a chain of sparse layers from its supports alone.
 
-    Parameters
-    ----------
-    supports : sequence of (out, in) matrices
-        The layers' supports in forward order (``supports[0]`` acts on the
-        inputs), each as :func:`support_pattern` reads it.  ValueError if
-        consecutive shapes do not chain.
-
-    Returns
-    -------
-    StructuralRank
-        ``rank_bound`` the sharp bound, ``matching_bound >= rank_bound`` the
-        per-layer one, and which units are connected at all.
+    ``supports`` are the layers' ``(out, in)`` supports in forward order
+    (``supports[0]`` acts on the inputs), as :func:`support_pattern` reads them.
 
     Notes
     -----
