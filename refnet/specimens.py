@@ -45,22 +45,12 @@ def sampled(sample=lambda rng, shape: rng.standard_normal(shape)):
 
 
 class Specimen(NamedTuple):
-    """How to build and check one public layer class.
+    """How to build and check one public class ``layer_type``.
 
-    Attributes
-    ----------
-    name : str
-    layer_type : type
-        The public class it covers.
-    build : callable
-        ``build(draw) -> (layer, in_shape)``; ``in_shape`` per example, a tuple of them
-        for a merge layer.
-    examples : dict
-        ``refnet gradcheck``'s instances: name -> the values :func:`fixed` draws.
-    point : callable
-        ``point(layer, in_shape, batch, rng) -> (x, params)``; default :func:`sampled`.
-    tol : dict
-        Overrides of :data:`refnet.testing.TOLERANCES` (none is needed today).
+    ``build(draw) -> (layer, in_shape)`` (per example; a tuple of them for a
+    merge layer); ``examples`` are ``refnet gradcheck``'s instances, name ->
+    the values :func:`fixed` draws; ``point(layer, in_shape, batch, rng) ->
+    (x, params)``; ``tol`` overrides :data:`refnet.testing.TOLERANCES`.
     """
 
     name: str
