@@ -140,10 +140,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     if in_shape is not None:
         model_args["in_shape"] = in_shape
     blueprint = blueprint_of(name, **model_args)
-    slots = blueprint.slots()
-    if not slots:
-        raise ValueError(f"{owner}: model {name!r} has no prunable layer")
-    shapes = [(slot_name, slot.shape) for slot_name, slot in slots]
+    shapes = [(slot_name, slot.shape) for slot_name, slot in blueprint.slots()]
     if kind == "dense":
         if density != 1.0:
             raise ValueError(f"{owner}: a dense network trains every weight, so density must "
