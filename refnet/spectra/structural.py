@@ -91,9 +91,7 @@ def _vertex_disjoint_paths(chain: list[sp.csr_matrix], widths: list[int]) -> int
     offsets = np.concatenate([[0], np.cumsum(widths)])
     units = int(offsets[-1])
     source, sink = 2 * units, 2 * units + 1
-    # unit u is split into in-node 2u and out-node 2u+1 joined by an edge of
-    # capacity 1, so at most one path passes through it; the source feeds every
-    # input, every output feeds the sink
+    # unit u: in-node 2u -> out-node 2u+1, capacity 1 (structural_rank, Notes)
     u, last = np.arange(units), offsets[-2] + np.arange(widths[-1])
     rows = [2 * u, np.full(widths[0], source), 2 * last + 1]
     cols = [2 * u + 1, 2 * np.arange(widths[0]), np.full(widths[-1], sink)]
