@@ -256,26 +256,16 @@ def sample_support(shape: Sequence[int], nnz: int, rng) -> tuple[np.ndarray, np.
     return flat // n, flat % n
 
 
-def row_counts(n_rows: int, nnz: int, rng=None, *, extra_rows: str = "random") -> np.ndarray:
-    """int64 counts, ``nnz // n_rows`` per row and one more in ``nnz % n_rows`` rows.
-
-    Those rows are drawn from ``rng`` (``extra_rows="random"``) or the first ones.
-    """
+def row_counts(n_rows: int, nnz: int, rng) -> np.ndarray:
+    """int64 counts: ``nnz // n_rows`` per row, one more in ``nnz % n_rows`` rows drawn from rng."""
     n_rows = check_positive_int("n_rows", n_rows, "row_counts")
     base, extra = divmod(check_positive_int("nnz", nnz, "row_counts", minimum=0), n_rows)
     counts = np.full(n_rows, base, dtype=np.int64)
-    if extra_rows == "first":
-        counts[:extra] += 1
-    elif extra_rows == "random":
-        counts[_distinct_indices(n_rows, extra, as_rng(rng))] += 1
-    else:
-        raise ValueError(f"row_counts: extra_rows must be 'random' or 'first', "
-                         f"got {extra_rows!r}")
+    counts[_distinct_indices(n_rows, extra, as_rng(rng))] += 1
     return counts
 
 
-def sample_support_per_row(shape: Sequence[int], nnz: int, rng, *,
-                           extra_rows: str = "random") -> tuple[np.ndarray, np.ndarray]:
+def sample_support_per_row(shape: Sequence[int], nnz: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """The EPF support: :func:`row_counts` per row, each row uniform without replacement.
 
     ``rng`` first picks the rows with one more, then each row's columns in order.
@@ -283,10 +273,9 @@ def sample_support_per_row(shape: Sequence[int], nnz: int, rng, *,
     m, n = matrix_shape(shape)
     nnz = _check_nnz(nnz, m * n, shape)
     rng = as_rng(rng)
-    counts = row_counts(m, nnz, rng, extra_rows=extra_rows)
+    counts = row_counts(m, nnz, rng)
     cols = [_distinct_indices(n, int(k), rng) for k in counts]
-    rows = np.repeat(np.arange(m, dtype=np.int64), counts)
-    return rows, (np.concatenate(cols) if cols else np.empty(0, dtype=np.int64))
+    return np.repeat(np.arange(m, dtype=np.int64), counts), np.concatenate(cols)
 
 
 def sample_supports(allocation: Allocation, rng, *, per_row: bool | None = None) -> dict:
