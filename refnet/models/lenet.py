@@ -27,7 +27,7 @@ import math
 from .._checks import check_positive_int
 from ..layers import AvgPool2d, Flatten, ReLU
 from .blueprint import Blueprint, ConvWeight, LinearWeight
-from .mlp import _in_shape
+from .mlp import _chain, _in_shape
 
 __all__ = ["lenet5", "lenet5_cifar"]
 
@@ -37,15 +37,6 @@ def _image_shape(in_shape, owner) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ValueError(f"{owner}: in_shape must be (channels, height, width), got {shape}")
     return shape
-
-
-def _chain(items) -> tuple:
-    """Nodes ``(name, item, inputs)`` of a chain: each reads the previous node."""
-    nodes, previous = [], "input"
-    for name, item in items:
-        nodes.append((name, item, previous))
-        previous = name
-    return tuple(nodes)
 
 
 def _after(shape, *layers) -> tuple:

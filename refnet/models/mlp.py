@@ -24,6 +24,12 @@ def _in_shape(in_shape, owner) -> tuple[int, ...]:
     return tuple(check_positive_int("in_shape", s, owner) for s in shape)
 
 
+def _chain(items) -> tuple:
+    """Nodes ``(name, item, inputs)`` of a chain: each reads the previous node."""
+    names = ["input"] + [name for name, _ in items]
+    return tuple((name, item, previous) for (name, item), previous in zip(items, names))
+
+
 def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) -> Blueprint:
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]``: ``fc1, act1, ..., fcL``.
 
@@ -47,20 +53,13 @@ def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) ->
     if math.prod(shape) != sizes[0]:
         raise ValueError(f"{owner}: in_shape {shape} has {math.prod(shape)} entries, but "
                          f"sizes[0] is {sizes[0]}")
-    nodes, previous = [], "input"
-    if len(shape) > 1:
-        nodes.append(("flatten", Flatten(), previous))
-        previous = "flatten"
-    depth = len(sizes) - 1
-    for i in range(depth):
-        nodes.append((f"fc{i + 1}", LinearWeight(sizes[i], sizes[i + 1], bool(bias)), previous))
-        previous = f"fc{i + 1}"
-        if i < depth - 1:
-            nodes.append((f"act{i + 1}", ACTIVATIONS[activation](), previous))
-            previous = f"act{i + 1}"
+    items = [("flatten", Flatten())] if len(shape) > 1 else []
+    for i in range(len(sizes) - 1):
+        items += [(f"fc{i + 1}", LinearWeight(sizes[i], sizes[i + 1], bool(bias))),
+                  (f"act{i + 1}", ACTIVATIONS[activation]())]
     args = {"sizes": sizes, "in_shape": list(shape), "activation": activation,
             "bias": bool(bias)}
-    return Blueprint(tuple(nodes), shape, args)
+    return Blueprint(_chain(items[:-1]), shape, args)      # logits: no activation after fcL
 
 
 def lenet300(*, in_shape=(784,), classes: int = 10) -> Blueprint:
