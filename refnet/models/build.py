@@ -14,7 +14,6 @@ import numbers
 
 import numpy as np
 
-from ..core.graph import Node
 from .._checks import as_rng
 from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model, as_supports
@@ -227,20 +226,16 @@ def rebuild(spec: dict, supports=None) -> Model:
 
 def _assemble(spec: dict, blueprint: Blueprint, supports) -> Model:
     """The Model of a blueprint: every slot made as ``spec['kind']`` with its support."""
-    nodes, scales = [], {}
-    offset, seed = spec.get("offset", "dct"), spec.get("offset_seed")
+    kind, nodes, scales = spec["kind"], [], {}
+    seed = spec.get("offset_seed")
     slot_seeds = iter(offset_seeds(seed, len(blueprint.slots())) if seed is not None else ())
     for name, item, inputs in blueprint.nodes:
         if is_slot(item):
-            extra = {}
-            if spec["kind"] == "dctps":
-                extra = dict(offset=offset, offset_seed=next(slot_seeds, None))
-            layer, post = item.make(spec["kind"],
-                                    support=None if supports is None else supports[name],
-                                    sparse_init=spec["sparse_init"],
-                                    train_alpha=spec["train_alpha"], **extra)
-            if post != 1.0:
-                scales[name] = post
-            item = layer
-        nodes.append(Node(name, item, inputs if isinstance(inputs, tuple) else (inputs,)))
-    return Model(nodes, spec=spec, input_shape=blueprint.in_shape, init_scales=scales)
+            extra = dict(offset=spec.get("offset", "dct"),
+                         offset_seed=next(slot_seeds, None)) if kind == "dctps" else {}
+            item, scales[name] = item.make(
+                kind, support=None if supports is None else supports[name],
+                sparse_init=spec["sparse_init"], train_alpha=spec["train_alpha"], **extra)
+        nodes.append((name, item, inputs))
+    return Model(nodes, spec=spec, input_shape=blueprint.in_shape,
+                 init_scales={name: f for name, f in scales.items() if f != 1.0})

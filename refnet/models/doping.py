@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.graph import Node
 from .._checks import as_rng
 from ..layers import DopingLinear
 from ..layers.doping import compact_factors, kronecker_weights
@@ -192,7 +191,7 @@ def build_doping(name: str, *, density: float, rng, distribution: str = "uniform
             layer_plan = by_name[node_name]
             item = DopingLinear(item.n_in, item.n_out, factors=layer_plan.factors,
                                 nnz=layer_plan.nnz, rng=rng, bias=item.bias)
-        nodes.append(Node(node_name, item, inputs if isinstance(inputs, tuple) else (inputs,)))
+        nodes.append((node_name, item, inputs))
     spec = {"format": SPEC_FORMAT, "version": SPEC_VERSION, "name": name,
             "args": blueprint.args, "kind": "doping", "density": float(density),
             "distribution": distribution, "min_per_layer": 0, "sparse_init": "zeros",
