@@ -221,9 +221,8 @@ def _image(values, shape):
 
 
 SPECIMENS: list[Specimen] = [
-    Specimen("Linear", Linear, _linear, {"Linear": dict(n_in=5, n_out=4),
-                                         "Linear(bias=False)": dict(n_in=4, n_out=6,
-                                                                    bias=False)}),
+    Specimen("Linear", Linear, _linear, {
+        "Linear": dict(n_in=5, n_out=4), "Linear(bias=False)": dict(n_in=4, n_out=6, bias=False)}),
     Specimen("ReLU", ReLU, lambda draw: (ReLU(), _vector(draw)), {"ReLU": dict(size0=7)},
              sampled(away_from_zero)),
     Specimen("LeakyReLU", LeakyReLU, lambda draw: (
@@ -236,11 +235,10 @@ SPECIMENS: list[Specimen] = [
              {"Flatten": dict(ndim=3, size0=2, size1=3, size2=2)}),
     Specimen("Add", Add, _add, {"Add": dict(size0=4)}),
     Specimen("Concat", Concat, _concat, {"Concat": dict(size0=3, part0=3, part1=2)}),
-    Specimen("Sequential", Sequential, _mlp, {"Sequential MLP": dict(n_in=6, hidden=8,
-                                                                       n_out=3)}),
+    Specimen("Sequential", Sequential, _mlp, {"Sequential MLP": dict(n_in=6, hidden=8, n_out=3)}),
     Specimen("Sequential-CNN", Sequential, _cnn, {"Sequential CNN": dict(batch=2)}),
-    Specimen("Graph-residual", Graph, _residual, {"Graph residual block": dict(width=6,
-                                                                                hidden=6)}),
+    Specimen("Graph-residual", Graph, _residual,
+             {"Graph residual block": dict(width=6, hidden=6)}),
     Specimen("SparseLinear", SparseLinear, _sparse_linear(SparseLinear), {
         "SparseLinear": dict(n_in=6, n_out=5, nnz=9, init="kaiming-dense"),
         "SparseLinear(kaiming-sparse, bias=False)": dict(n_in=5, n_out=7, nnz=9, support_seed=1,
