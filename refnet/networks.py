@@ -28,7 +28,6 @@ from .core.graph import Graph, Node, Sequential
 from .core.layer import Layer
 from .core.tree import tree_get, tree_map, tree_replace
 from .layers import Conv2d, DopingLinear, Linear, SparseConv2d, SparseLinear
-from .layers.sparse import SPARSE_INITS  # noqa: F401  (re-exported for models)
 from .ops.csr import CSRSupport
 from .supports import check_density
 

@@ -28,9 +28,8 @@ from typing import NamedTuple
 
 from .._checks import check_pair, check_positive_int
 from ..core.layer import Layer
-from ..layers import (Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d,
-                      SparseLinear)
-from ..networks import SPARSE_INITS
+from ..layers import Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d, SparseLinear
+from ..layers.sparse import SPARSE_INITS
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init"]
 
