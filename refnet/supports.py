@@ -46,6 +46,7 @@ repeats is sampling without it).
 """
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
 from dataclasses import dataclass
@@ -201,9 +202,9 @@ def allocate(layers: Iterable, density, distribution: str = "uniform", *,
 def _water_fill(weights, lower, upper, target) -> list[Fraction]:
     """Exact ``x_l = clip(c * w_l, lower_l, upper_l)`` with ``sum_l x_l == target``.
 
-    ``f(c) = sum_l x_l(c)`` is piecewise linear between the breakpoints
-    ``lower_l / w_l`` and ``upper_l / w_l``: bisect them for the first with
-    ``f >= target`` and solve the linear piece before it.
+    ``f(c) = sum_l x_l(c)`` is non-decreasing and piecewise linear between the
+    breakpoints ``lower_l / w_l`` and ``upper_l / w_l``: bisect them for the
+    first with ``f >= target`` and solve the linear piece before it.
     """
     def shares(c):
         return [min(Fraction(hi), max(Fraction(lo), c * w))
@@ -211,16 +212,10 @@ def _water_fill(weights, lower, upper, target) -> list[Fraction]:
 
     breakpoints = sorted({Fraction(0)} | {Fraction(b, w) for w, lo, hi in
                                           zip(weights, lower, upper) for b in (lo, hi)})
-    if sum(shares(breakpoints[0])) >= target:          # only when target == sum(lower)
+    k = bisect.bisect_left(breakpoints, target, key=lambda c: sum(shares(c)))
+    if k == 0:                                          # only when target == sum(lower)
         return shares(breakpoints[0])
-    lo_k, hi_k = 0, len(breakpoints) - 1
-    while hi_k - lo_k > 1:
-        mid = (lo_k + hi_k) // 2
-        if sum(shares(breakpoints[mid])) >= target:
-            hi_k = mid
-        else:
-            lo_k = mid
-    c0, c1 = breakpoints[lo_k], breakpoints[hi_k]
+    c0, c1 = breakpoints[k - 1], breakpoints[k]
     f0, f1 = sum(shares(c0)), sum(shares(c1))
     return shares(c0 + (target - f0) * (c1 - c0) / (f1 - f0))
 
