@@ -190,11 +190,12 @@ def extreme_singular_values(op, k: int = 1, *, method: str = "auto",
                             seed=0) -> ExtremeSingularValues:
     """The ``k`` largest and ``k`` smallest singular values of a linear operator.
 
-    ``method="exact"``: the full SVD of :func:`dense_matrix`; ``"svds"``:
-    ``scipy.sparse.linalg.svds`` (ARPACK, starting vectors from ``seed``) at
-    both ends; ``"auto"``: svds, but the smallest from the exact SVD when
-    ARPACK does not converge or returns one below ``SVDS_MIN_RELATIVE *
-    sigma_max``.  All use the exact SVD when ``k = min(m, n)``.
+    ``op`` is a LinearOperator, array or sparse matrix.  ``method="exact"``:
+    the full SVD of :func:`dense_matrix`; ``"svds"``: ``scipy.sparse.linalg.svds``
+    (ARPACK, starting vectors from ``seed``) at both ends; ``"auto"``: svds,
+    but the smallest from the exact SVD when ARPACK does not converge or
+    returns one below ``SVDS_MIN_RELATIVE * sigma_max``.  All use the exact
+    SVD when ``k = min(m, n)``.
 
     Notes
     -----
