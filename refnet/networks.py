@@ -66,11 +66,9 @@ class Model(Graph):
             raise TypeError(f"Model: spec must be JSON-able: {err}") from None
         self.init_scales = {}
         for node, factor in (init_scales or {}).items():
-            layer = self[node]
-            key = "S" if "S" in layer.param_shapes() else "W"
-            if key not in layer.param_shapes():
+            if not {"S", "W"} & set(self[node].param_shapes()):
                 raise ValueError(f"Model: init_scales names node {node!r} "
-                                 f"({type(layer).__name__}), which has no weight to scale")
+                                 f"({type(self[node]).__name__}), which has no weight to scale")
             self.init_scales[node] = float(factor)
 
     @property
