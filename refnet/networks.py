@@ -1,20 +1,13 @@
 """A network's layers and weights: walk them, read them, replace them; the ``Model``.
 
-Why here: ``models`` builds networks and ``sparsity`` prunes and rewires them;
-both walk the same tree (layers by path, weight matrices, supports, density)
-and pass the same ``Model``.  Those live in this one module below both, the
-density arithmetic in :mod:`refnet.supports`, so neither package imports the
-other and a pruning call reads top to bottom.  A recipe that builds a model
-and trains it with a sparsity method is above both: an app (``refnet.cli.study.recipes``).
-
+Below both ``models`` and ``sparsity``, which share these (README, "Design").
 A *path* is a node name, with ``/`` between nested containers (``"fc1"``,
 ``"block/conv1"``), as in the parameter tree.  A *prunable weight* is the
 weight matrix of a fully connected or convolution layer of any kind (``W`` of
 Linear/Conv2d, ``S`` of the sparse and DCTpS layers, DopingLinear's); biases
 and ``alpha`` never are.  Supports and matrices are in the coordinates of the
-weight MATRIX: ``(out, in)``, or ``(out, kh * kw * in)`` for a convolution,
-column ``p`` being kernel entry ``(p // (kw * C), (p // C) % kw, p % C)``
-(:mod:`refnet.ops.im2col`).  Density counts weight matrices only (DESIGN.md)::
+weight MATRIX: ``(out, in)``, or ``(out, kh * kw * in)`` for a convolution
+(columns ordered as :mod:`refnet.ops.im2col`).  Density counts weight matrices only::
 
     density = sum_l nnz_l / sum_l size_l
 
@@ -35,7 +28,6 @@ from .core.graph import Graph, Node, Sequential
 from .core.layer import Layer
 from .core.tree import tree_get, tree_map, tree_replace
 from .layers import Conv2d, DopingLinear, Linear, SparseConv2d, SparseLinear
-from .layers.sparse import SPARSE_INITS  # noqa: F401  (re-exported for models)
 from .ops.csr import CSRSupport
 from .supports import check_density
 
@@ -57,13 +49,11 @@ def is_sparse(layer) -> bool:
 class Model(Graph):
     """A :class:`~refnet.Graph` that knows how it was built (:func:`refnet.models.build_model`).
 
-    ``spec`` (JSON-able; the property returns a copy) says how to build it
-    again: stored with the supports in a checkpoint, :func:`refnet.models.rebuild`
-    makes the same network.  ``init_scales`` ``{node: factor}`` multiply that
-    node's ``W`` (or ``S``) after its initialiser drew it (Fixup,
-    :mod:`refnet.models.resnet`), so the random stream is the same with or
-    without them.  ``name`` and ``kind`` ("dense", "sparse", "dctps",
-    "doping") are read from the spec.
+    ``spec`` (JSON-able, returned as a copy) with the supports is what
+    :func:`refnet.models.rebuild` needs to make the same network.
+    ``init_scales`` ``{node: factor}`` multiply that node's ``W`` (or ``S``)
+    after its initialiser drew it (Fixup), so the random stream is the same
+    with or without them.
     """
 
     def __init__(self, nodes, *, spec: dict, input_shape, init_scales: dict | None = None):
@@ -76,11 +66,9 @@ class Model(Graph):
             raise TypeError(f"Model: spec must be JSON-able: {err}") from None
         self.init_scales = {}
         for node, factor in (init_scales or {}).items():
-            layer = self[node]
-            key = "S" if "S" in layer.param_shapes() else "W"
-            if key not in layer.param_shapes():
+            if not {"S", "W"} & set(self[node].param_shapes()):
                 raise ValueError(f"Model: init_scales names node {node!r} "
-                                 f"({type(layer).__name__}), which has no weight to scale")
+                                 f"({type(self[node]).__name__}), which has no weight to scale")
             self.init_scales[node] = float(factor)
 
     @property
@@ -134,15 +122,11 @@ def layer_at(net: Layer, path: str) -> Layer:
 
 def replace_layers(net: Layer, replacements: dict, *, as_graph: bool = False,
                    spec: dict | None = None) -> Layer:
-    """The same network with the layers at the given paths replaced.
+    """A new container with the layers at the paths of ``{path: new_layer}`` replaced.
 
-    ``replacements`` is ``{path: new_layer}``; parameters are not touched.  A
-    Model stays a Model (with ``spec``, default its own, and its
-    ``init_scales``) unless ``as_graph`` (for a network its spec no longer
-    describes, such as a dense twin).  Returns a new container sharing the
-    layers not replaced (safe: layers hold only structure).  Raises
-    ValueError for a path that names no layer, TypeError for a container
-    other than Graph, Sequential and Model.
+    A Model stays a Model (with ``spec``, default its own) unless ``as_graph``
+    (a network its spec no longer describes, such as a dense twin).  The
+    other layers are shared (they hold only structure); parameters are untouched.
     """
     def walk(layer, prefix):
         yield prefix
@@ -289,20 +273,15 @@ def matrix_to_weight(layer: Layer, matrix: np.ndarray) -> np.ndarray:
 
 def to_sparse(net, params: dict, supports: dict, *, method: str = "random",
               density: float | None = None, sparse_init: str = "kaiming-dense"):
-    """The sparse network with ``net``'s dense values on ``supports``.
+    """``(sparse_net, params)``: ``net``'s dense values on ``supports``; how pruning hands over.
 
-    Every dense Linear / Conv2d becomes a SparseLinear / SparseConv2d on
-    ``supports[path]`` holding the dense weight's entries there; biases and
-    every other node are kept.  This is how pruning hands over its result.
-
-    ``supports`` has ``(rows, cols)`` for EVERY prunable layer, all dense.  A
-    Model becomes a Model of kind "sparse" recording ``method`` as
-    ``spec["support"]`` and ``density`` (default the achieved one); anything
-    else a container of the same type.  ``sparse_init`` is what the new
-    layers' ``init`` draws (a Model's zero-initialised Fixup layers stay zero,
-    as ``rebuild`` makes them).  The parameters are new (nothing of the
-    caller's is shared).  Raises ValueError for a layer that is not dense,
-    supports that do not name exactly the prunable layers, or a bad density.
+    Every prunable layer (all must be dense Linear / Conv2d, and ``supports``
+    names exactly them) becomes a SparseLinear / SparseConv2d holding the
+    dense weight's entries on its support; biases and other nodes are kept, in
+    new arrays.  A Model becomes a Model of kind "sparse" recording ``method``
+    as ``spec["support"]`` and ``density`` (default the achieved one).  The
+    new layers' ``init`` draws ``sparse_init`` (a Model's zero-initialised
+    Fixup layers stay zero, as ``rebuild`` makes them).
     """
     if density is not None:
         density = check_density(density, "to_sparse")

@@ -45,22 +45,12 @@ def sampled(sample=lambda rng, shape: rng.standard_normal(shape)):
 
 
 class Specimen(NamedTuple):
-    """How to build and check one public layer class.
+    """How to build and check one public class ``layer_type``.
 
-    Attributes
-    ----------
-    name : str
-    layer_type : type
-        The public class it covers.
-    build : callable
-        ``build(draw) -> (layer, in_shape)``; ``in_shape`` per example, a tuple of them
-        for a merge layer.
-    examples : dict
-        ``refnet gradcheck``'s instances: name -> the values :func:`fixed` draws.
-    point : callable
-        ``point(layer, in_shape, batch, rng) -> (x, params)``; default :func:`sampled`.
-    tol : dict
-        Overrides of :data:`refnet.testing.TOLERANCES` (none is needed today).
+    ``build(draw) -> (layer, in_shape)`` (per example; a tuple of them for a
+    merge layer); ``examples`` are ``refnet gradcheck``'s instances, name ->
+    the values :func:`fixed` draws; ``point(layer, in_shape, batch, rng) ->
+    (x, params)``; ``tol`` overrides :data:`refnet.testing.TOLERANCES`.
     """
 
     name: str
@@ -231,9 +221,8 @@ def _image(values, shape):
 
 
 SPECIMENS: list[Specimen] = [
-    Specimen("Linear", Linear, _linear, {"Linear": dict(n_in=5, n_out=4),
-                                         "Linear(bias=False)": dict(n_in=4, n_out=6,
-                                                                    bias=False)}),
+    Specimen("Linear", Linear, _linear, {
+        "Linear": dict(n_in=5, n_out=4), "Linear(bias=False)": dict(n_in=4, n_out=6, bias=False)}),
     Specimen("ReLU", ReLU, lambda draw: (ReLU(), _vector(draw)), {"ReLU": dict(size0=7)},
              sampled(away_from_zero)),
     Specimen("LeakyReLU", LeakyReLU, lambda draw: (
@@ -246,11 +235,10 @@ SPECIMENS: list[Specimen] = [
              {"Flatten": dict(ndim=3, size0=2, size1=3, size2=2)}),
     Specimen("Add", Add, _add, {"Add": dict(size0=4)}),
     Specimen("Concat", Concat, _concat, {"Concat": dict(size0=3, part0=3, part1=2)}),
-    Specimen("Sequential", Sequential, _mlp, {"Sequential MLP": dict(n_in=6, hidden=8,
-                                                                       n_out=3)}),
+    Specimen("Sequential", Sequential, _mlp, {"Sequential MLP": dict(n_in=6, hidden=8, n_out=3)}),
     Specimen("Sequential-CNN", Sequential, _cnn, {"Sequential CNN": dict(batch=2)}),
-    Specimen("Graph-residual", Graph, _residual, {"Graph residual block": dict(width=6,
-                                                                                hidden=6)}),
+    Specimen("Graph-residual", Graph, _residual,
+             {"Graph residual block": dict(width=6, hidden=6)}),
     Specimen("SparseLinear", SparseLinear, _sparse_linear(SparseLinear), {
         "SparseLinear": dict(n_in=6, n_out=5, nnz=9, init="kaiming-dense"),
         "SparseLinear(kaiming-sparse, bias=False)": dict(n_in=5, n_out=7, nnz=9, support_seed=1,

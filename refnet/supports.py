@@ -1,66 +1,52 @@
 """Sparse supports at a global density: exact nnz per layer, then their positions.
 
-:func:`allocate` turns a global density into exact integer nnz per layer;
-:func:`sample_supports` draws each layer's positions.  Both ``refnet.models``
-(to build sparse and DCTpS networks) and ``refnet.sparsity`` (to prune to a
-density) use them, so they sit below both.
+Both ``refnet.models`` and ``refnet.sparsity`` use these, so they sit below both.
 
 Allocation
 ----------
 Layers are ``(name, shape)``, shape ``(out, in)`` or ``(out, in, kh, kw)``,
 ``N_l = prod(shape_l)``, ``N = sum_l N_l``; density ``d = sum_l nnz_l / N``.
 
-1. **Target** ``T = floor(d * N + 1/2)``: halves round UP (Python's ``round``
-   sends 2.5 to 2), the product taken exactly in :class:`fractions.Fraction`
-   from the float's binary value (:func:`target_nnz`).
-2. **Real shares by water-filling**: with the distribution's integer weights
-   ``w_l``, ``x_l = clip(c * w_l, lo_l, N_l)``, ``lo_l = min(min_per_layer,
-   N_l)``, for the one ``c >= 0`` with ``sum_l x_l == T`` (the sum is
-   continuous and non-decreasing in ``c``).  A layer that would exceed its
-   size is made dense and its surplus goes to the others in the ratios of
-   ``w_l``: RigL's "make dense and recompute epsilon" loop, for every
-   distribution, in exact fractions.
-3. **Integers by largest remainder**: ``floor(x_l)``, then the ``T - sum``
-   leftover units to the largest fractional parts (ties: earlier layer).  So
-   ``lo_l <= nnz_l <= N_l`` and ``sum_l nnz_l == T`` exactly.
+1. **Target** ``T = floor(d * N + 1/2)``: halves round up (``round`` sends 2.5
+   to 2), exactly, in :class:`fractions.Fraction` from the float's binary value.
+2. **Water-filling**: ``x_l = clip(c * w_l, lo_l, N_l)``, ``lo_l =
+   min(min_per_layer, N_l)``, for the one ``c >= 0`` with ``sum_l x_l == T``.
+   A layer that would exceed its size is made dense and its surplus goes to
+   the others in the ratios of ``w_l``: RigL's "make dense and recompute
+   epsilon" loop, for every distribution, in exact fractions.
+3. **Largest remainder**: ``floor(x_l)``, then the ``T - sum`` leftover units
+   to the largest fractional parts (ties: earlier layer).  So ``lo_l <= nnz_l
+   <= N_l`` and ``sum_l nnz_l == T`` exactly.
 
 ::
 
     uniform      w_l = N_l           the same density in every layer
     epl          w_l = 1             equal nnz per layer
     epf          w_l = n_out         equal nnz per output filter (sampled per row)
-    erk          w_l = sum(shape_l)  density_l = c * sum(shape_l) / N_l
-                                     (RigL's Erdos-Renyi-Kernel, Evci et al. 2020)
-    erk-clipped  w_l = sum(shape_l)  as erk, target the original's clipped total
+    erk          w_l = sum(shape_l)  RigL's Erdos-Renyi-Kernel (Evci et al. 2020)
+    erk-clipped  w_l = sum(shape_l)  the DCTpS code's ERK, with its smaller target
 
-The original DCTpS code (IlanPrice/DCTpS, ``code/utils.py``,
-``calculate_layer_densities``) clips a layer at density 1 without handing its
-surplus on, and draws masks with scipy 1.2's ``sparse.random``, which
-truncates ``density_l * m * n``: its totals fall short of ``d * N`` (epl on
-lenet5-cifar at ``d = 0.2``: 8,590 entries instead of 12,302; here
-``[450, 2400, 4316, 4316, 820]``, 12,302).  Its epf draws uniformly over the
-whole layer, not per filter.  Its erk is ``eps = d * N / sum_l sum(shape_l)``,
-``density_l = min(1, eps * sum(shape_l) / N_l)`` with clipped surplus dropped:
-that is ``erk-clipped`` here, the target ``T' = floor(X + 1/2)`` for
-``X = sum_l min(N_l, eps * sum(shape_l))`` shared with steps 2 and 3 (on
-lenet5-cifar nothing clips below ``d ~ 0.0711``; at ``d = 0.2`` its total is
-10,791 of 12,302).  ``min_per_layer`` is 0 by default, as there: at extreme
-densities whole layers get no weight (lenet5-cifar at ``d = 1e-4``: ``T = 6``).
+``erk-clipped`` is IlanPrice/DCTpS's ``calculate_layer_densities``: ``eps = d
+* N / sum_l sum(shape_l)``, ``density_l = min(1, eps * sum(shape_l) / N_l)``,
+a clipped layer's surplus dropped; so its target is ``T' = floor(sum_l
+min(N_l, eps * sum(shape_l)) + 1/2)``, shared by steps 2 and 3.  How far the
+original's totals fall short is in analysis/README.md ("Sparse supports at a
+global density").  ``min_per_layer`` is 0 by default, as there: at extreme
+densities whole layers get no weight.
 
 Supports
 --------
-A weight ``(out, in, *kernel)`` is the CSR matrix ``(m, n) = (out, in *
-prod(kernel))``; a support is ``(rows, cols)``, int64, distinct, in CSR order
-(increasing ``rows * n + cols``).  :func:`sample_support` is uniform over all
-``nnz``-subsets; :func:`sample_support_per_row` (EPF) gives every row an equal
-count, uniform within the row.  Only the given ``rng`` is used, so a seed
-gives bitwise the same support, and memory is O(nnz): ``k`` distinct indices
-of ``range(M)`` are the first ``k`` of ``rng.permutation(M)`` when ``M <= 8 k``,
-else the first ``k`` distinct values of i.i.d. ``rng.integers(0, M)`` draws
-(sampling with replacement and skipping repeats is sampling without it).
+A weight ``(out, in, *kernel)`` is the CSR matrix ``(out, in * prod(kernel))``;
+a support is ``(rows, cols)``, int64, distinct, in CSR order.  Only the given
+``rng`` is used, so a seed gives bitwise the same support, and memory is
+O(nnz): ``k`` distinct indices of ``range(M)`` are the first ``k`` of
+``rng.permutation(M)`` when ``M <= 8 k``, else the first ``k`` distinct values
+of i.i.d. ``rng.integers(0, M)`` draws (sampling with replacement and skipping
+repeats is sampling without it).
 """
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
 from dataclasses import dataclass
@@ -168,12 +154,9 @@ def allocate(layers: Iterable, density, distribution: str = "uniform", *,
              min_per_layer: int = 0) -> Allocation:
     """Exact integer nnz per layer for a global density (the module docstring's three steps).
 
-    ``layers`` are the prunable weights ``(name, shape)`` (names unique),
-    ``density`` in (0, 1], ``distribution`` one of :data:`DISTRIBUTIONS`;
-    every layer gets at least ``min(min_per_layer, size)``.  Raises
-    ValueError for a bad distribution, density, shape, name or
-    ``min_per_layer`` (also one the target cannot satisfy), TypeError for a
-    density that is not a real number or a layer that is not a pair.
+    ``layers`` are the prunable weights ``(name, shape)``, names unique; every
+    layer gets at least ``min(min_per_layer, size)``, or a ValueError when the
+    target cannot cover that.
 
     Examples
     --------
@@ -219,9 +202,9 @@ def allocate(layers: Iterable, density, distribution: str = "uniform", *,
 def _water_fill(weights, lower, upper, target) -> list[Fraction]:
     """Exact ``x_l = clip(c * w_l, lower_l, upper_l)`` with ``sum_l x_l == target``.
 
-    ``f(c) = sum_l x_l(c)`` is piecewise linear between the breakpoints
-    ``lower_l / w_l`` and ``upper_l / w_l``: bisect them for the first with
-    ``f >= target`` and solve the linear piece before it.
+    ``f(c) = sum_l x_l(c)`` is non-decreasing and piecewise linear between the
+    breakpoints ``lower_l / w_l`` and ``upper_l / w_l``: bisect them for the
+    first with ``f >= target`` and solve the linear piece before it.
     """
     def shares(c):
         return [min(Fraction(hi), max(Fraction(lo), c * w))
@@ -229,16 +212,10 @@ def _water_fill(weights, lower, upper, target) -> list[Fraction]:
 
     breakpoints = sorted({Fraction(0)} | {Fraction(b, w) for w, lo, hi in
                                           zip(weights, lower, upper) for b in (lo, hi)})
-    if sum(shares(breakpoints[0])) >= target:          # only when target == sum(lower)
+    k = bisect.bisect_left(breakpoints, target, key=lambda c: sum(shares(c)))
+    if k == 0:                                          # only when target == sum(lower)
         return shares(breakpoints[0])
-    lo_k, hi_k = 0, len(breakpoints) - 1
-    while hi_k - lo_k > 1:
-        mid = (lo_k + hi_k) // 2
-        if sum(shares(breakpoints[mid])) >= target:
-            hi_k = mid
-        else:
-            lo_k = mid
-    c0, c1 = breakpoints[lo_k], breakpoints[hi_k]
+    c0, c1 = breakpoints[k - 1], breakpoints[k]
     f0, f1 = sum(shares(c0)), sum(shares(c1))
     return shares(c0 + (target - f0) * (c1 - c0) / (f1 - f0))
 
@@ -260,10 +237,7 @@ def matrix_shape(shape: Sequence[int]) -> tuple[int, int]:
 
 
 def sample_support(shape: Sequence[int], nnz: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """``nnz`` distinct positions of a weight, uniform without replacement.
-
-    ``shape`` is ``(out, in, *kernel)``, ``0 <= nnz <= m * n``; returns int64
-    ``rows, cols`` in CSR order.
+    """``nnz`` distinct positions of a weight ``(out, in, *kernel)``, uniformly, in CSR order.
 
     Examples
     --------
@@ -277,47 +251,30 @@ def sample_support(shape: Sequence[int], nnz: int, rng) -> tuple[np.ndarray, np.
     return flat // n, flat % n
 
 
-def row_counts(n_rows: int, nnz: int, rng=None, *, extra_rows: str = "random") -> np.ndarray:
-    """``nnz // n_rows`` per row, the ``nnz % n_rows`` extra ones in some rows.
-
-    ``extra_rows="random"`` draws those rows from ``rng`` (no filter favoured);
-    ``"first"`` gives them to the first rows.  Returns int64 counts summing to
-    ``nnz``.
-    """
+def row_counts(n_rows: int, nnz: int, rng) -> np.ndarray:
+    """int64 counts: ``nnz // n_rows`` per row, one more in ``nnz % n_rows`` rows drawn from rng."""
     n_rows = check_positive_int("n_rows", n_rows, "row_counts")
     base, extra = divmod(check_positive_int("nnz", nnz, "row_counts", minimum=0), n_rows)
     counts = np.full(n_rows, base, dtype=np.int64)
-    if extra_rows == "first":
-        counts[:extra] += 1
-    elif extra_rows == "random":
-        counts[_distinct_indices(n_rows, extra, as_rng(rng))] += 1
-    else:
-        raise ValueError(f"row_counts: extra_rows must be 'random' or 'first', "
-                         f"got {extra_rows!r}")
+    counts[_distinct_indices(n_rows, extra, as_rng(rng))] += 1
     return counts
 
 
-def sample_support_per_row(shape: Sequence[int], nnz: int, rng, *,
-                           extra_rows: str = "random") -> tuple[np.ndarray, np.ndarray]:
+def sample_support_per_row(shape: Sequence[int], nnz: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """The EPF support: :func:`row_counts` per row, each row uniform without replacement.
 
-    As :func:`sample_support`; ``rng`` first picks the rows with one more
-    (``extra_rows="random"``), then each row's columns in order.
+    ``rng`` first picks the rows with one more, then each row's columns in order.
     """
     m, n = matrix_shape(shape)
     nnz = _check_nnz(nnz, m * n, shape)
     rng = as_rng(rng)
-    counts = row_counts(m, nnz, rng, extra_rows=extra_rows)
+    counts = row_counts(m, nnz, rng)
     cols = [_distinct_indices(n, int(k), rng) for k in counts]
-    rows = np.repeat(np.arange(m, dtype=np.int64), counts)
-    return rows, (np.concatenate(cols) if cols else np.empty(0, dtype=np.int64))
+    return np.repeat(np.arange(m, dtype=np.int64), counts), np.concatenate(cols)
 
 
 def sample_supports(allocation: Allocation, rng, *, per_row: bool | None = None) -> dict:
-    """``{name: (rows, cols)}`` for every layer of an allocation, in order, from one rng.
-
-    ``per_row`` (default: exactly for ``"epf"``) samples per row.
-    """
+    """``{name: (rows, cols)}`` for every layer, in order, from one rng; per row for epf."""
     if not isinstance(allocation, Allocation):
         raise TypeError(f"sample_supports: allocation must be an Allocation, "
                         f"got {type(allocation).__name__}")
@@ -395,15 +352,7 @@ def check_weight_shape(shape, owner: str, what: str = "shape") -> tuple[int, ...
 
 
 def check_layers(layers, owner: str) -> tuple[list[str], list[tuple]]:
-    """Names and shapes of a ``[(name, shape)]`` list, checked as :func:`allocate` needs.
-
-    Raises
-    ------
-    ValueError
-        For an empty list, a repeated name or a bad shape (messages start with ``owner``).
-    TypeError
-        For something that is not a list of ``(str, shape)`` pairs.
-    """
+    """Names and shapes of a non-empty ``[(name, shape)]`` list, names unique."""
     try:
         items = list(layers)
     except TypeError:

@@ -14,11 +14,7 @@ name              input        layers                                          p
 ``resnet-small``  (1, 28, 28)  3 stages of Fixup residual blocks, no BN        30,344
 ================  ===========  ==============================================  ==========
 
-Files: ``blueprint`` (slots and kinds), ``mlp``, ``lenet``, ``resnet`` (the
-architectures), ``build`` (``build_model``, ``rebuild``), ``doping``,
-``structural`` (supports for ``structural_rank``), ``points`` (check points
-away from ReLU kinks).  ``Model``, ``to_sparse`` and the weight helpers are
-:mod:`refnet.networks`'s, re-exported here.
+``Model``, ``to_sparse`` and the weight helpers are :mod:`refnet.networks`'s.
 """
 from .blueprint import KINDS, Blueprint, ConvWeight, LinearWeight
 from .build import MODELS, blueprint_of, build_model, offset_seeds, rebuild
@@ -35,6 +31,5 @@ __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight"
            "build_model", "rebuild", "blueprint_of", "offset_seeds", "to_sparse",
            "prunable_weights", "prunable_layers", "weight_shape", "supports_of",
            "support_arrays", "as_supports", "density_of", "structural_supports", "check_point",
-           "relu_margin", "mlp",
-           "lenet300", "lenet5", "lenet5_cifar", "resnet_small", "fixup_scale", "build_doping",
-           "doping_plan", "doping_weights", "DopingPlan"]
+           "relu_margin", "mlp", "lenet300", "lenet5", "lenet5_cifar", "resnet_small",
+           "fixup_scale", "build_doping", "doping_plan", "doping_weights", "DopingPlan"]

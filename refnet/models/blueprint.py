@@ -28,9 +28,8 @@ from typing import NamedTuple
 
 from .._checks import check_pair, check_positive_int
 from ..core.layer import Layer
-from ..layers import (Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d,
-                      SparseLinear)
-from ..networks import SPARSE_INITS
+from ..layers import Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d, SparseLinear
+from ..layers.sparse import SPARSE_INITS
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init"]
 
@@ -41,11 +40,10 @@ KINDS = ("dense", "sparse", "dctps")
 def default_sparse_init(kind: str, offset: str = "dct") -> str | None:
     """The initialiser of ``S`` when none is asked for.
 
-    ``"kaiming-dense"`` for sparse (the DCTpS code's sparse baselines: a dense
-    Kaiming draw, masked), ``"zeros"`` for DCTpS (the paper's: at init the
-    network is its offset alone), ``None`` for dense.  DCTpS with the offset
-    ``"none"`` is a sparse network and gets the sparse default (``S = 0``
-    would make every layer zero).
+    ``"kaiming-dense"`` for sparse (the DCTpS code's baselines: a dense Kaiming
+    draw, masked) and for DCTpS without offset (``S = 0`` would make it zero),
+    ``"zeros"`` for DCTpS (the paper's: at init the network is its offset),
+    ``None`` for dense.
     """
     if kind == "dctps" and offset == "none":
         return "kaiming-dense"
@@ -68,27 +66,11 @@ class _Slot:
     def make(self, kind: str, *, support=None, sparse_init: str | None = None,
              train_alpha: bool = True, offset: str = "dct",
              offset_seed=None) -> tuple[Layer, float]:
-        """The layer of this slot for ``kind``, and the factor its init still needs.
+        """``(layer, post_scale)``: this slot as ``kind``, and the factor its init still needs.
 
-        Parameters
-        ----------
-        kind : {"dense", "sparse", "dctps"}
-        support : (rows, cols) or CSRSupport, optional
-            Positions of ``S`` in the weight matrix; required unless dense.
-        sparse_init : str, optional
-            Default :func:`default_sparse_init`.
-        train_alpha : bool, default True
-        offset : str, default "dct"
-            DCTpS: :data:`refnet.ops.OFFSETS`; "none" has no ``alpha``.
-        offset_seed : int or numpy.random.Generator, optional
-            DCTpS with a random offset.
-
-        Returns
-        -------
-        layer : Layer
-        post_scale : float
-            Multiply the ``W`` or ``S`` that ``layer.init`` draws by this (1.0:
-            nothing to do).
+        ``support`` (rows, cols) is required unless dense; the other keywords
+        are :func:`refnet.models.build_model`'s.  Multiply the ``W`` or ``S``
+        that ``layer.init`` draws by ``post_scale`` (1.0: nothing to do).
         """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -128,7 +110,6 @@ class LinearWeight(_Slot):
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(n_out, n_in)``."""
         return (self.n_out, self.n_in)
 
     def _dense(self, init):
@@ -163,7 +144,6 @@ class ConvWeight(_Slot):
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
-        """``(out_channels, in_channels, kh, kw)``."""
         return (self.out_channels, self.in_channels) + tuple(self.kernel_size)
 
     def _dense(self, init):
@@ -177,12 +157,10 @@ class ConvWeight(_Slot):
 
 
 class Blueprint(NamedTuple):
-    """A model's structure: graph nodes whose prunable layers are still slots.
+    """A model's structure: ``(name, item, inputs)`` graph nodes whose weights are slots.
 
-    ``nodes`` are ``(name, item, inputs)`` as :class:`refnet.Graph` takes them
-    (input ``"input"``, the last node the output); ``args`` the model's
-    resolved arguments, JSON-able: the model function called with them gives
-    this blueprint again.
+    ``args`` are the model's resolved arguments, JSON-able: the model function
+    called with them gives this blueprint again.
     """
 
     nodes: tuple

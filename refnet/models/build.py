@@ -1,12 +1,10 @@
 """The one entry point: ``build_model(name, ...)``, and ``rebuild(spec, supports)``.
 
-``build_model`` takes the model's :class:`~refnet.models.blueprint.Blueprint`
-(nodes whose prunable layers are still slots of known shape), turns the
-global density into exact nnz per slot (:func:`refnet.supports.allocate`),
-draws each slot's positions from ``rng`` (:func:`refnet.supports.sample_supports`,
-per row for ``"epf"``) and makes every slot its layer; the Model's ``spec``
-records all of it but the positions.  ``rebuild(spec, supports)`` repeats the
-first and last steps with given positions: the same network, bitwise.
+``build_model`` takes the model's blueprint, turns the global density into
+exact nnz per slot (:func:`refnet.supports.allocate`), draws each slot's
+positions (:func:`refnet.supports.sample_supports`) and makes every slot its
+layer; the ``spec`` records all of it but the positions, which ``rebuild``
+takes back: the same network, bitwise.
 """
 from __future__ import annotations
 
@@ -16,7 +14,6 @@ import numbers
 
 import numpy as np
 
-from ..core.graph import Node
 from .._checks import as_rng
 from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model, as_supports
@@ -39,11 +36,7 @@ MODELS = {
 
 
 def blueprint_of(name: str, **model_args) -> Blueprint:
-    """The blueprint of model ``name`` with the given arguments.
-
-    Raises ValueError for an unknown name or a bad value, TypeError for an
-    argument the model does not take or a missing one.
-    """
+    """The blueprint of model ``name``; TypeError for an argument it does not take or needs."""
     if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
     fn = MODELS[name]
@@ -66,7 +59,6 @@ def offset_seeds(offset_seed: int, count: int) -> list:
 
 
 def _check_offset(kind, offset, offset_seed, owner):
-    """Validate ``offset`` and ``offset_seed`` for a network of ``kind``."""
     if not isinstance(offset, str) or offset not in OFFSETS:
         raise ValueError(f"{owner}: offset must be one of {', '.join(OFFSETS)}, got {offset!r}")
     if kind != "dctps" and (offset != "dct" or offset_seed is not None):
@@ -92,39 +84,28 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     Parameters
     ----------
     name : str
-        One of :data:`MODELS` (``"mlp"`` needs ``sizes=[...]``).
-    kind : {"dense", "sparse", "dctps"}, default "dense"
+        One of :data:`MODELS`; ``**model_args`` are its arguments (``sizes`` for "mlp").
+    kind : {"dense", "sparse", "dctps"}
         Every prunable weight becomes a Linear/Conv2d, a SparseLinear/SparseConv2d
-        or a DCTpSLinear/DCTpSConv2d (``W = alpha * D + S``).
-    density : float, default 1.0
-        Global density in (0, 1] of the trained weight entries (of ``S``;
-        biases and alpha not counted); 1 for dense.  Exactly
-        ``round(density * total)`` entries, halves up.
-    distribution : str, default "uniform"
-        :data:`refnet.supports.DISTRIBUTIONS`; EPF samples per output filter.
+        or a DCTpSLinear/DCTpSConv2d.
+    density, distribution, min_per_layer
+        Exactly ``round(density * total)`` trained entries of ``S`` (halves up),
+        shared by :func:`refnet.supports.allocate`.
     rng : numpy.random.Generator or int
-        Draws the supports (required for sparse and DCTpS); ``model.init(rng)``
-        draws the parameters later.
-    sparse_init : {"kaiming-dense", "kaiming-sparse", "zeros"}, optional
-        Initialiser of ``S``; default "kaiming-dense" for sparse, "zeros" for DCTpS.
-    train_alpha : bool, default True
+        Draws the supports (sparse and DCTpS); ``model.init(rng)`` draws the parameters.
+    sparse_init : str, optional
+        Initialiser of ``S``; default :func:`~refnet.models.blueprint.default_sparse_init`.
+    train_alpha : bool
         DCTpS: train ``alpha`` or freeze it.
-    min_per_layer : int, default 0
-        Passed to :func:`refnet.supports.allocate`.
-    offset : str, default "dct"
-        DCTpS: the fixed offset ``O`` of ``alpha * O + S`` (:data:`refnet.ops.OFFSETS`).
-        With "none" there is no ``alpha`` and ``S`` defaults to "kaiming-dense":
-        bitwise the ``kind="sparse"`` network.
+    offset : str
+        DCTpS: the fixed offset ``O`` of ``alpha * O + S`` (:data:`refnet.ops.OFFSETS`);
+        "none" gives bitwise the ``kind="sparse"`` network.
     offset_seed : int, optional
-        DCTpS with a random offset: slot ``i`` draws it from
-        ``offset_seeds(offset_seed, slots)[i]``.  Default
-        ``int(rng.integers(2**63))`` drawn AFTER the supports, so the supports
-        do not depend on the offset.  Recorded in the spec.
+        A random offset's seed: slot ``i`` draws from ``offset_seeds(offset_seed,
+        slots)[i]``.  Default ``int(rng.integers(2**63))``, drawn AFTER the
+        supports so they do not depend on the offset.
     in_shape : tuple of int, optional
         Per-example input shape; default the model's.
-    **model_args
-        ``sizes``, ``activation``, ``bias`` (mlp), ``classes``, ``width``,
-        ``blocks`` (resnet-small).
 
     Returns
     -------
@@ -140,17 +121,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
              "offset": str, "offset_seed": int or None}      # these two for DCTpS only
 
         (No "offset" means the DCT.)  Pruned and rewired networks record their
-        method in "support": "snip", "iterative-snip", "force", "synflow",
-        "imp", "rigl".
-
-    Raises
-    ------
-    ValueError
-        For an unknown model, kind or distribution, a bad density or model
-        argument, or a ``min_per_layer`` the density cannot satisfy.
-    TypeError
-        For a missing ``rng`` (sparse and DCTpS) or an argument the model
-        does not take.
+        method in "support" ("snip", "force", "rigl", ...).
 
     Examples
     --------
@@ -168,10 +139,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     if in_shape is not None:
         model_args["in_shape"] = in_shape
     blueprint = blueprint_of(name, **model_args)
-    slots = blueprint.slots()
-    if not slots:
-        raise ValueError(f"{owner}: model {name!r} has no prunable layer")
-    shapes = [(slot_name, slot.shape) for slot_name, slot in slots]
+    shapes = [(slot_name, slot.shape) for slot_name, slot in blueprint.slots()]
     if kind == "dense":
         if density != 1.0:
             raise ValueError(f"{owner}: a dense network trains every weight, so density must "
@@ -207,25 +175,10 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
 
 
 def rebuild(spec: dict, supports=None) -> Model:
-    """Reconstruct exactly the network a specification describes.
+    """The network ``model.spec`` describes: the same parameters give bitwise the same outputs.
 
-    Parameters
-    ----------
-    spec : dict
-        ``model.spec`` (for example from a checkpoint's metadata).
-    supports : dict, optional
-        ``{path: (rows, cols)}`` or ``{path: {"rows", "cols"}}`` for every
-        prunable layer of a sparse or DCTpS model; none for a dense one.
-
-    Returns
-    -------
-    Model
-        The same parameters give bitwise the same outputs as the original.
-
-    Raises
-    ------
-    ValueError
-        If ``spec`` is not a model specification or the supports do not fit it.
+    ``supports`` (as :func:`refnet.networks.as_supports` reads them) are needed
+    for every prunable layer of a sparse or DCTpS model, none for a dense one.
     """
     owner = "rebuild"
     if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
@@ -273,20 +226,16 @@ def rebuild(spec: dict, supports=None) -> Model:
 
 def _assemble(spec: dict, blueprint: Blueprint, supports) -> Model:
     """The Model of a blueprint: every slot made as ``spec['kind']`` with its support."""
-    nodes, scales = [], {}
-    offset, seed = spec.get("offset", "dct"), spec.get("offset_seed")
+    kind, nodes, scales = spec["kind"], [], {}
+    seed = spec.get("offset_seed")
     slot_seeds = iter(offset_seeds(seed, len(blueprint.slots())) if seed is not None else ())
     for name, item, inputs in blueprint.nodes:
         if is_slot(item):
-            extra = {}
-            if spec["kind"] == "dctps":
-                extra = dict(offset=offset, offset_seed=next(slot_seeds, None))
-            layer, post = item.make(spec["kind"],
-                                    support=None if supports is None else supports[name],
-                                    sparse_init=spec["sparse_init"],
-                                    train_alpha=spec["train_alpha"], **extra)
-            if post != 1.0:
-                scales[name] = post
-            item = layer
-        nodes.append(Node(name, item, inputs if isinstance(inputs, tuple) else (inputs,)))
-    return Model(nodes, spec=spec, input_shape=blueprint.in_shape, init_scales=scales)
+            extra = dict(offset=spec.get("offset", "dct"),
+                         offset_seed=next(slot_seeds, None)) if kind == "dctps" else {}
+            item, scales[name] = item.make(
+                kind, support=None if supports is None else supports[name],
+                sparse_init=spec["sparse_init"], train_alpha=spec["train_alpha"], **extra)
+        nodes.append((name, item, inputs))
+    return Model(nodes, spec=spec, input_shape=blueprint.in_shape,
+                 init_scales={name: f for name, f in scales.items() if f != 1.0})

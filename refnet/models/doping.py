@@ -15,21 +15,15 @@ counted); :func:`build_doping` builds the network.  The rule:
 3. When ``sum_l K_l > T`` the factors alone exceed the budget: ``S`` is empty,
    :attr:`DopingPlan.over_budget` says so, nothing is trimmed silently.
 
-DCTpS spends nothing on its structured part (the DCT is fixed); Doping must
-first pay for ``A`` and ``B``.  For lenet300 (N = 266,200) the factors are
-fc1 10 x 49 and 30 x 16, fc2 10 x 15 and 10 x 20, fc3 2 x 20 and 5 x 5, 1,385
-weights in all: within the budget at 1% (2,662), 5.2x over it at 0.1% and
-51.3x at 0.01% (``tests/models/test_doping_models.py``).
-
-Only fully connected models convert (a Kronecker-factored convolution is not
-implemented).  A Doping model's ``spec`` has ``kind = "doping"`` and the plan;
-:func:`refnet.models.rebuild` does not rebuild it.
+DCTpS spends nothing on its fixed DCT; Doping must first pay for ``A`` and
+``B`` (lenet300's numbers: analysis/README.md, "Doping").  Only fully
+connected models convert.  A Doping model's ``spec`` has ``kind = "doping"``
+and the plan; :func:`refnet.models.rebuild` does not rebuild it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.graph import Node
 from .._checks import as_rng
 from ..layers import DopingLinear
 from ..layers.doping import compact_factors, kronecker_weights
@@ -61,7 +55,6 @@ class DopingLayerPlan:
 
     @property
     def trainable(self) -> int:
-        """``m1 n1 + m2 n2 + nnz``."""
         return self.kronecker + self.nnz
 
     def describe(self) -> str:
@@ -87,12 +80,11 @@ class DopingPlan:
 
     @property
     def over_budget(self) -> bool:
-        """True when the Kronecker factors alone exceed the budget."""
         return self.trainable > self.budget
 
     @property
     def achieved_density(self) -> float:
-        """``trainable / total_size``: what :func:`refnet.models.density_of` measures."""
+        """What :func:`refnet.models.density_of` measures."""
         return self.trainable / self.total_size
 
     def describe(self) -> str:
@@ -127,10 +119,8 @@ def doping_plan(layers, density: float, distribution: str = "uniform") -> Doping
     """Factors and ``S`` entries of every fully connected weight at a density's budget.
 
     ``layers`` are ``(name, (m, n))`` as :func:`refnet.supports.allocate`
-    takes them (2-D only); ``distribution`` shares the entries left for ``S``
-    (any but ``"erk-clipped"``, whose total is not the one asked for).
-    Raises ValueError for a shape that is not 2-D, a bad list, density or
-    distribution, TypeError for ``layers`` that are not ``(str, shape)`` pairs.
+    takes them; ``distribution`` shares the entries left for ``S`` (any but
+    ``"erk-clipped"``, whose total is not the one asked for).
     """
     owner = "doping_plan"
     layers = list(zip(*check_layers(layers, owner)))
@@ -147,10 +137,7 @@ def doping_plan(layers, density: float, distribution: str = "uniform") -> Doping
     factors = [compact_factors(n, m) for _, (m, n) in layers]
     left = budget - sum(kronecker_weights(f) for f in factors)
     if left > 0:
-        allocation = allocate(layers, left / total, distribution)
-        nnz = [layer.nnz for layer in allocation.layers]
-        if sum(nnz) != left:         # exact by construction; never hand out a wrong budget
-            raise AssertionError(f"{owner}: allocated {sum(nnz)} entries of S, not {left}")
+        nnz = [layer.nnz for layer in allocate(layers, left / total, distribution).layers]
     else:
         nnz = [0] * len(layers)
     return DopingPlan(density=float(density), distribution=distribution, total_size=total,
@@ -162,12 +149,8 @@ def doping_plan(layers, density: float, distribution: str = "uniform") -> Doping
 def doping_weights(name: str, **model_args) -> list[tuple[str, tuple[int, int]]]:
     """``[(name, (m, n))]`` of the weights a Doping version of model ``name`` converts.
 
-    Raises
-    ------
-    ValueError
-        For an unknown model, a model with a convolution, or a fully connected
-        weight whose initialisation is rescaled (``init_scale != 1``, Fixup),
-        which a Doping layer does not reproduce.
+    ValueError for a convolution or a rescaled initialisation (Fixup), which a
+    Doping layer does not reproduce.
     """
     owner = "Doping"
     slots = blueprint_of(name, **model_args).slots()
@@ -190,7 +173,7 @@ def build_doping(name: str, *, density: float, rng, distribution: str = "uniform
 
     ``rng`` draws the supports of ``S`` layer by layer; the other arguments
     are :func:`doping_plan`'s and the model's.  ``model.spec["plan"]`` is
-    :meth:`DopingPlan.to_dict`.  Errors as for :func:`doping_weights`.
+    :meth:`DopingPlan.to_dict`.
 
     Examples
     --------
@@ -208,7 +191,7 @@ def build_doping(name: str, *, density: float, rng, distribution: str = "uniform
             layer_plan = by_name[node_name]
             item = DopingLinear(item.n_in, item.n_out, factors=layer_plan.factors,
                                 nnz=layer_plan.nnz, rng=rng, bias=item.bias)
-        nodes.append(Node(node_name, item, inputs if isinstance(inputs, tuple) else (inputs,)))
+        nodes.append((node_name, item, inputs))
     spec = {"format": SPEC_FORMAT, "version": SPEC_VERSION, "name": name,
             "args": blueprint.args, "kind": "doping", "density": float(density),
             "distribution": distribution, "min_per_layer": 0, "sparse_init": "zeros",

@@ -27,7 +27,7 @@ import math
 from .._checks import check_positive_int
 from ..layers import AvgPool2d, Flatten, ReLU
 from .blueprint import Blueprint, ConvWeight, LinearWeight
-from .mlp import _in_shape
+from .mlp import _chain, _in_shape
 
 __all__ = ["lenet5", "lenet5_cifar"]
 
@@ -37,15 +37,6 @@ def _image_shape(in_shape, owner) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ValueError(f"{owner}: in_shape must be (channels, height, width), got {shape}")
     return shape
-
-
-def _chain(items) -> tuple:
-    """Nodes of a chain: each ``(name, item)`` reads the previous node."""
-    nodes, previous = [], "input"
-    for name, item in items:
-        nodes.append((name, item, previous))
-        previous = name
-    return tuple(nodes)
 
 
 def _after(shape, *layers) -> tuple:
@@ -58,11 +49,7 @@ def _after(shape, *layers) -> tuple:
 
 
 def lenet5(*, in_shape=(1, 28, 28), classes: int = 10) -> Blueprint:
-    """LeNet-5 for MNIST (module docstring); ``in_shape`` at least 12 x 12.
-
-    Nodes ``conv1, act1, pool1, conv2, act2, pool2, flatten, fc1, act3, fc2,
-    act4, fc3``; fc1 takes whatever the convolutions leave.
-    """
+    """LeNet-5 for MNIST (module docstring); ``in_shape`` at least 12 x 12."""
     owner = "lenet5"
     shape = _image_shape(in_shape, owner)
     classes = check_positive_int("classes", classes, owner)
@@ -83,11 +70,7 @@ def lenet5(*, in_shape=(1, 28, 28), classes: int = 10) -> Blueprint:
 
 
 def lenet5_cifar(*, in_shape=(3, 32, 32), classes: int = 10) -> Blueprint:
-    """The DCTpS paper's LeNet-5 for CIFAR-10 (module docstring); at least 32 x 32.
-
-    Nodes ``conv1, act1, pool1, conv2, act2, pool2, conv3, act3, flatten, fc1,
-    act4, fc2``; fc1 takes whatever conv3 leaves.
-    """
+    """The DCTpS paper's LeNet-5 for CIFAR-10 (module docstring); at least 32 x 32."""
     owner = "lenet5-cifar"
     shape = _image_shape(in_shape, owner)
     classes = check_positive_int("classes", classes, owner)

@@ -24,15 +24,18 @@ def _in_shape(in_shape, owner) -> tuple[int, ...]:
     return tuple(check_positive_int("in_shape", s, owner) for s in shape)
 
 
+def _chain(items) -> tuple:
+    """Nodes ``(name, item, inputs)`` of a chain: each reads the previous node."""
+    names = ["input"] + [name for name, _ in items]
+    return tuple((name, item, previous) for (name, item), previous in zip(items, names))
+
+
 def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) -> Blueprint:
-    """A fully connected network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+    """A fully connected network ``sizes[0] -> ... -> sizes[-1]``: ``fc1, act1, ..., fcL``.
 
-    Nodes are ``fc1, act1, fc2, act2, ..., fcL`` (no activation after the
-    last layer: its outputs are logits).
-
-    ``sizes`` lists at least two widths.  An ``in_shape`` of more than one
-    axis (an image) is flattened first by a node ``flatten``; its size must be
-    ``sizes[0]``.
+    The last layer's outputs are logits.  An ``in_shape`` of more than one
+    axis (an image, of ``sizes[0]`` entries) is flattened first by a node
+    ``flatten``.
     """
     owner = "mlp"
     try:
@@ -50,27 +53,19 @@ def mlp(sizes, *, in_shape=None, activation: str = "relu", bias: bool = True) ->
     if math.prod(shape) != sizes[0]:
         raise ValueError(f"{owner}: in_shape {shape} has {math.prod(shape)} entries, but "
                          f"sizes[0] is {sizes[0]}")
-    nodes, previous = [], "input"
-    if len(shape) > 1:
-        nodes.append(("flatten", Flatten(), previous))
-        previous = "flatten"
-    depth = len(sizes) - 1
-    for i in range(depth):
-        nodes.append((f"fc{i + 1}", LinearWeight(sizes[i], sizes[i + 1], bool(bias)), previous))
-        previous = f"fc{i + 1}"
-        if i < depth - 1:
-            nodes.append((f"act{i + 1}", ACTIVATIONS[activation](), previous))
-            previous = f"act{i + 1}"
+    items = [("flatten", Flatten())] if len(shape) > 1 else []
+    for i in range(len(sizes) - 1):
+        items += [(f"fc{i + 1}", LinearWeight(sizes[i], sizes[i + 1], bool(bias))),
+                  (f"act{i + 1}", ACTIVATIONS[activation]())]
     args = {"sizes": sizes, "in_shape": list(shape), "activation": activation,
             "bias": bool(bias)}
-    return Blueprint(tuple(nodes), shape, args)
+    return Blueprint(_chain(items[:-1]), shape, args)      # logits: no activation after fcL
 
 
 def lenet300(*, in_shape=(784,), classes: int = 10) -> Blueprint:
-    """LeNet-300-100 (LeCun et al. 1998): ``784 -> 300 -> 100 -> 10``, ReLU, biases.
+    """LeNet-300-100 (LeCun et al. 1998), the pruning literature's MNIST MLP.
 
-    The pruning literature's MNIST MLP (SNIP, FORCE, the DCTpS paper): 266,200
-    prunable weights.  ``in_shape`` may be an image (flattened first).
+    ``784 -> 300 -> 100 -> 10``, ReLU, biases; ``in_shape`` may be an image.
     """
     shape = _in_shape(in_shape, "lenet300")
     classes = check_positive_int("classes", classes, "lenet300")

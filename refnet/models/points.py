@@ -22,11 +22,7 @@ __all__ = ["relu_margin", "check_point"]
 
 
 def relu_margin(net: Graph, params: dict, x) -> float:
-    """The smallest nonzero ``|input|`` of any ReLU/LeakyReLU node of ``net`` at ``x``.
-
-    Exact zeros are skipped (see the module docstring); inf if there is nothing
-    left.
-    """
+    """The smallest nonzero ``|input|`` of any ReLU/LeakyReLU node at ``x`` (inf: none)."""
     values, _ = net.forward_all(params, x)
     margin = np.inf
     for node in net.nodes:
@@ -45,21 +41,11 @@ def check_point(net: Graph, rng, *, batch: int = 2, scale: float = 0.3,
                 margin: float = 1e-4, attempts: int = 100):
     """A random ``(x, params)`` with every ReLU input at least ``margin`` from 0.
 
-    ``x`` is standard normal of shape ``(batch, *net.input_shape)``; params
-    are ``net.init(rng)`` plus N(0, scale^2) noise, so parameters that start
-    at zero (biases, a DCTpS layer's ``S``, Fixup's zeroed layers) take part in
-    every derivative.  Both are drawn again, from the same ``rng``, until the
-    margin holds.
-
-    Returns
-    -------
-    x : ndarray
-    params : dict
-
-    Raises
-    ------
-    RuntimeError
-        If no draw within ``attempts`` keeps the margin.
+    ``x`` is standard normal, ``(batch, *net.input_shape)``; params are
+    ``net.init(rng)`` plus N(0, scale^2) noise, so parameters that start at
+    zero (biases, a DCTpS layer's ``S``, Fixup's zeroed layers) take part in
+    every derivative.  Both are drawn again from ``rng`` until the margin
+    holds; RuntimeError after ``attempts`` draws.
     """
     rng = as_rng(rng)
     for _ in range(attempts):

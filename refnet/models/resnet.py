@@ -47,11 +47,7 @@ def fixup_scale(num_branches: int, branch_layers: int = 2) -> float:
 
 def resnet_small(*, in_shape=(1, 28, 28), classes: int = 10, width: int = 8,
                  blocks=(1, 1, 1)) -> Blueprint:
-    """A small Fixup-initialised residual network (see the module docstring).
-
-    ``width`` channels in the first stage, doubled by each later stage (which
-    halves the map, rounding up); ``blocks`` residual blocks per stage.
-    """
+    """A small Fixup-initialised residual network (module docstring)."""
     owner = "resnet-small"
     shape = _image_shape(in_shape, owner)
     classes = check_positive_int("classes", classes, owner)

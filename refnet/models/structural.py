@@ -78,16 +78,16 @@ def _conv_pattern(in_shape, out_channels, kernel, stride, padding, pattern):
                            shape=(out_channels * ho * wo, c * h * w))
     matrix.sum_duplicates()
     matrix.data[:] = 1
-    return matrix, (out_channels, ho, wo)
+    return matrix
 
 
 def _pool_pattern(in_shape, pool):
     c, h, w = in_shape
     kh, kw = pool.kernel_size
     # each channel on its own: a (1, H, W) image, a kernel of one channel
-    single, (_, ho, wo) = _conv_pattern((1, h, w), 1, pool.kernel_size, pool.stride,
-                                        pool.padding, np.ones((1, kh * kw), dtype=bool))
-    return sp.block_diag([single] * c, format="csr"), (c, ho, wo)
+    single = _conv_pattern((1, h, w), 1, pool.kernel_size, pool.stride, pool.padding,
+                           np.ones((1, kh * kw), dtype=bool))
+    return sp.block_diag([single] * c, format="csr")
 
 
 def _sparse_pattern(layer) -> sp.csr_matrix:
@@ -102,24 +102,8 @@ def _sparse_pattern(layer) -> sp.csr_matrix:
 def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
     """The supports of a chain network's layers, ready for ``structural_rank``.
 
-    Parameters
-    ----------
-    net : Graph
-        A chain network (module docstring).
-    in_shape : tuple of int, optional
-        Default ``net.input_shape``.
-
-    Returns
-    -------
-    list of scipy.sparse.csr_matrix
-        One 0/1 int8 ``(out_units, in_units)`` pattern per non-diagonal node,
-        in forward order.
-
-    Raises
-    ------
-    ValueError
-        For a network that is not a chain, a layer without a known pattern,
-        or no input shape.
+    One 0/1 int8 CSR ``(out_units, in_units)`` pattern per node that mixes
+    units, in forward order; ``in_shape`` defaults to ``net.input_shape``.
 
     Examples
     --------
@@ -136,31 +120,23 @@ def structural_supports(net, in_shape=None) -> list[sp.csr_matrix]:
         raise ValueError("structural_supports: the network has no input_shape; pass in_shape")
     supports = []
     for path, layer in _chain(net):
-        if isinstance(layer, _DIAGONAL):
-            shape = layer.output_shape(shape)
-            continue
         if isinstance(layer, Linear):
             supports.append(dense_support(layer.n_out, layer.n_in))
-            shape = layer.output_shape(shape)
         elif isinstance(layer, SparseLinear):
             supports.append(_sparse_pattern(layer))
-            shape = layer.output_shape(shape)
         elif isinstance(layer, (Conv2d, SparseConv2d)):
             layer.output_shape(shape)                 # checks the input shape
-            if isinstance(layer, SparseConv2d):
-                pattern = _sparse_pattern(layer).toarray() != 0
-            else:
-                pattern = np.ones((layer.out_channels, layer.patch_size), dtype=bool)
-            matrix, shape = _conv_pattern(shape, layer.out_channels, layer.kernel_size,
-                                          layer.stride, layer.padding, pattern)
-            supports.append(matrix)
+            pattern = (_sparse_pattern(layer).toarray() != 0 if isinstance(layer, SparseConv2d)
+                       else np.ones((layer.out_channels, layer.patch_size), dtype=bool))
+            supports.append(_conv_pattern(shape, layer.out_channels, layer.kernel_size,
+                                          layer.stride, layer.padding, pattern))
         elif isinstance(layer, (AvgPool2d, MaxPool2d)):
             layer.output_shape(shape)
-            matrix, shape = _pool_pattern(shape, layer)
-            supports.append(matrix)
-        else:
+            supports.append(_pool_pattern(shape, layer))
+        elif not isinstance(layer, _DIAGONAL):
             raise ValueError(f"structural_supports: no structural pattern for node {path!r} "
                              f"({type(layer).__name__})")
+        shape = layer.output_shape(shape)
     if not supports:
         raise ValueError("structural_supports: the network has no layer that mixes units")
     return supports

@@ -1,8 +1,6 @@
 """Choosing and moving sparse supports: pruning at initialisation, IMP, RigL, subspaces.
 
-The density arithmetic (:func:`allocate`, :func:`sample_supports`) is
-:mod:`refnet.supports`'s and the network-tree helpers are
-:mod:`refnet.networks`'s; both are re-exported here.
+Re-exports the density arithmetic of :mod:`refnet.supports` and two tree helpers.
 """
 from ..networks import replace_layers, sparse_layers
 from ..supports import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,

@@ -29,7 +29,7 @@ __all__ = ["dense_twin", "dense_weight_gradients"]
 
 
 def _dense_layer(layer, layer_params: dict):
-    """A dense Linear/Conv2d computing what sparse ``layer`` computes, and its parameters."""
+    """A dense Linear/Conv2d computing what sparse ``layer`` computes, and its params."""
     matrix = layer.dense_matrix(layer_params)                       # alpha * D + S, (m, n)
     if isinstance(layer, SparseConv2d):
         dense = Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
@@ -44,19 +44,9 @@ def _dense_layer(layer, layer_params: dict):
 
 
 def dense_twin(net: Layer, params: dict, paths=None):
-    """The network with its sparse/DCTpS layers (default all, or ``paths``) made dense.
+    """``(twin, twin_params)``: ``net`` with its sparse layers (or those at ``paths``) dense.
 
-    Returns
-    -------
-    twin : Layer
-        A Graph (or ``net``'s container type) computing ``net``'s function.
-    twin_params : dict
-        ``{"W", "b"}`` at each replaced path, the rest shared with ``params``.
-
-    Raises
-    ------
-    ValueError
-        If a path is not a sparse or DCTpS layer of ``net``.
+    ``twin_params`` has ``{"W", "b"}`` at each replaced path and shares the rest.
     """
     layers = dict(sparse_layers(net))
     paths = list(layers) if paths is None else list(paths)
@@ -74,25 +64,11 @@ def dense_twin(net: Layer, params: dict, paths=None):
 
 def dense_weight_gradients(net: Layer, params: dict, x, labels, *,
                            loss: str = "cross-entropy", paths=None):
-    """The loss on one batch and ``dL/dW`` at EVERY position of each sparse layer's matrix.
+    """``(loss, {path: dL/dW})`` on one batch, ``dL/dW`` at EVERY position of the matrix.
 
-    Parameters
-    ----------
-    net : Layer
-    params : dict
-    x, labels : ndarray
-        One batch.
-    loss : {"cross-entropy", "mse"}, default "cross-entropy"
-    paths : iterable of str, optional
-        Default every sparse and DCTpS layer.
-
-    Returns
-    -------
-    value : float
-        The dense twin's loss (the network's, up to rounding).
-    grads : dict
-        ``{path: (m, n) array}`` in weight-matrix coordinates; on the support
-        it equals the layer's own ``S`` cotangent.
+    ``paths`` default to every sparse and DCTpS layer.  The loss is the dense
+    twin's (the network's, up to rounding); on the support ``dL/dW`` equals the
+    layer's own ``S`` cotangent.
 
     Examples
     --------

@@ -1,14 +1,6 @@
-"""Jacobian spectra of refnet networks: statistics, structural rank, random-matrix theory.
+"""Jacobian spectra: statistics (``stats``), structural rank (``structural``), theory.
 
-``stats``
-    singular values, the zero atom, condition number, stable rank, ... per
-    example or pooled over a batch; extreme singular values of an operator.
-``structural``
-    rank bounds of a sparse chain from its supports alone (no floating point).
-``theory``
-    Marchenko-Pastur and Fuss-Catalan laws and their finite-size moments.
-
-The Jacobians themselves are engine (:mod:`refnet.jacobian`), re-exported here.
+The Jacobians themselves are :mod:`refnet.jacobian`'s, re-exported here.
 
 Examples
 --------

@@ -1,9 +1,7 @@
 """Statistics of singular-value spectra, one matrix at a time or pooled over a batch.
 
-How many singular values are (numerically) zero, the size and spread of the
-rest, threshold-free summaries (stable rank), and the extreme singular values of
-a matrix-free operator such as :func:`refnet.jacobian.jacobian_operator`.  "Zero" means at most the
-tolerance of :func:`zero_tolerance`; "nonzero" above it, and ``rank`` counts those.
+"Zero" means at most :func:`zero_tolerance`; "nonzero" above it, and ``rank``
+counts those.  Also the extreme singular values of a matrix-free operator.
 """
 from __future__ import annotations
 
@@ -24,11 +22,7 @@ _EPS = np.finfo(np.float64).eps
 
 
 def singular_values(J) -> np.ndarray:
-    """Singular values of a matrix or of a stack of them, descending.
-
-    ``J`` (..., m, n), for example :func:`~refnet.jacobian.jacobian`'s (B, m, n);
-    returns ``sigma`` (..., min(m, n)).
-    """
+    """Singular values ``(..., min(m, n))`` of a stack of matrices ``(..., m, n)``, descending."""
     J = np.asarray(J)
     if J.ndim < 2:
         raise ValueError(f"singular_values: J has shape {J.shape}, expected (..., m, n)")
@@ -58,23 +52,9 @@ def zero_tolerance(sigma, shape, *, rtol: float | None = None,
                    atol: float | None = None) -> np.ndarray:
     """The threshold at or below which a singular value counts as zero, per matrix.
 
-    Parameters
-    ----------
-    sigma : array_like, shape (..., min(m, n))
-        All singular values of each matrix.
-    shape : (int, int)
-        The matrix shape ``(m, n)``.
-    rtol, atol : float, optional
-        Relative (``rtol * sigma_max``) and absolute tolerances; with both, the
-        larger applies.
-
-    Returns
-    -------
-    tol : ndarray, shape (...)
-
-    Notes
-    -----
-    Without ``rtol`` and ``atol`` it is numpy's ``matrix_rank`` rule::
+    ``sigma`` (..., min(m, n)) holds ALL singular values of each ``(m, n) =
+    shape`` matrix; returns ``tol`` (...).  ``rtol * sigma_max`` and ``atol``:
+    the larger applies.  Without either it is numpy's ``matrix_rank`` rule::
 
         tol = max(m, n) * eps * sigma_max          # eps = 2.2e-16 for float64
 
@@ -141,30 +121,12 @@ def _scalar(stats: SpectrumStats) -> SpectrumStats:
 
 def spectrum_stats(sigma, shape, *, rtol: float | None = None,
                    atol: float | None = None) -> SpectrumStats:
-    """Statistics of the spectrum of each matrix.
+    """:class:`SpectrumStats` of each matrix, from ALL its singular values (any order).
 
-    Parameters
-    ----------
-    sigma : array_like, shape (min(m, n),) or (..., min(m, n))
-        ALL singular values of each matrix (any order), for example
-        ``singular_values(J)``.
-    shape : (int, int)
-        The matrix shape ``(m, n)``, needed by the default zero tolerance.
-    rtol, atol : float, optional
-        User zero tolerance (see :func:`zero_tolerance`).
-
-    Returns
-    -------
-    SpectrumStats
-        ValueError unless ``sigma`` holds ``min(m, n)`` finite values >= 0 per matrix.
-
-    Notes
-    -----
-    Each field is defined on :class:`SpectrumStats`.  Those over the nonzero
-    values (``sv_min``, ``cond``, ``mean_sq_sv``, ``mean_log_sv``) are NaN when
-    there is none, ``stable_rank`` for the zero matrix.  The stable rank needs no
-    threshold: at most the rank, and close to it when the nonzero values are of
-    one size.
+    Arguments as :func:`zero_tolerance`'s.  The statistics over the nonzero
+    values are NaN when there is none, ``stable_rank`` for the zero matrix.
+    The stable rank needs no threshold: at most the rank, and close to it when
+    the nonzero values are of one size.
 
     Examples
     --------
@@ -179,12 +141,10 @@ def spectrum_stats(sigma, shape, *, rtol: float | None = None,
 
 def pooled_nonzero(sigma, shape, *, rtol: float | None = None,
                    atol: float | None = None) -> tuple[np.ndarray, int, int]:
-    """The nonzero singular values of a stack of matrices, pooled, and the zero count.
+    """``(values, n_zero, count)``: a stack's nonzero singular values in one flat array.
 
-    ``sigma`` (..., min(m, n)), ``shape``, ``rtol`` and ``atol`` as in
-    :func:`zero_tolerance`, each matrix with its own tolerance.  Returns
-    ``(values, n_zero, count)``: every nonzero value in one flat array (for a
-    histogram of ``log10(values)``), how many were zero, how many in all.
+    Arguments as :func:`zero_tolerance`'s, each matrix with its own tolerance;
+    ``n_zero`` values were zero of ``count``.
     """
     sigma, m, n = _check_sigma(sigma, shape)
     tol = zero_tolerance(sigma, (m, n), rtol=rtol, atol=atol)
@@ -194,21 +154,13 @@ def pooled_nonzero(sigma, shape, *, rtol: float | None = None,
 
 def pooled_spectrum_stats(sigma, shape, *, rtol: float | None = None,
                           atol: float | None = None) -> SpectrumStats:
-    """Statistics of the POOLED distribution of the spectra of a stack of matrices.
+    """Python-scalar statistics of the POOLED spectra of a stack of matrices.
 
-    Arguments as in :func:`spectrum_stats`; returns Python scalars.
-
-    Notes
-    -----
-    Which values are zero is decided per matrix (each with its own
-    ``sigma_max``); then every value of every matrix goes into one multiset
-    (the distribution a histogram of all spectra shows).  ``frac_zero``,
-    ``sv_max``, ``sv_min``, ``cond``, ``mean_sq_sv``, ``mean_sq_sv_all`` and
-    ``mean_log_sv`` are those of the multiset, so ``cond`` is the largest
-    value over the smallest nonzero value of ANY matrix (a worst case, not an
-    average of condition numbers); ``n_values`` and ``rank`` are totals.
-    ``stable_rank`` and ``tol`` have no pooled meaning and are the means of
-    the per-matrix values.
+    Which values are zero is decided per matrix; then every value of every
+    matrix goes into one multiset (what a histogram of all spectra shows),
+    whose statistics these are: ``cond`` is the largest value over the
+    smallest nonzero value of ANY matrix, ``n_values`` and ``rank`` are
+    totals.  ``stable_rank`` and ``tol`` are the means of the per-matrix values.
     """
     sigma, m, n = _check_sigma(sigma, shape)
     flat = sigma.reshape(-1, sigma.shape[-1])
@@ -238,19 +190,12 @@ def extreme_singular_values(op, k: int = 1, *, method: str = "auto",
                             seed=0) -> ExtremeSingularValues:
     """The ``k`` largest and ``k`` smallest singular values of a linear operator.
 
-    Parameters
-    ----------
-    op : LinearOperator, ndarray or sparse matrix, shape (m, n)
-    k : int, default 1
-        How many at each end, ``1 <= k <= min(m, n)``.
-    method : {"auto", "svds", "exact"}, default "auto"
-        ``"exact"``: the full SVD of :func:`dense_matrix`.  ``"svds"``:
-        ``scipy.sparse.linalg.svds`` (ARPACK) at both ends.  ``"auto"``: svds,
-        but the smallest are taken from the exact SVD when ARPACK does not
-        converge or returns one below ``SVDS_MIN_RELATIVE * sigma_max``.  Both
-        use the exact SVD when ``k = min(m, n)``, which ARPACK cannot do.
-    seed : int or numpy.random.Generator, default 0
-        ARPACK's starting vectors.
+    ``op`` is a LinearOperator, array or sparse matrix.  ``method="exact"``:
+    the full SVD of :func:`dense_matrix`; ``"svds"``: ``scipy.sparse.linalg.svds``
+    (ARPACK, starting vectors from ``seed``) at both ends; ``"auto"``: svds,
+    but the smallest from the exact SVD when ARPACK does not converge or
+    returns one below ``SVDS_MIN_RELATIVE * sigma_max``.  All use the exact
+    SVD when ``k = min(m, n)``.
 
     Notes
     -----
@@ -259,10 +204,9 @@ def extreme_singular_values(op, k: int = 1, *, method: str = "auto",
     ``eps * sigma_max**2 / (2 * sigma**2)``: 1e-6 at ``sigma = sqrt(eps / 2e-6) *
     sigma_max`` (:data:`SVDS_MIN_RELATIVE`, 1.05e-5).  And ``which="SM"`` runs
     without the shift-invert a matrix-free operator cannot give, so it converges
-    slowly or never on a cluster near zero (SciPy 1.17, 200 x 250, k = 3: a
-    150-dimensional null space did not converge in 1 s; a cluster at 1e-7 came
-    out 2e-4 off).  The largest values are accurate to about ``eps``.  ``"auto"``
-    cannot see ARPACK miss part of a cluster; ``"exact"`` is the reference.
+    slowly or never on a cluster near zero (SciPy 1.17, 200 x 250: a null space
+    of 150 did not converge in 1 s; a cluster at 1e-7 came out 2e-4 off).
+    ``"auto"`` cannot see ARPACK miss part of a cluster; ``"exact"`` is the reference.
 
     Examples
     --------

@@ -1,12 +1,9 @@
 """Structural rank of a chain of sparse layers: bounds from the supports alone.
 
 Which entries of each weight MAY be nonzero already limits the rank of the
-network's Jacobian, whatever the values.  Integer graph computation only
-(reachability, bipartite matching, maximum flow); :func:`structural_rank` has
-the derivation.  The chain is ``x -> A_1 -> ... -> A_L -> y``, ``A_l`` the
-(out, in) support of layer ``l``; an elementwise activation is
-:func:`identity_support` (and changes no bound), a DCT part ``alpha * D``
-:func:`dense_support`.
+network's Jacobian, whatever the values (:func:`structural_rank` derives it).
+Integer graph computation only; an elementwise activation is
+:func:`identity_support`, a DCT part ``alpha * D`` :func:`dense_support`.
 """
 from __future__ import annotations
 
@@ -36,11 +33,10 @@ def identity_support(n: int) -> sp.csr_matrix:
 
 
 def support_pattern(A, name: str = "support") -> sp.csr_matrix:
-    """The 0/1 pattern of a support, as an int8 CSR matrix without duplicates.
+    """The 0/1 int8 CSR pattern of ``A`` (out, in), without duplicates.
 
-    ``A`` (out, in): for a SPARSE matrix every STORED entry, explicit zeros too
-    (a DCTpS layer's zero-initialised ``S`` is stored zeros on a fixed support);
-    for an array its nonzero entries.  ``name`` is for error messages.
+    For a SPARSE matrix every STORED entry, explicit zeros too (a DCTpS
+    layer's zero-initialised ``S``); for an array its nonzero entries.
     """
     if sp.issparse(A):
         A = sp.csr_matrix(A)
@@ -95,9 +91,7 @@ def _vertex_disjoint_paths(chain: list[sp.csr_matrix], widths: list[int]) -> int
     offsets = np.concatenate([[0], np.cumsum(widths)])
     units = int(offsets[-1])
     source, sink = 2 * units, 2 * units + 1
-    # unit u is split into in-node 2u and out-node 2u+1 joined by an edge of
-    # capacity 1, so at most one path passes through it; the source feeds every
-    # input, every output feeds the sink
+    # unit u: in-node 2u -> out-node 2u+1, capacity 1 (structural_rank, Notes)
     u, last = np.arange(units), offsets[-2] + np.arange(widths[-1])
     rows = [2 * u, np.full(widths[0], source), 2 * last + 1]
     cols = [2 * u + 1, 2 * np.arange(widths[0]), np.full(widths[-1], sink)]
@@ -114,18 +108,8 @@ def _vertex_disjoint_paths(chain: list[sp.csr_matrix], widths: list[int]) -> int
 def structural_rank(supports: Sequence) -> StructuralRank:
     """Upper bounds on the rank of a chain of sparse layers from its supports alone.
 
-    Parameters
-    ----------
-    supports : sequence of (out, in) matrices
-        The layers' supports in forward order (``supports[0]`` acts on the
-        inputs), each as :func:`support_pattern` reads it.  ValueError if
-        consecutive shapes do not chain.
-
-    Returns
-    -------
-    StructuralRank
-        ``rank_bound`` the sharp bound, ``matching_bound >= rank_bound`` the
-        per-layer one, and which units are connected at all.
+    ``supports`` are the layers' ``(out, in)`` supports in forward order
+    (``supports[0]`` acts on the inputs), as :func:`support_pattern` reads them.
 
     Notes
     -----

@@ -13,8 +13,7 @@ Fuss-Catalan
     infinity``; ``L = 1`` is Marchenko-Pastur with ratio 1.
 
 The finite-size moments are exact for real Gaussian matrices at finite N, so
-tests comparing samples with them see only sampling noise.  (A product of
-orthogonal matrices needs no law: every ``sigma = 1``.)
+tests comparing samples with them see only sampling noise.
 """
 from __future__ import annotations
 
@@ -54,23 +53,18 @@ def marchenko_pastur_edges(ratio: float, variance: float = 1.0) -> tuple[float, 
 
 
 def marchenko_pastur_pdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
-    """Density of the eigenvalues of ``X @ X.T`` (squared singular values of ``X``).
-
-    At points ``x`` (``lambda >= 0``) for an N x M matrix ``X`` (``ratio = N /
-    M``) with entries of variance ``variance / M``: the absolutely continuous
-    part, zero outside ``[a, b]``.
+    """The Marchenko-Pastur density of the eigenvalues ``x`` of ``X @ X.T`` (continuous part).
 
     Notes
     -----
-    With ``[a, b] = marchenko_pastur_edges(ratio, variance)``::
+    With ``[a, b] = marchenko_pastur_edges(ratio, variance)``, zero outside::
 
         pdf(x) = sqrt((b - x) * (x - a)) / (2 * pi * ratio * variance * x)   for a <= x <= b
 
     For ``ratio <= 1`` it integrates to 1.  For ``ratio > 1`` (a tall ``X``,
     N > M) it integrates to ``1 / ratio`` and the remaining mass ``1 - 1 /
     ratio`` is an atom at 0 (the N - M zero eigenvalues).  The density of the
-    M nonzero ones alone is ``ratio * pdf``.  Moments:
-    :func:`marchenko_pastur_moments`.
+    M nonzero ones alone is ``ratio * pdf``.
     """
     c, v = _check_law(ratio, variance)
     a, b = marchenko_pastur_edges(c, v)
@@ -82,10 +76,7 @@ def marchenko_pastur_pdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
 
 
 def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
-    """Cumulative distribution of the Marchenko-Pastur law, the atom at 0 included.
-
-    Arguments as in :func:`marchenko_pastur_pdf`; ``P(lambda <= x)`` is ``max(0, 1 -
-    1 / ratio)`` on ``[0, a]`` and 1 from ``b`` on.
+    """``P(lambda <= x)`` of the Marchenko-Pastur law, the atom at 0 included.
 
     Notes
     -----
@@ -129,19 +120,12 @@ def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
 
 
 def marchenko_pastur_moments(ratio: float, k, variance: float = 1.0):
-    """Moments ``E[lambda**k]`` of the Marchenko-Pastur law (atom included).
+    """Moments ``E[lambda**k]`` of the Marchenko-Pastur law (atom included), ``k >= 1``.
 
-    ``k``: an order ``>= 1`` (a float back) or an array of them (an array back).
-
-    Notes
-    -----
-    The Narayana polynomials::
+    The Narayana polynomials (so ``E[lambda] = variance``, ``E[lambda**2] =
+    variance**2 * (1 + ratio)``)::
 
         E[lambda**k] = variance**k * sum_{r=0}^{k-1} ratio**r / (r + 1) * C(k, r) * C(k - 1, r)
-
-    so ``E[lambda] = variance`` and ``E[lambda**2] = variance**2 * (1 +
-    ratio)``.  For the finite-size second moment see
-    :func:`marchenko_pastur_finite_second_moment`.
     """
     c, v = _check_law(ratio, variance)
 
@@ -154,12 +138,8 @@ def marchenko_pastur_moments(ratio: float, k, variance: float = 1.0):
 
 
 def marchenko_pastur_finite_second_moment(n_rows: int, n_cols: int) -> float:
-    """Exact ``E[mean(sigma**4)]`` over the N eigenvalues of ``X @ X.T`` at finite size.
+    """Exact ``E[mean(sigma**4)]`` of an N x M ``X`` of i.i.d. real N(0, 1/M) entries.
 
-    ``X`` is N x M (``n_rows`` x ``n_cols``) with i.i.d. real N(0, 1/M) entries.
-
-    Notes
-    -----
     For a real Wishart matrix ``Z @ Z.T`` with Z of i.i.d. N(0, 1) entries,
     ``E[trace((Z @ Z.T)**2)] = N * M * (N + M + 1)``, so::
 
@@ -173,13 +153,8 @@ def marchenko_pastur_finite_second_moment(n_rows: int, n_cols: int) -> float:
 
 
 def fuss_catalan_moments(L: int, k):
-    """Moments ``E[lambda**k]`` of the Fuss-Catalan law of order ``L``, exactly.
+    """Moments ``E[lambda**k]`` (ints) of the Fuss-Catalan law of order ``L``, ``k >= 0``.
 
-    ``L >= 1`` factors (depth); ``k``: an order ``>= 0`` (an int back) or an array
-    of them (an int array back).
-
-    Notes
-    -----
     The limit law of the squared singular values of ``W_L @ ... @ W_1``, each
     ``W`` an independent N x N matrix of N(0, 1/N) entries, has moments the
     Fuss-Catalan numbers::
@@ -218,13 +193,8 @@ def _fc_rho(phi, L):
 
 
 def fuss_catalan_curve(L: int, n_points: int = 400) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``(x, pdf(x))`` on the Fuss-Catalan density, for plot overlays.
+    """``n_points`` points ``(x, pdf(x))``, ``x`` increasing, on the Fuss-Catalan density.
 
-    Returns ``x, pdf``, each of shape (n_points,), ``x`` increasing over the open
-    support of the law of order ``L >= 1``.
-
-    Notes
-    -----
     The density has an exact parametrisation (Haagerup-Moller; Neuschel),
     for ``0 < phi < pi / (L + 1)``::
 
@@ -267,13 +237,10 @@ def fuss_catalan_pdf(x, L: int) -> np.ndarray:
 
 
 def gaussian_product_moments(L: int, N: int) -> tuple[float, float]:
-    """Exact finite-N ``E[mean(sigma**2)]`` and ``E[mean(sigma**4)]`` of a Gaussian product.
+    """Exact finite-N ``(E[mean(sigma**2)], E[mean(sigma**4)])`` of a Gaussian product.
 
-    The product is ``P = W_L @ ... @ W_1`` of independent N x N matrices with
-    i.i.d. real N(0, 1/N) entries; the means are over its N singular values.
-
-    Returns ``m1, m2``: ``m1 = 1`` exactly; ``m2 -> L + 1`` (Fuss-Catalan) as N
-    grows, with a correction of order ``L**2 / N``.
+    ``P = W_L @ ... @ W_1``, independent N x N matrices of i.i.d. real N(0,
+    1/N) entries.  ``m1 = 1``; ``m2 -> L + 1`` (Fuss-Catalan) as N grows.
 
     Notes
     -----
@@ -301,12 +268,9 @@ def gaussian_product_moments(L: int, N: int) -> tuple[float, float]:
 
 
 def sq_sv_density_to_log10(lam, pdf) -> tuple[np.ndarray, np.ndarray]:
-    """Change variables from ``lambda = sigma**2`` to ``u = log10(sigma)``.
+    """``(u, pdf_u)``: a density ``pdf`` at ``lam = sigma**2 > 0`` moved to ``u = log10(sigma)``.
 
-    ``pdf`` is a density in ``lambda`` at the points ``lam > 0`` (for example
-    :func:`marchenko_pastur_pdf`); returns ``u = log10(lam) / 2`` and the density
-    in ``u``.  Since ``lambda = 10**(2 * u)``, ``d lambda / d u = 2 * ln(10) *
-    lambda`` and ``pdf_u(u) = pdf(lambda) * 2 * ln(10) * lambda``.
+    ``lambda = 10**(2 * u)``, so ``pdf_u(u) = pdf(lambda) * 2 * ln(10) * lambda``.
     """
     lam = np.asarray(lam, dtype=np.float64)
     pdf = np.asarray(pdf, dtype=np.float64)

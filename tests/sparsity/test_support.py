@@ -124,13 +124,10 @@ def test_per_row_sampling_is_uniform_within_rows_and_over_extra_rows():
 
 
 def test_row_counts():
-    np.testing.assert_array_equal(row_counts(4, 10, extra_rows="first"), [3, 3, 2, 2])
     np.testing.assert_array_equal(row_counts(4, 8, 0), [2, 2, 2, 2])
     random_counts = row_counts(5, 13, 3)
     assert random_counts.sum() == 13 and sorted(random_counts) == [2, 2, 3, 3, 3]
     np.testing.assert_array_equal(row_counts(5, 13, 3), random_counts)
-    rows, _ = sample_support_per_row((4, 5), 10, 0, extra_rows="first")
-    np.testing.assert_array_equal(np.bincount(rows), [3, 3, 2, 2])
 
 
 def test_matrix_shape():
@@ -182,7 +179,5 @@ def test_rng_must_be_explicit():
         sample_support((3, 4), 2, None)
     with pytest.raises(TypeError, match="rng must be"):
         sample_support_per_row((3, 4), 2, np.random)
-    with pytest.raises(ValueError, match="extra_rows must be 'random' or 'first'"):
-        sample_support_per_row((3, 4), 5, 0, extra_rows="last")
     with pytest.raises(TypeError, match="allocation must be an Allocation"):
         sample_supports({"w": 3}, 0)
