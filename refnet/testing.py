@@ -400,6 +400,8 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
     ValueError
         For unknown check names, or an input with no entries (nothing would be checked).
     """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"check_layer: layer must be a refnet Layer, got {layer!r}")
     rng = as_rng(seed)
     check_positive_int("n_directions", n_directions, "check_layer")
     selected = list(CHECKS) if checks is None else list(checks)

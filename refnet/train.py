@@ -347,6 +347,10 @@ def save_checkpoint(path, state: TrainState, meta: dict | None = None,
         np.savez(handle, **store)
 
 
+class _Refused(ValueError):
+    """A checkpoint that is readable but over a bound or of a kind refnet does not load."""
+
+
 def _read_members(path: str, max_bytes: int) -> dict:
     """The arrays of an ``.npz``; every member's size, dtype and shape are read from the
     zip and ``.npy`` headers and checked against ``max_bytes`` before its data is."""
@@ -355,27 +359,27 @@ def _read_members(path: str, max_bytes: int) -> dict:
         infos = archive.infolist()
         total = sum(info.file_size for info in infos)
         if total > max_bytes:
-            raise ValueError(f"it would decompress to {total:,} bytes, more than the bound "
+            raise _Refused(f"it would decompress to {total:,} bytes, more than the bound "
                              f"of {max_bytes:,} (load_checkpoint's max_bytes)")
         for info in infos:
             name = info.filename[:-4]
             if not info.filename.endswith(".npy") or info.flag_bits & 0x1 or \
                     info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise ValueError(f"member {info.filename!r} is not a plain .npy array")
+                raise _Refused(f"member {info.filename!r} is not a plain .npy array")
             if name == "__header__" and info.file_size > MAX_HEADER_BYTES:
-                raise ValueError(f"its metadata is {info.file_size:,} bytes, more than the "
+                raise _Refused(f"its metadata is {info.file_size:,} bytes, more than the "
                                  f"bound of {MAX_HEADER_BYTES:,}")
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
                 if version not in _NPY_HEADERS:
-                    raise ValueError(f"member {info.filename!r} has .npy version {version}")
+                    raise _Refused(f"member {info.filename!r} has .npy version {version}")
                 shape, _, dtype = _NPY_HEADERS[version](member)
                 kinds = "U" if name == "__header__" else "biuf"
                 if dtype.kind not in kinds or dtype.hasobject:
-                    raise ValueError(f"member {info.filename!r} has dtype {dtype}, expected "
+                    raise _Refused(f"member {info.filename!r} has dtype {dtype}, expected "
                                      "a bool, integer or float array")
                 if member.tell() + math.prod(shape) * dtype.itemsize != info.file_size:
-                    raise ValueError(f"member {info.filename!r} says shape {shape} of {dtype} "
+                    raise _Refused(f"member {info.filename!r} says shape {shape} of {dtype} "
                                      f"but holds {info.file_size:,} bytes")
                 member.seek(0)
                 arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
@@ -397,6 +401,8 @@ def load_checkpoint(path, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoin
         raise ValueError(f"checkpoint {path!r} is not a regular file (a folder or a device)")
     try:
         arrays = _read_members(path, max_bytes)
+    except _Refused as err:
+        raise ValueError(f"checkpoint {path!r} is refused: {err}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             NotImplementedError, zlib.error) as err:
         raise ValueError(f"checkpoint {path!r} is corrupt or truncated: {err}") \

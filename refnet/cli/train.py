@@ -117,9 +117,10 @@ def _check_options(args) -> None:
         given = [f"--{name.replace('_', '-')}" for name, default in
                  vars(defaults.parse_args([])).items()
                  if name not in RESUME_OPTIONS and getattr(args, name) != default]
-        require("--resume", args.resume, not given, f"used without {', '.join(given)} "
-                "(a resumed run takes its model, data and settings from the checkpoint; "
-                "only --epochs, --save, --json and --quiet apply)")
+        if given:
+            raise ValueError(f"{', '.join(given)} does nothing with --resume: the model, data "
+                             "and settings come from the checkpoint (only --epochs, --save, "
+                             "--json and --quiet apply)")
     for option in ("seed", "split_seed", "val_size"):
         value = getattr(args, option)
         require(f"--{option.replace('_', '-')}", value, value >= 0, "an integer >= 0")
