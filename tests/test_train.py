@@ -1,5 +1,6 @@
 """The training loop: determinism, exact resumption, divergence, schedules, checkpoints."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -106,10 +107,52 @@ def test_learning_rate_schedules():
 @pytest.mark.parametrize("kwargs, match", [
     ({"schedule": "linear"}, "schedule"), ({"optimizer": "rmsprop"}, "optimizer"),
     ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"loss": "hinge"}, "loss"),
+    ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"lr": math.nan}, "lr"),
+    ({"lr": math.inf}, "lr"), ({"lr": 0.0}, "lr"), ({"momentum": math.nan}, "momentum"),
+    ({"weight_decay": -math.inf}, "weight_decay"), ({"gamma": True}, "gamma"),
 ])
 def test_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)
+    with pytest.raises(TypeError, match="optimizer must be a str"):
+        TrainConfig(optimizer=None)
+
+
+def test_train_and_evaluate_name_their_bad_arguments():
+    net, x, y = _problem()
+    params = net.init(0)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        train(net, params, (x, y), {"lr": 0.1})
+    for size in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            evaluate(net, params, x, y, batch_size=size)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        evaluate(net, params, x, y, loss="hinge")
+    state = train(net, params, (x, y), TrainConfig(epochs=1), quiet=True).state
+    with pytest.raises(ValueError, match="optimizer state"):
+        train(net, params, (x, y), TrainConfig(epochs=2, optimizer="sgd"), resume=state)
+    with pytest.raises(ValueError, match="rng_state"):
+        train(net, params, (x, y), TrainConfig(epochs=2), resume=state._replace(rng_state={}))
+
+
+def test_save_checkpoint_refuses_what_it_could_not_load_back(tmp_path):
+    net, x, y = _problem()
+    state = train(net, net.init(0), (x, y), TrainConfig(epochs=1), quiet=True).state
+    path = tmp_path / "c.npz"
+    with pytest.raises(TypeError, match="dtype object"):
+        save_checkpoint(path, state, arrays={"bad": np.array([1, "a"], dtype=object)})
+    with pytest.raises(TypeError, match="complex"):
+        save_checkpoint(path, state, arrays={"bad": np.zeros(2, dtype=complex)})
+    for colliding in ({"a/b": np.zeros(1), "a": {"b": np.ones(1)}}, {1: np.zeros(1),
+                                                                     "1": np.ones(1)}):
+        with pytest.raises(ValueError, match="twice"):
+            save_checkpoint(path, state, arrays=colliding)
+    (tmp_path / "dir").mkdir()
+    os.symlink(tmp_path / "target", tmp_path / "link")
+    for bad in ("", tmp_path / "dir", tmp_path / "link", tmp_path / "missing" / "c.npz"):
+        with pytest.raises(ValueError, match="save_checkpoint: path"):
+            save_checkpoint(bad, state)
+    assert sorted(os.listdir(tmp_path)) == ["dir", "link"]   # nothing written, no temporary
 
 
 def test_progress_goes_to_stderr(capsys):
