@@ -176,3 +176,14 @@ def test_mse_trains_on_per_row_targets():
                    eval_data={"all": (x, targets)})
     assert result.history[-1]["train_loss"] < 0.6 * result.history[0]["train_loss"]
     assert set(result.history[-1]) == {"epoch", "step", "train_loss", "all_loss"}
+
+
+def test_the_analysis_readme_states_the_checkpoint_bounds():
+    from pathlib import Path
+    from refnet import train as module
+    text = " ".join((Path(__file__).resolve().parents[1] / "analysis" / "README.md")
+                    .read_text().split())
+    assert (module.MAX_CHECKPOINT_BYTES, module.MAX_HEADER_BYTES, module.MAX_LAYERS) == \
+        (1 << 30, 1 << 20, 1000)
+    assert "(1 GiB decompressed, 1 MiB of metadata, a network of at most 1,000 prunable " \
+           "layers and 1 GiB of `8 * max(m, n) ** 2`)" in text

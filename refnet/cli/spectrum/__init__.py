@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from refnet._files import check_output_dir, check_output_file
+from refnet._files import check_output_dir, check_output_file, remove_stale
 from refnet.cli import require
 from refnet.cli.spectrum.figure import density_label, plot_study
 from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES,
@@ -153,6 +153,8 @@ def run_command(args) -> int:
     """Run the study, print a table (or JSON with ``--json``), write the files; exit status."""
     start = time.perf_counter()
     _check_options(args)
+    if args.out is not None:
+        remove_stale(args.out)      # what a killed run left
     if args.checkpoint:
         study = checkpoint_spectrum(args.checkpoint, examples=args.examples, seed=args.seed,
                                     dataset=args.dataset, chunk_size=args.chunk_size)
