@@ -300,7 +300,12 @@ class Checkpoint(NamedTuple):
 def _encode(prefix: str, tree, arrays: dict) -> object:
     """Replace array leaves by references into ``arrays``; keep JSON scalars."""
     if isinstance(tree, dict):
+        if len({str(k) for k in tree}) != len(tree):
+            raise ValueError(f"cannot checkpoint {prefix!r}: its keys {list(tree)} are not "
+                             "distinct as strings")
         return {str(k): _encode(f"{prefix}/{k}", v, arrays) for k, v in tree.items()}
+    if isinstance(tree, (bool, int, float, str)) or tree is None:    # np.float64 too
+        return tree
     if isinstance(tree, (np.ndarray, np.generic)):   # a numpy scalar keeps its dtype as 0-d
         tree = np.asarray(tree)
         if tree.dtype.kind not in "biuf":
@@ -311,8 +316,6 @@ def _encode(prefix: str, tree, arrays: dict) -> object:
                              "the same path (a key containing '/', or 1 and '1')")
         arrays[prefix] = tree
         return {"__array__": prefix}
-    if isinstance(tree, (bool, int, float, str)) or tree is None:
-        return tree
     raise TypeError(f"cannot checkpoint {prefix!r} of type {type(tree).__name__}")
 
 
@@ -405,7 +408,7 @@ def load_checkpoint(path, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoin
         raise ValueError(f"checkpoint {path!r} is refused: {err}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             NotImplementedError, zlib.error) as err:
-        raise ValueError(f"checkpoint {path!r} is corrupt or truncated: {err}") \
+        raise ValueError(f"checkpoint {path!r} is corrupt or truncated, or not an .npz: {err}") \
             from None
     header = arrays.pop("__header__", None)
     if header is None or header.shape != ():

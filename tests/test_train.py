@@ -143,10 +143,10 @@ def test_save_checkpoint_refuses_what_it_could_not_load_back(tmp_path):
         save_checkpoint(path, state, arrays={"bad": np.array([1, "a"], dtype=object)})
     with pytest.raises(TypeError, match="complex"):
         save_checkpoint(path, state, arrays={"bad": np.zeros(2, dtype=complex)})
-    for colliding in ({"a/b": np.zeros(1), "a": {"b": np.ones(1)}}, {1: np.zeros(1),
-                                                                     "1": np.ones(1)}):
-        with pytest.raises(ValueError, match="twice"):
-            save_checkpoint(path, state, arrays=colliding)
+    with pytest.raises(ValueError, match="twice"):
+        save_checkpoint(path, state, arrays={"a/b": np.zeros(1), "a": {"b": np.ones(1)}})
+    with pytest.raises(ValueError, match="not distinct as strings"):
+        save_checkpoint(path, state, arrays={1: np.zeros(1), "1": np.ones(1)})
     (tmp_path / "dir").mkdir()
     os.symlink(tmp_path / "target", tmp_path / "link")
     for bad in ("", tmp_path / "dir", tmp_path / "link", tmp_path / "missing" / "c.npz"):
