@@ -76,6 +76,16 @@ def _check_writable_folder(option: str, folder: str) -> None:
         raise ValueError(f"{option}: folder {folder!r} is not writable")
 
 
+def _mode(option: str, path: str):
+    """``path``'s own mode (a symlink's, not its target's); None if nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:          # a name too long, a loop of symlinks, ...
+        raise ValueError(f"{option}: {path!r}: {err.strerror}") from None
+
+
 def check_output_file(option: str, path) -> str:
     """``path`` as a str if a file can be written there: not empty, its folder exists and
     is writable, and nothing but a regular file (not a symlink) is at ``path``; else a
@@ -83,10 +93,12 @@ def check_output_file(option: str, path) -> str:
     path = os.fspath(path)
     if not path:
         raise ValueError(f"{option}: expected a file path, got an empty string")
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            raise ValueError(f"{option}: {path!r} exists and is not a regular file "
-                             "(a folder, a symlink or a device); give a file path")
+    if path.endswith(os.sep):
+        raise ValueError(f"{option}: expected a file path, got the folder name {path!r}")
+    mode = _mode(option, path)
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"{option}: {path!r} exists and is not a regular file "
+                         "(a folder, a symlink or a device); give a file path")
     _check_writable_folder(option, os.path.dirname(os.path.abspath(path)))
     return path
 
@@ -97,8 +109,9 @@ def check_output_dir(option: str, path) -> str:
     path = os.fspath(path)
     if not path:
         raise ValueError(f"{option}: expected a folder, got an empty string")
-    if os.path.lexists(path):
-        if os.path.islink(path) or not os.path.isdir(path):
+    mode = _mode(option, path)
+    if mode is not None:
+        if not stat.S_ISDIR(mode):          # a symlink too
             raise ValueError(f"{option}: {path!r} exists and is not a folder")
         _check_writable_folder(option, path)
     else:

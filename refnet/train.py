@@ -230,6 +230,10 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
     if not (isinstance(x, np.ndarray) and x.dtype.kind in "biuf" and np.isfinite(x).all()):
         raise ValueError("train: train_data's inputs must be a real array without NaN or "
                          "infinity")
+    bad = [p for p, v in tree_leaves(params if resume is None else resume.params)
+           if not np.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"train: the starting parameters {bad} hold NaN or infinity")
     optimizer = config.make_optimizer()
     if resume is not None:
         check_params_match(resume.opt_state, optimizer.init(resume.params),
@@ -442,8 +446,9 @@ def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
     or DCTpS, ``arrays={"supports": support_arrays(supports_of(model))}``), checked before
     it is built: at most :data:`MAX_LAYERS` prunable layers whose sizes fit
     :data:`MAX_CHECKPOINT_BYTES`, and then its parameters' shapes against the
-    checkpoint's, without allocating any.  ValueError naming ``path`` otherwise."""
-    from .models import blueprint_of, rebuild          # lab: train does not import models
+    checkpoint's, without allocating any, and their values finite.  ValueError naming
+    ``path`` otherwise."""
+    from .models import blueprint_of, rebuild   # here: sparsity imports train, not models
     spec = checkpoint.meta.get("model")
     what = f"checkpoint {os.fspath(path)!r}"
     if not isinstance(spec, dict):
@@ -464,6 +469,9 @@ def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
         raise ValueError(f"{what} has an invalid model specification: {err}") from None
     _compare_shapes({p: np.shape(v) for p, v in tree_leaves(checkpoint.state.params)},
                     {p: tuple(s) for p, s in tree_leaves(net.param_shapes())}, what)
+    bad = [p for p, v in tree_leaves(checkpoint.state.params) if not np.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{what} has NaN or infinity in the parameters {bad}")
     return net
 
 

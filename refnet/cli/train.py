@@ -207,6 +207,13 @@ def _run_method(args, split, config):
     return run.net, run.params, run.history
 
 
+def _resumed_config(path, settings: dict, epochs: int) -> TrainConfig:
+    try:
+        return TrainConfig(**dict(settings, epochs=epochs))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its train_config is invalid: {err}") from None
+
+
 def run_command(args) -> int:
     """Train (or resume) the run ``args`` describes; print its final metrics; exit status."""
     start = time.perf_counter()
@@ -240,7 +247,7 @@ def run_command(args) -> int:
                      "val_size": args.val_size, "flatten": flat_input(args.model)}
     split = prepare(data_meta["name"], seed=data_meta["split_seed"],
                     val_size=data_meta["val_size"], flatten=data_meta["flatten"])
-    config = TrainConfig(**dict(meta["train_config"], epochs=args.epochs)) if args.resume else \
+    config = _resumed_config(args.resume, meta["train_config"], args.epochs) if args.resume else \
         TrainConfig(optimizer=args.optimizer, lr=args.lr,
                     momentum=0.9 if args.momentum is None else args.momentum,
                     weight_decay=args.weight_decay, epochs=args.epochs,

@@ -31,6 +31,8 @@ ROWS = [
     (TRAIN + ["--save", "{missing}/run.npz"], 2, "--save"),
     (TRAIN + ["--save", "{fifo}"], 2, "--save"),
     (TRAIN + ["--save", "{link}"], 2, "--save"),
+    (TRAIN + ["--save", "{dir}/new/"], 2, "--save"),
+    (TRAIN + ["--save", "{dir}/" + "x" * 300 + ".npz"], 2, "--save"),
     (["train", "--resume", "{missing}/run.npz"], 2, "does not exist"),
     (["train", "--resume", "{dir}"], 2, "not a regular file"),
     (["train", "--resume", "{fifo}"], 2, "not a regular file"),
@@ -44,6 +46,8 @@ ROWS = [
     (["train", "--resume", "{nested_header}"], 2, "corrupt header"),
     (["train", "--resume", "{no_split_seed}"], 2, "'data'"),
     (["train", "--resume", "{negative_epoch}"], 2, "epoch"),
+    (["train", "--resume", "{bad_config}"], 2, "train_config"),
+    (["train", "--resume", "{nan_params}"], 2, "NaN"),
     (["train", "--resume", "{run}", "--epochs", "1"], 2, "--epochs"),
     (["train", "--resume", "{run}", "--epochs", "3", "--lr", "0.1"], 2, "--lr"),
     (["train", "--resume", "{run}", "--epochs", "3", "--kind", "dctps"], 2, "--kind"),
@@ -112,6 +116,7 @@ ROWS = [
     (SPECTRUM + ["--out", "{missing}/out"], 2, "--out"),
     (SPECTRUM + ["--out", "{link_dir}"], 2, "--out"),
     (SPECTRUM + ["--out", "{blocked}"], 2, "--out"),
+    (SPECTRUM + ["--out", "{dir}/" + "x" * 300], 2, "--out"),
     (SPECTRUM + ["--examples", "0"], 2, "--examples"),
     (SPECTRUM + ["--examples", "-1"], 2, "--examples"),
     (SPECTRUM + ["--examples", "100000"], 2, "examples"),
@@ -140,6 +145,7 @@ ROWS = [
     (["spectrum", "--checkpoint", "{big_meta}"], 2, "metadata"),
     (["spectrum", "--checkpoint", "{huge_model}"], 2, "model specification"),
     (["spectrum", "--checkpoint", "{wrong_shape}"], 2, "does not match the model"),
+    (["spectrum", "--checkpoint", "{nan_params}"], 2, "NaN"),
     # sparsity
     (["sparsity", "--model", "lenet300"], 2, "--density"),
     (["sparsity", "--model", "nosuch", "--density", "0.1"], 2, "--model"),
@@ -241,6 +247,10 @@ def places(tmp_path_factory):
                                   lambda h, a: h["meta"]["data"].pop("split_seed")),
         "negative_epoch": _rewrite(run, root / "negative_epoch.npz",
                                    lambda h, a: h.update(epoch=-5)),
+        "bad_config": _rewrite(run, root / "bad_config.npz",
+                               lambda h, a: h["meta"]["train_config"].update(batch_size=0)),
+        "nan_params": _rewrite(run, root / "nan_params.npz",
+                               lambda h, a: a.update({"params/fc1/S": a["params/fc1/S"] * np.nan})),
     }
     nested_path = _rewrite(run, root / "nested_header.npz", nested)
     with np.load(nested_path) as data:      # a header nested deeper than json can parse
