@@ -92,7 +92,7 @@ def test_non_finite_inputs_are_not_blamed_on_the_learning_rate():
     cfg = TrainConfig(optimizer="sgd", lr=0.1, epochs=1, batch_size=30)
     with pytest.raises(ValueError, match="inputs must be a real array without NaN"):
         train(net, net.init(0), (bad_x, y), cfg, quiet=True)
-    assert np.isnan(bad_x[3, 1]) and np.isfinite(np.delete(bad_x.ravel(), 3 * x.shape[1] + 1)).all()
+    assert np.isnan(bad_x[3, 1]) and np.isfinite(bad_x).sum() == bad_x.size - 1   # untouched
 
 
 def test_learning_rate_schedules():

@@ -74,10 +74,10 @@ def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
     Every failure is one line on stderr, ``refnet CMD: error: ...``, never a traceback: bad
-    input (``ValueError``, ``TypeError``, a missing file) exits with status 2, any other
-    ``OSError`` (a full disk, a folder made read-only meanwhile) with 1, and SIGINT (Ctrl-C)
-    or SIGTERM with 128 + the signal's number, after the temporary files are removed.
-    ``REFNET_DEBUG=1`` raises the error instead.
+    input (``ValueError``, ``TypeError``, a missing file) exits with status 2; any other
+    ``OSError`` (a full disk, a folder made read-only meanwhile) or a ``MemoryError`` (sizes
+    too large for this machine) with 1; SIGINT (Ctrl-C) or SIGTERM with 128 + the signal's
+    number, after the temporary files are removed.  ``REFNET_DEBUG=1`` raises instead.
     """
     args = build_parser().parse_args(argv)
     handlers = {}
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args._module.run_command(args) or 0)
-    except (ValueError, TypeError, OSError, KeyboardInterrupt, _Stopped) as err:
+    except (ValueError, TypeError, OSError, MemoryError, KeyboardInterrupt, _Stopped) as err:
         if os.environ.get("REFNET_DEBUG"):
             raise
         if isinstance(err, (KeyboardInterrupt, _Stopped)):
@@ -93,7 +93,8 @@ def main(argv=None) -> int:
             status, err = 128 + signum, f"stopped by {signal.Signals(signum).name}"
         else:
             status = 2 if isinstance(err, (ValueError, TypeError, FileNotFoundError)) else 1
-        print(f"refnet {args.command}: error: {err}", file=sys.stderr)
+        print(f"refnet {args.command}: error: {str(err) or type(err).__name__}",
+              file=sys.stderr)
         return status
     finally:
         for sig, handler in handlers.items():

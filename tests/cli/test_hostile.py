@@ -229,6 +229,9 @@ def places(tmp_path_factory):
     def object_member(header, arrays):
         arrays["params/fc1/S"] = np.array([1.0, "x"], dtype=object)
 
+    def nan_params(header, arrays):
+        arrays["params/fc1/S"] = np.full_like(arrays["params/fc1/S"], np.nan)
+
     def nested(header, arrays):
         header["meta"]["x"] = "PLACEHOLDER"
 
@@ -249,8 +252,7 @@ def places(tmp_path_factory):
                                    lambda h, a: h.update(epoch=-5)),
         "bad_config": _rewrite(run, root / "bad_config.npz",
                                lambda h, a: h["meta"]["train_config"].update(batch_size=0)),
-        "nan_params": _rewrite(run, root / "nan_params.npz",
-                               lambda h, a: a.update({"params/fc1/S": a["params/fc1/S"] * np.nan})),
+        "nan_params": _rewrite(run, root / "nan_params.npz", nan_params),
     }
     nested_path = _rewrite(run, root / "nested_header.npz", nested)
     with np.load(nested_path) as data:      # a header nested deeper than json can parse
@@ -387,12 +389,22 @@ def test_an_os_error_during_the_run_is_one_line(tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1 and err.startswith("refnet train: error: [Errno 28] No space")
 
 
+def test_sizes_too_large_for_the_machine_are_one_line(capsys):
+    """Under a 768 MiB address-space limit a 47.7 GiB network is a MemoryError: one line."""
+    proc = _python("import sys; from refnet.cli import main; sys.exit(main(sys.argv[1:]))",
+                   *TRAIN, "--sizes", "64,100000000,10", limit=768 << 20)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and err.startswith("refnet train: error: Unable to allocate")
+    assert err.count("\n") == 1, err
+
+
 def test_stale_temporaries_go_and_the_mode_follows_the_umask(tmp_path):
     import subprocess
     import sys
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale, alive = tmp_path / f".tmp-refnet-{dead.pid}-x", tmp_path / f".tmp-refnet-{os.getpid()}-y"
+    stale = tmp_path / f".tmp-refnet-{dead.pid}-x"
+    alive = tmp_path / f".tmp-refnet-{os.getpid()}-y"
     stale.write_bytes(b"left by a killed run")
     alive.write_bytes(b"being written by a running one")
     old = os.umask(0o027)
