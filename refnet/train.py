@@ -446,8 +446,8 @@ def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
     or DCTpS, ``arrays={"supports": support_arrays(supports_of(model))}``), checked before
     it is built: at most :data:`MAX_LAYERS` prunable layers whose sizes fit
     :data:`MAX_CHECKPOINT_BYTES`, and then its parameters' shapes against the
-    checkpoint's, without allocating any, and their values finite.  ValueError naming
-    ``path`` otherwise."""
+    checkpoint's, without allocating any, and their values finite float64.  ValueError
+    naming ``path`` otherwise."""
     from .models import blueprint_of, rebuild   # here: sparsity imports train, not models
     spec = checkpoint.meta.get("model")
     what = f"checkpoint {os.fspath(path)!r}"
@@ -469,9 +469,11 @@ def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
         raise ValueError(f"{what} has an invalid model specification: {err}") from None
     _compare_shapes({p: np.shape(v) for p, v in tree_leaves(checkpoint.state.params)},
                     {p: tuple(s) for p, s in tree_leaves(net.param_shapes())}, what)
-    bad = [p for p, v in tree_leaves(checkpoint.state.params) if not np.isfinite(v).all()]
+    bad = [p for p, v in tree_leaves(checkpoint.state.params)
+           if np.asarray(v).dtype != np.float64 or not np.isfinite(v).all()]
     if bad:
-        raise ValueError(f"{what} has NaN or infinity in the parameters {bad}")
+        raise ValueError(f"{what} has parameters {bad} that are not float64 without NaN or "
+                         "infinity")
     return net
 
 

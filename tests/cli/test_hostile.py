@@ -48,6 +48,7 @@ ROWS = [
     (["train", "--resume", "{negative_epoch}"], 2, "epoch"),
     (["train", "--resume", "{bad_config}"], 2, "train_config"),
     (["train", "--resume", "{nan_params}"], 2, "NaN"),
+    (["train", "--resume", "{int_params}"], 2, "float64"),
     (["train", "--resume", "{run}", "--epochs", "1"], 2, "--epochs"),
     (["train", "--resume", "{run}", "--epochs", "3", "--lr", "0.1"], 2, "--lr"),
     (["train", "--resume", "{run}", "--epochs", "3", "--kind", "dctps"], 2, "--kind"),
@@ -253,6 +254,8 @@ def places(tmp_path_factory):
         "bad_config": _rewrite(run, root / "bad_config.npz",
                                lambda h, a: h["meta"]["train_config"].update(batch_size=0)),
         "nan_params": _rewrite(run, root / "nan_params.npz", nan_params),
+        "int_params": _rewrite(run, root / "int_params.npz", lambda h, a: a.update(
+            {"params/fc1/S": a["params/fc1/S"].astype(np.int64)})),
     }
     nested_path = _rewrite(run, root / "nested_header.npz", nested)
     with np.load(nested_path) as data:      # a header nested deeper than json can parse
