@@ -147,6 +147,8 @@ ROWS = [
     (["spectrum", "--checkpoint", "{huge_model}"], 2, "model specification"),
     (["spectrum", "--checkpoint", "{wrong_shape}"], 2, "does not match the model"),
     (["spectrum", "--checkpoint", "{nan_params}"], 2, "NaN"),
+    (["spectrum", "--dataset", "digits", "--checkpoint", "{run}", "--checkpoint", "{npy}"], 2,
+     "corrupt"),
     # sparsity
     (["sparsity", "--model", "lenet300"], 2, "--density"),
     (["sparsity", "--model", "nosuch", "--density", "0.1"], 2, "--model"),

@@ -378,12 +378,15 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
         paths = [paths]
     if not paths:
         raise ValueError("checkpoint_spectrum: paths must name at least one checkpoint")
-    rows, sigmas, networks, notes = [], [], [], []
-    for path in paths:
+    loaded = []
+    for path in paths:                  # every file checked before any spectrum
         checkpoint = load_checkpoint(path)
         net = checkpoint_network(checkpoint, path)
+        loaded.append((path, checkpoint, net, real_inputs(net.input_shape, examples,
+                                                          dataset=dataset, seed=seed)))
+    rows, sigmas, networks, notes = [], [], [], []
+    for path, checkpoint, net, inputs in loaded:
         spec, params = net.spec, checkpoint.state.params
-        inputs = real_inputs(net.input_shape, examples, dataset=dataset, seed=seed)
         stats, sigma = network_spectrum(net, params, inputs.x, chunk_size=chunk_size)
         init = spec["sparse_init"] if spec["kind"] != "dense" else DENSE_INIT
         rows.append(_row(net, init, os.fspath(path), int(checkpoint.state.epoch), stats))
