@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import tempfile
 
@@ -17,6 +18,7 @@ __all__ = ["TMP_PREFIX", "atomic_output", "check_output_file", "check_output_dir
            "remove_stale"]
 
 TMP_PREFIX = ".tmp-refnet-"
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _umask_mode() -> int:
@@ -32,9 +34,18 @@ def atomic_output(path, mode: str = "wb"):
     otherwise (an exception, Ctrl-C, ``SystemExit``) it is deleted."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    # SIGINT and SIGTERM are held until the file is in the try below: a signal handled
+    # right after mkstemp's os.open (1 SIGTERM in 100) left the file behind
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
-        with os.fdopen(fd, mode) as handle:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        handle = os.fdopen(fd, mode)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    try:
+        with handle:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)    # a held signal raises here
             yield handle
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
