@@ -10,44 +10,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
+import secrets
 import stat
-import tempfile
 
 __all__ = ["TMP_PREFIX", "atomic_output", "check_output_file", "check_output_dir",
            "remove_stale"]
 
 TMP_PREFIX = ".tmp-refnet-"
-_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
 def atomic_output(path, mode: str = "wb"):
     """Yield a file object open on a temporary file beside ``path``; when the block
-    ends without an exception, the file gets the umask's mode and replaces ``path``;
-    otherwise (an exception, Ctrl-C, ``SystemExit``) it is deleted."""
+    ends without an exception, the file (mode ``0o666`` less the umask) replaces
+    ``path``; otherwise (an exception, Ctrl-C, SIGTERM, ``SystemExit``) it is deleted."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    # SIGINT and SIGTERM are held until the file is in the try below: a signal handled
-    # right after mkstemp's os.open (1 SIGTERM in 100) left the file behind
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    # named before it exists, so that the except below deletes it even when a signal is
+    # handled right after os.open (mkstemp's own name came too late, 1 SIGTERM in 100)
+    tmp = os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}")
+    new_file = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-")
-        handle = os.fdopen(fd, mode)
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        raise
-    try:
-        with handle:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)    # a held signal raises here
+        with os.fdopen(os.open(tmp, new_file, 0o666), mode) as handle:
             yield handle
-        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -283,7 +283,7 @@ def run_command(args) -> int:
             # from the state: a resumed run already at --epochs trains no epoch here
             epochs, steps = result.state.epoch, result.state.step
     except TrainingDiverged as err:
-        print(f"refnet train: {err}", file=sys.stderr)
+        print(f"refnet train: error: {err}", file=sys.stderr)
         return 1
     metrics = {"epochs": epochs, "steps": steps,
                "train_loss": history[-1]["train_loss"] if history else math.nan}

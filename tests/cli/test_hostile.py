@@ -419,3 +419,10 @@ def test_stale_temporaries_go_and_the_mode_follows_the_umask(tmp_path):
         os.umask(old)
     assert sorted(os.listdir(tmp_path)) == [alive.name, "run.npz"]
     assert os.stat(tmp_path / "run.npz").st_mode & 0o777 == 0o640
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")    # overflow, then NaN
+def test_a_diverging_run_is_one_line_with_exit_status_1(capsys):
+    assert main(TRAIN + ["--epochs", "2", "--optimizer", "sgd", "--lr", "1e200"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("refnet train: error: loss is ")
