@@ -26,6 +26,7 @@ import numbers
 import os
 import stat
 import sys
+import tokenize
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,7 @@ import numpy as np
 
 from ._files import atomic_output, check_output_file
 from ._checks import check_positive_int
-from .core.tree import tree_leaves
+from .core.tree import tree_leaves, tree_map
 from .data import batches
 from .losses import LOSSES, accuracy
 from .optim import make_optimizer
@@ -238,6 +239,12 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
     if resume is not None:
         check_params_match(resume.opt_state, optimizer.init(resume.params),
                            "resume.opt_state (the optimizer state)")
+        with np.errstate(all="ignore"):     # a probe: one step of zero gradients from it
+            probe = optimizer.update(resume.params, tree_map(np.zeros_like, resume.params),
+                                     resume.opt_state)[0]
+        if not all(np.isfinite(v).all() for _, v in tree_leaves(probe)):
+            raise ValueError("train: resume.opt_state is not a state of this optimizer: one "
+                             "step of zero gradients from it gives NaN or infinity")
     if resume is None:
         rng = np.random.default_rng(config.seed)
         state = TrainState(params, optimizer.init(params), 0, 0, rng.bit_generator.state)
@@ -246,7 +253,7 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
         rng = np.random.default_rng()
         try:
             rng.bit_generator.state = state.rng_state
-        except (TypeError, ValueError, KeyError) as err:
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
             raise ValueError(f"train: resume.rng_state is not a PCG64 state: {err!r}") from None
     until = config.epochs if until_epoch is None else min(until_epoch, config.epochs)
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
@@ -404,14 +411,16 @@ def load_checkpoint(path, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoin
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         raise ValueError(f"checkpoint {path!r} does not exist") from None
+    except OSError as err:          # a name too long, no permission, ...
+        raise ValueError(f"checkpoint {path!r}: {err.strerror}") from None
     if not stat.S_ISREG(mode):
         raise ValueError(f"checkpoint {path!r} is not a regular file (a folder or a device)")
     try:
         arrays = _read_members(path, max_bytes)
     except _Refused as err:
         raise ValueError(f"checkpoint {path!r} is refused: {err}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-            NotImplementedError, zlib.error) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+            zlib.error, SyntaxError, tokenize.TokenError) as err:   # the last two: .npy headers
         raise ValueError(f"checkpoint {path!r} is corrupt or truncated, or not an .npz: {err}") \
             from None
     header = arrays.pop("__header__", None)
@@ -427,18 +436,17 @@ def load_checkpoint(path, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoin
     try:
         state = TrainState(_decode(header["params"], arrays), _decode(header["opt_state"], arrays),
                            header["step"], header["epoch"], header["rng_state"])
-        extra = _decode(header["arrays"], arrays)
+        extra, meta = _decode(header["arrays"], arrays), header["meta"]
     except (KeyError, TypeError, RecursionError) as err:
         raise ValueError(f"checkpoint {path!r} is missing entry {err}") from None
     for name, value in (("step", state.step), ("epoch", state.epoch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"checkpoint {path!r} has {name} {value!r}, expected an "
                              "integer >= 0")
-    if not all(isinstance(part, dict) for part in (state.params, state.opt_state, extra,
-                                                      header["meta"])):
+    if not all(isinstance(part, dict) for part in (state.params, state.opt_state, extra, meta)):
         raise ValueError(f"checkpoint {path!r}: params, opt_state, arrays and meta must be "
                          "dicts")
-    return Checkpoint(state, header["meta"], extra)
+    return Checkpoint(state, meta, extra)
 
 
 def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
@@ -459,6 +467,12 @@ def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
         if not isinstance(spec.get("args"), dict):
             raise ValueError(f"spec['args'] is {spec.get('args')!r}, expected a dict")
         slots = [slot.shape for _, slot in blueprint_of(spec.get("name"), **spec["args"]).slots()]
+        density = spec.get("density")
+        if isinstance(density, bool) or not isinstance(density, (int, float)) \
+                or not 0 < density <= 1 or not isinstance(spec.get("distribution", 0),
+                                                           (str, type(None))):
+            raise ValueError(f"density {density!r} is not in (0, 1] or distribution "
+                             f"{spec.get('distribution', 'missing')!r} is not a name")
         cost = sum(8 * max(shape[0], math.prod(shape[1:])) ** 2 for shape in slots)
         if len(slots) > MAX_LAYERS or cost > MAX_CHECKPOINT_BYTES:
             raise ValueError(f"its model has {len(slots)} prunable layers of sizes {slots}, "

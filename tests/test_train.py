@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from refnet import Sequential
-from refnet.core.tree import tree_equal
+from refnet.core.tree import tree_equal, tree_map
 from refnet.layers import Linear, ReLU
 from refnet.train import (TrainConfig, TrainingDiverged, evaluate, learning_rate,
                           load_checkpoint, save_checkpoint, train)
@@ -133,6 +133,10 @@ def test_train_and_evaluate_name_their_bad_arguments():
         train(net, params, (x, y), TrainConfig(epochs=2, optimizer="sgd"), resume=state)
     with pytest.raises(ValueError, match="rng_state"):
         train(net, params, (x, y), TrainConfig(epochs=2), resume=state._replace(rng_state={}))
+    for bad in ({"step": -1}, {"v": tree_map(np.negative, state.opt_state["v"])}):
+        with pytest.raises(ValueError, match="not a state of this optimizer"):
+            train(net, params, (x, y), TrainConfig(epochs=2),
+                  resume=state._replace(opt_state={**state.opt_state, **bad}))
 
 
 def test_save_checkpoint_refuses_what_it_could_not_load_back(tmp_path):

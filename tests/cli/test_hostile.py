@@ -49,6 +49,9 @@ ROWS = [
     (["train", "--resume", "{bad_config}"], 2, "train_config"),
     (["train", "--resume", "{nan_params}"], 2, "NaN"),
     (["train", "--resume", "{int_params}"], 2, "float64"),
+    (["train", "--resume", "{no_meta}"], 2, "missing entry 'meta'"),
+    (["spectrum", "--checkpoint", "{no_density}"], 2, "density"),
+    (["train", "--resume", "{dir}/" + "x" * 300], 2, "name too long"),
     (["train", "--resume", "{run}", "--epochs", "1"], 2, "--epochs"),
     (["train", "--resume", "{run}", "--epochs", "3", "--lr", "0.1"], 2, "--lr"),
     (["train", "--resume", "{run}", "--epochs", "3", "--kind", "dctps"], 2, "--kind"),
@@ -256,6 +259,9 @@ def places(tmp_path_factory):
         "bad_config": _rewrite(run, root / "bad_config.npz",
                                lambda h, a: h["meta"]["train_config"].update(batch_size=0)),
         "nan_params": _rewrite(run, root / "nan_params.npz", nan_params),
+        "no_meta": _rewrite(run, root / "no_meta.npz", lambda h, a: h.pop("meta")),
+        "no_density": _rewrite(run, root / "no_density.npz",
+                               lambda h, a: h["meta"]["model"].pop("density")),
         "int_params": _rewrite(run, root / "int_params.npz", lambda h, a: a.update(
             {"params/fc1/S": a["params/fc1/S"].astype(np.int64)})),
     }

@@ -50,7 +50,7 @@ from refnet._checks import check_positive_int
 from refnet._files import atomic_output
 from refnet.data import prepare
 from refnet.jacobian import jacobian
-from refnet.models import build_model, structural_supports
+from refnet.models import blueprint_of, build_model, structural_supports
 from refnet.ops.offsets import OFFSETS
 from refnet.spectra import pooled_spectrum_stats, singular_values, spectrum_stats, structural_rank
 from refnet.train import checkpoint_network, load_checkpoint
@@ -270,7 +270,7 @@ def _check_densities(densities) -> tuple[float, ...]:
 
 def _describe(model) -> str:
     spec = model.spec
-    args = spec["args"]
+    args = blueprint_of(spec["name"], **spec["args"]).args     # with the defaults
     if spec["name"] == "mlp":
         return (f"mlp {'-'.join(map(str, args['sizes']))}, {args['activation']}"
                 + ("" if args["bias"] else ", no biases"))
