@@ -405,6 +405,7 @@ def load_checkpoint(path, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoin
     file, truncated, corrupt, not a refnet checkpoint, or larger than ``max_bytes``
     decompressed (its members' headers are checked before any data is decompressed)."""
     path = os.fspath(path)
+    max_bytes = check_positive_int("max_bytes", max_bytes, "load_checkpoint")
     if not path:
         raise ValueError("load_checkpoint: path must name a file, got an empty string")
     try:
