@@ -290,7 +290,8 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
 FORMAT = "refnet-checkpoint"
 VERSION = 1
 #: The most bytes :func:`load_checkpoint` decompresses, and the largest network
-#: :func:`checkpoint_network` builds (sum over the prunable layers of 8 * max(m, n) ** 2).
+#: :func:`checkpoint_network` builds: 8 * (input size + the sum over the prunable layers
+#: of max(m, n) ** 2), a bound on its weights, offsets and supports.
 MAX_CHECKPOINT_BYTES = 1 << 30
 #: The largest JSON header (the metadata) :func:`load_checkpoint` reads; a few KB is usual.
 MAX_HEADER_BYTES = 1 << 20
@@ -467,18 +468,22 @@ def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
     try:
         if not isinstance(spec.get("args"), dict):
             raise ValueError(f"spec['args'] is {spec.get('args')!r}, expected a dict")
-        slots = [slot.shape for _, slot in blueprint_of(spec.get("name"), **spec["args"]).slots()]
+        blueprint = blueprint_of(spec.get("name"), **spec["args"])
+        slots = [slot.shape for _, slot in blueprint.slots()]
+        cost = 8 * (math.prod(blueprint.in_shape)
+                    + sum(max(shape[0], math.prod(shape[1:])) ** 2 for shape in slots))
+        if len(slots) > MAX_LAYERS or cost > MAX_CHECKPOINT_BYTES:
+            raise ValueError(f"its model (input {blueprint.in_shape}, {len(slots)} prunable "
+                             f"layers, the largest {max(slots, key=math.prod)}) is larger "
+                             f"than refnet builds from a file: {MAX_LAYERS} layers and "
+                             f"{MAX_CHECKPOINT_BYTES:,} bytes of 8 * (input size + sum of "
+                             "max(m, n) ** 2)")
         density = spec.get("density")
         if isinstance(density, bool) or not isinstance(density, (int, float)) \
                 or not 0 < density <= 1 or not isinstance(spec.get("distribution", 0),
                                                            (str, type(None))):
             raise ValueError(f"density {density!r} is not in (0, 1] or distribution "
                              f"{spec.get('distribution', 'missing')!r} is not a name")
-        cost = sum(8 * max(shape[0], math.prod(shape[1:])) ** 2 for shape in slots)
-        if len(slots) > MAX_LAYERS or cost > MAX_CHECKPOINT_BYTES:
-            raise ValueError(f"its model has {len(slots)} prunable layers of sizes {slots}, "
-                             f"more than refnet builds from a file ({MAX_LAYERS} layers, "
-                             f"{MAX_CHECKPOINT_BYTES:,} bytes of 8 * max(m, n) ** 2)")
         net = rebuild(spec, checkpoint.arrays.get("supports") or None)
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise ValueError(f"{what} has an invalid model specification: {err}") from None

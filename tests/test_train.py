@@ -190,4 +190,4 @@ def test_the_analysis_readme_states_the_checkpoint_bounds():
     assert (module.MAX_CHECKPOINT_BYTES, module.MAX_HEADER_BYTES, module.MAX_LAYERS) == \
         (1 << 30, 1 << 20, 1000)
     assert "(1 GiB decompressed, 1 MiB of metadata, a network of at most 1,000 prunable " \
-           "layers and 1 GiB of `8 * max(m, n) ** 2`)" in text
+           "layers and 1 GiB of `8 * (input size + sum of max(m, n) ** 2)`)" in text

@@ -40,7 +40,7 @@ ROWS = [
     (["train", "--resume", "{truncated}"], 2, "corrupt or truncated"),
     (["train", "--resume", "{bomb}"], 2, "more than the bound"),
     (["train", "--resume", "{big_meta}"], 2, "metadata"),
-    (["train", "--resume", "{huge_model}"], 2, "model specification"),
+    (["train", "--resume", "{huge_model}"], 2, "larger than refnet builds"),
     (["train", "--resume", "{wrong_shape}"], 2, "does not match the model"),
     (["train", "--resume", "{object_member}"], 2, "dtype object"),
     (["train", "--resume", "{nested_header}"], 2, "corrupt header"),
@@ -51,6 +51,7 @@ ROWS = [
     (["train", "--resume", "{int_params}"], 2, "float64"),
     (["train", "--resume", "{no_meta}"], 2, "missing entry 'meta'"),
     (["spectrum", "--checkpoint", "{no_density}"], 2, "density"),
+    (["spectrum", "--checkpoint", "{huge_input}"], 2, "larger than refnet builds"),
     (["train", "--resume", "{dir}/" + "x" * 300], 2, "name too long"),
     (["train", "--resume", "{run}", "--epochs", "1"], 2, "--epochs"),
     (["train", "--resume", "{run}", "--epochs", "3", "--lr", "0.1"], 2, "--lr"),
@@ -260,6 +261,8 @@ def places(tmp_path_factory):
                                lambda h, a: h["meta"]["train_config"].update(batch_size=0)),
         "nan_params": _rewrite(run, root / "nan_params.npz", nan_params),
         "no_meta": _rewrite(run, root / "no_meta.npz", lambda h, a: h.pop("meta")),
+        "huge_input": _rewrite(run, root / "huge_input.npz", lambda h, a: h["meta"]["model"]
+                               .update(name="lenet5", args={"in_shape": [1, 10 ** 5, 10 ** 5]})),
         "no_density": _rewrite(run, root / "no_density.npz",
                                lambda h, a: h["meta"]["model"].pop("density")),
         "int_params": _rewrite(run, root / "int_params.npz", lambda h, a: a.update(
