@@ -147,6 +147,10 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
     """Learning rate at 0-based optimizer step ``step``: ``constant`` keeps ``lr``,
     ``step`` multiplies it by ``gamma`` every ``step_epochs`` epochs, ``cosine`` anneals
     it from ``lr`` to 0 over all the run's steps."""
+    if not (isinstance(step, numbers.Integral) and step >= 0
+            and isinstance(steps_per_epoch, numbers.Integral) and steps_per_epoch >= 1):
+        raise ValueError(f"learning_rate: step must be an integer >= 0 and steps_per_epoch "
+                         f"one >= 1, got {step!r} and {steps_per_epoch!r}")
     if config.schedule == "constant":
         return config.lr
     if config.schedule == "step":
@@ -157,6 +161,8 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
 
 def value_and_grad(net, params, x, labels, loss: str = "cross-entropy"):
     """``(loss, grads shaped like params, outputs)`` of ``net`` on one batch."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     outputs, cache = net.forward(params, x)
     value, out_bar = LOSSES[loss](outputs, labels)
     _, grads = net.vjp(params, cache, out_bar)
@@ -224,6 +230,16 @@ def train(net, params, train_data, config: TrainConfig, *, eval_data: dict | Non
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"train: config must be a TrainConfig, got {type(config).__name__}")
+    if not (isinstance(train_data, (tuple, list)) and len(train_data) == 2):
+        raise TypeError("train: train_data must be a pair (x, labels)")
+    if not isinstance(eval_data or {}, dict):
+        raise TypeError(f"train: eval_data must be a dict name -> (x, labels), got "
+                        f"{type(eval_data).__name__}")
+    for name, fn in (("step_hook", step_hook), ("checkpoint", checkpoint)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"train: {name} must be callable, got {fn!r}")
+    if until_epoch is not None:
+        check_positive_int("until_epoch", until_epoch, "train", minimum=0)
     x, labels = train_data
     if len(x) != len(labels) or len(x) == 0:
         raise ValueError(f"train_data must be two arrays of one non-zero length, got "
@@ -348,6 +364,9 @@ def save_checkpoint(path, state: TrainState, meta: dict | None = None,
     old one or the new one, whole, whatever happens during the write.  ValueError for a
     ``path`` that is a folder, a symlink or a device, or two keys naming one path."""
     path = check_output_file("save_checkpoint: path", path)
+    if not isinstance(state, TrainState) or not isinstance(meta or {}, dict) \
+            or not isinstance(arrays or {}, dict):
+        raise TypeError("save_checkpoint: state must be a TrainState, meta and arrays dicts")
     store: dict[str, np.ndarray] = {}
     header = {
         "format": FORMAT, "version": VERSION, "meta": meta or {},
@@ -459,6 +478,9 @@ def checkpoint_network(checkpoint: Checkpoint, path="checkpoint"):
     checkpoint's, without allocating any, and their values finite float64.  ValueError
     naming ``path`` otherwise."""
     from .models import blueprint_of, rebuild   # here: sparsity imports train, not models
+    if not isinstance(checkpoint, Checkpoint):
+        raise TypeError(f"checkpoint_network: checkpoint must be a Checkpoint, got "
+                        f"{type(checkpoint).__name__}")
     spec = checkpoint.meta.get("model")
     what = f"checkpoint {os.fspath(path)!r}"
     if not isinstance(spec, dict):

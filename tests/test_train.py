@@ -9,7 +9,7 @@ from refnet import Sequential
 from refnet.core.tree import tree_equal, tree_map
 from refnet.layers import Linear, ReLU
 from refnet.train import (TrainConfig, TrainingDiverged, evaluate, learning_rate,
-                          load_checkpoint, save_checkpoint, train)
+                          load_checkpoint, save_checkpoint, train, value_and_grad)
 
 
 def _problem():
@@ -128,6 +128,17 @@ def test_train_and_evaluate_name_their_bad_arguments():
             evaluate(net, params, x, y, batch_size=size)
     with pytest.raises(ValueError, match="loss must be one of"):
         evaluate(net, params, x, y, loss="hinge")
+    cfg = TrainConfig(epochs=1)
+    for kwargs, match in [({"until_epoch": -1}, "until_epoch"), ({"step_hook": 3}, "step_hook"),
+                          ({"checkpoint": 3}, "checkpoint"), ({"eval_data": [1]}, "eval_data")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            train(net, params, (x, y), cfg, quiet=True, **kwargs)
+    with pytest.raises(TypeError, match="pair"):
+        train(net, params, (x, y, y), cfg)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        learning_rate(TrainConfig(schedule="step"), 5, 0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        value_and_grad(net, params, x, y, loss="hinge")
     state = train(net, params, (x, y), TrainConfig(epochs=1), quiet=True).state
     with pytest.raises(ValueError, match="optimizer state"):
         train(net, params, (x, y), TrainConfig(epochs=2, optimizer="sgd"), resume=state)
@@ -151,6 +162,10 @@ def test_save_checkpoint_refuses_what_it_could_not_load_back(tmp_path):
         save_checkpoint(path, state, arrays={"a/b": np.zeros(1), "a": {"b": np.ones(1)}})
     with pytest.raises(ValueError, match="not distinct as strings"):
         save_checkpoint(path, state, arrays={1: np.zeros(1), "1": np.ones(1)})
+    with pytest.raises(TypeError, match="state must be a TrainState"):
+        save_checkpoint(path, tuple(state)[:3])
+    with pytest.raises(TypeError, match="meta and arrays dicts"):
+        save_checkpoint(path, state, meta=[1])
     (tmp_path / "dir").mkdir()
     os.symlink(tmp_path / "target", tmp_path / "link")
     for bad in ("", tmp_path / "dir", tmp_path / "link", tmp_path / "missing" / "c.npz"):
