@@ -394,7 +394,7 @@ def _read_members(path: str, max_bytes: int) -> dict:
         total = sum(info.file_size for info in infos)
         if total > max_bytes:
             raise _Refused(f"it would decompress to {total:,} bytes, more than the bound "
-                             f"of {max_bytes:,} (load_checkpoint's max_bytes)")
+                           f"of {max_bytes:,} (load_checkpoint's max_bytes)")
         for info in infos:
             name = info.filename[:-4]
             if not info.filename.endswith(".npy") or info.flag_bits & 0x1 or \
@@ -402,7 +402,7 @@ def _read_members(path: str, max_bytes: int) -> dict:
                 raise _Refused(f"member {info.filename!r} is not a plain .npy array")
             if name == "__header__" and info.file_size > MAX_HEADER_BYTES:
                 raise _Refused(f"its metadata is {info.file_size:,} bytes, more than the "
-                                 f"bound of {MAX_HEADER_BYTES:,}")
+                               f"bound of {MAX_HEADER_BYTES:,}")
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
                 if version not in _NPY_HEADERS:
@@ -411,10 +411,10 @@ def _read_members(path: str, max_bytes: int) -> dict:
                 kinds = "U" if name == "__header__" else "biuf"
                 if dtype.kind not in kinds or dtype.hasobject:
                     raise _Refused(f"member {info.filename!r} has dtype {dtype}, expected "
-                                     "a bool, integer or float array")
+                                   "a bool, integer or float array")
                 if member.tell() + math.prod(shape) * dtype.itemsize != info.file_size:
                     raise _Refused(f"member {info.filename!r} says shape {shape} of {dtype} "
-                                     f"but holds {info.file_size:,} bytes")
+                                   f"but holds {info.file_size:,} bytes")
                 member.seek(0)
                 arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     return arrays
