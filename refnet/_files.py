@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
-import tempfile
 
 __all__ = ["TMP_PREFIX", "atomic_output", "check_output_file", "check_output_dir",
            "remove_stale"]
@@ -19,24 +19,20 @@ __all__ = ["TMP_PREFIX", "atomic_output", "check_output_file", "check_output_dir
 TMP_PREFIX = ".tmp-refnet-"
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 @contextlib.contextmanager
 def atomic_output(path, mode: str = "wb"):
     """Yield a file object open on a temporary file beside ``path``; when the block
-    ends without an exception, the file gets the umask's mode and replaces ``path``;
-    otherwise (an exception, Ctrl-C, ``SystemExit``) it is deleted."""
+    ends without an exception, the file (mode ``0o666`` less the umask) replaces
+    ``path``; otherwise (an exception, Ctrl-C, SIGTERM, ``SystemExit``) it is deleted."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    # named before it exists, so that the except below deletes it even when a signal is
+    # handled right after os.open (mkstemp's own name came too late, 1 SIGTERM in 100)
+    tmp = os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}")
+    new_file = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(os.open(tmp, new_file, 0o666), mode) as handle:
             yield handle
-        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -76,6 +72,16 @@ def _check_writable_folder(option: str, folder: str) -> None:
         raise ValueError(f"{option}: folder {folder!r} is not writable")
 
 
+def _mode(option: str, path: str):
+    """``path``'s own mode (a symlink's, not its target's); None if nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:          # a name too long, a loop of symlinks, ...
+        raise ValueError(f"{option}: {path!r}: {err.strerror}") from None
+
+
 def check_output_file(option: str, path) -> str:
     """``path`` as a str if a file can be written there: not empty, its folder exists and
     is writable, and nothing but a regular file (not a symlink) is at ``path``; else a
@@ -83,10 +89,12 @@ def check_output_file(option: str, path) -> str:
     path = os.fspath(path)
     if not path:
         raise ValueError(f"{option}: expected a file path, got an empty string")
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            raise ValueError(f"{option}: {path!r} exists and is not a regular file "
-                             "(a folder, a symlink or a device); give a file path")
+    if path.endswith(os.sep):
+        raise ValueError(f"{option}: expected a file path, got the folder name {path!r}")
+    mode = _mode(option, path)
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"{option}: {path!r} exists and is not a regular file "
+                         "(a folder, a symlink or a device); give a file path")
     _check_writable_folder(option, os.path.dirname(os.path.abspath(path)))
     return path
 
@@ -97,8 +105,9 @@ def check_output_dir(option: str, path) -> str:
     path = os.fspath(path)
     if not path:
         raise ValueError(f"{option}: expected a folder, got an empty string")
-    if os.path.lexists(path):
-        if os.path.islink(path) or not os.path.isdir(path):
+    mode = _mode(option, path)
+    if mode is not None:
+        if not stat.S_ISDIR(mode):          # a symlink too
             raise ValueError(f"{option}: {path!r} exists and is not a folder")
         _check_writable_folder(option, path)
     else:

@@ -379,6 +379,8 @@ def fit_standardizer(x_train, *, per_feature: bool = False) -> Standardizer:
     0.3081``); ``True`` fits one per pixel, a pixel constant in training getting
     ``std = 1``.  Raises ValueError for empty, non-finite or (global) constant data.
     """
+    if np.asarray(x_train).dtype.kind not in "biuf":    # complex would lose its imaginary part
+        raise TypeError(f"x_train must be a real array, got dtype {np.asarray(x_train).dtype}")
     x = np.asarray(x_train, dtype=np.float64)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"x_train must hold at least one example, got shape {x.shape}")

@@ -346,6 +346,13 @@ def test_standardizer_rejects_degenerate_training_data():
         data.fit_standardizer(np.array([[0.0, np.nan]]))
     with pytest.raises(ValueError, match="at least one example"):
         data.fit_standardizer(np.zeros((0, 3)))
+    with pytest.raises(TypeError, match="x_train must be a real array, got dtype complex128"):
+        data.fit_standardizer(np.ones((5, 3)) * 1j)
+
+
+def test_a_negative_seed_names_the_seed():
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        data.prepare("digits", seed=-1)
 
 
 # -- prepare ------------------------------------------------------------------------

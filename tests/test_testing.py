@@ -121,6 +121,11 @@ def test_unknown_tolerance_and_check_names():
         check_layer(layer, x, params, checks=["vjp_fd", "bogus"])
 
 
+def test_a_layer_that_is_not_a_layer_is_a_type_error():
+    with pytest.raises(TypeError, match="layer must be a refnet Layer, got 42"):
+        check_layer(42, np.zeros((2, 3)))
+
+
 def test_an_empty_batch_is_a_value_error_not_a_pass():
     layer, params, x = _point()
     with pytest.raises(ValueError, match=r"x has shape \(0, 3\), an empty batch"):

@@ -1,14 +1,15 @@
 """The training loop: determinism, exact resumption, divergence, schedules, checkpoints."""
 import math
+import os
 
 import numpy as np
 import pytest
 
 from refnet import Sequential
-from refnet.core.tree import tree_equal
+from refnet.core.tree import tree_equal, tree_map
 from refnet.layers import Linear, ReLU
 from refnet.train import (TrainConfig, TrainingDiverged, evaluate, learning_rate,
-                          load_checkpoint, save_checkpoint, train)
+                          load_checkpoint, save_checkpoint, train, value_and_grad)
 
 
 def _problem():
@@ -76,15 +77,22 @@ def test_checkpoint_is_written_atomically_and_errors_are_clear(tmp_path):
         load_checkpoint(tmp_path / "other.npz")
 
 
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")    # overflow, then NaN
 def test_divergence_names_the_step():
     net, x, y = _problem()
+    cfg = TrainConfig(optimizer="sgd", lr=1e200, epochs=3, batch_size=30)
+    with pytest.raises(TrainingDiverged, match=r"at step \d+ .*smaller learning rate"):
+        train(net, net.init(0), (x, y), cfg, quiet=True)
+
+
+def test_non_finite_inputs_are_not_blamed_on_the_learning_rate():
+    net, x, y = _problem()
     bad_x = x.copy()
-    bad_x[:] = np.inf
+    bad_x[3, 1] = np.nan
     cfg = TrainConfig(optimizer="sgd", lr=0.1, epochs=1, batch_size=30)
-    with pytest.raises(TrainingDiverged, match="at step 0"):
+    with pytest.raises(ValueError, match="inputs must be a real array without NaN"):
         train(net, net.init(0), (bad_x, y), cfg, quiet=True)
-    assert np.all(np.isinf(bad_x))   # the caller's array is untouched
+    assert np.isnan(bad_x[3, 1]) and np.isfinite(bad_x).sum() == bad_x.size - 1   # untouched
 
 
 def test_learning_rate_schedules():
@@ -99,10 +107,71 @@ def test_learning_rate_schedules():
 @pytest.mark.parametrize("kwargs, match", [
     ({"schedule": "linear"}, "schedule"), ({"optimizer": "rmsprop"}, "optimizer"),
     ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"loss": "hinge"}, "loss"),
+    ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"lr": math.nan}, "lr"),
+    ({"lr": math.inf}, "lr"), ({"lr": 0.0}, "lr"), ({"momentum": math.nan}, "momentum"),
+    ({"weight_decay": -math.inf}, "weight_decay"), ({"gamma": True}, "gamma"),
 ])
 def test_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)
+    with pytest.raises(TypeError, match="optimizer must be a str"):
+        TrainConfig(optimizer=None)
+
+
+def test_train_and_evaluate_name_their_bad_arguments():
+    net, x, y = _problem()
+    params = net.init(0)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        train(net, params, (x, y), {"lr": 0.1})
+    for size in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            evaluate(net, params, x, y, batch_size=size)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        evaluate(net, params, x, y, loss="hinge")
+    cfg = TrainConfig(epochs=1)
+    for kwargs, match in [({"until_epoch": -1}, "until_epoch"), ({"step_hook": 3}, "step_hook"),
+                          ({"checkpoint": 3}, "checkpoint"), ({"eval_data": [1]}, "eval_data")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            train(net, params, (x, y), cfg, quiet=True, **kwargs)
+    with pytest.raises(TypeError, match="pair"):
+        train(net, params, (x, y, y), cfg)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        learning_rate(TrainConfig(schedule="step"), 5, 0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        value_and_grad(net, params, x, y, loss="hinge")
+    state = train(net, params, (x, y), TrainConfig(epochs=1), quiet=True).state
+    with pytest.raises(ValueError, match="optimizer state"):
+        train(net, params, (x, y), TrainConfig(epochs=2, optimizer="sgd"), resume=state)
+    with pytest.raises(ValueError, match="rng_state"):
+        train(net, params, (x, y), TrainConfig(epochs=2), resume=state._replace(rng_state={}))
+    for bad in ({"step": -1}, {"v": tree_map(np.negative, state.opt_state["v"])}):
+        with pytest.raises(ValueError, match="not a state of this optimizer"):
+            train(net, params, (x, y), TrainConfig(epochs=2),
+                  resume=state._replace(opt_state={**state.opt_state, **bad}))
+
+
+def test_save_checkpoint_refuses_what_it_could_not_load_back(tmp_path):
+    net, x, y = _problem()
+    state = train(net, net.init(0), (x, y), TrainConfig(epochs=1), quiet=True).state
+    path = tmp_path / "c.npz"
+    with pytest.raises(TypeError, match="dtype object"):
+        save_checkpoint(path, state, arrays={"bad": np.array([1, "a"], dtype=object)})
+    with pytest.raises(TypeError, match="complex"):
+        save_checkpoint(path, state, arrays={"bad": np.zeros(2, dtype=complex)})
+    with pytest.raises(ValueError, match="twice"):
+        save_checkpoint(path, state, arrays={"a/b": np.zeros(1), "a": {"b": np.ones(1)}})
+    with pytest.raises(ValueError, match="not distinct as strings"):
+        save_checkpoint(path, state, arrays={1: np.zeros(1), "1": np.ones(1)})
+    with pytest.raises(TypeError, match="state must be a TrainState"):
+        save_checkpoint(path, tuple(state)[:3])
+    with pytest.raises(TypeError, match="meta and arrays dicts"):
+        save_checkpoint(path, state, meta=[1])
+    (tmp_path / "dir").mkdir()
+    os.symlink(tmp_path / "target", tmp_path / "link")
+    for bad in ("", tmp_path / "dir", tmp_path / "link", tmp_path / "missing" / "c.npz"):
+        with pytest.raises(ValueError, match="save_checkpoint: path"):
+            save_checkpoint(bad, state)
+    assert sorted(os.listdir(tmp_path)) == ["dir", "link"]   # nothing written, no temporary
 
 
 def test_progress_goes_to_stderr(capsys):
@@ -126,3 +195,14 @@ def test_mse_trains_on_per_row_targets():
                    eval_data={"all": (x, targets)})
     assert result.history[-1]["train_loss"] < 0.6 * result.history[0]["train_loss"]
     assert set(result.history[-1]) == {"epoch", "step", "train_loss", "all_loss"}
+
+
+def test_the_analysis_readme_states_the_checkpoint_bounds():
+    from pathlib import Path
+    from refnet import train as module
+    text = " ".join((Path(__file__).resolve().parents[1] / "analysis" / "README.md")
+                    .read_text().split())
+    assert (module.MAX_CHECKPOINT_BYTES, module.MAX_HEADER_BYTES, module.MAX_LAYERS) == \
+        (1 << 30, 1 << 20, 1000)
+    assert "(1 GiB decompressed, 1 MiB of metadata, a network of at most 1,000 prunable " \
+           "layers and 1 GiB of `8 * (input size + sum of max(m, n) ** 2)`)" in text

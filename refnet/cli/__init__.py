@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+__all__ = ["main", "build_parser", "SUBCOMMANDS", "require"]
 
 #: name -> (module, one-line help in plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -26,10 +28,35 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a refusal as one line (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def require(option: str, value, ok: bool, expected: str) -> None:
+    """ValueError ``"OPTION must be EXPECTED, got VALUE"`` unless ``ok``: the checks a
+    subcommand makes on its options before any work starts."""
+    if not ok:
+        raise ValueError(f"{option} must be {expected}, got {value!r}")
+
+
+class _Stopped(BaseException):
+    """SIGTERM arrived: a BaseException, so that only :func:`main` catches it and every
+    ``finally`` on the way (temporary files) runs."""
+
+
+def _stop(signum, frame):
+    for sig in (signal.SIGINT, signal.SIGTERM):     # a second signal must not cut the cleanup
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``refnet`` parser, one subparser per entry of :data:`SUBCOMMANDS`."""
     from refnet import __version__
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="refnet", description="Reference neural networks with hand-derived, checkable "
                                    "derivatives, for studying DCT-plus-Sparse layers.")
     parser.add_argument("--version", action="version", version=f"refnet {__version__}")
@@ -46,17 +73,32 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    Bad input (``ValueError``, ``TypeError``, a missing file) is one line on stderr and exit
-    status 2; ``REFNET_DEBUG=1`` raises it instead.
+    Every failure is one line on stderr, ``refnet CMD: error: ...``, never a traceback: bad
+    input (``ValueError``, ``TypeError``, a missing file) exits with status 2; any other
+    ``OSError`` (a full disk, a folder made read-only meanwhile) or a ``MemoryError`` (sizes
+    too large for this machine) with 1; SIGINT (Ctrl-C) or SIGTERM with 128 + the signal's
+    number, after the temporary files are removed.  ``REFNET_DEBUG=1`` raises instead.
     """
     args = build_parser().parse_args(argv)
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args._module.run_command(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError, MemoryError, KeyboardInterrupt, _Stopped) as err:
         if os.environ.get("REFNET_DEBUG"):
             raise
-        print(f"refnet {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        if isinstance(err, (KeyboardInterrupt, _Stopped)):
+            signum = err.args[0] if isinstance(err, _Stopped) else signal.SIGINT
+            status, err = 128 + signum, f"stopped by {signal.Signals(signum).name}"
+        else:
+            status = 2 if isinstance(err, (ValueError, TypeError, FileNotFoundError)) else 1
+        print(f"refnet {args.command}: error: {str(err) or type(err).__name__}",
+              file=sys.stderr)
+        return status
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 if __name__ == "__main__":

@@ -527,6 +527,8 @@ def run_command(args) -> int:
     """Run the benchmark ``args.which``; print its markdown table (or JSON); exit status."""
     if args.repeats is not None and args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     run, table = BENCHMARKS[args.which]
     with _threads(args.threads):
         report = run(args)

@@ -110,7 +110,7 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
     """
     n_inputs = check_positive_int("n_inputs", n_inputs, "benchmark_jacobian")
     repeats = check_positive_int("repeats", repeats, "benchmark_jacobian")
-    widths = tuple(int(w) for w in widths)
+    widths = tuple(check_positive_int("widths[i]", w, "benchmark_jacobian") for w in widths)
     rng = as_rng(seed)
     net = mlp(widths)
     params = net.init(rng)

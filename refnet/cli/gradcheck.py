@@ -11,6 +11,7 @@ import json
 import re
 import sys
 
+from refnet.cli import require
 from refnet.specimens import SPECIMENS, case, fixed
 from refnet.testing import GradCheckReport, check_layer
 
@@ -61,6 +62,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args) -> int:
+    require("--seed", args.seed, args.seed >= 0, "an integer >= 0")
     rows = summarize(run_gradcheck(args.seed))
     passed = all(row["passed"] for row in rows)
     if args.json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from refnet.cli import require
 from refnet.models import MODELS, blueprint_of
 from refnet.supports import DISTRIBUTIONS, allocate
 
@@ -46,6 +47,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     """Print the allocation as a table (or JSON with ``--json``); exit status."""
+    require("--min-per-layer", args.min_per_layer, args.min_per_layer >= 0, "an integer >= 0")
+    require("--classes", args.classes, args.classes is None or args.classes >= 1,
+            "an integer >= 1")
+    for option in ("sizes", "in_shape"):
+        values = getattr(args, option) or []
+        require(f"--{option.replace('_', '-')}", values, all(v >= 1 for v in values),
+                "integers >= 1")
     model_args = {k: v for k, v in (("sizes", args.sizes),
                                     ("in_shape", args.in_shape and tuple(args.in_shape)),
                                     ("classes", args.classes))

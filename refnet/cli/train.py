@@ -12,21 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
 import numpy as np
 
+from refnet._files import check_output_file, remove_stale
+from refnet.cli import require
 from refnet.core.tree import tree_size
 from refnet.data import prepare
-from refnet.models import MODELS, KINDS, rebuild, support_arrays, supports_of
+from refnet.models import MODELS, KINDS, blueprint_of, support_arrays, supports_of
 from refnet.ops.offsets import OFFSETS
 from refnet.cli.study.recipes import run_method
 from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
 from refnet.cli.study.methods import Context, build_initial, pruned
 from refnet.cli.study.runner import flat_input, weight_density
-from refnet.train import (TrainConfig, TrainingDiverged, TrainState, config_dict, evaluate,
-                          load_checkpoint, save_checkpoint, train)
+from refnet.train import (TrainConfig, TrainingDiverged, TrainState, checkpoint_network,
+                          config_dict, evaluate, load_checkpoint, save_checkpoint, train)
 
 __all__ = ["configure_parser", "run_command", "METHODS"]
 
@@ -38,6 +41,8 @@ METHODS = {
     "force": pruned(force, steps=10, num_batches=4),
     "synflow": pruned(synflow, iterations=100),
 }
+#: the entries of a checkpoint's ``meta["data"]``: what :func:`refnet.data.prepare` takes
+DATA_KEYS = ("name", "split_seed", "val_size", "flatten")
 #: ``(--method, --kind)`` trained by :func:`refnet.cli.study.recipes.run_method` in its own loop.
 TRAINED_BY = {("rigl", "sparse"): "rigl", ("rigl", "dctps"): "dctps-rigl",
               ("imp", "sparse"): "imp", ("subspace", "dense"): "subspace"}
@@ -52,7 +57,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--kind", default="dense", choices=KINDS)
     add("--density", type=float, default=None,
         help="global density of trainable weights (sparse, dctps)")
-    add("--distribution", default="uniform", choices=DISTRIBUTIONS)
+    add("--distribution", choices=DISTRIBUTIONS,
+        help="layer-wise allocation of --density (default uniform)")
     add("--sparse-init", choices=("kaiming-dense", "kaiming-sparse", "zeros"))
     add("--freeze-alpha", action="store_true", help="DCTpS: alpha fixed at 1")
     add("--offset", default="dct", choices=OFFSETS,
@@ -62,11 +68,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="support: the kind's own (static), pruned at init (kind sparse), rigl (kind "
              "sparse or dctps), imp (kind sparse), or a random subspace matched to --density "
              "(kind dense)")
-    add("--rigl-interval", type=int, default=100,
-        help="RigL: steps between support updates (delta_T)")
+    add("--rigl-interval", type=int,
+        help="RigL: steps between support updates (delta_T, default 100)")
     add("--optimizer", default="adam", choices=("adam", "sgd"))
     add("--lr", type=float, default=1e-3)
-    add("--momentum", type=float, default=0.9)
+    add("--momentum", type=float, help="SGD momentum (default 0.9)")
     add("--weight-decay", type=float, default=0.0)
     add("--schedule", default="constant", choices=("constant", "step", "cosine"))
     add("--epochs", type=int, default=10,
@@ -86,24 +92,97 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_args(args) -> dict:
-    return {"sizes": tuple(int(v) for v in args.sizes.split(","))} if args.sizes else {}
+    if args.sizes is None:
+        return {}
+    sizes = args.sizes.split(",")
+    require("--sizes", args.sizes, all(v.strip().isdigit() for v in sizes),
+            "comma-separated positive integers, e.g. 784,100,10")
+    return {"sizes": tuple(int(v) for v in sizes)}
+
+
+#: the options a resumed run takes; the others come from the checkpoint
+RESUME_OPTIONS = {"epochs", "save", "resume", "json", "quiet"}
+
+
+def _check_options(args) -> None:
+    """Refuse bad or pointless options before any work: ValueError naming the option."""
+    for option in ("save", "resume"):
+        require(f"--{option}", getattr(args, option), getattr(args, option) != "",
+                "a file path, not an empty string")
+    if args.save is not None:
+        check_output_file("--save", args.save)
+    if args.resume is not None:
+        defaults = argparse.ArgumentParser()
+        configure_parser(defaults)
+        given = [f"--{name.replace('_', '-')}" for name, default in
+                 vars(defaults.parse_args([])).items()
+                 if name not in RESUME_OPTIONS and getattr(args, name) != default]
+        if given:
+            raise ValueError(f"{', '.join(given)} does nothing with --resume: the model, data "
+                             "and settings come from the checkpoint (only --epochs, --save, "
+                             "--json and --quiet apply)")
+    for option in ("seed", "split_seed", "val_size"):
+        value = getattr(args, option)
+        require(f"--{option.replace('_', '-')}", value, value >= 0, "an integer >= 0")
+    for option in ("epochs", "batch_size", "rigl_interval"):
+        value = getattr(args, option)
+        require(f"--{option.replace('_', '-')}", value, value is None or value >= 1,
+                "an integer >= 1")
+    require("--lr", args.lr, 0 < args.lr < math.inf, "a finite number > 0")
+    require("--weight-decay", args.weight_decay, 0 <= args.weight_decay < math.inf,
+            "a finite number >= 0")
+    require("--density", args.density, args.density is None or 0 < args.density <= 1,
+            "a number in (0, 1]")
+    require("--momentum", args.momentum, args.momentum is None or 0 <= args.momentum <= 1,
+            "a number in [0, 1]")
+    _model_args(args)
+    static = args.method == "static"
+    pointless = [(args.momentum is not None and args.optimizer != "sgd", "--momentum",
+                  "--optimizer sgd"),
+                 (args.freeze_alpha and not (args.kind == "dctps" and static), "--freeze-alpha",
+                  "--kind dctps and --method static"),
+                 (args.sparse_init and (args.kind == "dense" or not static), "--sparse-init",
+                  "--kind sparse or dctps and --method static"),
+                 (args.offset != "dct" and not static, "--offset", "--method static"),
+                 (args.distribution and (args.kind == "dense" or args.method not in
+                                         ("static", "rigl")), "--distribution",
+                  "--kind sparse or dctps and --method static or rigl"),
+                 (args.rigl_interval is not None and args.method != "rigl", "--rigl-interval",
+                  "--method rigl")]
+    for bad, option, needs in pointless:
+        if bad:
+            raise ValueError(f"{option} does nothing here: it needs {needs}")
+    if args.resume is not None:
+        return
+    if args.method in ("rigl", "imp", "subspace"):
+        key = TRAINED_BY.get((args.method, args.kind))
+        if key is None:
+            kinds = [kind for method, kind in TRAINED_BY if method == args.method]
+            raise ValueError(f"--method {args.method} takes --kind {' or '.join(kinds)}, "
+                             f"not {args.kind!r}")
+        if args.density is None or not 0 < args.density < 1:
+            raise ValueError(f"--method {args.method} needs --density in (0, 1), got "
+                             f"{args.density}")
+        if args.save and key == "subspace":
+            raise ValueError("--method subspace does not support --save")
+    elif args.kind == "dense" and args.density not in (None, 1.0):
+        raise ValueError(f"--density {args.density} needs --kind sparse or dctps")
+    elif args.kind != "dense" and args.density is None:
+        raise ValueError(f"--kind {args.kind} needs --density")
+    elif not static and args.kind != "sparse":
+        raise ValueError(f"--method {args.method} prunes a dense initialisation to a sparse "
+                         f"network: use it with --kind sparse, not {args.kind!r}")
+    elif args.offset != "dct" and args.kind != "dctps":
+        raise ValueError(f"--offset {args.offset} needs --kind dctps")
 
 
 def _fresh(args, split):
     """The network and initial parameters the arguments describe."""
-    if args.kind == "dense" and args.density not in (None, 1.0):
-        raise ValueError(f"--density {args.density} needs --kind sparse or dctps")
-    if args.kind != "dense" and args.density is None:
-        raise ValueError(f"--kind {args.kind} needs --density")
     seeds = np.random.SeedSequence(args.seed).spawn(2)
-    # "is None", not "or": --density 0 must reach build_model's check, not become 1.0
     ctx = Context(args.model, _model_args(args), 1.0 if args.density is None else args.density,
                   np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1]),
                   split.x_train, split.y_train)
     if args.method != "static":
-        if args.kind != "sparse":
-            raise ValueError(f"--method {args.method} prunes a dense initialisation to a sparse "
-                             f"network: use it with --kind sparse, not {args.kind!r}")
         return METHODS[args.method](ctx)
     extra = {}
     if args.sparse_init is not None:
@@ -111,37 +190,36 @@ def _fresh(args, split):
     if args.freeze_alpha:
         extra["train_alpha"] = False
     if args.offset != "dct":
-        if args.kind != "dctps":
-            raise ValueError(f"--offset {args.offset} needs --kind dctps")
         extra["offset"] = args.offset
-    return build_initial(ctx, args.kind, args.distribution, **extra)
+    return build_initial(ctx, args.kind, args.distribution or "uniform", **extra)
 
 
 def _run_method(args, split, config):
     """``--method rigl|imp|subspace``: train through :func:`refnet.cli.study.recipes.run_method`."""
-    key = TRAINED_BY.get((args.method, args.kind))
-    if key is None:
-        kinds = [kind for method, kind in TRAINED_BY if method == args.method]
-        raise ValueError(f"--method {args.method} takes --kind {' or '.join(kinds)}, "
-                         f"not {args.kind!r}")
-    if args.density is None or not 0 < args.density < 1:
-        raise ValueError(f"--method {args.method} needs --density in (0, 1), got {args.density}")
-    if args.resume or (args.save and key == "subspace"):
-        raise ValueError(f"--method {args.method} does not support "
-                         f"{'--resume' if args.resume else '--save'}; it checkpoints only its "
-                         "final network (--save), and the subspace not at all")
+    key = TRAINED_BY[args.method, args.kind]       # checked by _check_options
     options = {}
     if key in ("rigl", "dctps-rigl"):
-        options = {"delta_t": args.rigl_interval, "distribution": args.distribution,
+        options = {"delta_t": args.rigl_interval or 100,
+                   "distribution": args.distribution or "uniform",
                    "debug": True}        # debug: exact nnz per layer asserted at every step
     run = run_method(key, args.model, args.density, args.seed, (split.x_train, split.y_train),
                      config, model_args=_model_args(args), options=options, quiet=args.quiet)
     return run.net, run.params, run.history
 
 
+def _resumed_config(path, settings: dict, epochs: int) -> TrainConfig:
+    try:
+        return TrainConfig(**dict(settings, epochs=epochs))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its train_config is invalid: {err}") from None
+
+
 def run_command(args) -> int:
     """Train (or resume) the run ``args`` describes; print its final metrics; exit status."""
     start = time.perf_counter()
+    _check_options(args)
+    if args.save is not None:
+        remove_stale(os.path.dirname(os.path.abspath(args.save)))
     resume = None
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
@@ -153,17 +231,33 @@ def run_command(args) -> int:
         if not meta.get("resumable", True):
             raise ValueError(f"{args.resume} holds only the final network of a --method "
                              "rigl or imp run (no optimizer state); it cannot be resumed")
-        net = rebuild(meta["model"], checkpoint.arrays.get("supports") or None)
-        data_meta, resume, params = meta["data"], checkpoint.state, None
+        data_meta = meta["data"]
+        if not (isinstance(data_meta, dict) and set(data_meta) == set(DATA_KEYS)
+                and isinstance(meta["train_config"], dict)):
+            raise ValueError(f"{args.resume}: metadata 'data' must hold exactly "
+                             f"{', '.join(DATA_KEYS)} and 'train_config' must be a dict; got "
+                             f"{data_meta!r} and {meta['train_config']!r}")
+        if checkpoint.state.epoch > args.epochs:
+            raise ValueError(f"--epochs {args.epochs} is below the {checkpoint.state.epoch} "
+                             f"epochs {args.resume} has trained already: nothing to train")
+        net = checkpoint_network(checkpoint, args.resume)
+        resume, params = checkpoint.state, None
     else:
         data_meta = {"name": args.data, "split_seed": args.split_seed,
                      "val_size": args.val_size, "flatten": flat_input(args.model)}
     split = prepare(data_meta["name"], seed=data_meta["split_seed"],
                     val_size=data_meta["val_size"], flatten=data_meta["flatten"])
-    config = TrainConfig(**dict(meta["train_config"], epochs=args.epochs)) if args.resume else \
-        TrainConfig(optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+    config = _resumed_config(args.resume, meta["train_config"], args.epochs) if args.resume else \
+        TrainConfig(optimizer=args.optimizer, lr=args.lr,
+                    momentum=0.9 if args.momentum is None else args.momentum,
                     weight_decay=args.weight_decay, epochs=args.epochs,
                     batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
+    in_shape = net.input_shape if args.resume else \
+        blueprint_of(args.model, **_model_args(args)).in_shape
+    if tuple(in_shape) != split.x_train.shape[1:]:
+        raise ValueError(f"the model takes inputs of shape {tuple(in_shape)}, the data "
+                         f"{data_meta['name']!r} has {split.x_train.shape[1:]}"
+                         + (" (--sizes starts with the input width)" if args.sizes else ""))
     dynamic = args.method in ("rigl", "imp", "subspace")
     if not args.resume and not dynamic:
         net, params = _fresh(args, split)
@@ -189,7 +283,7 @@ def run_command(args) -> int:
             # from the state: a resumed run already at --epochs trains no epoch here
             epochs, steps = result.state.epoch, result.state.step
     except TrainingDiverged as err:
-        print(f"refnet train: {err}", file=sys.stderr)
+        print(f"refnet train: error: {err}", file=sys.stderr)
         return 1
     metrics = {"epochs": epochs, "steps": steps,
                "train_loss": history[-1]["train_loss"] if history else math.nan}

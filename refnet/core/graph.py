@@ -250,6 +250,11 @@ class Graph(Layer):
         all) as ``{name: (B, ...) array}``, and the :class:`GraphCache`."""
         self.check_params(params)
         x = np.asarray(x)
+        if x.dtype.kind not in "biuf":      # complex or object input: no layer's math is for it
+            raise TypeError(f"{type(self).__name__}: x must be a real array, got dtype {x.dtype}")
+        if self.input_shape is not None and x.shape[1:] != self.input_shape:
+            raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
+                             f"(B, {', '.join(map(str, self.input_shape))}): its input_shape")
         if keep is None:
             keep = set(self._index) | {self.input_name}
         else:

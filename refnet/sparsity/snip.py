@@ -59,6 +59,9 @@ def _rounds(net, params, batches, density, steps, loss, owner, method, can_retur
     steps = check_positive_int("steps", steps, owner)
     weights = dense_weights(net, params, owner)
     batches = as_batches(batches, owner)
+    if any(np.size(labels) == 0 for _, labels in batches):
+        raise ValueError(f"{owner}: a batch holds no example; scores of no data would choose "
+                         "an arbitrary support")
 
     def score(masks):
         _, grads = mask_gradient(net, params, masks, batches, loss=loss, weights=weights)

@@ -37,6 +37,17 @@ def test_construction_errors_name_the_culprit(nodes, kwargs, match):
         Graph(nodes, **kwargs)
 
 
+def test_input_of_a_complex_or_object_dtype_or_the_wrong_shape_is_refused():
+    net = Sequential([Linear(4, 3), ReLU()], input_shape=(4,))
+    params = net.init(0)
+    for x in (np.ones((2, 4), dtype=complex), np.ones((2, 4), dtype=object)):
+        with pytest.raises(TypeError, match=f"x must be a real array, got dtype {x.dtype}"):
+            net.forward(params, x)
+    with pytest.raises(ValueError, match=r"x has shape \(2, 1, 4\), expected \(B, 4\)"):
+        net.forward(params, np.ones((2, 1, 4)))
+    assert net.forward(params, np.ones((2, 4), dtype=int))[0].shape == (2, 3)
+
+
 def test_sum_shapes_checked_at_construction():
     with pytest.raises(ValueError, match=r"node 'sum' \(Add\) cannot take input shape"):
         Graph([("fc1", Linear(3, 4), "input"), ("sum", Add(), ("input", "fc1"))],

@@ -26,6 +26,13 @@ def toy():
     return net, params, batch
 
 
+@pytest.mark.parametrize("method", [snip, iterative_snip, force])
+def test_an_empty_batch_is_refused_not_scored(method):
+    net, params, (x, t) = toy()
+    with pytest.raises(ValueError, match="a batch holds no example"):
+        method(net, params, [(x, t), (x[:0], t[:0])], 0.5, loss="mse")
+
+
 def test_snip_on_a_toy_by_hand():
     # h = a x1 + b x2 = 1 - 6 = -5, y = c h = -2.5, dL/dy = 2 (y - t) = -6 (MSE, one entry)
     # |w dL/dw|: a: |1 * (c x1) * -6| = 3, b: |2 * (c x2) * -6| = 18, c: |0.5 * h * -6| = 15

@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+from refnet._files import check_output_dir, check_output_file, remove_stale
+from refnet.cli import require
 from refnet.cli.spectrum.figure import density_label, plot_study
 from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES,
                                        checkpoint_spectrum, spectrum_study, write_table)
@@ -114,10 +116,45 @@ def write_files(study, out) -> dict:
     return files
 
 
+def _check_options(args) -> None:
+    """Refuse bad or pointless options before any work: ValueError naming the option."""
+    if args.out is not None:
+        check_output_dir("--out", args.out)
+        if os.path.isdir(args.out):
+            for name in (FIGURE_NAME, TABLE_NAME):
+                check_output_file("--out", os.path.join(args.out, name))
+    require("--seed", args.seed, args.seed >= 0, "an integer >= 0")
+    require("--examples", args.examples, args.examples >= 1, "an integer >= 1")
+    require("--chunk-size", args.chunk_size, args.chunk_size is None or args.chunk_size >= 1,
+            "an integer >= 1")
+    for option in ("sizes", "in_shape"):
+        values = getattr(args, option) or []
+        require(f"--{option.replace('_', '-')}", values, all(v >= 1 for v in values),
+                "integers >= 1")
+    require("--densities", args.densities, all(0 < d <= 1 for d in args.densities)
+            and len(set(args.densities)) == len(args.densities), "distinct numbers in (0, 1]")
+    if args.checkpoint is None:
+        return
+    require("--checkpoint", args.checkpoint, all(args.checkpoint)
+            and len(set(args.checkpoint)) == len(args.checkpoint), "distinct file paths")
+    defaults = argparse.ArgumentParser()
+    configure_parser(defaults)
+    sweep = {"model", "sizes", "activation", "in_shape", "densities", "distribution", "offset",
+             "no_dense"}
+    given = [f"--{name.replace('_', '-')}" for name, default in
+             vars(defaults.parse_args([])).items()
+             if name in sweep and getattr(args, name) != default]
+    if given:
+        raise ValueError(f"{', '.join(given)} does nothing with --checkpoint: the model comes "
+                         "from the checkpoint")
+
+
 def run_command(args) -> int:
     """Run the study, print a table (or JSON with ``--json``), write the files; exit status."""
     start = time.perf_counter()
-    # bad arguments raise ValueError/TypeError: refnet.cli.main reports them, exit status 2
+    _check_options(args)
+    if args.out is not None:
+        remove_stale(args.out)      # what a killed run left
     if args.checkpoint:
         study = checkpoint_spectrum(args.checkpoint, examples=args.examples, seed=args.seed,
                                     dataset=args.dataset, chunk_size=args.chunk_size)

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from refnet._files import atomic_output
 from refnet.spectra import pooled_nonzero
 
 __all__ = ["plot_study", "density_label"]
@@ -130,7 +131,9 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     fig.suptitle(title or f"Input-output Jacobian spectra: {study.network}\n{study.inputs}",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as handle:   # the format from the name, as savefig(path) does
+        fig.savefig(handle, format=os.path.splitext(os.fspath(path))[1][1:].lower() or "png",
+                    dpi=110)
 
 
 def _plot_zero_atom(ax, rows, colours) -> None:

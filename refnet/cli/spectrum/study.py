@@ -47,12 +47,13 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from refnet._checks import check_positive_int
+from refnet._files import atomic_output
 from refnet.data import prepare
 from refnet.jacobian import jacobian
-from refnet.models import build_model, rebuild, structural_supports
+from refnet.models import blueprint_of, build_model, structural_supports
 from refnet.ops.offsets import OFFSETS
 from refnet.spectra import pooled_spectrum_stats, singular_values, spectrum_stats, structural_rank
-from refnet.train import check_params_match, load_checkpoint
+from refnet.train import checkpoint_network, load_checkpoint
 
 __all__ = ["DEFAULT_SIZES", "DEFAULT_DENSITIES", "VARIANTS", "DEFAULT_EXAMPLES",
            "ROWS_PER_CALL", "RealInputs", "SpectrumStudy", "real_inputs", "network_spectrum",
@@ -269,7 +270,7 @@ def _check_densities(densities) -> tuple[float, ...]:
 
 def _describe(model) -> str:
     spec = model.spec
-    args = spec["args"]
+    args = blueprint_of(spec["name"], **spec["args"]).args     # with the defaults
     if spec["name"] == "mlp":
         return (f"mlp {'-'.join(map(str, args['sizes']))}, {args['activation']}"
                 + ("" if args["bias"] else ", no biases"))
@@ -368,7 +369,8 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
     ``paths``: one checkpoint or several, saved with ``meta={"model":
     model.spec}`` and (sparse and DCTpS) ``arrays={"supports":
     support_arrays(supports_of(model))}``; ValueError for one without a model
-    specification or whose parameters do not fit it.  The other arguments as
+    specification, one too large to build (:func:`refnet.train.checkpoint_network`)
+    or whose parameters do not fit it.  The other arguments as
     for :func:`spectrum_study`.  One row per checkpoint: ``source`` its path,
     ``epoch`` its epoch, ``init`` the initialiser its model started from.
     """
@@ -376,18 +378,15 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
         paths = [paths]
     if not paths:
         raise ValueError("checkpoint_spectrum: paths must name at least one checkpoint")
-    rows, sigmas, networks, notes = [], [], [], []
-    for path in paths:
+    loaded = []
+    for path in paths:                  # every file checked before any spectrum
         checkpoint = load_checkpoint(path)
-        spec = checkpoint.meta.get("model")
-        if not isinstance(spec, dict):
-            raise ValueError(f"checkpoint {os.fspath(path)!r} has no model specification; save "
-                             "it with meta={'model': model.spec} and arrays={'supports': "
-                             "support_arrays(supports_of(model))}")
-        net = rebuild(spec, checkpoint.arrays.get("supports"))
-        params = checkpoint.state.params
-        check_params_match(params, net.init(0), f"checkpoint {os.fspath(path)!r}")
-        inputs = real_inputs(net.input_shape, examples, dataset=dataset, seed=seed)
+        net = checkpoint_network(checkpoint, path)
+        loaded.append((path, checkpoint, net, real_inputs(net.input_shape, examples,
+                                                          dataset=dataset, seed=seed)))
+    rows, sigmas, networks, notes = [], [], [], []
+    for path, checkpoint, net, inputs in loaded:
+        spec, params = net.spec, checkpoint.state.params
         stats, sigma = network_spectrum(net, params, inputs.x, chunk_size=chunk_size)
         init = spec["sparse_init"] if spec["kind"] != "dense" else DENSE_INIT
         rows.append(_row(net, init, os.fspath(path), int(checkpoint.state.epoch), stats))
@@ -412,7 +411,7 @@ def write_table(rows, path) -> None:
     An undefined statistic (None: for example ``cond`` of a zero Jacobian) is an
     empty cell.
     """
-    with open(path, "w", newline="") as handle:
+    with atomic_output(path, "w") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(TABLE_FIELDS)
         for row in rows:
