@@ -183,7 +183,6 @@ def run_command(args) -> int:
         with contextlib.ExitStack() as stack:
             executor = (stack.enter_context(dask_executor(args.scheduler)) if args.scheduler
                         else None)
-            os.makedirs(os.path.join(args.out, store.FOLDER), exist_ok=True)
             for folder in (args.out, os.path.join(args.out, store.FOLDER)):
                 remove_stale(folder)
             if not args.quiet:

@@ -250,7 +250,7 @@ def dask_executor(scheduler: str):
             with _pinned_blas_env():
                 cluster = stack.enter_context(LocalCluster(
                     n_workers=int(scheduler[6:]), threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR))
+                    dashboard_address=":0", silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
         else:
             try:

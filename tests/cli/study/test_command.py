@@ -87,12 +87,30 @@ def test_a_missing_dask_is_one_line_naming_the_extra(tmp_path, capsys, monkeypat
     assert not (tmp_path / "out").exists()
 
 
-def test_a_local_dask_cluster_gives_the_tables_of_one_worker_bitwise(tmp_path, capsys):
-    pytest.importorskip("distributed", reason="dask.distributed is the optional 'cluster' extra")
-    for way in (["--workers", "1"], ["--scheduler", "local:2"]):
-        assert main(SMALL + ["--out", str(tmp_path / way[1]), "--quiet"]) == 0
-    capsys.readouterr()
-    one, dask = tmp_path / "1", tmp_path / "local:2"
-    assert (one / "study.csv").read_bytes() == (dask / "study.csv").read_bytes()
-    assert ((one / "study.md").read_text().splitlines()[:-1]
-            == (dask / "study.md").read_text().splitlines()[:-1])
+def test_a_dask_cluster_gives_the_tables_of_one_worker_bitwise(tmp_path, capsys):
+    """local:2, and a running scheduler's address (dask's default workers pin BLAS)."""
+    distributed = pytest.importorskip("distributed",
+                                      reason="dask.distributed is the optional 'cluster' extra")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0",
+                                  silence_logs=40) as cluster:
+        ways = {"one": ["--workers", "1"], "local": ["--scheduler", "local:2"],
+                "address": ["--scheduler", cluster.scheduler_address]}
+        for name, way in ways.items():
+            assert main(SMALL + ["--out", str(tmp_path / name), "--quiet"] + way) == 0
+            assert capsys.readouterr().err == "", name
+    for name in ("local", "address"):
+        assert (tmp_path / "one" / "study.csv").read_bytes() == (
+            tmp_path / name / "study.csv").read_bytes()
+        assert ((tmp_path / "one" / "study.md").read_text().splitlines()[:-1]
+                == (tmp_path / name / "study.md").read_text().splitlines()[:-1])
+
+
+def test_a_dask_worker_is_accepted_only_with_blas_on_one_thread(monkeypatch):
+    from refnet.cli.study.runner import _BLAS_THREAD_VARS, _blas_pinned
+    for var in _BLAS_THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert not _blas_pinned()                   # nothing set: BLAS takes every core
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _blas_pinned()                       # what `dask worker` sets by default
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert not _blas_pinned()
