@@ -247,10 +247,16 @@ def dask_executor(scheduler: str):
                          "pip install -e '.[cluster]'") from None
     with contextlib.ExitStack() as stack:
         if scheduler.startswith("local:"):
-            with _pinned_blas_env():
-                cluster = stack.enter_context(LocalCluster(
-                    n_workers=int(scheduler[6:]), threads_per_worker=1, processes=True,
-                    dashboard_address=":0", silence_logs=logging.ERROR))
+            # its processes inherit "ignore Ctrl-C": a terminal sends it to all, the parent
+            # alone stops them (closing the cluster)
+            ctrl_c = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                with _pinned_blas_env():
+                    cluster = stack.enter_context(LocalCluster(
+                        n_workers=int(scheduler[6:]), threads_per_worker=1, processes=True,
+                        dashboard_address=":0", silence_logs=logging.ERROR))
+            finally:
+                signal.signal(signal.SIGINT, ctrl_c)
             client = stack.enter_context(Client(cluster))
         else:
             try:

@@ -80,26 +80,36 @@ def _tables(out):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table in /proc")
-def test_sigterm_stops_every_process_keeps_finished_runs_and_resumes_bitwise(tmp_path):
+@pytest.mark.parametrize("where, stop", [
+    (["--workers", "2"], "SIGTERM to the parent"),        # kill, Slurm, docker stop
+    (["--scheduler", "local:2"], "SIGINT to the group")])  # Ctrl-C in a terminal
+def test_a_stopped_study_leaves_no_process_keeps_its_runs_and_resumes_bitwise(where, stop,
+                                                                             tmp_path):
+    if where[0] == "--scheduler":
+        pytest.importorskip("distributed", reason="dask.distributed is the 'cluster' extra")
+    signum = signal.SIGTERM if "SIGTERM" in stop else signal.SIGINT
     whole = _study(tmp_path / "whole")          # the uninterrupted run, beside it
-    study = _study(tmp_path / "killed", "--workers", "2", start_new_session=True)
+    study = _study(tmp_path / "killed", *where, start_new_session=True)
     runs = tmp_path / "killed" / store.FOLDER
     while len(glob.glob(str(runs / "*.json"))) < 3:
         assert study.poll() is None, study.communicate()
         time.sleep(0.02)
-    study.send_signal(signal.SIGTERM)
+    if "group" in stop:
+        os.killpg(study.pid, signum)
+    else:
+        study.send_signal(signum)
     _, err = study.communicate(timeout=60)
-    assert study.returncode == 128 + signal.SIGTERM, err
+    assert study.returncode == 128 + signum, err
     saved = len(os.listdir(runs))
     assert 3 <= saved < 12 and not (tmp_path / "killed" / "study.md").exists()
-    assert err.splitlines()[-1] == (f"refnet study: stopped by SIGTERM; {saved} of 12 runs are "
-                                    f"saved in {runs}/: run the same command again to train "
-                                    "the rest")
+    assert "Traceback" not in err and err.splitlines()[-1] == (
+        f"refnet study: stopped by {signal.Signals(signum).name}; {saved} of 12 runs are saved "
+        f"in {runs}/: run the same command again to train the rest")
     deadline = time.monotonic() + 10     # the resource tracker ends once the parent has
     while _session_processes(study.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _session_processes(study.pid) == []
-    resumed = _study(tmp_path / "killed", "--workers", "2")
+    resumed = _study(tmp_path / "killed", *where)
     for run in (resumed, whole):
         assert run.wait(timeout=300) == 0, run.communicate()
     csv, table, time_line = _tables(tmp_path / "killed")
