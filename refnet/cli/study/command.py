@@ -1,28 +1,71 @@
-"""``refnet study``: the README's main job."""
+"""``refnet study``: the README's main job.
+
+Finished runs are kept in ``OUT/runs/`` (:mod:`refnet.cli.study.store`) as they finish, so the
+same command run again, after Ctrl-C, SIGTERM or a crash, trains only what is missing.  Ctrl-C
+or SIGTERM stops the workers, says how many runs are saved and exits with 128 + the signal.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 
+from refnet._files import check_output_dir, check_output_file, remove_stale
 from refnet.ops.offsets import OFFSETS
+from refnet.cli.study import store
 from refnet.cli.study.methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
-from refnet.cli.study.report import markdown_table, strict_json, summarize, write_outputs
-from refnet.cli.study.runner import FULL, QUICK, run_study, tasks_of, with_overrides
+from refnet.cli.study.report import (OUTPUT_NAMES, markdown_table, strict_json, summarize,
+                                     write_outputs)
+from refnet.cli.study.runner import (FULL, QUICK, dask_executor, run_study, tasks_of,
+                                     with_overrides)
 
 __all__ = ["configure_parser", "run_command"]
 
 
-def _floats(text):
-    return tuple(float(v) for v in text.split(","))
+def _listed(parse, what):
+    """An argparse type: comma-separated values, each read by ``parse``; none, or one given
+    twice, is refused (a repeat would train the same runs twice)."""
+    def convert(text):
+        try:
+            values = tuple(parse(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            values = ()
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice:
+            raise argparse.ArgumentTypeError(f"{twice[0]!r} is given twice in {text!r} (the "
+                                             "same runs would be trained twice)")
+        return values
+    return convert
 
 
-def _ints(text):
-    return tuple(int(v) for v in text.split(","))
+def _natural(text):
+    if not text.isdecimal():
+        raise ValueError(text)
+    return int(text)
 
 
-def _names(text):
-    return tuple(v.strip() for v in text.split(",") if v.strip())
+def _positive(text):
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _scheduler(text):
+    local = text[6:] if text.startswith("local:") else "1"
+    if not text or not local.isdecimal() or int(local) < 1:
+        raise argparse.ArgumentTypeError("expected a scheduler's address or local:N with N a "
+                                         f"positive integer, got {text!r}")
+    return text
+
+
+_floats = _listed(float, "numbers")
+_seeds = _listed(_natural, "non-negative integers")
+_names = _listed(str, "names")
 
 
 def _expand(methods: tuple, rows: dict) -> tuple:
@@ -56,10 +99,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--full", action="store_true",
                       help=f"the default: 3 seeds, 3 learning rates, {FULL.epochs} epochs "
                            "(about 11 minutes on 2 cores with --workers 2)")
-    parser.add_argument("--out", default="refnet-study", help="output folder (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="trainings run in parallel in this many processes (default 1; "
-                             "the results are bitwise the same for any number)")
+    parser.add_argument("--out", default="refnet-study",
+                        help="output folder (default %(default)s); finished runs are kept in "
+                             "its runs/ folder, and the same command run again reads them "
+                             "instead of training them (delete runs/ to start afresh)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive,
+                       help="trainings run in parallel in this many processes (default 1; "
+                            "the results are bitwise the same for any number)")
+    where.add_argument("--scheduler", type=_scheduler,
+                       help="run the trainings on a dask.distributed cluster: a running "
+                            "scheduler's ADDRESS, or local:N to start N single-threaded "
+                            "workers here (the 'cluster' extra; bitwise the same results)")
     parser.add_argument("--methods", type=_names,
                         help="comma-separated method keys: " + ", ".join(METHODS))
     parser.add_argument("--alpha", type=_names, default=("trainable",),
@@ -69,9 +120,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="the DCTpS rows (and their floors) with each of these fixed offsets "
                              f"in place of the DCT: {','.join(OFFSETS)} (default dct)")
     parser.add_argument("--densities", type=_floats, help="comma-separated, e.g. 1e-2,1e-3")
-    parser.add_argument("--seeds", type=_ints, help="comma-separated seeds")
+    parser.add_argument("--seeds", type=_seeds, help="comma-separated seeds")
     parser.add_argument("--lrs", type=_floats, help="comma-separated learning-rate grid")
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--epochs", type=_positive)
     parser.add_argument("--model", help="reference model (default lenet300)")
     parser.add_argument("--data", help="dataset (default mnist5k)")
     parser.add_argument("--no-spectra", action="store_true",
@@ -80,31 +131,84 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def _check_out(out: str, spectra: bool) -> None:
+    """Refuse ``--out`` before any work if a file of the study could not be written there."""
+    check_output_dir("--out", out)
+    if os.path.isdir(out):
+        names = OUTPUT_NAMES
+        if spectra:
+            from refnet.cli.spectrum import FIGURE_NAME, TABLE_NAME
+            names += (FIGURE_NAME, TABLE_NAME)
+        for name in names:
+            check_output_file("--out", os.path.join(out, name))
+        check_output_dir("--out", os.path.join(out, store.FOLDER))
+
+
+def _refuse_no_op(option: str, value: tuple, default: tuple, before: tuple, after: tuple):
+    if value != default and after == before:
+        raise ValueError(f"{option} {','.join(value)} changes nothing: none of the methods "
+                         f"({','.join(before)}) has a row it applies to")
+
+
 def run_command(args) -> int:
-    """Run the study; print its table (or JSON with ``--json``) and write its files."""
+    """Run the study; print its table (or JSON with ``--json``) and write its files.  Ctrl-C
+    and SIGTERM stop it: one line saying how many runs are saved, exit status 128 + signal."""
     base = QUICK if args.quick else FULL
     methods = args.methods
     if methods is None and args.model is not None:
         # the default methods that cannot build this model (Doping and a CNN) are left out
         methods, skipped = applicable(base.methods, args.model, {})
-        for key, reason in skipped.items():
+        for key, reason in skipped.items():     # said even with --quiet: the table changes
             print(f"refnet study: leaving out {key}: {reason}", file=sys.stderr)
-    methods = _with_offset_rows(_with_alpha_rows(tuple(methods or base.methods), args.alpha),
-                                args.offsets)
-    config = with_overrides(base, methods=methods, densities=args.densities,
+    methods = tuple(methods or base.methods)
+    with_alpha = _with_alpha_rows(methods, args.alpha)
+    _refuse_no_op("--alpha", args.alpha, ("trainable",), methods, with_alpha)
+    with_offsets = _with_offset_rows(with_alpha, args.offsets)
+    _refuse_no_op("--offsets", args.offsets, ("dct",), with_alpha, with_offsets)
+    config = with_overrides(base, methods=with_offsets, densities=args.densities,
                             seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
                             model=args.model, data=args.data)
-    if not args.quiet:
-        print(f"refnet study: {len(tasks_of(config))} trainings on {args.workers} worker(s); "
-              f"writing to {args.out}/", file=sys.stderr, flush=True)
-    result = run_study(config, workers=args.workers, progress=not args.quiet)
-    summary = summarize(result)
-    paths = write_outputs(summary, result.records, args.out)
-    if not args.no_spectra:     # the "when is training possible" figure and table
-        from refnet.cli.spectrum import write_files
-        from refnet.cli.spectrum.study import spectrum_study
-        paths.update({f"spectra {what}": path
-                      for what, path in write_files(spectrum_study(), args.out).items()})
+    _check_out(args.out, not args.no_spectra)
+    tasks = tasks_of(config)
+    stopped = []
+
+    def stop(signum, frame):
+        stopped.append(signum)
+        for sig in (signal.SIGINT, signal.SIGTERM):    # a second signal waits for the cleanup
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with contextlib.ExitStack() as stack:
+            executor = (stack.enter_context(dask_executor(args.scheduler)) if args.scheduler
+                        else None)
+            for folder in (args.out, os.path.join(args.out, store.FOLDER)):
+                remove_stale(folder)
+            if not args.quiet:
+                where = (f"dask scheduler {args.scheduler}" if args.scheduler
+                         else f"{args.workers or 1} worker(s)")
+                print(f"refnet study: {len(tasks)} trainings on {where}; writing to "
+                      f"{args.out}/", file=sys.stderr, flush=True)
+            result = run_study(config, workers=args.workers or 1, executor=executor,
+                               progress=not args.quiet, store=args.out)
+            summary = summarize(result)
+            paths = write_outputs(summary, result.records, args.out)
+            if not args.no_spectra:     # the "when is training possible" figure and table
+                from refnet.cli.spectrum import write_files
+                from refnet.cli.spectrum.study import spectrum_study
+                paths.update({f"spectra {what}": path for what, path
+                              in write_files(spectrum_study(), args.out).items()})
+    except KeyboardInterrupt:
+        signum = stopped[0] if stopped else signal.SIGINT
+        saved = sum(os.path.exists(store.run_path(args.out, task)) for task in tasks)
+        print(f"refnet study: stopped by {signal.Signals(signum).name}; {saved} of "
+              f"{len(tasks)} runs are saved in {os.path.join(args.out, store.FOLDER)}/: run "
+              "the same command again to train the rest", file=sys.stderr)
+        return 128 + signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if args.json:
         keep = ("method", "key", "density", "acc_mean", "acc_std", "delta", "lr", "note")
         print(json.dumps(strict_json({"dense_acc": summary["dense_acc"],
@@ -113,5 +217,6 @@ def run_command(args) -> int:
                          indent=1, allow_nan=False))
     else:
         print(markdown_table(summary))
-        print("wrote " + ", ".join(paths.values()), file=sys.stderr)
+        if not args.quiet:
+            print("wrote " + ", ".join(paths.values()), file=sys.stderr)
     return 0

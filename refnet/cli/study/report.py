@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -9,12 +10,15 @@ from collections import defaultdict
 
 import numpy as np
 
+from refnet._files import atomic_output
 from refnet.cli.spectrum.figure import density_label      # one label for a density everywhere
 from refnet.cli.study.methods import METHODS
 
 __all__ = ["summarize", "markdown_table", "write_outputs", "plot_accuracy", "density_label",
            "strict_json"]
 
+#: the files :func:`write_outputs` writes
+OUTPUT_NAMES = ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png")
 ROW_FIELDS = ["method", "key", "density", "acc_mean", "acc_std", "delta", "lr", "val_acc",
               "seeds", "diverged", "trainable", "nnz_density", "note"]
 
@@ -35,9 +39,10 @@ def summarize(result) -> dict:
     """One row per (method, density): the learning rate chosen on validation and its test
     accuracy, by the protocol of :mod:`refnet.cli.study.runner`.
 
-    Returns ``{"dense_acc", "rows", "config", "seconds"}``, rows keyed by :data:`ROW_FIELDS`:
-    ``acc_mean`` and ``acc_std`` in percent (sample std over seeds), ``delta`` the change
-    against the dense network's ``acc_mean`` (None without a dense row), ``note`` the method's
+    Returns ``{"dense_acc", "rows", "config", "seconds", "reused"}`` (``reused``: runs read
+    from the store), rows keyed by :data:`ROW_FIELDS`: ``acc_mean`` and ``acc_std`` in percent
+    (sample std over seeds), ``delta`` the change against the dense network's ``acc_mean``
+    (None without a dense row), ``note`` the method's
     :attr:`~refnet.cli.study.methods.Method.notes` at that density.
     """
     config = result.config
@@ -77,7 +82,7 @@ def summarize(result) -> dict:
         for row in rows:
             row["delta"] = row["acc_mean"] - dense_acc
     return {"dense_acc": dense_acc, "rows": rows, "config": config.to_dict(),
-            "seconds": result.seconds}
+            "seconds": result.seconds, "reused": result.reused}
 
 
 def _cell(mean, std, signed=False):
@@ -119,13 +124,15 @@ def markdown_table(summary: dict) -> str:
     lines += ["", f"{c['model']} on {c['data']}, {c['optimizer']}, {c['epochs']} epochs, batch "
                   f"{c['batch_size']}, seeds {list(c['seeds'])}, learning rates "
                   f"{list(c['lrs'])}, {c['val_size']} validation examples; "
-                  f"{summary['seconds']:.0f} s."]
+                  f"{summary['seconds']:.0f} s"
+                  + (f", {summary['reused']} runs read from the store." if summary.get("reused")
+                     else ".")]
     return "\n".join(lines) + "\n"
 
 
 def plot_accuracy(summary: dict, path: str) -> None:
-    """Test accuracy against density (log axis), one line per method, to a PNG (on an Agg
-    canvas without pyplot, so the caller's backend is left alone)."""
+    """Test accuracy against density (log axis), one line per method, to a PNG written whole
+    (on an Agg canvas without pyplot, so the caller's backend is left alone)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -154,26 +161,29 @@ def plot_accuracy(summary: dict, path: str) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(f"{summary['config']['model']} on {summary['config']['data']}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_output(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=120)
 
 
 def _write_csv(path, fields, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_output(path, "wb") as handle:
+        handle.write(text.getvalue().encode())
 
 
 def write_outputs(summary: dict, records: list, out: str) -> dict:
     """Write ``study.md``, ``study.csv``, ``study.json`` (strict JSON: NaN as null),
-    ``runs.csv`` and ``accuracy_vs_density.png`` into ``out``; return their paths."""
+    ``runs.csv`` and ``accuracy_vs_density.png`` into ``out``, each whole or not at all;
+    return their paths."""
     os.makedirs(out, exist_ok=True)
-    paths = {name: os.path.join(out, name) for name in
-             ("study.md", "study.csv", "study.json", "runs.csv", "accuracy_vs_density.png")}
-    with open(paths["study.md"], "w") as handle:
+    paths = {name: os.path.join(out, name) for name in OUTPUT_NAMES}
+    with atomic_output(paths["study.md"], "w") as handle:
         handle.write(markdown_table(summary))
     _write_csv(paths["study.csv"], ROW_FIELDS, summary["rows"])
-    with open(paths["study.json"], "w") as handle:
+    with atomic_output(paths["study.json"], "w") as handle:
         json.dump(strict_json(summary), handle, indent=1, allow_nan=False)
     _write_csv(paths["runs.csv"], sorted({k for r in records for k in r}), records)
     plot_accuracy(summary, paths["accuracy_vs_density.png"])

@@ -8,35 +8,40 @@ TEST accuracy, mean and spread over seeds.  Seed ``s`` gives every method the sa
 one draws supports (and pruning batches), one initial values, one the seed of random offsets,
 and ``s`` seeds the batch order.
 
-Determinism: each training is a pure function of its :class:`Task`, gathered in task order.
-The default pool spawns ``workers`` processes with BLAS on one thread each: a multi-threaded
-BLAS rounds products differently, so pinning it makes ``--workers 1`` and ``--workers 2``
-bitwise identical.  Any ``concurrent.futures.Executor`` may be passed instead (a
-``dask.distributed`` client's ``get_executor()``); results are then bitwise reproducible
-where the workers share a BLAS configuration.
+Determinism: each training is a pure function of its :class:`Task`, gathered in task order
+whatever order they finish in.  The default pool spawns ``workers`` processes with BLAS on one
+thread each: a multi-threaded BLAS rounds products differently, so pinning it makes
+``--workers 1`` and ``--workers 2`` bitwise identical.  :func:`dask_executor` runs the same
+tasks on a ``dask.distributed`` cluster whose workers are pinned alike (checked); any other
+``concurrent.futures.Executor`` may be passed too, and is bitwise reproducible where its
+workers run BLAS on one thread.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 
 from refnet.core.tree import tree_size
-from refnet.data import prepare
-from refnet.models import density_of
+from refnet.data import DATASETS, prepare
+from refnet.models import build_model, density_of
 from refnet.train import TrainConfig, TrainingDiverged, evaluate, train
 from refnet.cli.study.methods import DEFAULT_METHODS, METHODS, Context, applicable, method_names
+from refnet.cli.study.store import FOLDER, load, save
 
 __all__ = ["StudyConfig", "StudyResult", "QUICK", "FULL", "Task", "tasks_of", "run_task",
-           "run_study", "pinned_blas_pool", "with_overrides", "weight_density", "flat_input"]
+           "run_study", "pinned_blas_pool", "dask_executor", "with_overrides", "weight_density",
+           "flat_input"]
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -67,15 +72,24 @@ class StudyConfig:
     split_seed: int = 0
 
     def __post_init__(self):
+        if self.data not in DATASETS:
+            raise ValueError(f"StudyConfig: unknown dataset {self.data!r}; expected one of "
+                             f"{', '.join(DATASETS)}")
+        build_model(self.model, **dict(self.model_args))    # checks the model and its arguments
         method_names(self.methods)
         _, skipped = applicable(self.methods, self.model, dict(self.model_args))
         if skipped:
             raise ValueError(f"StudyConfig: method(s) {sorted(skipped)} cannot build model "
                              f"{self.model!r}: " + "; ".join(skipped.values())
                              + "; leave them out (--methods)")
-        for name in ("densities", "seeds", "lrs"):
-            if not getattr(self, name):
-                raise ValueError(f"StudyConfig: {name} must not be empty")
+        for name in ("methods", "densities", "seeds", "lrs"):
+            values = getattr(self, name)
+            if not values or len(set(values)) < len(values):
+                raise ValueError(f"StudyConfig: {name} must be non-empty without repeats (a "
+                                 f"repeat trains the same runs twice), got {values!r}")
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"StudyConfig: seeds must be non-negative ints, got {seed!r}")
         for d in self.densities:
             if not (isinstance(d, (int, float)) and 0 < d <= 1):
                 raise ValueError(f"StudyConfig: densities must lie in (0, 1], got {d!r}")
@@ -83,7 +97,8 @@ class StudyConfig:
                 or self.val_size < 1:
             raise ValueError(f"StudyConfig: val_size must be a positive int (the learning "
                              f"rate is chosen on the validation split), got {self.val_size!r}")
-        self.train_config(self.lrs[0], 0)   # validates optimizer, epochs, batch size, lrs
+        for lr in self.lrs:
+            self.train_config(lr, 0)    # validates optimizer, epochs, batch size, lr
 
     def train_config(self, lr: float, seed: int) -> TrainConfig:
         """The :class:`~refnet.train.TrainConfig` of one run at rate ``lr`` and seed ``seed``."""
@@ -182,15 +197,12 @@ def run_task(task: Task) -> dict:
 
 
 @contextlib.contextmanager
-def pinned_blas_pool(workers: int):
-    """A ``spawn`` process pool whose workers run BLAS on one thread each (the limits are set
-    in the environment the workers inherit, and restored when the pool closes)."""
+def _pinned_blas_env():
+    """BLAS limited to one thread in the environment that new processes inherit."""
     saved = {k: os.environ.get(k) for k in _BLAS_THREAD_VARS}
     os.environ.update({k: "1" for k in _BLAS_THREAD_VARS})
     try:
-        with ProcessPoolExecutor(max_workers=workers,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            yield pool
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
@@ -199,36 +211,118 @@ def pinned_blas_pool(workers: int):
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def pinned_blas_pool(workers: int):
+    """A ``spawn`` process pool whose workers run BLAS on one thread each and ignore Ctrl-C;
+    an exception (Ctrl-C, a signal turned into one, a failed task) terminates them at once."""
+    with _pinned_blas_env(), ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+        try:
+            yield pool
+        except BaseException:
+            processes = list(pool._processes.values())   # Python 3.14: pool.terminate_workers()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join()
+            raise
+
+
+def _blas_pinned() -> bool:
+    return os.environ.get("OMP_NUM_THREADS") == "1" and all(
+        os.environ.get(k, "1") == "1" for k in _BLAS_THREAD_VARS)
+
+
+@contextlib.contextmanager
+def dask_executor(scheduler: str):
+    """An executor on a ``dask.distributed`` cluster: ``"local:N"`` starts N single-threaded
+    worker processes for the run, anything else is a running scheduler's address.  Every worker
+    must run BLAS on one thread (``dask worker`` does by default); else a ValueError."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--scheduler needs dask.distributed, the 'cluster' extra: "
+                         "pip install -e '.[cluster]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler.startswith("local:"):
+            # its processes inherit "ignore Ctrl-C": a terminal sends it to all, the parent
+            # alone stops them (closing the cluster)
+            ctrl_c = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                with _pinned_blas_env():
+                    cluster = stack.enter_context(LocalCluster(
+                        n_workers=int(scheduler[6:]), threads_per_worker=1, processes=True,
+                        dashboard_address=":0", silence_logs=logging.ERROR))
+            finally:
+                signal.signal(signal.SIGINT, ctrl_c)
+            client = stack.enter_context(Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="10s"))
+            except OSError as err:
+                raise ValueError(f"--scheduler: cannot reach {scheduler!r}: {err}") from None
+        unpinned = [w for w, ok in client.run(_blas_pinned).items() if not ok]
+        if unpinned:
+            raise ValueError(f"--scheduler: worker(s) {unpinned} run BLAS on more than one "
+                             "thread; start them with OMP_NUM_THREADS=1 (dask worker's default)")
+        yield client.get_executor(pure=False)
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
 @dataclass
 class StudyResult:
-    """Every run's record, in task order, and the configuration."""
+    """Every run's record, in task order, the configuration, the wall time and how many
+    records were read from the store instead of trained."""
 
     config: StudyConfig
     records: list = field(default_factory=list)
     seconds: float = 0.0
+    reused: int = 0
 
 
 def run_study(config: StudyConfig, *, workers: int = 1, executor: Executor | None = None,
-              progress: bool = True) -> StudyResult:
+              progress: bool = True, store: str | None = None) -> StudyResult:
     """Run every task of ``config`` on ``executor`` (default: :func:`pinned_blas_pool` of
-    ``workers``); with ``progress`` a line per finished training on stderr."""
+    ``workers``); with ``progress`` a line per finished training on stderr, with the count,
+    the time so far and an estimate of the time left.
+
+    With ``store`` (a folder), runs already in its store (:mod:`refnet.cli.study.store`) are
+    read instead of trained, and each training is saved there as soon as it finishes.
+    """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     tasks = tasks_of(config)
     start = time.perf_counter()
+    records = [load(store, task) if store is not None else None for task in tasks]
+    reused = sum(r is not None for r in records)
+    todo = [i for i, r in enumerate(records) if r is None]
+    if progress and reused:
+        print(f"{reused} of {len(tasks)} runs read from {os.path.join(store, FOLDER)}/",
+              file=sys.stderr, flush=True)
+    if todo and store is not None:
+        os.makedirs(os.path.join(store, FOLDER), exist_ok=True)
     with contextlib.ExitStack() as stack:
-        pool = executor if executor is not None else stack.enter_context(
+        pool = executor if executor is not None or not todo else stack.enter_context(
             pinned_blas_pool(workers))
-        futures = [pool.submit(run_task, task) for task in tasks]
-        records = []
-        for done, future in enumerate(futures, 1):
-            records.append(r := future.result())
+        futures = {pool.submit(run_task, tasks[i]): i for i in todo}
+        for done, future in enumerate(as_completed(futures), reused + 1):
+            records[futures[future]] = r = future.result()
+            if store is not None:
+                save(store, tasks[futures[future]], r)
             if progress:
-                print(f"[{done}/{len(tasks)} {time.perf_counter() - start:5.0f}s] {r['method']} "
-                      f"d={r['density']:g} lr={r['lr']:g} seed={r['seed']}: val "
-                      f"{r['val_acc']:.1f}% test {r['test_acc']:.1f}% ({r['seconds']:.1f}s)",
-                      file=sys.stderr, flush=True)
-    return StudyResult(config, records, time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                left = elapsed / (done - reused) * (len(tasks) - done)
+                print(f"[{done}/{len(tasks)} {_clock(elapsed)}, ~{_clock(left)} left] "
+                      f"{r['method']} d={r['density']:g} lr={r['lr']:g} seed={r['seed']}: "
+                      f"val {r['val_acc']:.1f}% test {r['test_acc']:.1f}% "
+                      f"({r['seconds']:.1f}s)", file=sys.stderr, flush=True)
+    return StudyResult(config, records, time.perf_counter() - start, reused)
 
 
 def with_overrides(config: StudyConfig, **changes) -> StudyConfig:

@@ -80,7 +80,7 @@ def test_doping_refuses_convolutional_models_before_training():
     assert applicable(("dense", "doping"), "lenet300", {}) == (["dense", "doping"], {})
 
 
-def test_cli_leaves_doping_out_for_a_cnn_and_says_why(monkeypatch, capsys):
+def test_cli_leaves_doping_out_for_a_cnn_and_says_why(monkeypatch, capsys, tmp_path):
     import refnet.cli.study.command as command
     from refnet.cli import main
 
@@ -91,6 +91,7 @@ def test_cli_leaves_doping_out_for_a_cnn_and_says_why(monkeypatch, capsys):
         raise Captured(config)
 
     monkeypatch.setattr(command, "run_study", capture)
+    monkeypatch.chdir(tmp_path)     # the default --out folder
     with pytest.raises(Captured) as caught:
         main(["study", "--quick", "--model", "lenet5", "--quiet"])
     config = caught.value.args[0]

@@ -261,3 +261,22 @@ def test_outputs_are_written_when_every_sparse_run_diverged(tmp_path):
     write_outputs(summarize(StudyResult(config, records)), records, str(tmp_path))
     assert (tmp_path / "accuracy_vs_density.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| Random (EPL) | diverged |" in (tmp_path / "study.md").read_text()
+
+
+def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(tmp_path, monkeypatch):
+    """A full disk in the middle of the plot: the previous figure stays, nothing half-written."""
+    from matplotlib.figure import Figure
+    config = StudyConfig(methods=("dense",), densities=(0.1,), seeds=(0,), lrs=(0.01,))
+    records = [_record("dense", 1.0, 0.01, 0, 90.0, 90.0)]
+    (tmp_path / "accuracy_vs_density.png").write_bytes(b"old")
+
+    def full_disk(self, handle, **kwargs):
+        handle.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_outputs(summarize(StudyResult(config, records)), records, str(tmp_path))
+    assert (tmp_path / "accuracy_vs_density.png").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "accuracy_vs_density.png", "runs.csv", "study.csv", "study.json", "study.md"]

@@ -1,0 +1,59 @@
+"""The study's store of finished runs: one small JSON file per training in ``OUT/runs/``.
+
+A run's file is named by a hash of everything its result depends on: refnet's version, the
+study settings but its grids (data, model, epochs, batch size, optimizer, validation split), and
+the run's own method, density, learning rate and seed.  A study run again (the default, or
+killed and run again) reads the runs already there instead of training them; a run of other
+settings or another version has another name, and the file's own copy of its settings is
+compared too, so nothing is ever mixed in.  Each file is written whole
+(:func:`refnet._files.atomic_output`) as soon as its training finishes.  Floats are written
+with ``repr``, which reads back bitwise.
+
+A change to refnet's code that keeps its version keeps the names: then start afresh
+(``refnet study --fresh``, or delete ``OUT/runs/``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from refnet._files import atomic_output
+
+__all__ = ["FOLDER", "run_settings", "run_path", "load", "save"]
+
+FOLDER = "runs"
+_GRIDS = ("methods", "densities", "seeds", "lrs")
+
+
+def run_settings(task) -> dict:
+    """What one training's result depends on, as a JSON-able dict."""
+    from refnet import __version__
+    settings = {k: v for k, v in task.config.to_dict().items() if k not in _GRIDS}
+    return json.loads(json.dumps(dict(settings, refnet=__version__, method=task.method,
+                                      density=task.density, lr=task.lr, seed=task.seed)))
+
+
+def run_path(out, task) -> str:
+    """The file of ``task``'s result in the store under ``out``."""
+    text = json.dumps(run_settings(task), sort_keys=True)
+    return os.path.join(out, FOLDER, hashlib.sha256(text.encode()).hexdigest()[:32] + ".json")
+
+
+def load(out, task) -> dict | None:
+    """``task``'s stored record, or None when the store has none (or an unreadable one)."""
+    try:
+        with open(run_path(out, task)) as handle:
+            stored = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("settings") != run_settings(task) \
+            or not isinstance(stored.get("record"), dict):
+        return None
+    return stored["record"]
+
+
+def save(out, task, record: dict) -> None:
+    """Write ``task``'s record into the store under ``out`` (whole or not at all)."""
+    with atomic_output(run_path(out, task), "w") as handle:
+        json.dump({"settings": run_settings(task), "record": record}, handle)
