@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from refnet.core.tree import tree_equal
+from refnet import optim
 from refnet.optim import SGD, Adam, make_optimizer
 
 W0 = np.array([1.0, -2.0])
@@ -88,8 +89,10 @@ def test_updates_are_pure(opt):
     assert tree_equal(again[0], new_params)
 
 
-def test_adam_is_its_formula_bit_for_bit():
-    # the in-place step must round exactly like the documented expression, in both dtypes
+@pytest.mark.parametrize("chunk", [7, 1 << 14])
+def test_adam_is_its_formula_bit_for_bit(chunk, monkeypatch):
+    # the in-place, chunked step must round exactly like the documented expression
+    monkeypatch.setattr(optim, "ADAM_CHUNK", chunk)
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.float32):
         opt, t = Adam(lr=3e-3, weight_decay=0.01), 5
