@@ -243,7 +243,7 @@ def _step(layer, params, x, y_bar):
     return y, layer.vjp(params, cache, y_bar)
 
 
-def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
+def _dctps_case(n, m, batch, density, repeats, seed, warmup_s, extra_methods=None):
     rng = np.random.default_rng(seed)
     layer = DCTpSLinear(n, m, density=density, rng=rng)
     params = dict(layer.init(rng), S=rng.standard_normal(layer.nnz), alpha=np.array(0.7),
@@ -256,6 +256,8 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
     steps = {"original": lambda: original.step(x, y_bar),
              "dense": lambda: _step(dense, dense_params, x, y_bar),
              "dctps": lambda: _step(layer, params, x, y_bar)}
+    extra = {name: prepare(layer, params, x, y_bar)
+             for name, prepare in (extra_methods or {}).items()}
 
     y, (x_bar, grads) = steps["dctps"]()
     y_o, x_bar_o, W_bar_o, alpha_bar_o, b_bar_o = steps["original"]()
@@ -265,9 +267,14 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
                     "b_bar": _rel(grads["b"], b_bar_o)},
                    f"bench dctps: DCTpS and the original's method disagree at n={n}, m={m}, "
                    f"batch={batch}")
+    for name, step in extra.items():    # (y, x_bar): float32 ones to 1e-4
+        out = step()
+        _worst({k: _rel(a, b) / (1e6 if "32" in name else 1.0)
+                for k, a, b in (("y", out[0], y), ("x_bar", out[1], x_bar))},
+               f"bench dctps: {name} disagrees with DCTpS at n={n}, m={m}, batch={batch}")
     del y, x_bar, grads, y_o, x_bar_o, W_bar_o
 
-    times, cold = steady_medians(steps, repeats, warmup_s=warmup_s)
+    times, cold = steady_medians({**steps, **extra}, repeats, warmup_s=warmup_s)
     D = layer.offset
     dct_s = median_time(lambda: (D.apply(x), D.adjoint(y_bar)), repeats)
     parts = _dctps_parts(layer, params, x, y_bar, repeats)
@@ -283,6 +290,7 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
             "dense_linear_s": times["dense"], "cold_s": cold,
             "speedup": times["original"] / times["dctps"],
             "speedup_vs_dense_linear": times["dense"] / times["dctps"],
+            "extra_s": {name: times[name] for name in extra},
             "dct_s": dct_s, "dct_bytes": 2 * 8 * batch * (n + m), "parts_s": parts,
             "peak_bytes": memory, "state_bytes": state, "max_rel_error": error}
 
@@ -304,7 +312,8 @@ def _dctps_parts(layer, params, x, y_bar, repeats) -> dict:
 
 
 def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int = 0,
-              bandwidth_bytes: int = 1 << 28, warmup_s: float = 0.2, progress=None) -> dict:
+              bandwidth_bytes: int = 1 << 28, warmup_s: float = 0.2, progress=None,
+              extra_methods: dict | None = None) -> dict:
     """Time DCTpS against the original's method; return the JSON-ready report.
 
     ``cases`` are ``((n, m), batches)`` (default :data:`DCTPS_CASES`), ``density`` that of S,
@@ -313,13 +322,17 @@ def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int 
     copy, ``progress(str)`` is called after each case.  Each case of the report has ``n``,
     ``m``, ``batch``, ``dctps_s``, ``dense_dct_s`` (the original's method), ``speedup``,
     ``dense_linear_s``, ``dct_s``, ``dct_bound_s``, peak memory and more.
+    ``extra_methods`` ``{name: prepare(layer, params, x, y_bar) -> step}``, ``step()``
+    returning ``(y, x_bar, ...)``, are timed in the same rounds (``extra_s``); a name with
+    "32" in it is checked to 1e-4, others to 1e-10 (``analysis/bench_dctps.py`` adds torch).
     """
     with _cpu_share() as share:
         bandwidth = memory_bandwidth(bandwidth_bytes)
         rows = []
         for (n, m), batches in DCTPS_CASES if cases is None else cases:
             for batch in batches:
-                row = _dctps_case(n, m, batch, density, repeats, seed, warmup_s)
+                row = _dctps_case(n, m, batch, density, repeats, seed, warmup_s,
+                                  extra_methods)
                 row["dct_bound_s"] = row["dct_bytes"] / bandwidth
                 rows.append(row)
                 if progress:
@@ -350,15 +363,19 @@ def _footer(report: dict) -> str:
 
 def dctps_table(report: dict) -> str:
     """The report as markdown: the timing table, and where a DCTpS step's time goes."""
+    extra = list(report["cases"][0].get("extra_s", {})) if report["cases"] else []
     lines = ["| n -> m | batch | nnz | DCTpS | DCTpS, first call | original (dense D, masked S) "
-             "| speedup | dense Linear | vs dense | DCT part | DCT at memory bandwidth | peak "
-             "MiB: DCTpS / original / dense |", "|" + " --- |" * 12]
+             "| speedup | " + "".join(f"{name} | vs {name} | " for name in extra)
+             + "dense Linear | vs dense | DCT part | DCT at memory bandwidth | peak "
+             "MiB: DCTpS / original / dense |", "|" + " --- |" * (12 + 2 * len(extra))]
     for r in report["cases"]:
         mib = {k: v / 2**20 for k, v in r["peak_bytes"].items()}
         lines.append(
             f"| {r['n']} -> {r['m']} | {r['batch']} | {r['nnz']} | {_ms(r['dctps_s'])} "
             f"| {_ms(r['cold_s']['dctps'])} | {_ms(r['dense_dct_s'])} | {_ratio(r['speedup'])} "
-            f"| {_ms(r['dense_linear_s'])} | {_ratio(r['speedup_vs_dense_linear'])} "
+            + "".join(f"| {_ms(r['extra_s'][name])} | {_ratio(r['extra_s'][name] / r['dctps_s'])} "
+                      for name in extra)
+            + f"| {_ms(r['dense_linear_s'])} | {_ratio(r['speedup_vs_dense_linear'])} "
             f"| {_ms(r['dct_s'])} | {_ms(r['dct_bound_s'])} "
             f"| {mib['dctps']:.2f} / {mib['original']:.1f} / {mib['dense']:.1f} |")
     share = report.get("other_processes_cpu_share")
