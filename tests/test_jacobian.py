@@ -6,7 +6,8 @@ import scipy.linalg
 
 from refnet import Graph, Sequential
 from refnet.layers import Add, Concat, Flatten, Linear, ReLU, Tanh
-from refnet.jacobian import CHUNKED_BYTES, dense_matrix, jacobian, jacobian_operator, parameter_jacobian
+from refnet.jacobian import (CHUNKED_BYTES, dense_matrix, jacobian, jacobian_operator,
+                             parameter_jacobian)
 from refnet.testing import away_from_zero, full_jacobians, inner_product_error, relative_error
 
 # Central differences in float64 (h = 1e-6) on these smooth or piecewise-linear

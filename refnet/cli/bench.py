@@ -163,10 +163,11 @@ def fresh_process_rounds(command: Callable[[str], list], methods, rounds: int, *
             for method in methods[r % len(methods):] + methods[:r % len(methods)]:
                 done = subprocess.run(command(method), env=env, capture_output=True,
                                       text=True)
-                if done.returncode != 0:
-                    raise RuntimeError(f"{method} failed (exit {done.returncode}):\n"
-                                       f"{done.stderr[-2000:]}")
-                runs[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                lines = done.stdout.strip().splitlines()
+                if done.returncode != 0 or not lines:
+                    raise RuntimeError(f"{method} failed (exit {done.returncode}, "
+                                       f"{len(lines)} lines of output):\n{done.stderr[-2000:]}")
+                runs[method].append(json.loads(lines[-1]))
                 if progress:
                     progress(f"round {r + 1}/{rounds} {method}: {runs[method][-1]}")
     return runs, share["value"]
