@@ -526,12 +526,13 @@ def jacobian_table(report: dict) -> str:
     widths = "-".join(map(str, report["widths"]))
     lines = [f"Exact Jacobian of a {widths} ReLU MLP at {report['n_inputs']} inputs "
              f"(shape {tuple(report['jacobian_shape'])}), medians of {report['repeats']}:", "",
-             "| method | time | time / batched | max rel. diff. to batched |",
-             "| --- | ---: | ---: | ---: |"]
+             "| method | time | time / batched | minor page faults per call "
+             "| max rel. diff. to batched |", "| --- | ---: | ---: | ---: | ---: |"]
     for name, seconds in report["seconds"].items():
         ratio = 1.0 if name == "batched" else report["speedup"][name]
         diff = 0.0 if name == "batched" else report["max_rel_diff"][name]
-        lines.append(f"| {name} | {_ms(seconds)} | {ratio:.2f}x | {diff:.1e} |")
+        lines.append(f"| {name} | {_ms(seconds)} | {ratio:.2f}x "
+                     f"| {report['faults_per_call'][name]:.0f} | {diff:.1e} |")
     lines.append(f"\nload average at the end: {report['load_average'][0]:.2f} "
                  f"({report['cpu_count']} cores)")
     return "\n".join(lines)

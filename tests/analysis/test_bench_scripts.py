@@ -61,3 +61,12 @@ def test_bench_scripts_refuse_bad_counts(name, capsys):
     with pytest.raises(SystemExit):
         _script(name).main(["--rounds", "0"])
     assert "--rounds must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_refnet_bench_jacobian_reports_page_faults():
+    from refnet.cli.bench import jacobian_table
+    from refnet.cli.bench_jacobian import benchmark_jacobian
+    report = benchmark_jacobian(widths=(8, 4, 3), n_inputs=2, repeats=1)
+    assert set(report["faults_per_call"]) == set(report["seconds"])
+    assert all(f >= 0 for f in report["faults_per_call"].values())
+    assert "minor page faults per call" in jacobian_table(report)
