@@ -165,7 +165,8 @@ def value_and_grad(net, params, x, labels, loss: str = "cross-entropy"):
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     outputs, cache = net.forward(params, x)
     value, out_bar = LOSSES[loss](outputs, labels)
-    _, grads = net.vjp(params, cache, out_bar)
+    _, grads = net.vjp(params, cache, out_bar, **({"need_input": False}
+                                                   if net.can_skip_input else {}))
     return value, grads, outputs
 
 

@@ -6,7 +6,8 @@ import scipy.linalg
 
 from refnet import Graph, Sequential
 from refnet.layers import Add, Concat, Flatten, Linear, ReLU, Tanh
-from refnet.jacobian import dense_matrix, jacobian, jacobian_operator, parameter_jacobian
+from refnet.jacobian import (CHUNKED_BYTES, dense_matrix, jacobian, jacobian_operator,
+                             parameter_jacobian)
 from refnet.testing import away_from_zero, full_jacobians, inner_product_error, relative_error
 
 # Central differences in float64 (h = 1e-6) on these smooth or piecewise-linear
@@ -114,6 +115,24 @@ def test_chunk_size_does_not_change_the_result(name, mode):
     for chunk in (1, 2, 3, 1000):
         chunked = jacobian(net, params, x, mode=mode, chunk_size=chunk)
         assert relative_error(chunked, whole) <= 1e-14, chunk
+
+
+@pytest.mark.parametrize("mode", ["vjp", "jvp"])
+def test_a_large_jacobian_is_built_in_four_calls_by_default(monkeypatch, mode):
+    # J of 128 * 10 * 103 * 8 bytes >= CHUNKED_BYTES: four chunks (10 = 3 + 3 + 3 + 1), same J
+    net = Sequential([("fc1", Linear(103, 32)), ("act", Tanh()), ("fc2", Linear(32, 10))])
+    params = net.init(np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((128, 103))
+    whole = jacobian(net, params, x, mode=mode, chunk_size=103)
+    assert whole.nbytes >= CHUNKED_BYTES
+    seen = []
+    for name in ("vjp", "jvp"):
+        original = getattr(Sequential, name)
+        monkeypatch.setattr(Sequential, name, lambda self, p, c, t, *a, _f=original, **k: (
+            seen.append(len(t)), _f(self, p, c, t, *a, **k))[1])
+    J = jacobian(net, params, x, mode=mode)
+    assert relative_error(J, whole) <= 1e-14
+    assert seen == ([3, 3, 3, 1] if mode == "vjp" else [26, 26, 26, 25])
 
 
 def test_auto_mode_takes_the_shorter_identity(monkeypatch):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from refnet.core.tree import tree_equal
+from refnet import optim
 from refnet.optim import SGD, Adam, make_optimizer
 
 W0 = np.array([1.0, -2.0])
@@ -86,6 +87,43 @@ def test_updates_are_pure(opt):
     # replaying the same step gives bitwise the same result
     again = opt.update(params, grads, state)
     assert tree_equal(again[0], new_params)
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 14])
+def test_adam_is_its_formula_bit_for_bit(chunk, monkeypatch):
+    # the in-place, chunked step must round exactly like the documented expression
+    monkeypatch.setattr(optim, "ADAM_CHUNK", chunk)
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        opt, t = Adam(lr=3e-3, weight_decay=0.01), 5
+        params = {"w": rng.standard_normal(50).astype(dtype), "a": np.array(0.7, dtype)}
+        grads = {k: rng.standard_normal(np.shape(w)).astype(dtype) for k, w in params.items()}
+        state = {"step": t - 1, "m": {k: rng.standard_normal(np.shape(w)).astype(dtype)
+                                      for k, w in params.items()},
+                 "v": {k: rng.random(np.shape(w)).astype(dtype) for k, w in params.items()}}
+        new, new_state = opt.update(params, grads, state)
+        for k, w in params.items():
+            g = grads[k] + 0.01 * w
+            m = 0.9 * state["m"][k] + (1 - 0.9) * g
+            v = 0.999 * state["v"][k] + (1 - 0.999) * g * g
+            want = w - 3e-3 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+            for got, ref in ((new[k], want), (new_state["m"][k], m), (new_state["v"][k], v)):
+                assert got.dtype == dtype and got.tobytes() == np.asarray(ref).tobytes()
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1), Adam()])
+@pytest.mark.parametrize("lr", [0, -1.0, float("nan"), True, "0.1"])
+def test_update_refuses_a_bad_lr(opt, lr):
+    params = {"w": np.ones(2)}
+    with pytest.raises(ValueError, match=r"\.update: lr must lie in \(0.0, inf\], got "):
+        opt.update(params, {"w": np.ones(2)}, opt.init(params), lr=lr)
+
+
+def test_numpy_float_hyper_parameters_are_accepted():
+    params = {"w": np.ones(2)}
+    for opt in (SGD(np.float32(0.5)), Adam(lr=np.float32(0.1), beta1=np.float64(0.8))):
+        new, _ = opt.update(params, {"w": np.ones(2)}, opt.init(params), lr=np.float32(0.5))
+        assert np.all(new["w"] < 1.0)
 
 
 def test_lr_override_for_schedules():

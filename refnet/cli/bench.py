@@ -20,6 +20,8 @@ import contextlib
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -36,7 +38,7 @@ from refnet.cli.bench_jacobian import benchmark_jacobian
 __all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
            "dctps_table", "run_offsets", "offsets_table", "median_time", "steady_medians",
            "peak_memory", "memory_bandwidth", "OriginalDCTplusLinear", "configure_parser",
-           "run_command"]
+           "run_command", "fresh_process_rounds", "minor_faults", "allocator_state"]
 
 #: ``(n, m)`` shapes and batches of ``refnet bench dctps``.
 DCTPS_CASES = [((256, 256), (1, 128)), ((1024, 1024), (1, 128)), ((4096, 4096), (1, 128)),
@@ -116,8 +118,9 @@ def _cpu_share():
                 ticks = [int(v) for v in f.readline().split()[1:8]]
         except OSError:
             return None
-        t = os.times()
-        return sum(ticks), ticks[3] + ticks[4], t.user + t.system
+        t = os.times()          # children: the finished ones fresh_process_rounds waited for
+        return sum(ticks), ticks[3] + ticks[4], t.user + t.system + t.children_user \
+            + t.children_system
 
     share, start = {"value": None}, snapshot()
     yield share
@@ -127,6 +130,47 @@ def _cpu_share():
         busy = total - (end[1] - start[1])
         own = (end[2] - start[2]) * os.sysconf("SC_CLK_TCK")
         share["value"] = max(0.0, (busy - own) / total) if total > 0 else 0.0
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (``getrusage``): a fresh array costs one per
+    4 KiB page it writes, which the allocator's state decides."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def allocator_state() -> dict:
+    """The ``MALLOC_*`` environment variables (glibc's tunables), empty for its defaults."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+
+
+def fresh_process_rounds(command: Callable[[str], list], methods, rounds: int, *,
+                         threads: int = 2, progress=None) -> tuple[dict, float | None]:
+    """Run every method ``rounds`` times, each run in a FRESH process; ``(runs, share)``.
+
+    ``command(method)`` is the argv of one run, which prints one JSON object as its last
+    line of output; ``runs[method]`` lists those objects.  Round ``r`` starts at method
+    ``r % len(methods)``, so no method always follows the same one; every child gets
+    ``threads`` BLAS threads.  ``share`` is the part of the CPU time that processes other
+    than this one and its children used meanwhile (None without ``/proc/stat``): a busy
+    neighbour slows the multi-threaded baselines most.
+    """
+    methods = list(methods)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    runs = {m: [] for m in methods}
+    with _cpu_share() as share:
+        for r in range(rounds):
+            for method in methods[r % len(methods):] + methods[:r % len(methods)]:
+                done = subprocess.run(command(method), env=env, capture_output=True,
+                                      text=True)
+                lines = done.stdout.strip().splitlines()
+                if done.returncode != 0 or not lines:
+                    raise RuntimeError(f"{method} failed (exit {done.returncode}, "
+                                       f"{len(lines)} lines of output):\n{done.stderr[-2000:]}")
+                runs[method].append(json.loads(lines[-1]))
+                if progress:
+                    progress(f"round {r + 1}/{rounds} {method}: {runs[method][-1]}")
+    return runs, share["value"]
 
 
 @contextlib.contextmanager
@@ -200,7 +244,7 @@ def _step(layer, params, x, y_bar):
     return y, layer.vjp(params, cache, y_bar)
 
 
-def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
+def _dctps_case(n, m, batch, density, repeats, seed, warmup_s, extra_methods=None):
     rng = np.random.default_rng(seed)
     layer = DCTpSLinear(n, m, density=density, rng=rng)
     params = dict(layer.init(rng), S=rng.standard_normal(layer.nnz), alpha=np.array(0.7),
@@ -213,6 +257,8 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
     steps = {"original": lambda: original.step(x, y_bar),
              "dense": lambda: _step(dense, dense_params, x, y_bar),
              "dctps": lambda: _step(layer, params, x, y_bar)}
+    extra = {name: prepare(layer, params, x, y_bar)
+             for name, prepare in (extra_methods or {}).items()}
 
     y, (x_bar, grads) = steps["dctps"]()
     y_o, x_bar_o, W_bar_o, alpha_bar_o, b_bar_o = steps["original"]()
@@ -222,9 +268,14 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
                     "b_bar": _rel(grads["b"], b_bar_o)},
                    f"bench dctps: DCTpS and the original's method disagree at n={n}, m={m}, "
                    f"batch={batch}")
+    for name, step in extra.items():    # (y, x_bar): float32 ones to 1e-4
+        out = step()
+        _worst({k: _rel(a, b) / (1e6 if "32" in name else 1.0)
+                for k, a, b in (("y", out[0], y), ("x_bar", out[1], x_bar))},
+               f"bench dctps: {name} disagrees with DCTpS at n={n}, m={m}, batch={batch}")
     del y, x_bar, grads, y_o, x_bar_o, W_bar_o
 
-    times, cold = steady_medians(steps, repeats, warmup_s=warmup_s)
+    times, cold = steady_medians({**steps, **extra}, repeats, warmup_s=warmup_s)
     D = layer.offset
     dct_s = median_time(lambda: (D.apply(x), D.adjoint(y_bar)), repeats)
     parts = _dctps_parts(layer, params, x, y_bar, repeats)
@@ -240,6 +291,7 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s):
             "dense_linear_s": times["dense"], "cold_s": cold,
             "speedup": times["original"] / times["dctps"],
             "speedup_vs_dense_linear": times["dense"] / times["dctps"],
+            "extra_s": {name: times[name] for name in extra},
             "dct_s": dct_s, "dct_bytes": 2 * 8 * batch * (n + m), "parts_s": parts,
             "peak_bytes": memory, "state_bytes": state, "max_rel_error": error}
 
@@ -261,7 +313,8 @@ def _dctps_parts(layer, params, x, y_bar, repeats) -> dict:
 
 
 def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int = 0,
-              bandwidth_bytes: int = 1 << 28, warmup_s: float = 0.2, progress=None) -> dict:
+              bandwidth_bytes: int = 1 << 28, warmup_s: float = 0.2, progress=None,
+              extra_methods: dict | None = None) -> dict:
     """Time DCTpS against the original's method; return the JSON-ready report.
 
     ``cases`` are ``((n, m), batches)`` (default :data:`DCTPS_CASES`), ``density`` that of S,
@@ -270,13 +323,17 @@ def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int 
     copy, ``progress(str)`` is called after each case.  Each case of the report has ``n``,
     ``m``, ``batch``, ``dctps_s``, ``dense_dct_s`` (the original's method), ``speedup``,
     ``dense_linear_s``, ``dct_s``, ``dct_bound_s``, peak memory and more.
+    ``extra_methods`` ``{name: prepare(layer, params, x, y_bar) -> step}``, ``step()``
+    returning ``(y, x_bar, ...)``, are timed in the same rounds (``extra_s``); a name with
+    "32" in it is checked to 1e-4, others to 1e-10 (``analysis/bench_dctps.py`` adds torch).
     """
     with _cpu_share() as share:
         bandwidth = memory_bandwidth(bandwidth_bytes)
         rows = []
         for (n, m), batches in DCTPS_CASES if cases is None else cases:
             for batch in batches:
-                row = _dctps_case(n, m, batch, density, repeats, seed, warmup_s)
+                row = _dctps_case(n, m, batch, density, repeats, seed, warmup_s,
+                                  extra_methods)
                 row["dct_bound_s"] = row["dct_bytes"] / bandwidth
                 rows.append(row)
                 if progress:
@@ -307,15 +364,19 @@ def _footer(report: dict) -> str:
 
 def dctps_table(report: dict) -> str:
     """The report as markdown: the timing table, and where a DCTpS step's time goes."""
+    extra = list(report["cases"][0].get("extra_s", {})) if report["cases"] else []
     lines = ["| n -> m | batch | nnz | DCTpS | DCTpS, first call | original (dense D, masked S) "
-             "| speedup | dense Linear | vs dense | DCT part | DCT at memory bandwidth | peak "
-             "MiB: DCTpS / original / dense |", "|" + " --- |" * 12]
+             "| speedup | " + "".join(f"{name} | vs {name} | " for name in extra)
+             + "dense Linear | vs dense | DCT part | DCT at memory bandwidth | peak "
+             "MiB: DCTpS / original / dense |", "|" + " --- |" * (12 + 2 * len(extra))]
     for r in report["cases"]:
         mib = {k: v / 2**20 for k, v in r["peak_bytes"].items()}
         lines.append(
             f"| {r['n']} -> {r['m']} | {r['batch']} | {r['nnz']} | {_ms(r['dctps_s'])} "
             f"| {_ms(r['cold_s']['dctps'])} | {_ms(r['dense_dct_s'])} | {_ratio(r['speedup'])} "
-            f"| {_ms(r['dense_linear_s'])} | {_ratio(r['speedup_vs_dense_linear'])} "
+            + "".join(f"| {_ms(r['extra_s'][name])} | {_ratio(r['extra_s'][name] / r['dctps_s'])} "
+                      for name in extra)
+            + f"| {_ms(r['dense_linear_s'])} | {_ratio(r['speedup_vs_dense_linear'])} "
             f"| {_ms(r['dct_s'])} | {_ms(r['dct_bound_s'])} "
             f"| {mib['dctps']:.2f} / {mib['original']:.1f} / {mib['dense']:.1f} |")
     share = report.get("other_processes_cpu_share")
@@ -465,12 +526,13 @@ def jacobian_table(report: dict) -> str:
     widths = "-".join(map(str, report["widths"]))
     lines = [f"Exact Jacobian of a {widths} ReLU MLP at {report['n_inputs']} inputs "
              f"(shape {tuple(report['jacobian_shape'])}), medians of {report['repeats']}:", "",
-             "| method | time | time / batched | max rel. diff. to batched |",
-             "| --- | ---: | ---: | ---: |"]
+             "| method | time | time / batched | minor page faults per call "
+             "| max rel. diff. to batched |", "| --- | ---: | ---: | ---: | ---: |"]
     for name, seconds in report["seconds"].items():
         ratio = 1.0 if name == "batched" else report["speedup"][name]
         diff = 0.0 if name == "batched" else report["max_rel_diff"][name]
-        lines.append(f"| {name} | {_ms(seconds)} | {ratio:.2f}x | {diff:.1e} |")
+        lines.append(f"| {name} | {_ms(seconds)} | {ratio:.2f}x "
+                     f"| {report['faults_per_call'][name]:.0f} | {diff:.1e} |")
     lines.append(f"\nload average at the end: {report['load_average'][0]:.2f} "
                  f"({report['cpu_count']} cores)")
     return "\n".join(lines)

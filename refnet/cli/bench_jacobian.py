@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import time
 from typing import Callable, Sequence
 
@@ -41,13 +42,19 @@ def mlp(widths: Sequence[int]) -> Sequential:
     return Sequential(layers, input_shape=(widths[0],))
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+def _median_seconds(fn: Callable[[], object], repeats: int, faults: list | None = None) -> float:
+    """The median time of ``repeats`` calls after a warm-up one; ``faults`` gets the median
+    minor page faults per call appended."""
     fn()   # warm-up: first-call allocations and BLAS thread start-up
-    times = []
+    times, counts = [], []
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    if faults is not None:
+        faults.append(float(np.median(counts)))
     return float(np.median(times))
 
 
@@ -95,6 +102,7 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
         included: ``"batched"`` (:func:`~refnet.jacobian.jacobian`, ONE vjp
         call), ``"loop_per_output"`` (``m`` backward passes over the batch),
         ``"loop_per_row"`` (``B * m`` at batch 1) and each extra method;
+        ``"faults_per_call"``: their median minor page faults per call;
         ``"speedup"`` (time over the batched time) and ``"max_rel_diff"`` per
         baseline; the settings, ``"jacobian_shape"``, ``"numpy_version"``,
         ``"machine"``, ``"cpu_count"``, ``"load_average"`` (at the end) and
@@ -127,18 +135,16 @@ def benchmark_jacobian(widths: Sequence[int] = (784, 256, 256, 256, 256, 256, 25
         raise RuntimeError(f"benchmark_jacobian: methods disagree with the batched Jacobian "
                            f"(relative error {bad}, tolerance {AGREEMENT_TOL})")
 
-    seconds = {
-        "batched": _median_seconds(lambda: jacobian(net, params, x), repeats),
-        "loop_per_output": _median_seconds(lambda: _loop_per_output(net, params, x), repeats),
-        "loop_per_row": _median_seconds(lambda: _loop_per_row(net, params, x), repeats),
-    }
-    for name, run in extra.items():
-        seconds[name] = _median_seconds(run, repeats)
+    runs = {"batched": lambda: jacobian(net, params, x),
+            "loop_per_output": lambda: _loop_per_output(net, params, x),
+            "loop_per_row": lambda: _loop_per_row(net, params, x), **extra}
+    faults = []
+    seconds = {name: _median_seconds(run, repeats, faults) for name, run in runs.items()}
     speedup = {k: v / seconds["batched"] for k, v in seconds.items() if k != "batched"}
     return {
         "widths": list(widths), "n_inputs": n_inputs, "repeats": repeats,
         "jacobian_shape": list(J.shape), "seconds": seconds, "speedup": speedup,
-        "max_rel_diff": diffs,
+        "max_rel_diff": diffs, "faults_per_call": dict(zip(runs, faults)),
         "numpy_version": np.__version__, "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
         "blas_threads_env": {k: os.environ[k] for k in _THREAD_VARS if k in os.environ},

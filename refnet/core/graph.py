@@ -290,11 +290,15 @@ class Graph(Layer):
             raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
         return source, target, active
 
-    def vjp(self, params, cache, y_bar, *, need_params=True, source=None, target=None):
+    can_skip_input = True
+
+    def vjp(self, params, cache, y_bar, *, need_params=True, source=None, target=None,
+            need_input=True):
         """Cotangent ``y_bar`` (*lead, B, *target_shape) of ``target`` (default the output)
         back to ``source`` (default the input): ``(x_bar, params_bar)``; ``need_params``
         needs ``source`` to be the input, and nodes ``target`` does not depend on get
-        zero cotangents."""
+        zero cotangents.  ``need_input=False`` returns ``x_bar = None`` and lets the
+        nodes reading only ``source`` skip their input cotangent (``can_skip_input``)."""
         source, target, active = self._path(source, target)
         if need_params and source != self.input_name:
             raise ValueError("Graph.vjp: need_params=True needs source to be the graph input; "
@@ -308,10 +312,14 @@ class Graph(Layer):
             node_bar = bars.pop(node.name, None)
             if node_bar is None:
                 continue
+            skip = not need_input and node.layer.can_skip_input and set(node.inputs) == {source}
             inputs_bar, p_bar = node.layer.vjp(params[node.name], cache.caches[node.name],
-                                               node_bar, need_params=need_params)
+                                               node_bar, need_params=need_params,
+                                               **({"need_input": False} if skip else {}))
             if need_params:
                 params_bar[node.name] = p_bar
+            if skip:
+                continue
             if node.layer.n_inputs == 1:
                 inputs_bar = (inputs_bar,)
             for name, bar in zip(node.inputs, inputs_bar):
@@ -321,7 +329,7 @@ class Graph(Layer):
             params_bar = {node.name: params_bar[node.name] if node.name in params_bar
                           else _zeros_with_lead(params[node.name], lead)
                           for node in self.nodes}
-        return bars[source], params_bar
+        return (bars[source] if need_input else None), params_bar
 
     def jvp(self, params, cache, x_dot, *, source=None, target=None):
         """Tangent ``x_dot`` (*lead, B, *source_shape) of ``source`` to that of ``target``."""

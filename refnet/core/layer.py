@@ -14,7 +14,10 @@ its parameters live in a dict of arrays the caller owns, and its math is pure::
   *out_shape) gives ``x_bar`` (*lead, B, *in_shape), and ``params_bar[k]``
   (*lead, *params[k].shape), summed over the batch.  With ``y_bar`` the
   identity, one ``vjp`` call is every example's whole Jacobian.
-  ``need_params=False`` skips the parameter cotangents and returns ``(x_bar, None)``.
+  ``need_params=False`` skips the parameter cotangents and returns ``(x_bar, None)``;
+  a layer with ``can_skip_input = True`` also takes ``need_input=False``, which
+  skips ``x_bar`` and returns ``(None, params_bar)`` (training needs no cotangent
+  of the network's input).
 * Nothing is mutated.  Layers that only pass values through (Identity, Flatten,
   Add, Concat) may return their argument or a view of it: treat results as read-only.
 
@@ -71,6 +74,9 @@ class Layer:
     def forward(self, params: Params, x):
         """``(y, cache)``: the output at ``x`` (B, *in_shape) and the point of linearisation."""
         raise NotImplementedError
+
+    #: Whether :meth:`vjp` takes ``need_input=False`` (then ``x_bar`` is None).
+    can_skip_input = False
 
     def vjp(self, params: Params, cache, y_bar, *, need_params: bool = True):
         """``(x_bar, params_bar)``: ``J.T @ y_bar`` per example, and the parameters' cotangents."""

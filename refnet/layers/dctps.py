@@ -104,7 +104,7 @@ class DCTpSLinear(SparseLinear):
             y2 = y2 + alpha * self.offset.apply(x2)
         return y2 if b is None else y2 + b
 
-    def _rows_vjp(self, params, x2, y3, need_params):
+    def _rows_vjp(self, params, x2, y3, need_params, need_input=True):
         """``(x3_bar, grads)`` for ``y3`` (K, N, m): (K, N, n) and {key: (K, *shape)}."""
         alpha = self._alpha(params)
         need_alpha = need_params and self.offset is not None and self.train_alpha
@@ -112,7 +112,8 @@ class DCTpSLinear(SparseLinear):
             x3_bar, grads = fast.affine_vjp(self.support, params["S"], x2, y3, self.offset,
                                             alpha, need_values=need_params,
                                             need_alpha=need_alpha,
-                                            need_b=need_params and self.bias)
+                                            need_b=need_params and self.bias,
+                                            need_input=need_input)
             return x3_bar, grads if need_params else None
         k_lead, n_rows, m = y3.shape
         S_T = self.support.csr_transpose(params["S"])

@@ -82,13 +82,15 @@ class Linear(Layer):
             y = y + params["b"]
         return y, LinearCache(x)
 
-    def vjp(self, params, cache, y_bar, *, need_params=True):
+    can_skip_input = True
+
+    def vjp(self, params, cache, y_bar, *, need_params=True, need_input=True):
         x = cache.x
         batch = x.shape[0]
         lead = lead_shape("y_bar", y_bar, (batch, self.n_out), "Linear")
         k_lead = math.prod(lead)
         y2 = fold_lead(y_bar, 2)                                   # (K*B, m)
-        x_bar = (y2 @ params["W"]).reshape(lead + x.shape)
+        x_bar = (y2 @ params["W"]).reshape(lead + x.shape) if need_input else None
         if not need_params:
             return x_bar, None
         y3 = y2.reshape(k_lead, batch, self.n_out)                 # (K, B, m)

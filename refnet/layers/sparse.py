@@ -86,6 +86,7 @@ class SparseLinear(Layer):
     """
 
     is_linear = True
+    can_skip_input = True
     offset = None               # DCTpS layers add alpha * offset
     offset_name, offset_seed, alpha, train_alpha = "none", None, None, False
     _repr_fields = ("n_in", "n_out", "nnz", "bias", "init_name")
@@ -187,12 +188,13 @@ class SparseLinear(Layer):
         check_shape("x", x, (self.n_in,), type(self).__name__)
         return self._rows(params, x, with_bias=True), SparseLinearCache(x)
 
-    def vjp(self, params, cache, y_bar, *, need_params=True):
+    def vjp(self, params, cache, y_bar, *, need_params=True, need_input=True):
         x = cache.x
         lead = lead_shape("y_bar", y_bar, (x.shape[0], self.n_out), type(self).__name__)
         y3 = fold_lead(y_bar, 2).reshape(math.prod(lead), x.shape[0], self.n_out)   # (K, B, m)
-        x3_bar, grads = self._rows_vjp(params, x, y3, need_params)
-        return x3_bar.reshape(lead + x.shape), _unfold(grads, lead, params)
+        x3_bar, grads = self._rows_vjp(params, x, y3, need_params, need_input)
+        return (x3_bar.reshape(lead + x.shape) if need_input else None,
+                _unfold(grads, lead, params))
 
     def jvp(self, params, cache, x_dot):
         lead = lead_shape("x_dot", x_dot, cache.x.shape, type(self).__name__)
@@ -207,12 +209,13 @@ class SparseLinear(Layer):
         y2 = (self.csr(params) @ x2.T).T
         return y2 if b is None else y2 + b
 
-    def _rows_vjp(self, params, x2, y3, need_params):
+    def _rows_vjp(self, params, x2, y3, need_params, need_input=True):
         """``(x3_bar, grads)`` for ``y3`` (K, N, m): (K, N, n) and {key: (K, *shape)}."""
         if fast.ENABLED:
             x3_bar, grads = fast.affine_vjp(self.support, params["S"], x2, y3,
                                             need_values=need_params,
-                                            need_b=need_params and self.bias)
+                                            need_b=need_params and self.bias,
+                                            need_input=need_input)
             return x3_bar, grads if need_params else None
         k_lead, n_rows, m = y3.shape
         S_T = self.support.csr_transpose(params["S"])

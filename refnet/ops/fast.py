@@ -8,7 +8,9 @@ blocks of :data:`BLOCK_BYTES` keep every temporary in cache (a fresh 4 MiB array
 costs about a thousand page faults on a VM); each block is transposed to a small
 FEATURE-MAJOR copy (scipy's CSR products are 2.5x faster on those); blocks run
 on two threads (scipy and numpy release the GIL); the values' cotangent gathers
-in chunks of :data:`GATHER_CHUNK_BYTES` (3-6x faster than one gather).  Blocks
+in chunks of :data:`GATHER_CHUNK_BYTES` (3-6x faster than one gather); the
+scipy matrices ``S`` and ``S.T`` are built once per support (and thread), and
+only their values change from call to call (:func:`matrix`).  Blocks
 depend only on the shapes and sums over them are taken in block order, so the
 results do not depend on the number of threads.
 
@@ -24,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["ENABLED", "BLOCK_BYTES", "GATHER_CHUNK_BYTES", "affine", "affine_vjp",
-           "value_cotangent", "row_blocks", "map_blocks", "set_num_threads", "get_num_threads"]
+__all__ = ["ENABLED", "BLOCK_BYTES", "GATHER_CHUNK_BYTES", "MATRIX_CACHE_SIZE", "affine",
+           "affine_vjp", "value_cotangent", "matrix", "row_blocks", "map_blocks",
+           "set_num_threads", "get_num_threads"]
 
 #: Whether the sparse and DCTpS layers use this module (True) or their plain path.
 ENABLED = True
@@ -39,6 +42,9 @@ _num_threads = min(2, os.cpu_count() or 1)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _inside = threading.local()
+_matrices = threading.local()
+#: Supports whose scipy matrices :func:`matrix` keeps, per thread (the oldest go first).
+MATRIX_CACHE_SIZE = 64
 
 
 def set_num_threads(n: int) -> None:
@@ -118,6 +124,27 @@ def value_cotangent(support, yt, xt) -> np.ndarray:
     return np.ascontiguousarray(out.T)
 
 
+def matrix(support, values, transpose: bool = False):
+    """``support.csr(values)`` (``transpose``: ``support.csr_transpose(values)``), cached.
+
+    Building a scipy matrix costs 10-45 us (its checks), as much as a small
+    product: the matrix is built once per support, dtype and thread, then only
+    its ``data`` is pointed at ``values``.  The cache holds the support itself,
+    so a key ``id(support)`` cannot be reused by another object while cached.
+    """
+    values = np.asarray(values)
+    cache = _matrices.__dict__.setdefault("cache", {})
+    key = (id(support), transpose, values.dtype)
+    held = cache.get(key)
+    if held is None or values.shape != (support.nnz,):
+        if len(cache) >= MATRIX_CACHE_SIZE:
+            del cache[next(iter(cache))]
+        held = (support, support.csr_transpose(values) if transpose else support.csr(values))
+        cache[key] = held
+    held[1].data = values
+    return held[1]
+
+
 def _vecdot(a, b, out):
     if hasattr(np, "vecdot"):                                       # numpy >= 2
         return np.vecdot(a, b, out=out)
@@ -130,7 +157,7 @@ def _blocks(support, n_rows):
 
 def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
     """``y2 = alpha * offset.apply(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
-    S = support.csr(values)
+    S = matrix(support, values)
     y2 = np.empty((x2.shape[0], support.shape[0]), dtype=np.result_type(x2, values))
 
     def block(i, r0, r1):
@@ -149,33 +176,37 @@ def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
 
 
 def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=True,
-               need_alpha=False, need_b=False):
+               need_alpha=False, need_b=False, need_input=True):
     """The VJP of :func:`affine` for ``y3`` (K, N, m): ``(x3_bar (K, N, n), grads)``.
 
-    ``grads`` holds ``"S"`` (K, nnz), ``"alpha"`` (K,) and ``"b"`` (K, m) as asked.
+    ``grads`` holds ``"S"`` (K, nnz), ``"alpha"`` (K,) and ``"b"`` (K, m) as asked;
+    ``x3_bar`` is None unless ``need_input``.
     """
     k_lead, n_rows, m = y3.shape
     n = support.shape[1]
-    S_T = support.csr_transpose(values)
-    x3_bar = np.empty((k_lead, n_rows, n), dtype=np.result_type(y3, values))
+    S_T = matrix(support, values, transpose=True)
+    x3_bar = np.empty((k_lead, n_rows, n), dtype=np.result_type(y3, values)) \
+        if need_input else None
 
     def block(i, r0, r1):
         nb = r1 - r0
         yb = y3[:, r0:r1]
         ybt = np.ascontiguousarray(yb.reshape(k_lead * nb, m).T)   # (m, K*nb)
         grads = {}
-        if offset is not None:
+        if offset is not None and (need_input or need_alpha):
             ob = offset.adjoint(yb)                                 # (K, nb, n)
             if need_alpha:
                 grads["alpha"] = np.einsum("lrj,rj->l", ob, x2[r0:r1])
-            np.multiply(ob, alpha, out=x3_bar[:, r0:r1])
+            if need_input:
+                np.multiply(ob, alpha, out=x3_bar[:, r0:r1])
             del ob
-        s_part = (S_T @ ybt).T.reshape(k_lead, nb, n)
-        if offset is None:
-            np.copyto(x3_bar[:, r0:r1], s_part)
-        else:
-            x3_bar[:, r0:r1] += s_part
-        del s_part
+        if need_input:
+            s_part = (S_T @ ybt).T.reshape(k_lead, nb, n)
+            if offset is None:
+                np.copyto(x3_bar[:, r0:r1], s_part)
+            else:
+                x3_bar[:, r0:r1] += s_part
+            del s_part
         if need_values:
             grads["S"] = value_cotangent(support, ybt, np.ascontiguousarray(x2[r0:r1].T))
         if need_b:

@@ -38,7 +38,7 @@ from ..supports import target_nnz
 from ..train import value_and_grad
 
 __all__ = ["PruneResult", "dense_weights", "masked_params", "mask_gradient", "keep_top",
-           "exponential_schedule", "mask_supports", "prune_rounds", "as_batches"]
+           "top_k", "exponential_schedule", "mask_supports", "prune_rounds", "as_batches"]
 
 
 class PruneResult(NamedTuple):
@@ -139,9 +139,8 @@ def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
         raise ValueError(f"{owner}: a score is NaN; cannot rank the weights")
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k <= flat.size:
         raise ValueError(f"{owner}: k must be an integer in [0, {flat.size}], got {k!r}")
-    order = np.argsort(-flat, kind="stable")
     keep = np.zeros(flat.size, dtype=bool)
-    keep[order[:k]] = True
+    keep[top_k(flat, k)] = True
     masks, start = {}, 0
     for p in paths:
         shape = np.shape(scores[p])
@@ -149,6 +148,27 @@ def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
         masks[p] = keep[start:start + size].reshape(shape)
         start += size
     return masks
+
+
+def top_k(score, k: int, tiebreak=None) -> np.ndarray:
+    """The set ``np.lexsort((tiebreak, -score))[:k]`` (no tiebreak: ``np.argsort(-score,
+    kind="stable")[:k]``), ascending, without sorting everything.
+
+    The ``k``-th largest score comes from ``np.partition`` (O(size)); every
+    larger score is in, and of the scores equal to it the first by
+    ``(tiebreak, index)`` fill the rest: only those ties are sorted.  The same
+    set as the full sort, bit for bit (``tests/sparsity/test_pruning.py``).
+    ``score`` is 1-D without NaN, ``0 <= k <= score.size``.
+    """
+    neg = -np.asarray(score)
+    if k == 0:
+        return np.zeros(0, dtype=np.intp)
+    kth = np.partition(neg, k - 1)[k - 1]
+    above = np.flatnonzero(neg < kth)
+    tied = np.flatnonzero(neg == kth)
+    if tiebreak is not None:
+        tied = tied[np.argsort(tiebreak[tied], kind="stable")]
+    return np.sort(np.concatenate([above, tied[:k - above.size]]))
 
 
 def exponential_schedule(density: float, total: int, steps: int) -> list[int]:

@@ -45,6 +45,7 @@ from ..networks import Model, replace_layers, sparse_layers
 from ..ops.csr import CSRSupport
 from ..train import TrainConfig, train
 from .dense_gradient import dense_weight_gradients
+from .pruning import top_k
 
 __all__ = ["drop_fraction", "LayerUpdate", "rigl_layer_update", "remap_values",
            "remap_tree", "RigL", "rigl_hook", "train_rigl"]
@@ -76,10 +77,10 @@ class LayerUpdate(NamedTuple):
         return int(np.count_nonzero(self.source < 0))
 
 
-def _ranked(score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices of ``score`` from the largest to the smallest, ties in random order."""
-    tiebreak = rng.random(score.size)
-    return np.lexsort((tiebreak, -score))
+def _top(score: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``k`` largest of ``score``, ties in random order: ``np.lexsort((rng.random(size),
+    -score))[:k]`` as a set, ascending (:func:`~refnet.sparsity.pruning.top_k`)."""
+    return top_k(score, k, tiebreak=rng.random(score.size))
 
 
 def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
@@ -124,12 +125,12 @@ def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
     if np.isnan(values).any() or np.isnan(dense_grad).any():
         raise ValueError(f"{owner}: NaN in the values or the dense gradient; cannot rank them")
     flat = support.flat_index()
-    by_magnitude = _ranked(-np.abs(values), rng)            # smallest |S| first
-    dropped = np.sort(flat[by_magnitude[:n_move]])
-    kept = flat[np.sort(by_magnitude[n_move:])]
+    drop = np.zeros(support.nnz, dtype=bool)
+    drop[_top(-np.abs(values), n_move, rng)] = True         # the smallest |S|
+    dropped, kept = flat[drop], flat[~drop]
     score = np.abs(dense_grad).ravel()
     score[kept] = -np.inf                                   # only positions not kept may grow
-    grown = np.sort(_ranked(score, rng)[:n_move]).astype(np.int64)
+    grown = _top(score, n_move, rng).astype(np.int64)
     n = support.shape[1]
     new_flat = np.union1d(kept, grown)                      # disjoint, so nnz exactly
     new_support = CSRSupport(support.shape, new_flat // n, new_flat % n)

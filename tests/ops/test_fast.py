@@ -129,3 +129,22 @@ def test_fast_equals_plain_for_every_sparse_layer(layer, in_shape, monkeypatch):
     monkeypatch.setattr(fast, "ENABLED", True)
     for a, b in zip(plain, _pass(layer, params, x, y_bar, x_dot)):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_cached_matrices_follow_the_values_support_and_dtype(monkeypatch):
+    # one support, values changing from call to call (as in training), other dtypes, and more
+    # supports than the cache holds: always the plain products
+    monkeypatch.setattr(fast, "MATRIX_CACHE_SIZE", 3)
+    rng = np.random.default_rng(5)
+    supports = [CSRSupport.sample((7, 11), 20, rng) for _ in range(5)]
+    x = rng.standard_normal((11, 4))
+    for _ in range(3):
+        for support in supports:
+            for dtype in (np.float64, np.float32):
+                values = rng.standard_normal(20).astype(dtype)
+                S, S_T = fast.matrix(support, values), fast.matrix(support, values, True)
+                assert S.dtype == dtype and S_T.dtype == dtype
+                assert np.array_equal(S @ x, support.csr(values) @ x)
+                assert np.array_equal(S_T @ x[:7], support.csr_transpose(values) @ x[:7])
+    with pytest.raises(ValueError, match=r"values has shape \(3,\)"):
+        fast.matrix(supports[0], np.ones(3))

@@ -7,6 +7,7 @@ from refnet.layers import AvgPool2d, Conv2d, Flatten, Linear, ReLU, Tanh
 from refnet.models import build_model, density_of, rebuild, supports_of
 from refnet.sparsity import (exponential_schedule, force, iterative_snip, keep_top,
                              mask_gradient, snip, synflow, synflow_scores, target_nnz)
+from refnet.sparsity.pruning import top_k
 from refnet.testing import check_value_and_grad
 
 METHODS = {
@@ -211,6 +212,24 @@ def test_keep_top_ties_and_errors():
         keep_top(scores, 6)
     with pytest.raises(ValueError, match="keep_top: scores is empty"):
         keep_top({}, 0)
+
+
+def test_top_k_is_the_full_sort_bit_for_bit():
+    # heavy ties (a few distinct levels, +-0, +-inf) and random tiebreaks with ties of their own
+    rng = np.random.default_rng(18)
+    levels = np.array([-np.inf, -1.5, -0.0, 0.0, 1e-300, 2.0, 2.0 + 2e-16, np.inf])
+    for trial in range(400):
+        size = int(rng.integers(1, 300))
+        score = rng.choice(levels[:int(rng.integers(1, 9))], size=size)
+        if trial % 3 == 0:
+            score = score + rng.integers(0, 3, size) * 0.25
+        tiebreak = rng.integers(0, 4, size) / 4.0
+        for k in {0, 1, size // 3, size - 1, size, int(rng.integers(0, size + 1))}:
+            k = max(0, k)
+            full = np.sort(np.argsort(-score, kind="stable")[:k])
+            assert np.array_equal(top_k(score, k), full)
+            full = np.sort(np.lexsort((tiebreak, -score))[:k])
+            assert np.array_equal(top_k(score, k, tiebreak), full)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

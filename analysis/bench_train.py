@@ -1,0 +1,230 @@
+"""Training epochs of LeNet-300-100: refnet DCTpS and dense against torch, each run in a fresh
+process.
+
+    python analysis/bench_train.py [--rounds 5] [--epochs 3] [--threads 2] [--json]
+                                   [--out analysis/out/bench_train.md]
+
+Every method trains the same network from the same parameters on the same batches (3,600
+MNIST-5k images, Adam at lr 1e-3, batch 128) for one untimed epoch and then ``--epochs`` timed
+ones, in its own process (so no method inherits another's allocator or caches), ``--rounds``
+times, the rounds interleaved and each starting at another method.  Reported: the median
+epoch time over the rounds, samples per second, the ratio to refnet's float64 epoch, minor
+page faults per epoch, the share of the CPU other processes used, and each run's last loss
+(float64 runs of one network must agree: they compute the same parameters).
+
+Methods: ``refnet-dctps`` (density 1e-3, float64) and ``refnet-dense`` (float64); torch
+autograd on the same threads for the dense network (``torch-dense-f64``, ``-f32``) and for
+the original DCTpS code's method, a dense DCT matrix plus a masked dense ``S``
+(``torch-dctps-f64``, ``-f32``).  The comparison a user makes is refnet float64 against torch
+float32.  Torch is optional: without it only the refnet rows are measured.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
+
+import numpy as np  # noqa: E402
+
+from refnet.cli.bench import allocator_state, fresh_process_rounds, minor_faults  # noqa: E402
+
+METHODS = ("refnet-dctps", "refnet-dense", "torch-dctps-f32", "torch-dctps-f64",
+           "torch-dense-f32", "torch-dense-f64")
+DENSITY, LR, BATCH, TRAIN = 1e-3, 1e-3, 128, 3600
+
+
+def setup(kind: str, seed: int):
+    """``(model, params, x, labels)``: LeNet-300-100 of ``kind`` and its training images."""
+    from refnet.data import load_mnist5k, train_test_split
+    from refnet.models import build_model
+    x, labels = load_mnist5k(flatten=True)
+    split = train_test_split(x, labels, 5000 - TRAIN, np.random.default_rng(seed))
+    model = build_model("lenet300", kind=kind, density=DENSITY if kind == "dctps" else 1.0,
+                        rng=seed)
+    params = model.init(np.random.default_rng(seed + 1))
+    if kind == "dctps":      # a non-zero S, as after some training
+        rng = np.random.default_rng(seed + 2)
+        params = {k: dict(p, S=0.1 * rng.standard_normal(p["S"].shape)) if "S" in p else p
+                  for k, p in params.items()}
+    return model, params, split.x_train, split.y_train
+
+
+def refnet_epochs(kind: str, epochs: int, seed: int, threads: int):
+    """Epoch times and the last loss of refnet's own training loop."""
+    from refnet.ops import fast
+    from refnet.train import TrainConfig, train
+    fast.set_num_threads(threads)
+    model, params, x, labels = setup(kind, seed)
+    config = TrainConfig(lr=LR, batch_size=BATCH, epochs=epochs + 1, seed=seed)
+    times, faults = [], []
+    # one epoch per call of train(), resumed: the loop, the optimizer and the batch order
+    # are refnet's own
+    state = None
+    for epoch in range(epochs + 1):
+        start, faults0 = time.perf_counter(), minor_faults()
+        result = train(model, params, (x, labels), config, resume=state,
+                       until_epoch=epoch + 1, quiet=True)
+        times.append(time.perf_counter() - start)
+        faults.append(minor_faults() - faults0)
+        state = result.state
+    return times[1:], faults[1:], result.history[-1]["train_loss"]
+
+
+def torch_epochs(kind: str, dtype: str, epochs: int, seed: int, threads: int):
+    """The same training in torch autograd (refnet's batch order and initial parameters)."""
+    import torch
+    from refnet.train import batches
+    torch.set_num_threads(threads)
+    model, params, x, labels = setup(kind, seed)
+    dt = getattr(torch, dtype)
+    tensor = lambda a: torch.tensor(np.asarray(a), dtype=dt)  # noqa: E731
+    layers, trained = [], []
+    for node in model.nodes:
+        p = params[node.name]
+        if "W" in p:                                         # dense Linear
+            layer = {"W": tensor(p["W"]).requires_grad_(), "b": tensor(p["b"]).requires_grad_()}
+            trained += [layer["W"], layer["b"]]
+        elif "S" in p:                                       # the original's DCTplusLinear
+            lyr = node.layer
+            mask = np.zeros(lyr.shape)
+            mask[lyr.rows, lyr.cols] = 1.0
+            layer = {"f": tensor(lyr.offset.matrix().T), "mask": tensor(mask),
+                     "W": tensor(lyr.support.to_dense(p["S"])).requires_grad_(),
+                     "alpha": tensor(p["alpha"]).requires_grad_(),
+                     "b": tensor(p["b"]).requires_grad_()}
+            layer["W"].register_hook(lambda g, mask=layer["mask"]: g * mask)
+            trained += [layer["W"], layer["alpha"], layer["b"]]
+        else:                                                # ReLU
+            layer = None
+        layers.append(layer)
+
+    def forward(v):
+        for layer in layers:
+            if layer is None:
+                v = torch.relu(v)
+            elif "f" in layer:
+                v = layer["alpha"] * (v @ layer["f"]) + v @ layer["W"].T + layer["b"]
+            else:
+                v = v @ layer["W"].T + layer["b"]
+        return v
+
+    optimizer = torch.optim.Adam(trained, lr=LR)
+    rng = np.random.default_rng(seed)
+    times, faults = [], []
+    for _ in range(epochs + 1):
+        start, faults0, losses = time.perf_counter(), minor_faults(), []
+        for xb, yb in batches(x, labels, BATCH, rng):
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(forward(tensor(xb)), torch.from_numpy(yb))
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        times.append(time.perf_counter() - start)
+        faults.append(minor_faults() - faults0)
+    return times[1:], faults[1:], float(np.mean(losses))
+
+
+def worker(method: str, epochs: int, seed: int, threads: int) -> dict:
+    if method.startswith("refnet-"):
+        times, faults, loss = refnet_epochs(method.split("-")[1], epochs, seed, threads)
+    else:
+        _, kind, bits = method.split("-")
+        times, faults, loss = torch_epochs(kind, "float" + bits[1:], epochs, seed, threads)
+    return {"epoch_s": statistics.median(times), "faults_per_epoch": statistics.median(faults),
+            "last_loss": loss}
+
+
+def report(runs: dict, share, args) -> dict:
+    rows = {}
+    for method, results in runs.items():
+        epoch_s = statistics.median(r["epoch_s"] for r in results)
+        rows[method] = {"epoch_s": epoch_s, "samples_per_s": TRAIN / epoch_s,
+                        "faults_per_epoch": statistics.median(r["faults_per_epoch"]
+                                                              for r in results),
+                        "last_loss": results[0]["last_loss"],
+                        "epoch_s_each_round": [r["epoch_s"] for r in results]}
+    return {"benchmark": "train", "model": "lenet300", "density": DENSITY, "batch": BATCH,
+            "train_images": TRAIN, "epochs": args.epochs, "rounds": args.rounds,
+            "threads": args.threads, "other_processes_cpu_share": share,
+            "allocator": allocator_state() or "glibc defaults", "methods": rows}
+
+
+def table(rep: dict) -> str:
+    rows = rep["methods"]
+    lines = ["| method | epoch | samples/s | refnet DCTpS / it | refnet dense / it "
+             "| minor faults / epoch | last loss |", "|" + " --- |" * 7]
+    for method, r in rows.items():
+        vs = [f"{rows[base]['epoch_s'] / r['epoch_s']:.2f}x" if base in rows else "-"
+              for base in ("refnet-dctps", "refnet-dense")]
+        lines.append(f"| {method} | {r['epoch_s'] * 1e3:.1f} ms | {r['samples_per_s']:,.0f} "
+                     f"| {vs[0]} | {vs[1]} | {r['faults_per_epoch']:.0f} "
+                     f"| {r['last_loss']:.12g} |")
+    share = rep["other_processes_cpu_share"]
+    lines += ["", f"LeNet-300-100 (DCTpS at density {rep['density']:g}), "
+                  f"{rep['train_images']} images, Adam, batch {rep['batch']}: median epoch of "
+                  f"{rep['epochs']} timed epochs after one untimed, each run in a fresh "
+                  f"process, medians of {rep['rounds']} interleaved rounds, {rep['threads']} "
+                  f"thread(s) everywhere, allocator: {rep['allocator']}"
+                  + (f", other processes used {100 * share:.0f}% of the CPU" if share is not None
+                     else "") + ". A ratio > 1 means faster than that refnet run."]
+    if share is not None and share > 0.05:
+        lines += ["", f"**Warning: other processes used {100 * share:.0f}% of the CPU during "
+                      "this run: provisional numbers, rerun on a quiet machine.**"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated subset of {','.join(METHODS)}")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", help="also write the markdown table to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)   # one run, in this process
+    args = parser.parse_args(argv)
+    for name in ("rounds", "epochs", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.epochs, args.seed, args.threads)))
+        return 0
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"--methods: unknown {unknown}; choose from {list(METHODS)}")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        methods = [m for m in methods if not m.startswith("torch-")]
+    runs, share = fresh_process_rounds(
+        lambda m: [sys.executable, os.path.abspath(__file__), "--worker", m, "--epochs",
+                   str(args.epochs), "--seed", str(args.seed), "--threads", str(args.threads)],
+        methods, args.rounds, threads=args.threads,
+        progress=lambda s: print(s, file=sys.stderr, flush=True))
+    rep = report(runs, share, args)
+    for kind in ("dctps", "dense"):     # refnet and torch in float64 train the same numbers
+        losses = [r["last_loss"] for m, r in rep["methods"].items()
+                  if kind in m and not m.endswith("f32")]
+        if len(losses) == 2:
+            rep[f"{kind}_f64_loss_rel_diff"] = abs(losses[0] - losses[1]) / abs(losses[1])
+    text = json.dumps(rep, indent=1) if args.json else table(rep) + "".join(
+        f"\n\n{kind}: refnet and torch float64 last losses differ by {rep[key]:.1e} (relative)"
+        for kind in ("dctps", "dense") if (key := f"{kind}_f64_loss_rel_diff") in rep)
+    print(text)
+    if args.out:
+        from refnet._files import atomic_output
+        with atomic_output(args.out, "w") as handle:
+            handle.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The fresh-process benchmarks (analysis/bench_train.py, bench_jacobian.py): each run in its
+own process, the rounds rotated, the workers' numbers checked; no timing is asserted."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from refnet.cli.bench import fresh_process_rounds
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "analysis" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fresh_process_rounds_rotate_and_collect(tmp_path):
+    log = tmp_path / "order"
+    code = ("import json, os, sys; open({log!r}, 'a').write(sys.argv[1] + ' ' "
+            "+ os.environ['OMP_NUM_THREADS'] + '\\n'); print('noise'); "
+            "print(json.dumps({{'m': sys.argv[1], 'pid': os.getpid()}}))")
+    command = lambda m: [sys.executable, "-c", code.format(log=str(log)), m]  # noqa: E731
+    runs, share = fresh_process_rounds(command, ["a", "b", "c"], 3, threads=1)
+    assert log.read_text().split("\n")[:-1] == [f"{m} 1" for m in "abcbcacab"]
+    assert {m: [r["m"] for r in rs] for m, rs in runs.items()} == {m: [m] * 3 for m in "abc"}
+    assert len({r["pid"] for rs in runs.values() for r in rs}) == 9     # nine processes
+    assert share is None or 0.0 <= share <= 1.0
+    with pytest.raises(RuntimeError, match="b failed"):
+        fresh_process_rounds(lambda m: [sys.executable, "-c", f"assert '{m}' != 'b'; print(1)"],
+                             ["a", "b"], 1)
+
+
+def test_bench_train_workers_train_the_same_numbers():
+    bench = _script("bench_train")
+    dctps = bench.worker("refnet-dctps", 1, 0, 1)
+    assert dctps["epoch_s"] > 0 and dctps["faults_per_epoch"] >= 0
+    assert dctps == {**dctps, "last_loss": bench.worker("refnet-dctps", 1, 0, 1)["last_loss"]}
+    pytest.importorskip("torch")
+    torch64 = bench.worker("torch-dctps-f64", 1, 0, 1)
+    assert abs(torch64["last_loss"] - dctps["last_loss"]) <= 1e-12 * abs(dctps["last_loss"])
+
+
+def test_bench_jacobian_worker_checks_its_jacobian():
+    bench = _script("bench_jacobian")
+    run = bench.worker("refnet", 1, 0, 1)
+    assert run["max_rel_diff"] == 0.0 and run["faults_per_call"] >= 0
+    rep = {"methods": {"refnet": dict(run), "torch-f64": dict(run, seconds=2 * run["seconds"])},
+           "rounds": 1, "repeats": 1, "threads": 1, "other_processes_cpu_share": 0.5,
+           "allocator": "glibc defaults", "torch": None}
+    table = bench.table(rep)
+    assert "| torch-f64 |" in table and "| 2.00x |" in table and "Warning" in table
+
+
+@pytest.mark.parametrize("name", ["bench_train", "bench_jacobian"])
+def test_bench_scripts_refuse_bad_counts(name, capsys):
+    with pytest.raises(SystemExit):
+        _script(name).main(["--rounds", "0"])
+    assert "--rounds must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_refnet_bench_jacobian_reports_page_faults():
+    from refnet.cli.bench import jacobian_table
+    from refnet.cli.bench_jacobian import benchmark_jacobian
+    report = benchmark_jacobian(widths=(8, 4, 3), n_inputs=2, repeats=1)
+    assert set(report["faults_per_call"]) == set(report["seconds"])
+    assert all(f >= 0 for f in report["faults_per_call"].values())
+    assert "minor page faults per call" in jacobian_table(report)
