@@ -114,3 +114,18 @@ def test_a_dask_worker_is_accepted_only_with_blas_on_one_thread(monkeypatch):
     assert _blas_pinned()                       # what `dask worker` sets by default
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
     assert not _blas_pinned()
+
+
+def test_local_workers_keep_freed_memory_as_the_process_pool_does(monkeypatch):
+    """dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers (page faults on every
+    step; a default LocalCluster also leaves it in the parent's environment); local:N leaves it
+    out, and its workers still pin BLAS."""
+    pytest.importorskip("distributed", reason="dask.distributed is the optional 'cluster' extra")
+    import os
+
+    from refnet.cli.study.runner import _blas_pinned, dask_executor
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with dask_executor("local:1") as executor:
+        assert executor.submit(os.getenv, "MALLOC_TRIM_THRESHOLD_").result() is None
+        assert executor.submit(_blas_pinned).result()
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
