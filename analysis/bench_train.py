@@ -17,6 +17,10 @@ autograd on the same threads for the dense network (``torch-dense-f64``, ``-f32`
 the original DCTpS code's method, a dense DCT matrix plus a masked dense ``S``
 (``torch-dctps-f64``, ``-f32``).  The comparison a user makes is refnet float64 against torch
 float32.  Torch is optional: without it only the refnet rows are measured.
+
+``--baseline PATH`` adds ``baseline-dctps`` and ``baseline-dense``: refnet's rows again, run
+from another checkout of refnet (``git worktree add /tmp/base COMMIT``), the "before" of a
+speed goal measured in the same rounds as the "after".
 """
 import argparse
 import json
@@ -54,11 +58,21 @@ def setup(kind: str, seed: int):
     return model, params, split.x_train, split.y_train
 
 
+def use_checkout(root: str):
+    """Import refnet from the checkout ``root`` from now on, in this worker process."""
+    for name in [n for n in sys.modules if n == "refnet" or n.startswith("refnet.")]:
+        del sys.modules[name]
+    sys.path.insert(0, root)
+
+
 def refnet_epochs(kind: str, epochs: int, seed: int, threads: int):
     """Epoch times and the last loss of refnet's own training loop."""
-    from refnet.ops import fast
     from refnet.train import TrainConfig, train
-    fast.set_num_threads(threads)
+    try:
+        from refnet.ops.fast import set_num_threads
+    except ImportError:     # a baseline from before the fast path (issue 13): its row blocks
+        from refnet.ops.rowblocks import set_num_threads
+    set_num_threads(threads)
     model, params, x, labels = setup(kind, seed)
     config = TrainConfig(lr=LR, batch_size=BATCH, epochs=epochs + 1, seed=seed)
     times, faults = [], []
@@ -129,8 +143,10 @@ def torch_epochs(kind: str, dtype: str, epochs: int, seed: int, threads: int):
     return times[1:], faults[1:], float(np.mean(losses))
 
 
-def worker(method: str, epochs: int, seed: int, threads: int) -> dict:
-    if method.startswith("refnet-"):
+def worker(method: str, epochs: int, seed: int, threads: int, baseline=None) -> dict:
+    if method.startswith("baseline-"):
+        use_checkout(baseline)
+    if method.startswith(("refnet-", "baseline-")):
         times, faults, loss = refnet_epochs(method.split("-")[1], epochs, seed, threads)
     else:
         _, kind, bits = method.split("-")
@@ -188,31 +204,40 @@ def main(argv=None):
                         help=f"comma-separated subset of {','.join(METHODS)}")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", help="also write the markdown table to this file")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="also time refnet's rows from the checkout at PATH")
     parser.add_argument("--worker", help=argparse.SUPPRESS)   # one run, in this process
     args = parser.parse_args(argv)
     for name in ("rounds", "epochs", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.baseline and not os.path.isfile(os.path.join(args.baseline, "refnet", "train.py")):
+        parser.error(f"--baseline: {args.baseline!r} is not a checkout of refnet "
+                     "(no refnet/train.py in it)")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.epochs, args.seed, args.threads)))
+        print(json.dumps(worker(args.worker, args.epochs, args.seed, args.threads,
+                                args.baseline)))
         return 0
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"--methods: unknown {unknown}; choose from {list(METHODS)}")
+    if args.baseline:
+        methods += ["baseline-dctps", "baseline-dense"]
     try:
         import torch  # noqa: F401
     except ImportError:
         methods = [m for m in methods if not m.startswith("torch-")]
     runs, share = fresh_process_rounds(
         lambda m: [sys.executable, os.path.abspath(__file__), "--worker", m, "--epochs",
-                   str(args.epochs), "--seed", str(args.seed), "--threads", str(args.threads)],
+                   str(args.epochs), "--seed", str(args.seed), "--threads", str(args.threads)]
+        + (["--baseline", args.baseline] if args.baseline else []),
         methods, args.rounds, threads=args.threads,
         progress=lambda s: print(s, file=sys.stderr, flush=True))
     rep = report(runs, share, args)
     for kind in ("dctps", "dense"):     # refnet and torch in float64 train the same numbers
         losses = [r["last_loss"] for m, r in rep["methods"].items()
-                  if kind in m and not m.endswith("f32")]
+                  if m in (f"refnet-{kind}", f"torch-{kind}-f64")]
         if len(losses) == 2:
             rep[f"{kind}_f64_loss_rel_diff"] = abs(losses[0] - losses[1]) / abs(losses[1])
     text = json.dumps(rep, indent=1) if args.json else table(rep) + "".join(

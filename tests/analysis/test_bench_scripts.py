@@ -2,6 +2,7 @@
 own process, the rounds rotated, the workers' numbers checked; no timing is asserted."""
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -70,3 +71,26 @@ def test_refnet_bench_jacobian_reports_page_faults():
     assert set(report["faults_per_call"]) == set(report["seconds"])
     assert all(f >= 0 for f in report["faults_per_call"].values())
     assert "minor page faults per call" in jacobian_table(report)
+
+
+def _times(name):
+    """``{method: time}`` (ms) from the committed table ``analysis/out/<name>.md``."""
+    rows = re.findall(r"^\| ([\w-]+) \| ([\d.]+) ms \|", (ROOT / "analysis" / "out" /
+                                                        f"{name}.md").read_text(), re.M)
+    return {m: float(t) for m, t in rows}
+
+
+def test_analysis_readme_speed_claims_are_the_committed_runs():
+    text = " ".join((ROOT / "analysis" / "README.md").read_text().split())
+    t = _times("bench_train")
+    said = {"DCTpS epoch is {:.2f}x": t["baseline-dctps"] / t["refnet-dctps"],
+            "the dense epoch {:.2f}x": t["baseline-dense"] / t["refnet-dense"],
+            "which is still {:.2f}x faster": t["refnet-dense"] / t["torch-dense-f64"],
+            "in float32 ({:.2f}x)": t["refnet-dctps"] / t["torch-dctps-f32"],
+            "and {:.1f}x faster than it in float64": t["torch-dctps-f64"] / t["refnet-dctps"],
+            "torch float32 is {:.2f}x faster": t["refnet-dense"] / t["torch-dense-f32"]}
+    for claim, ratio in said.items():
+        assert claim.format(ratio) in text
+    assert t["baseline-dctps"] / t["refnet-dctps"] < 1.5          # "short of issue 18's goals"
+    j = _times("bench_jacobian")     # "as fast as torch's vmap(jacrev) or a little faster"
+    assert 0.95 <= j["torch-f64"] / j["refnet"] and 0.4 <= j["torch-f32"] / j["refnet"] <= 0.6

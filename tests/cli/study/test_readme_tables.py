@@ -29,6 +29,7 @@ def _acc(summary, key, density):
     ("analysis/README.md", "study-full", "analysis/out/study-full"),
     ("analysis/README.md", "study-alpha", "analysis/out/alpha/full"),
     ("analysis/README.md", "bench-jacobian", "analysis/out/bench_jacobian.md"),
+    ("analysis/README.md", "bench-train", "analysis/out/bench_train.md"),
     ("analysis/README.md", "bench-dctps", "analysis/out/bench_dctps.md"),
     ("analysis/README.md", "study-wall-time", "analysis/out/study_wall_time.md")])
 def test_readme_table_is_the_committed_run(readme, marker, folder):
