@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_rng", "check_positive_int", "check_pair", "check_shape"]
+__all__ = ["as_input", "as_rng", "check_positive_int", "check_pair", "check_shape"]
 
 
 def as_rng(rng) -> np.random.Generator:
@@ -21,6 +21,15 @@ def as_rng(rng) -> np.random.Generator:
             raise ValueError(f"rng: a seed must be an integer >= 0, got {rng!r}")
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
+
+
+def as_input(x, owner: str, name: str = "x") -> np.ndarray:
+    """``x`` as an array of bools, integers or floats; TypeError for complex or object input,
+    for which no layer's math (ReLU's ``x > 0``, the DCT, the derivations) is written."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {name} must be a real array, got dtype {x.dtype}")
+    return x
 
 
 def _is_int(value, minimum) -> bool:

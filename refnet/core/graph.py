@@ -11,7 +11,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .._checks import as_rng
+from .._checks import as_input, as_rng
 from .layer import Layer, lead_shape
 from .tree import tree_leaves
 
@@ -249,9 +249,7 @@ class Graph(Layer):
         """``(values, cache)``: the values named in ``keep`` (a name or names; default
         all) as ``{name: (B, ...) array}``, and the :class:`GraphCache`."""
         self.check_params(params)
-        x = np.asarray(x)
-        if x.dtype.kind not in "biuf":      # complex or object input: no layer's math is for it
-            raise TypeError(f"{type(self).__name__}: x must be a real array, got dtype {x.dtype}")
+        x = as_input(x, type(self).__name__)
         if self.input_shape is not None and x.shape[1:] != self.input_shape:
             raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
                              f"(B, {', '.join(map(str, self.input_shape))}): its input_shape")

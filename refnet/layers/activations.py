@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import as_input
+
 from ..core.layer import Layer, lead_shape
 
 __all__ = ["Elementwise", "ElementwiseCache", "ReLU", "LeakyReLU", "Tanh", "Identity"]
@@ -37,7 +39,7 @@ class Elementwise(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim < 1:
             raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, "
                              "expected (B, ...) with a batch axis")
@@ -100,7 +102,7 @@ class Identity(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         return x, Identity.Cache(x.shape)
 
     def vjp(self, params, cache, y_bar, *, need_params=True):

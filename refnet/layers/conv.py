@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_rng, check_pair, check_positive_int
+from .._checks import as_input, as_rng, check_pair, check_positive_int
 from ..core.layer import Layer, fold_lead, lead_shape
 from ..initializers import check_init_name, initialize
 from ..ops.im2col import col2im, conv_output_size, im2col
@@ -107,7 +107,7 @@ class Conv2d(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim != 4:
             raise ValueError(f"Conv2d: x has shape {x.shape}, expected "
                              f"(B, {self.in_channels}, H, W)")

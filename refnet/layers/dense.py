@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_rng, check_positive_int, check_shape
+from .._checks import as_input, as_rng, check_positive_int, check_shape
 from ..core.layer import Layer, fold_lead, lead_shape
 from ..initializers import check_init_name, initialize
 
@@ -73,7 +73,7 @@ class Linear(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim != 2:
             raise ValueError(f"Linear: x has shape {x.shape}, expected (B, {self.n_in})")
         check_shape("x", x, (self.n_in,), "Linear")

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_rng, check_positive_int, check_shape
+from .._checks import as_input, as_rng, check_positive_int, check_shape
 from ..core.layer import Layer, fold_lead, lead_shape
 from .sparse import SparseLinear, make_support
 
@@ -211,7 +211,7 @@ class DopingLinear(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim != 2:
             raise ValueError(f"DopingLinear: x has shape {x.shape}, expected (N, {self.n_in})")
         check_shape("x", x, (self.n_in,), "DopingLinear")

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_positive_int
+from .._checks import as_input, check_positive_int
 from ..core.layer import MergeLayer, lead_shape
 
 __all__ = ["Add", "Concat"]
@@ -16,7 +16,7 @@ def _check_inputs(owner: str, xs) -> tuple:
         raise ValueError(f"{owner}: expects a tuple of at least 2 inputs, got "
                          f"{type(xs).__name__}"
                          + (f" of length {len(xs)}" if isinstance(xs, (tuple, list)) else ""))
-    return tuple(np.asarray(x) for x in xs)
+    return tuple(as_input(x, owner, "xs") for x in xs)
 
 
 class Add(MergeLayer):

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_pair
+from .._checks import as_input, check_pair
 from ..core.layer import Layer, lead_shape
 from ..ops.im2col import col2im, conv_output_size, im2col
 
@@ -67,7 +67,7 @@ class _Pool2d(Layer):
         return in_shape[:1] + spatial
 
     def _check_x(self, x):
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
                              f"(B, C, H, W)")

@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import as_input
+
 from ..core.layer import Layer, lead_shape
 
 __all__ = ["Flatten", "FlattenCache"]
@@ -37,7 +39,7 @@ class Flatten(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim < 1:
             raise ValueError(f"Flatten: x has shape {x.shape}, expected (B, ...)")
         return x.reshape(x.shape[0], math.prod(x.shape[1:])), FlattenCache(x.shape)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_rng, check_pair, check_positive_int, check_shape
+from .._checks import as_input, as_rng, check_pair, check_positive_int, check_shape
 from ..core.layer import Layer, fold_lead, lead_shape
 from ..ops import fast
 from ..ops.csr import CSRSupport, nnz_from_density
@@ -181,7 +181,7 @@ class SparseLinear(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim != 2:
             raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
                              f"(B, {self.n_in})")
@@ -360,7 +360,7 @@ class SparseConv2d(Layer):
 
     def forward(self, params, x):
         self.check_params(params)
-        x = np.asarray(x)
+        x = as_input(x, type(self).__name__)
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
                              f"(B, {self.in_channels}, H, W)")

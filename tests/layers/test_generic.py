@@ -86,6 +86,17 @@ def test_an_empty_batch(spec, data):
     assert np.shape(y_dot) == (2,) + np.shape(y)
 
 
+@pytest.mark.parametrize("spec", SPECIMENS, ids=lambda s: s.name)
+@pytest.mark.parametrize("dtype", [complex, object])
+def test_complex_or_object_input_is_refused(spec, dtype):
+    """No layer's math is written for complex or object input (ReLU's ``x > 0``, the DCT):
+    one TypeError naming the dtype, from the layer itself or, in a network, the graph."""
+    layer, x, params, _ = case(spec, lambda label, choices: choices[0])
+    bad = tuple(p.astype(dtype) for p in x) if isinstance(x, tuple) else x.astype(dtype)
+    with pytest.raises(TypeError, match=f"must be a real array, got dtype {np.dtype(dtype)}"):
+        layer.forward(params, bad)
+
+
 def _public_layer_classes():
     found = set()
     for info in pkgutil.walk_packages(refnet.__path__, prefix="refnet."):
