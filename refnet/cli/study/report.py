@@ -140,8 +140,8 @@ _SETTING_NAMES = {"delta_t": "delta_t", "alpha": "drop"}
 
 
 def _setting(row) -> str:
-    return "".join(f", {_SETTING_NAMES[name]} {value:g}" for name, value in
-                   row["options"].items() if name in _SETTING_NAMES)
+    return "".join(f", {label} {row['options'][name]:g}" for name, label in
+                   _SETTING_NAMES.items() if name in row["options"])
 
 
 def markdown_table(summary: dict) -> str:
@@ -173,7 +173,7 @@ def markdown_table(summary: dict) -> str:
     def test(row):
         if row["needs"]:
             return [_needs(row), "—"]
-        edge = f" (at {row['edge']} edge)" if row["edge"] else ""
+        edge = f", at {row['edge']} edge" if row["edge"] else ""
         return [f"{_cell(row['acc_mean'], row['acc_ci'])} (lr {row['lr']:g}{edge}"
                 f"{_setting(row)})", f"{row['cost']}"]
 
@@ -217,7 +217,8 @@ def markdown_table(summary: dict) -> str:
     lines += ["", f"{c['model']} on {c['data']}, {c['optimizer']}, {c['epochs']} epochs, batch "
                   f"{c['batch_size']}, seeds {list(c['seeds'])}, learning rates "
                   f"{list(c['lrs'])} (an end that wins extends, at most "
-                  f"{MAX_EXTENSIONS} times), IMP rounds of {c['prune_epochs']} epochs, RigL "
+                  f"{MAX_EXTENSIONS} times), IMP rounds of {c['prune_epochs']} epoch"
+                  f"{'s' if c['prune_epochs'] != 1 else ''}, RigL "
                   f"(delta_t, alpha) from {rigl}, {c['val_size']} validation examples; "
                   f"{summary['seconds']:.0f} s"
                   + (f", {summary['reused']} runs read from the store." if summary.get("reused")
@@ -242,7 +243,8 @@ def plot_accuracy(summary: dict, path: str) -> None:
     fig = Figure(figsize=(8.5, 4.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    colours = colormaps["tab20"].colors
+    # tab20's ten dark colours first, then their light twins: neighbours in the legend differ
+    colours = colormaps["tab20"].colors[0::2] + colormaps["tab20"].colors[1::2]
     for i, key in enumerate(dict.fromkeys(r["key"] for r in summary["rows"])):
         rows = [r for r in summary["rows"] if r["key"] == key and not r.get("needs")]
         if key == "dense":
@@ -263,6 +265,7 @@ def plot_accuracy(summary: dict, path: str) -> None:
         ax.set_xlim(min(densities) / 2, max(densities) * 2)
     ax.set_xticks(densities)
     ax.set_xticklabels([density_label(d) for d in densities])
+    ax.minorticks_off()
     ax.set_xlabel("global density of trainable weights")
     ax.set_ylabel("test accuracy (%), 95% t-intervals")
     ax.set_ylim(0, 100)

@@ -309,7 +309,7 @@ def test_a_rate_that_wins_at_an_end_extends_the_grid_by_its_factor_at_most_three
         assert [t.lr for t in new] == ([lrs[step + 1]] * 2 if step + 1 < MAX_EXTENSIONS else [])
     row = summarize(StudyResult(config, records))["rows"][0]
     assert row["lr"] == 0.37 and row["edge"] == "top"
-    assert "(lr 0.37 (at top edge))" in markdown_table(summarize(StudyResult(config, records)))
+    assert "(lr 0.37, at top edge)" in markdown_table(summarize(StudyResult(config, records)))
     # the bottom: extends down when it beats its neighbour, not on a tie
     low = [_record("dense", 1.0, lr, s, val, 90.0)
            for lr, val in ((0.001, 70.0), (0.003, 60.0), (0.01, 50.0)) for s in (0, 1)]
