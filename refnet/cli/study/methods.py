@@ -45,7 +45,8 @@ from refnet.cli.study.recipes import run_method
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
            "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
-           "doping_check", "doping_needs", "imp_cost", "applicable", "OFFSET_METHODS", "OFFSET_LABELS"]
+           "doping_check", "doping_needs", "imp_cost", "applicable", "OFFSET_METHODS",
+           "OFFSET_LABELS"]
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,8 @@ OFFSET_METHODS.update({offset: _offset_methods(offset) for offset in OFFSETS[1:]
 
 #: The methods of the talk's table, in its order, the DCT-only floor and Doping.
 DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow", "imp",
-                   "rigl-erk", "subspace", "subspace-projected", "doping", "dctps-epl", "dctps-rigl", "dct-only")
+                   "rigl-erk", "subspace", "subspace-projected", "doping", "dctps-epl",
+                   "dctps-rigl", "dct-only")
 
 
 def applicable(keys, model: str, model_args: dict) -> tuple[list[str], dict]:

@@ -25,7 +25,8 @@ ROW_FIELDS = ["method", "key", "density", "acc_mean", "acc_std", "acc_ci", "delt
               "nnz_density", "needs", "note"]
 #: The pairs of rows the READMEs compare, ``(a, b)``: the table of paired differences a - b.
 COMPARISONS = (("dctps-epl", "imp"), ("dctps-epl", "dct-only"), ("subspace", "dctps-epl"),
-               ("dctps-rigl", "dctps-epl"), ("subspace", "subspace-projected"))
+               ("dctps-rigl", "dctps-epl"), ("subspace", "subspace-projected"),
+               ("dctps-epl", "dctps-epl-fixed-alpha"), ("dct-only", "dct-only-fixed-alpha"))
 
 
 def strict_json(value):

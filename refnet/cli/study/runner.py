@@ -134,7 +134,7 @@ class StudyConfig:
 #: IMP rounds of 10 epochs, RigL's 4 settings.
 FULL = StudyConfig()
 #: ``refnet study --quick``: 2 seeds, 2 learning rates, 10 epochs, IMP rounds of 1 epoch,
-#: one RigL setting; under 5 minutes on 2 cores.
+#: one RigL setting.
 QUICK = StudyConfig(seeds=(0, 1), lrs=(1e-3, 1e-2), epochs=10, prune_epochs=1,
                     rigl=((10, 0.3),))
 #: How many times an end of the learning-rate grid extends at most (module docstring).
