@@ -105,6 +105,30 @@ def full_claims(s: dict) -> str:
     return "\n".join(lines)
 
 
+def alpha_claims(s: dict) -> str:
+    """The paragraph under the fixed-alpha table (``refnet study --alpha fixed,trainable``)."""
+    densities = s["config"]["densities"]
+
+    def acc(key, d=densities[0]):
+        return _row(s, key, d)["acc_mean"]
+
+    pairs = ", ".join(f"{acc('dctps-epl-fixed-alpha', d):.1f}% against "
+                      f"{acc('dctps-epl', d):.1f}% at {_pct(d)}" for d in densities)
+    diffs = [d for d in s.get("differences", []) if d["a"] == "dctps-epl"
+             and d["b"] == "dctps-epl-fixed-alpha"]
+    paired = "" if not diffs else " (paired, trainable minus fixed: " + ", ".join(
+        _ci(d["mean"], d["ci"], True) + ("" if d["shown"] else " no difference shown")
+        for d in diffs) + ")"
+    alpha = acc("dct-only") - acc("dct-only-fixed-alpha")
+    sparse = acc("dctps-epl", densities[-1]) - acc("dct-only")
+    return (f"Freezing `alpha` at 1 in DCTpS (EPL): {pairs}{paired}. Without `S`, a trainable "
+            f"`alpha` adds {alpha:.1f} points ({acc('dct-only-fixed-alpha'):.1f}% to "
+            f"{acc('dct-only'):.1f}%), and `S` at {_pct(densities[-1])} adds {sparse:.1f} "
+            f"more ({acc('dctps-epl', densities[-1]):.1f}%): where the network is almost all "
+            "offset, one trainable scale per layer is worth "
+            + ("more" if alpha > sparse else "less") + " than the sparse weights together.")
+
+
 def quick_claims(s: dict) -> str:
     """The sentence under the front door's table: every row at the lowest density, in order."""
     d = s["config"]["densities"][-1]
@@ -118,6 +142,7 @@ def blocks() -> dict:
     out = {marker: (ROOT / folder / "study.md").read_text() for marker, folder in TABLES.items()}
     out["study-claims"] = full_claims(summary("analysis/out/study-full"))
     out["study-quick-claims"] = quick_claims(summary("analysis/out/study-quick"))
+    out["study-alpha-claims"] = alpha_claims(summary("analysis/out/alpha/full"))
     return out
 
 
