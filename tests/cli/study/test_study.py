@@ -343,3 +343,14 @@ def test_tables_give_t_intervals_and_paired_differences_over_seeds():
     (diff,) = summarize(StudyResult(config, records))["differences"]
     assert not diff["shown"]
     assert "(no difference shown)" in markdown_table(summarize(StudyResult(config, records)))
+
+
+def test_imp_costs_every_round_and_the_full_setting_states_it():
+    from refnet.cli.study.methods import imp_cost
+    from refnet.cli.study.runner import FULL, QUICK, settings_of
+    (options,) = settings_of(FULL, "imp")
+    assert [imp_cost(d, FULL.epochs, dict(options)) for d in FULL.densities] == [240, 340, 450]
+    (options,) = settings_of(QUICK, "imp")
+    assert [imp_cost(d, QUICK.epochs, dict(options)) for d in QUICK.densities] == [31, 41, 52]
+    assert len(settings_of(FULL, "rigl-erk")) == 4 and len(settings_of(QUICK, "dctps-rigl")) == 1
+    assert len(FULL.seeds) == 5
