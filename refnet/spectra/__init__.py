@@ -25,7 +25,8 @@ from .structural import (StructuralRank, dense_support, identity_support, struct
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
                      fuss_catalan_pdf, gaussian_product_moments, marchenko_pastur_cdf,
                      marchenko_pastur_edges, marchenko_pastur_finite_second_moment,
-                     marchenko_pastur_moments, marchenko_pastur_pdf, sq_sv_density_to_log10)
+                     marchenko_pastur_moments, marchenko_pastur_pdf, orthogonal_relu_atoms,
+                     orthogonal_relu_curve, orthogonal_relu_moments, sq_sv_density_to_log10)
 
 __all__ = [
     "jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
@@ -38,4 +39,5 @@ __all__ = [
     "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
     "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
     "gaussian_product_moments", "sq_sv_density_to_log10",
+    "orthogonal_relu_moments", "orthogonal_relu_atoms", "orthogonal_relu_curve",
 ]
