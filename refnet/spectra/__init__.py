@@ -1,4 +1,5 @@
-"""Jacobian spectra: statistics (``stats``), structural rank (``structural``), theory.
+"""Jacobian spectra: statistics (``stats``), structural rank (``structural``), theory,
+ReLU active fractions (``activity``).
 
 The Jacobians themselves are :mod:`refnet.jacobian`'s, re-exported here.
 
@@ -17,6 +18,7 @@ Examples
 """
 from ..jacobian import (JacobianOperator, ParameterJacobian, dense_matrix, jacobian,
                         jacobian_operator, linearize, parameter_jacobian)
+from .activity import relu_active_fractions
 from .stats import (SVDS_MIN_RELATIVE, ExtremeSingularValues, SpectrumStats,
                     extreme_singular_values, pooled_nonzero, pooled_spectrum_stats,
                     singular_values, spectrum_stats, zero_tolerance)
@@ -40,4 +42,5 @@ __all__ = [
     "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
     "gaussian_product_moments", "sq_sv_density_to_log10",
     "orthogonal_relu_moments", "orthogonal_relu_atoms", "orthogonal_relu_curve",
+    "relu_active_fractions",
 ]
