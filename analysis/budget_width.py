@@ -7,7 +7,9 @@ A budget is the number of trained weights of LeNet-300-100 (784-300-100-10) at d
 budget B, MLPs 784-w-(w/3)-10 of several widths w (LeNet-300-100 is w = 300) are trained as
 DCTpS and as plain sparse networks, both on EPL supports, at density ``B / N_w`` with ``N_w``
 the weights of that network: so the density falls as the width grows, and every network has
-exactly B entries of S (DCTpS) or B weights (sparse).  The study's rules: MNIST-5k with its
+exactly B entries of S (DCTpS) or B weights (sparse).  Biases and DCTpS's alpha train too,
+and they grow with the width: the floor "DCT only" (``W = alpha * D``, S empty, budget 0)
+measures what they give without S at each width.  The study's rules: MNIST-5k with its
 split, Adam, batch 128, per cell (budget, width, kind) the learning rate with the best mean
 validation accuracy over seeds (a diverged run counts 0, ties to the smaller rate; ``*`` marks
 a rate at the grid's edge), then that rate's test accuracy: mean and 95% t-interval over seeds,
@@ -31,12 +33,12 @@ from scipy import stats
 
 from refnet._files import atomic_output, check_output_dir
 from refnet.data import prepare
-from refnet.models import build_model
+from refnet.models import build_model, rebuild
 from refnet.train import TrainConfig, TrainingDiverged, evaluate, train
 
 ROOT = Path(__file__).resolve().parent.parent
 DENSITIES = (1e-2, 1e-3, 1e-4)          #: LeNet-300-100's densities that set the budgets
-KINDS = {"dctps": "DCTpS (EPL)", "sparse": "Random (EPL)"}
+KINDS = {"dctps": "DCTpS (EPL)", "sparse": "Random (EPL)", "dct-only": "DCT only (no S)"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Setting:
 
     widths: tuple = (30, 100, 300, 900)
     seeds: tuple = (0, 1, 2)
-    lrs: tuple = (1e-3, 3e-3, 1e-2, 3e-2)
+    lrs: tuple = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
     epochs: int = 30
     batch_size: int = 128
 
@@ -75,8 +77,14 @@ def run_one(job) -> dict:
     sizes = sizes_of(width)
     weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
     support_seq, init_seq, _ = np.random.SeedSequence(seed).spawn(3)
-    net = build_model("mlp", sizes=sizes, kind=kind, density=budget / weights,
-                      distribution="epl", rng=np.random.default_rng(support_seq))
+    if kind == "dct-only":      # as the study's floor: a DCTpS spec whose S has no entry
+        spec = build_model("mlp", sizes=sizes, kind="dctps", density=1.0, rng=0).spec
+        spec = dict(spec, density=0.0, layers=[dict(l, nnz=0) for l in spec["layers"]])
+        empty = np.zeros(0, dtype=np.int64)
+        net = rebuild(spec, {layer["name"]: (empty, empty) for layer in spec["layers"]})
+    else:
+        net = build_model("mlp", sizes=sizes, kind=kind, density=budget / weights,
+                          distribution="epl", rng=np.random.default_rng(support_seq))
     nnz = sum(layer["nnz"] for layer in net.spec["layers"])
     assert nnz == budget, (nnz, budget)
     split = _split()
@@ -101,7 +109,7 @@ def cells(records: list, setting: Setting) -> list:
     rows = []
     for budget in dict.fromkeys(r["budget"] for r in records):
         for width in setting.widths:
-            for kind in KINDS:
+            for kind in dict.fromkeys(r["kind"] for r in records if r["budget"] == budget):
                 runs = [r for r in records if (r["budget"], r["width"], r["kind"])
                         == (budget, width, kind)]
                 val = {lr: np.mean([r["val_acc"] for r in runs if r["lr"] == lr])
@@ -138,16 +146,16 @@ def figure(rows: list, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    budgets = list(dict.fromkeys(r["budget"] for r in rows))
+    budgets = [b for b in dict.fromkeys(r["budget"] for r in rows) if b > 0]
     fig, axes = plt.subplots(1, len(budgets), figsize=(4 * len(budgets), 3.6), sharey=True,
                              squeeze=False)
     for ax, budget, density in zip(axes[0], budgets, DENSITIES):
-        for (kind, label), colour, marker, shift in zip(KINDS.items(), ("C0", "C3"), ("o", "s"),
-                                                        (0.97, 1.03)):
-            rs = [r for r in rows if r["budget"] == budget and r["kind"] == kind]
+        for (kind, label), colour, marker, ls, shift in zip(
+                KINDS.items(), ("C0", "C3", "C7"), "os^", ("-", "-", "--"), (0.97, 1.03, 1)):
+            rs = [r for r in rows if r["budget"] in (budget, 0) and r["kind"] == kind]
             ax.errorbar([shift * r["width"] for r in rs], [r["mean"] for r in rs],
                         yerr=[r["half"] for r in rs], color=colour, marker=marker,
-                        capsize=3, label=label)
+                        ls=ls, capsize=3, label=label)
         ax.axvline(300, color="grey", lw=0.6, ls=":")      # LeNet-300-100
         ax.axhline(10, color="grey", lw=0.6, ls="--")      # chance
         widths = sorted({r["width"] for r in rows})
@@ -167,8 +175,9 @@ def figure(rows: list, path: Path) -> None:
 def run(setting: Setting, out: Path, workers: int = 2, densities=DENSITIES) -> list:
     """Train every network of ``setting``; write budget.md, budget.json and budget.png in
     ``out``; return the rows of :func:`cells`."""
-    jobs = [(budget_of(d), w, k, lr, s, setting.epochs, setting.batch_size)
-            for d in densities for w in setting.widths for k in KINDS
+    jobs = [(b, w, k, lr, s, setting.epochs, setting.batch_size)
+            for b in [budget_of(d) for d in densities] + [0] for w in setting.widths
+            for k in (("dct-only",) if b == 0 else ("dctps", "sparse"))
             for lr in setting.lrs for s in setting.seeds]
     start = time.perf_counter()
     if workers == 1:

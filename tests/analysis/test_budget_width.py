@@ -25,14 +25,16 @@ def test_budgets_are_lenet300s_weights_at_the_studys_densities():
 def test_a_tiny_run_trains_every_cell_at_the_budget_and_writes_its_files(tmp_path):
     setting = bw.Setting(widths=(30, 60), seeds=(0, 1), lrs=(1e-3, 1e-2), epochs=1)
     rows = bw.run(setting, tmp_path, workers=1, densities=(1e-3,))
-    assert [(r["width"], r["kind"]) for r in rows] == [
-        (30, "dctps"), (30, "sparse"), (60, "dctps"), (60, "sparse")]
-    assert all(r["budget"] == 266 and r["edge"] for r in rows)
+    assert [(r["budget"], r["width"], r["kind"]) for r in rows] == [
+        (266, 30, "dctps"), (266, 30, "sparse"), (266, 60, "dctps"), (266, 60, "sparse"),
+        (0, 30, "dct-only"), (0, 60, "dct-only")]
+    assert all(r["edge"] for r in rows)
     assert rows[0]["density"] == 266 / (784 * 30 + 30 * 10 + 10 * 10)
     saved = json.loads((tmp_path / "budget.json").read_text())
-    assert saved["rows"] == rows and len(saved["runs"]) == 16
+    assert saved["rows"] == rows and len(saved["runs"]) == 24
     md = (tmp_path / "budget.md").read_text()
     assert md.count("| 266 |") == 4 and "| 784-60-20-10 | DCTpS (EPL) |" in md
+    assert "| 0 | 60 | 784-60-20-10 | DCT only (no S) | 0% |" in md
     assert (tmp_path / "budget.png").read_bytes()[:4] == b"\x89PNG"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
@@ -67,3 +69,18 @@ def test_bad_arguments_are_one_line_errors(argv, message):
                           capture_output=True, text=True)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and message in done.stderr
+
+
+def test_the_lenet300_runs_are_the_studys_own():
+    """w = 300 is LeNet-300-100 with the study's seeds: its runs repeat the study's bitwise."""
+    import csv
+    runs = json.loads((ROOT / "analysis/out/budget/budget.json").read_text())["runs"]
+    study = list(csv.DictReader(open(ROOT / "analysis/out/study-full/runs.csv")))
+    for kind, method, budget, density in [("dctps", "dctps-epl", 2662, "0.01"),
+                                          ("sparse", "random-epl", 27, "0.0001"),
+                                          ("dct-only", "dct-only", 0, "1.0")]:
+        ours = [r["test_acc"] for r in runs if (r["kind"], r["budget"], r["width"], r["lr"])
+                == (kind, budget, 300, 0.01)]
+        theirs = [float(r["test_acc"]) for r in study if (r["method"], r["density"], r["lr"])
+                  == (method, density, "0.01")]
+        assert ours == theirs and len(ours) == 3, kind
