@@ -84,3 +84,81 @@ def test_the_lenet300_runs_are_the_studys_own():
         theirs = [float(r["test_acc"]) for r in study if (r["method"], r["density"], r["lr"])
                   == (method, density, "0.01")]
         assert ours == theirs and len(ours) == 3, kind
+
+
+def _section():
+    text = (ROOT / "analysis/README.md").read_text()
+    return text[text.index("## Sparser and larger"):text.index("## Data")]
+
+
+def test_the_readme_block_is_the_committed_run():
+    sys.path.insert(0, str(ROOT / "analysis"))
+    import readme_blocks
+    assert readme_blocks.read_block("budget") == \
+        (ROOT / "analysis/out/budget/budget.md").read_text().rstrip("\n")
+
+
+def test_the_readmes_claims_hold_in_the_committed_run():
+    saved = json.loads((ROOT / "analysis/out/budget/budget.json").read_text())
+    rows = {(r["budget"], r["width"], r["kind"]): r for r in saved["rows"]}
+    widths = (30, 100, 300, 900)
+    text = " ".join(_section().split())
+    cell = lambda b, w, k: rows[b, w, k]      # noqa: E731
+    above = lambda a, b: a["low"] > b["high"]     # noqa: E731
+    same = lambda a, b: not above(a, b) and not above(b, a)     # noqa: E731
+    pct = lambda *key: f"{cell(*key)['mean']:.1f}%"     # noqa: E731
+    # the set-up: budgets, densities, biases, times
+    assert [b for b in dict.fromkeys(r["budget"] for r in saved["rows"])] == [2662, 266, 27, 0]
+    assert f"{100 * cell(2662, 30, 'dctps')['density']:.1f}% at w = 30" in text
+    assert f"{100 * cell(2662, 900, 'dctps')['density']:.3g}% at w = 900" in text
+    assert [sum(bw.sizes_of(w)[1:]) for w in (30, 900)] == [50, 1210]
+    assert f"# {saved['seconds']:.0f} s on 2 cores" in text and saved["workers"] == 2
+    quick = json.loads((ROOT / "analysis/out/budget-quick/budget.json").read_text())
+    assert saved["setting"] == dict(widths=[30, 100, 300, 900], seeds=[0, 1, 2],
+                                    lrs=[1e-3, 3e-3, 1e-2, 3e-2, 0.1], epochs=30, batch_size=128)
+    assert quick["setting"] == dict(saved["setting"], seeds=[0, 1], lrs=[1e-3, 1e-2], epochs=10)
+    assert f"# {quick['seconds']:.0f} s: 2 seeds" in text
+    # plain sparse: denser and smaller wins
+    s266 = [cell(266, w, "sparse") for w in widths]
+    assert above(s266[0], s266[1]) and above(s266[1], s266[2]) and above(s266[1], s266[3])
+    assert same(s266[2], s266[3])
+    assert "59.2% at w = 30, 32.4% at w = 100 and 13.4% at w = 300 (13.2% at w = 900" in text
+    assert [pct(266, w, "sparse") for w in widths] == ["59.2%", "32.4%", "13.4%", "13.2%"]
+    s2662 = [cell(2662, w, "sparse") for w in widths]
+    assert all(above(s, s2662[3]) for s in s2662[:3])
+    assert all(same(a, b) for a in s2662[:3] for b in s2662[:3])
+    assert sorted(pct(2662, w, "sparse") for w in widths) == ["76.7%", "88.1%", "89.4%", "89.5%"]
+    assert "76.7% against 88.1% to 89.5%" in text
+    assert all(cell(27, w, "sparse")["mean"] == 10.0 for w in widths)
+    # DCTpS: no difference between widths at 2,662 and 266; above the others where said
+    for budget, claim in ((2662, "90.2% to 93.4%"), (266, "78.1% to 80.4%")):
+        d = [cell(budget, w, "dctps") for w in widths]
+        assert all(same(a, b) for a in d for b in d)
+        assert claim == f"{min(r['mean'] for r in d):.1f}% to {max(r['mean'] for r in d):.1f}%"
+        assert claim in text
+    for w in widths:
+        assert above(cell(266, w, "dctps"), cell(266, w, "sparse"))
+        assert above(cell(27, w, "dctps"), cell(27, w, "sparse"))
+        assert above(cell(266, w, "dctps"), cell(0, w, "dct-only"))
+        assert same(cell(27, w, "dctps"), cell(0, w, "dct-only"))
+        assert above(cell(2662, w, "dctps"), cell(2662, w, "sparse")) == (w in (300, 900))
+    assert "(93.4% against 88.1%, 90.3% against 76.7%)" in text
+    assert [pct(2662, w, k) for w in (300, 900) for k in ("dctps", "sparse")] == \
+        ["93.4%", "88.1%", "90.3%", "76.7%"]
+    # at 27 weights DCTpS and the floor rise together
+    d27 = [cell(27, w, "dctps") for w in widths]
+    assert above(d27[1], d27[0]) and above(d27[2], d27[1]) and same(d27[2], d27[3])
+    assert "41.5%, 52.9%, 61.4% and 68.0% at w = 30, 100, 300 and 900" in text
+    assert [pct(27, w, "dctps") for w in widths] == ["41.5%", "52.9%", "61.4%", "68.0%"]
+    assert "28.3%, 51.0%, 61.7% and 65.7%" in text
+    assert [pct(0, w, "dct-only") for w in widths] == ["28.3%", "51.0%", "61.7%", "65.7%"]
+    # rates at the grid's edge: the floor everywhere, DCTpS only at w = 900 below 1%
+    edge = {key for key, r in rows.items() if r["edge"] and key[2] != "sparse"}
+    assert edge == {(0, w, "dct-only") for w in widths} | {(266, 900, "dctps"),
+                                                           (27, 900, "dctps")}
+    assert all(rows[key]["lr"] == 0.1 for key in edge)
+    assert all(r["mean"] <= 15 for key, r in rows.items() if r["edge"] and key[2] == "sparse")
+    study = json.loads((ROOT / "analysis/out/study-full/study.json").read_text())
+    floor = next(r for r in study["rows"] if r["key"] == "dct-only")
+    assert f"61.7% at w = 300 where the study's grid (to 0.01) gave it {floor['acc_mean']:.1f}%" \
+        in text and max(study["config"]["lrs"]) == 0.01
