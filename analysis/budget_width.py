@@ -142,14 +142,14 @@ def table(rows: list, setting: Setting, seconds: float, workers: int) -> str:
         f"{seconds:.0f} s on {workers} worker(s).\n")
 
 
-def figure(rows: list, path: Path) -> None:
+def figure(rows: list, path: Path, densities=DENSITIES) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     budgets = [b for b in dict.fromkeys(r["budget"] for r in rows) if b > 0]
     fig, axes = plt.subplots(1, len(budgets), figsize=(4 * len(budgets), 3.6), sharey=True,
                              squeeze=False)
-    for ax, budget, density in zip(axes[0], budgets, DENSITIES):
+    for ax, budget, density in zip(axes[0], budgets, densities):
         for (kind, label), colour, marker, ls, shift in zip(
                 KINDS.items(), ("C0", "C3", "C7"), "os^", ("-", "-", "--"), (0.97, 1.03, 1)):
             rs = [r for r in rows if r["budget"] in (budget, 0) and r["kind"] == kind]
@@ -162,7 +162,7 @@ def figure(rows: list, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xticks(widths, widths, minor=False)
         ax.set_xticks([], minor=True)
-        ax.set(               xlabel="width w of 784-w-(w/3)-10 (dotted: LeNet-300-100)",
+        ax.set(xlabel="width w of 784-w-(w/3)-10 (dotted: LeNet-300-100)",
                title=f"{budget:,} weights ({100 * density:g}% of LeNet-300-100)")
     axes[0][0].set_ylabel("test accuracy (%), 95% interval")
     axes[0][0].legend()
@@ -174,7 +174,8 @@ def figure(rows: list, path: Path) -> None:
 
 def run(setting: Setting, out: Path, workers: int = 2, densities=DENSITIES) -> list:
     """Train every network of ``setting``; write budget.md, budget.json and budget.png in
-    ``out``; return the rows of :func:`cells`."""
+    ``out``; return the rows of :func:`cells`.  ``workers=1`` trains in this process, more in a
+    pool of processes with BLAS on one thread each (the committed runs: 2)."""
     jobs = [(b, w, k, lr, s, setting.epochs, setting.batch_size)
             for b in [budget_of(d) for d in densities] + [0] for w in setting.widths
             for k in (("dct-only",) if b == 0 else ("dctps", "sparse"))
@@ -201,7 +202,7 @@ def run(setting: Setting, out: Path, workers: int = 2, densities=DENSITIES) -> l
                    "rows": rows, "runs": records}, handle, indent=1)
     with atomic_output(out / "budget.md", "w") as handle:
         handle.write(table(rows, setting, seconds, workers))
-    figure(rows, out / "budget.png")
+    figure(rows, out / "budget.png", densities)
     return rows
 
 
@@ -212,13 +213,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="folder (default analysis/out/budget[-quick])")
     parser.add_argument("--workers", default="2", help="processes (default 2)")
     parser.add_argument("--readme", action="store_true",
-                        help="copy budget.md into its block of analysis/README.md")
+                        help="copy budget.md into its block of analysis/README.md (full run)")
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else \
         str(ROOT / "analysis" / "out" / ("budget-quick" if args.quick else "budget"))
     if not args.workers.isdigit() or int(args.workers) < 1:
         sys.exit(f"budget_width.py: --workers: expected a positive integer, "
                  f"got {args.workers!r}")
+    if args.readme and args.quick:
+        sys.exit("budget_width.py: --readme: the README shows the full run; leave out --quick")
     try:
         check_output_dir("--out", out)
     except ValueError as err:
@@ -228,8 +231,7 @@ def main(argv=None) -> int:
     if args.readme:
         sys.path.insert(0, str(ROOT / "analysis"))
         import readme_blocks
-        marker = "budget-quick" if args.quick else "budget"
-        readme_blocks.update_readme({marker: (Path(out) / "budget.md").read_text()})
+        readme_blocks.update_readme({"budget": (Path(out) / "budget.md").read_text()})
     return 0
 
 

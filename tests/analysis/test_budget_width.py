@@ -63,6 +63,7 @@ def test_the_rate_is_chosen_on_validation_and_the_interval_is_students_t():
                                             "not a folder"),
     (["--out", "/no/such/folder/out"], "--out: folder '/no/such/folder' does not exist"),
     (["--workers", "0"], "--workers: expected a positive integer, got '0'"),
+    (["--quick", "--readme"], "--readme: the README shows the full run; leave out --quick"),
 ])
 def test_bad_arguments_are_one_line_errors(argv, message):
     done = subprocess.run([sys.executable, "analysis/budget_width.py", *argv], cwd=ROOT,
