@@ -19,11 +19,8 @@ children of ``SeedSequence(s).spawn(3)`` and orders batches, as the study does.
 import argparse
 import json
 import math
-import multiprocessing
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +29,7 @@ import numpy as np
 from scipy import stats
 
 from refnet._files import atomic_output, check_output_dir
+from refnet.cli.study.runner import pinned_blas_pool
 from refnet.data import prepare
 from refnet.models import build_model, rebuild
 from refnet.train import TrainConfig, TrainingDiverged, evaluate, train
@@ -174,26 +172,15 @@ def figure(rows: list, path: Path, densities=DENSITIES) -> None:
 
 def run(setting: Setting, out: Path, workers: int = 2, densities=DENSITIES) -> list:
     """Train every network of ``setting``; write budget.md, budget.json and budget.png in
-    ``out``; return the rows of :func:`cells`.  ``workers=1`` trains in this process, more in a
-    pool of processes with BLAS on one thread each (the committed runs: 2)."""
+    ``out``; return the rows of :func:`cells`.  Trained in a pool of ``workers`` processes with
+    BLAS on one thread each, so any ``workers`` gives bitwise the same runs (committed: 2)."""
     jobs = [(b, w, k, lr, s, setting.epochs, setting.batch_size)
             for b in [budget_of(d) for d in densities] + [0] for w in setting.widths
             for k in (("dct-only",) if b == 0 else ("dctps", "sparse"))
             for lr in setting.lrs for s in setting.seeds]
     start = time.perf_counter()
-    if workers == 1:
-        records = list(map(run_one, jobs))
-    else:       # BLAS on one thread per process, as the study's pool
-        saved = dict(os.environ)
-        os.environ.update({v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                            "MKL_NUM_THREADS")})
-        try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) \
-                    as pool:
-                records = list(pool.map(run_one, jobs))
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    with pinned_blas_pool(workers) as pool:   # BLAS on one thread per process, as the study
+        records = list(pool.map(run_one, jobs))
     seconds = time.perf_counter() - start
     rows = cells(records, setting)
     out.mkdir(parents=True, exist_ok=True)

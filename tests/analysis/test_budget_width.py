@@ -1,7 +1,6 @@
 """analysis/budget_width.py: budgets from build_model, exact nnz at every width, the learning
 rate chosen on validation, t-intervals, bad arguments refused in one line, and the README's
 block and claims equal to the committed output."""
-import importlib.util
 import json
 import math
 import subprocess
@@ -11,10 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("budget_width",
-                                              ROOT / "analysis" / "budget_width.py")
-bw = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bw)
+sys.path.insert(0, str(ROOT / "analysis"))   # importable by name in the spawned workers too
+import budget_width as bw  # noqa: E402
 
 
 def test_budgets_are_lenet300s_weights_at_the_studys_densities():
