@@ -275,6 +275,7 @@ class ImageDCT(TruncatedDCT):
                                norm="ortho", overwrite_x=True).reshape(k.shape)
 
     def matrix(self):
+        """Column by column from :meth:`apply` (the parent's closed form is the 1-D DCT's)."""
         return FixedOperator.matrix(self)
 
 
