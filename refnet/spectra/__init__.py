@@ -20,6 +20,8 @@ from ..jacobian import (JacobianOperator, ParameterJacobian, dense_matrix, jacob
 from .stats import (SVDS_MIN_RELATIVE, ExtremeSingularValues, SpectrumStats,
                     extreme_singular_values, pooled_nonzero, pooled_spectrum_stats,
                     singular_values, spectrum_stats, zero_tolerance)
+from .ntk import (AFFINE_LAYERS, KernelSpectrum, TangentKernel, kernel_spectrum, parameter_jvp,
+                  tangent_kernel)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
                          support_pattern)
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
@@ -38,4 +40,6 @@ __all__ = [
     "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
     "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
     "gaussian_product_moments", "sq_sv_density_to_log10",
+    "AFFINE_LAYERS", "parameter_jvp", "tangent_kernel", "TangentKernel", "KernelSpectrum",
+    "kernel_spectrum",
 ]
