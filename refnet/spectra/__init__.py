@@ -22,6 +22,8 @@ from .activity import relu_active_fractions
 from .stats import (SVDS_MIN_RELATIVE, ExtremeSingularValues, SpectrumStats,
                     extreme_singular_values, pooled_nonzero, pooled_spectrum_stats,
                     singular_values, spectrum_stats, zero_tolerance)
+from .ntk import (AFFINE_LAYERS, KernelSpectrum, TangentKernel, kernel_spectrum, parameter_jvp,
+                  tangent_kernel)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
                          support_pattern)
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
@@ -43,4 +45,6 @@ __all__ = [
     "gaussian_product_moments", "sq_sv_density_to_log10",
     "orthogonal_relu_moments", "orthogonal_relu_atoms", "orthogonal_relu_curve",
     "relu_active_fractions",
+    "AFFINE_LAYERS", "parameter_jvp", "tangent_kernel", "TangentKernel", "KernelSpectrum",
+    "kernel_spectrum",
 ]
