@@ -26,6 +26,7 @@ from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, D
                      Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
                      SparseLinear, Tanh)
 from .models import Model, build_model, check_point
+from .ops import RANDOM_OFFSETS
 from .sparsity import DISTRIBUTIONS, SubspaceNetwork
 from .testing import away_from_zero, distinct_values, perturbed_params
 
@@ -127,14 +128,14 @@ def _sparse_options(draw, m, n, offset):
         return options
     if offset != "none" and not draw("train_alpha", BOOLS):
         options.update(train_alpha=False, alpha=draw("alpha", (0.7, -1.3, 2.5)))
-    if offset in ("randomized-dct", "orthogonal"):
+    if offset in RANDOM_OFFSETS:
         options.update(offset_seed=draw("offset_seed", SEEDS))
     return dict(options, offset=offset)
 
 
-def _sparse_linear(cls, offset=None):
+def _sparse_linear(cls, offset=None, n_sizes=SIZES):
     def build(draw):
-        n, m = draw("n_in", SIZES), draw("n_out", SIZES)
+        n, m = draw("n_in", n_sizes), draw("n_out", SIZES)
         return cls(n, m, **_sparse_options(draw, m, n, offset)), (n,)
     return build
 
@@ -281,13 +282,17 @@ SPECIMENS: list[Specimen] = [
 ]
 
 # every other offset of a DCTpS layer as its own specimen, so that each always runs every
-# check (rectangular in the gallery, so truncation and padding both show)
+# check (rectangular in the gallery, so truncation and padding both show); dct-2d reads only
+# 784 inputs as an image, so its linear specimen draws them too
 for _offset, (_n, _m) in {"randomized-dct": (9, 6), "orthogonal": (6, 9), "identity": (7, 5),
-                          "none": (5, 7)}.items():
-    SPECIMENS += [
-        Specimen(f"DCTpSLinear[{_offset}]", DCTpSLinear, _sparse_linear(DCTpSLinear, _offset),
-                 {f"DCTpSLinear(offset={_offset})": dict(n_in=_n, n_out=_m, nnz=9)}),
-        Specimen(f"DCTpSConv2d[{_offset}]", DCTpSConv2d, _sparse_conv(DCTpSConv2d, _offset),
-                 {f"DCTpSConv2d(offset={_offset})": _image(
-                     dict(out_channels=5, kh=3, kw=3, padding=1, nnz=12), (2, 5, 5))}),
-    ]
+                          "none": (5, 7), "permutation": (6, 9), "signs": (9, 6),
+                          "dct-2d": (784, 6)}.items():
+    SPECIMENS.append(Specimen(
+        f"DCTpSLinear[{_offset}]", DCTpSLinear, _sparse_linear(
+            DCTpSLinear, _offset, (784,) + tuple(SIZES) if _offset == "dct-2d" else SIZES),
+        {f"DCTpSLinear(offset={_offset})": dict(n_in=_n, n_out=_m, nnz=9)}))
+    if _offset != "dct-2d":         # these patches are never 784 long: dct-2d is the dct
+        SPECIMENS.append(Specimen(
+            f"DCTpSConv2d[{_offset}]", DCTpSConv2d, _sparse_conv(DCTpSConv2d, _offset),
+            {f"DCTpSConv2d(offset={_offset})": _image(
+                dict(out_channels=5, kh=3, kw=3, padding=1, nnz=12), (2, 5, 5))}))

@@ -242,7 +242,8 @@ MUTANTS = {"SparseLinear": _SPARSE, "SparseConv2d": _SPARSE, "Conv2d": (
     conv_flipped_kernel, conv_channel_slowest), "MaxPool2d": (maxpool_wrong_winner,),
     "DopingLinear": (drop_sparse_term, swap_kron_order)}
 for _layer in ("DCTpSLinear", "DCTpSConv2d"):
-    MUTANTS[_layer] = MUTANTS[f"{_layer}[orthogonal]"] = MUTANTS[f"{_layer}[identity]"] = _DCTPS
+    for _offset in ("", "[orthogonal]", "[identity]", "[permutation]", "[signs]", "[dct-2d]"):
+        MUTANTS[_layer + _offset] = _DCTPS
     MUTANTS[f"{_layer}[randomized-dct]"] = _DCTPS + (inverse_as_permutation,)
     MUTANTS[f"{_layer}[none]"] = _SPARSE
 

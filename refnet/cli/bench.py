@@ -487,7 +487,8 @@ def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: floa
 #: What each offset is, for the table.
 _OFFSET_NOTES = {"dct": "C[:m, :n], scipy.fft", "randomized-dct": "P_out C[:m, :n] diag(s) P_in",
                  "orthogonal": "stored m x n, BLAS", "identity": "I[:m, :n]",
-                 "none": "plain sparse (S only)"}
+                 "none": "plain sparse (S only)", "permutation": "P[:m, :n], random P",
+                 "signs": "I[:m, :n] diag(s)", "dct-2d": "2-D DCT of 28 x 28 (else = dct)"}
 
 
 def offsets_table(report: dict) -> str:

@@ -11,6 +11,10 @@ Fuss-Catalan
     The product of ``L`` independent N x N Gaussian matrices with N(0, 1/N)
     entries (a deep linear network at Gaussian initialisation), as ``N ->
     infinity``; ``L = 1`` is Marchenko-Pastur with ratio 1.
+Orthogonal ReLU
+    A ReLU network with orthogonal weights: orthogonal factors times Bernoulli
+    projections (Pennington, Schoenholz & Ganguli 2017, 2018), by free
+    probability (:func:`orthogonal_relu_moments`).
 
 The finite-size moments are exact for real Gaussian matrices at finite N, so
 tests comparing samples with them see only sampling noise.
@@ -27,7 +31,8 @@ from .._checks import check_positive_int
 __all__ = ["marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_cdf",
            "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
            "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf",
-           "fuss_catalan_curve", "gaussian_product_moments", "sq_sv_density_to_log10"]
+           "fuss_catalan_curve", "gaussian_product_moments", "sq_sv_density_to_log10",
+           "orthogonal_relu_moments", "orthogonal_relu_atoms", "orthogonal_relu_curve"]
 
 
 def _check_law(ratio, variance) -> tuple[float, float]:
@@ -279,3 +284,152 @@ def sq_sv_density_to_log10(lam, pdf) -> tuple[np.ndarray, np.ndarray]:
     if np.any(lam <= 0):
         raise ValueError("lam must be > 0 to take log10(sigma)")
     return np.log10(lam) / 2, pdf * 2 * np.log(10) * lam
+
+
+def _fractions(active, out_fraction) -> tuple[np.ndarray, float]:
+    """The projections' fractions ``f = (*active, out_fraction)`` (the last only when < 1)."""
+    q = out_fraction
+    if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0 < q <= 1:
+        raise ValueError(f"out_fraction must be a number in (0, 1], got {q!r}")
+    try:
+        p = np.array(active, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"active must be a sequence of numbers in (0, 1], got {active!r}") \
+            from None
+    if p.size == 0 or np.ndim(active) != 1 or not np.all((p > 0) & (p <= 1)):
+        raise ValueError(f"active must be a non-empty sequence of numbers in (0, 1], "
+                         f"got {active!r}")
+    return (p if q == 1 else np.append(p, q)), float(q)
+
+
+def orthogonal_relu_moments(active, k, out_fraction: float = 1.0):
+    """Moments ``E[lambda**k]`` (``k >= 1``) of the squared singular values of a deep
+    ReLU network's Jacobian with orthogonal weights, in the wide limit.
+
+    Parameters
+    ----------
+    active : sequence of float in (0, 1]
+        ``p_l``, the fraction of units active at the ``l``-th ReLU.
+    k : int or array of int
+        The orders.
+    out_fraction : float in (0, 1]
+        ``q = m / n``: ``m`` outputs read from ``n``-wide hidden layers (``10 / 256`` for a
+        784-256x6-10 MLP); 1 for a square network.
+
+    Notes
+    -----
+    The Jacobian is ``J = O_L @ D_{L-1} @ O_{L-1} @ ... @ D_1 @ O_1``: ``D_l =
+    diag(relu'(h_l))`` has 0/1 entries, a projection with normalised trace
+    ``p_l``; the hidden ``O_l`` are n x n orthogonal, ``O_1`` has orthonormal
+    rows and ``O_L`` (m x n) orthonormal rows.  Treat every ``D_l`` as a
+    projection in general position (Haar ``O``, the Pennington-Schoenholz-
+    Ganguli assumption; a real network's ``D`` depends on its ``O``).  Then
+    ``O_1 @ O_1.T = I`` drops out, and the nonzero eigenvalues of ``J @ J.T``
+    are those of ``A = P_q @ D_{L-1} @ ... @ D_1 @ ... @ D_{L-1} @ P_q``
+    (``P_q = O_L.T @ O_L``, a projection of fraction ``q``, conjugated by the
+    orthogonal factors): a product of free projections with fractions ``f =
+    (p_1, ..., p_{L-1}, q)`` (``q`` omitted when 1), ``F = len(f)`` of them.
+    Its law ``nu`` (on ``[0, 1]``) has ``nu = (1 - q) * delta_0 + q * mu``,
+    ``mu`` the law of ``J @ J.T``: every moment of ``mu`` is ``nu``'s over ``q``.
+
+    A projection of fraction ``p`` has moments ``p`` for every ``k``, so
+    ``psi(x) = sum_k m_k x**k = p x / (1 - x)``, its inverse ``chi(z) = z / (p +
+    z)`` and its S-transform ``S(z) = (1 + z) / z * chi(z) = (1 + z) / (p + z)``.
+    S-transforms of free factors multiply (Voiculescu), so for ``nu``::
+
+        S(z)   = prod_l (1 + z) / (f_l + z)
+        chi(z) = z / (1 + z) * S(z) = z * (1 + z)**(F - 1) / prod_l (f_l + z)
+
+    and Lagrange inversion of ``psi = chi^{-1}`` gives the moments::
+
+        m_k(nu) = (1 / k) * [z**(k - 1)] prod_l (f_l + z)**k * (1 + z)**(-(F - 1) * k)
+
+    so ``E[lambda] = prod_l p_l``: a ReLU network with orthogonal weights keeps,
+    on average, the product of its active fractions (``2**-6 = 0.0156`` for six
+    ReLUs at one half).  The density is in :func:`orthogonal_relu_curve`, the
+    atoms in :func:`orthogonal_relu_atoms`.
+    """
+    f, q = _fractions(active, out_fraction)
+    F = f.size
+    P = np.polynomial.polynomial
+
+    def one(order):
+        order = check_positive_int("k", order, "orthogonal_relu_moments")
+        top = np.array([1.0])
+        for fl in f:
+            top = P.polymul(top, P.polypow([fl, 1.0], order))
+        a = (F - 1) * order                      # (1 + z)**-a = sum_j C(-a, j) z**j
+        j = np.arange(order)
+        series = np.array([(-1) ** i * math.comb(a + i - 1, i) if a else float(i == 0)
+                           for i in j], dtype=np.float64)
+        top = np.pad(top, (0, max(0, order - top.size)))[:order]
+        return float(np.dot(top[::-1], series) / order / q)
+
+    return _per_order(one, k, np.float64)
+
+
+def orthogonal_relu_atoms(active, out_fraction: float = 1.0) -> tuple[float, float]:
+    """``(mass at 0, mass at 1)`` of the law of :func:`orthogonal_relu_moments`.
+
+    Projections in general position: the product's range has the smallest
+    fraction ``min(f)``, so ``nu`` puts ``1 - min(f)`` at 0; the ranges meet in
+    a fraction ``max(0, sum(f) - (F - 1))``, on which every factor is the
+    identity: ``nu``'s atom at 1.  Over ``mu = (nu - (1 - q) * delta_0) / q``::
+
+        at 0: 1 - min(f) / q          at 1: max(0, sum(f) - (F - 1)) / q
+    """
+    f, q = _fractions(active, out_fraction)
+    return 1.0 - float(f.min()) / q, max(0.0, float(f.sum()) - (f.size - 1)) / q
+
+
+def orthogonal_relu_curve(active, out_fraction: float = 1.0, n_points: int = 1000,
+                          smallest: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """``(lam, pdf)``: the continuous density of :func:`orthogonal_relu_moments`' law at
+    ``n_points`` decreasing values ``lam`` from ``1 - smallest`` to ``smallest``, spaced
+    geometrically towards both ends.
+
+    Notes
+    -----
+    With ``g(w) = E[1 / (w - lambda)]`` (Stieltjes) under ``nu``, ``psi(1 / w) = w
+    * g(w) - 1``; call it ``z``.  Then ``chi(z) = 1 / w`` reads::
+
+        w * z * (1 + z)**(F - 1) = prod_l (f_l + z)
+
+    a polynomial of degree ``F`` in ``z``.  At ``w = lam + i * eta`` its root
+    on the right branch gives ``pdf_nu(lam) = -Im g / pi = -Im z / (pi *
+    lam)`` as ``eta -> 0``.  The branch is the root that tends to 0 as ``w ->
+    infinity`` (``psi(0) = 0``), analytic in the upper half plane: found at
+    ``w = 2 + 1j`` as the root nearest ``E[lambda] / w`` and followed at
+    height 1 to ``1j`` in steps of 0.01, each step taking the root nearest the
+    last; from the step nearest each ``lam``, Newton steps from the last root
+    follow it straight down to ``eta = 1e-10 * min(lam, 1 - lam)`` in 60
+    geometric steps.  The path stays off the real axis, where
+    the atoms put poles and two roots meet at each edge of the support.  Over
+    ``mu`` the density is ``pdf_nu / q``.  The atoms are not in ``pdf``.
+    """
+    f, q = _fractions(active, out_fraction)
+    n_points = check_positive_int("n_points", n_points, "orthogonal_relu_curve", minimum=2)
+    if isinstance(smallest, bool) or not isinstance(smallest, numbers.Real) \
+            or not 0 < smallest < 1:
+        raise ValueError(f"smallest must be a number in (0, 1), got {smallest!r}")
+    P = np.polynomial.polynomial
+    right = np.array([1.0])
+    for fl in f:
+        right = P.polymul(right, [fl, 1.0])
+    left = P.polymul([0.0, 1.0], P.polypow([1.0, 1.0], f.size - 1))   # z * (1 + z)**(F-1)
+
+    half = n_points // 2                               # clustered at both ends: 0 and 1
+    lam = np.concatenate([1.0 - np.geomspace(smallest, 0.5, half, endpoint=False),
+                          np.geomspace(0.5, smallest, n_points - half)])
+    coarse = np.linspace(2.0, 0.0, 201) + 1j          # at height 1 from 2 + 1j to 1j
+    along, z = [], np.prod(f) / coarse[0]
+    for w in coarse:
+        roots = P.polyroots(w * left - right)
+        along.append(z := roots[np.argmin(np.abs(roots - z))])
+    z = np.array(along)[np.rint((2.0 - lam) * 100).astype(int)]   # nearest lam + 1j
+    edge = np.minimum(lam, 1.0 - lam)
+    for t in np.linspace(0.0, 1.0, 61)[1:]:           # height 1 -> 1e-10 * edge, geometrically
+        c = (lam + 1j * (1e-10 * edge) ** t) * left[:, None] - right[:, None]   # (F + 1, B)
+        for _ in range(4):                            # Newton from the last root
+            z = z - P.polyval(z, c, tensor=False) / P.polyval(z, P.polyder(c), tensor=False)
+    return lam, np.maximum(0.0, -z.imag / (np.pi * lam)) / q

@@ -81,7 +81,8 @@ def test_quick_offsets_bench_json_and_table(capsys):
     assert main(["bench", "offsets", "--quick", "--json", "--repeats", "1"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["benchmark"] == "offsets" and (report["n"], report["m"]) == (256, 256)
-    offsets = ["dct", "randomized-dct", "orthogonal", "identity", "none"]
+    offsets = ["dct", "randomized-dct", "orthogonal", "identity", "none", "permutation", "signs",
+               "dct-2d"]
     assert list(report["setup_s"]) == offsets
     assert report["offset_bytes"]["orthogonal"] == 256 * 256 * 8
     assert report["offset_bytes"]["dct"] == report["offset_bytes"]["none"] == 0
@@ -95,6 +96,7 @@ def test_quick_offsets_bench_json_and_table(capsys):
     table = bench.offsets_table(report)
     assert table.startswith("| offset | O | batch 8: step |")
     assert "| randomized-dct | P_out C[:m, :n] diag(s) P_in |" in table
+    assert "| signs | I[:m, :n] diag(s) |" in table
     assert "randomized-dct / dct:" in table
 
 

@@ -333,7 +333,11 @@ def test_offset_option_changes_only_the_dctps_networks():
     argv = ("--sizes", *map(str, SMALL_MLP), "--densities", "0.05", "--examples", "3", "--json")
     dct = json.loads(run_cli(*argv), parse_constant=_no_constant)["rows"]
     ident = json.loads(run_cli(*argv, "--offset", "identity"), parse_constant=_no_constant)["rows"]
+    dct2d = json.loads(run_cli(*argv, "--offset", "dct-2d"), parse_constant=_no_constant)["rows"]
     assert [r["offset"] for r in ident] == [None, "identity", None, None]
+    assert dct2d[1]["offset"] == "dct-2d" and dct2d[2:] == dct[2:]
+    # at S = 0 both are alpha times products of isometries and ReLUs, yet not the same network
+    assert dct2d[1]["sv_max"] != dct[1]["sv_max"]
     assert [r["offset"] for r in dct] == [None, "dct", None, None]
     assert [r["nnz"] for r in ident] == [r["nnz"] for r in dct]
     assert ident[2:] == dct[2:]

@@ -54,9 +54,10 @@ def test_pruned_support(capsys):
     assert status == 0 and json.loads(out.out)["density"] == pytest.approx(0.1, rel=0.01)
 
 
-def test_offset_trains_saves_and_resumes_exactly(tmp_path, capsys):
-    """--offset orthogonal: the checkpoint's spec carries the offset and its seed."""
-    common = SMALL + ["--kind", "dctps", "--density", "0.1", "--offset", "orthogonal",
+@pytest.mark.parametrize("offset", ["orthogonal", "permutation"])
+def test_offset_trains_saves_and_resumes_exactly(tmp_path, capsys, offset):
+    """--offset (a random one): the checkpoint's spec carries the offset and its seed."""
+    common = SMALL + ["--kind", "dctps", "--density", "0.1", "--offset", offset,
                       "--lr", "0.01", "--seed", "4"]
     _, straight = _run(common + ["--epochs", "2"], capsys)
     path = str(tmp_path / "run.npz")

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refnet.ops import (OFFSETS, RANDOM_OFFSETS, RandomizedDCT, RandomOrthogonal, TruncatedDCT,
-                        TruncatedIdentity, dct_matrix, make_offset)
+from refnet.ops import (OFFSETS, RANDOM_OFFSETS, ImageDCT, RandomizedDCT, RandomOrthogonal,
+                        RandomPermutation, RandomSigns, TruncatedDCT, TruncatedIdentity,
+                        dct_matrix, make_offset)
 
 sizes = st.integers(1, 24)
 ORTHONORMAL = [name for name in OFFSETS if name != "none"]
@@ -106,6 +107,49 @@ def test_identity_is_the_truncated_or_padded_identity():
     np.testing.assert_array_equal(TruncatedIdentity(3, 5).matrix(), np.eye(5, 3))
     np.testing.assert_array_equal(TruncatedIdentity(3, 5).structure().toarray(), np.eye(5, 3))
     assert TruncatedDCT(3, 5).structure().toarray().all()
+
+
+@given(n=sizes, m=sizes, seed=st.integers(0, 2**32 - 1))
+def test_permutation_and_signs_are_the_stated_matrices(n, m, seed):
+    """``P[:m, :n]`` with ``P = eye(q)[perm]``; ``I[:m, :n] @ diag(s)``; their patterns."""
+    P, S = RandomPermutation(n, m, seed), RandomSigns(n, m, seed)
+    q = max(m, n)
+    np.testing.assert_array_equal(P.perm, np.random.default_rng(seed).permutation(q))
+    np.testing.assert_array_equal(P.matrix(), np.eye(q)[P.perm][:m, :n])
+    np.testing.assert_array_equal(P.structure().toarray(), P.matrix() != 0)
+    np.testing.assert_array_equal(
+        S.signs, 1.0 - 2.0 * np.random.default_rng(seed).integers(0, 2, size=n))
+    np.testing.assert_array_equal(S.matrix(), np.eye(m, n) @ np.diag(S.signs))
+    np.testing.assert_array_equal(S.structure().toarray(), S.matrix() != 0)
+
+
+def image_dct_matrix(m):
+    """``T_m @ Q @ kron(C, C)`` built densely: the rows of the 2-D DCT by (k1 + k2, k1)."""
+    C = dct_matrix(28)
+    order = sorted(range(784), key=lambda i: (i // 28 + i % 28, i // 28))
+    return np.eye(m, 784) @ np.kron(C, C)[order]
+
+
+@pytest.mark.parametrize("m", [300, 784, 800])
+def test_image_dct_is_the_2d_dct_by_total_frequency(m):
+    """At 784 inputs: the stated matrix, exact adjoint, orthonormal rows or columns, and
+    not the 1-D DCT; elsewhere exactly the 1-D DCT."""
+    O, M = ImageDCT(784, m), image_dct_matrix(m)
+    np.testing.assert_allclose(O.matrix(), M, rtol=0, atol=1e-13)
+    y = np.random.default_rng(m).standard_normal((2, m))
+    np.testing.assert_allclose(O.adjoint(y), y @ M, rtol=0, atol=1e-13)
+    gram = M @ M.T if m <= 784 else M.T @ M
+    np.testing.assert_allclose(gram, np.eye(min(m, 784)), rtol=0, atol=1e-12)
+    assert not np.allclose(M, TruncatedDCT(784, m).matrix())
+    # a smooth image's energy lands in the first coefficients
+    i, j = np.indices((28, 28)) / 27
+    x = np.cos(i + 2 * j).ravel()
+    assert np.sum(O.apply(x)[:15] ** 2) > 0.99 * np.sum(x ** 2)
+
+
+@pytest.mark.parametrize("n, m", [(783, 300), (100, 10), (27, 784)])
+def test_image_dct_of_other_sizes_is_the_1d_dct(n, m):
+    np.testing.assert_array_equal(ImageDCT(n, m).matrix(), TruncatedDCT(n, m).matrix())
 
 
 @pytest.mark.parametrize("name", RANDOM_OFFSETS)

@@ -30,7 +30,8 @@ from refnet.spectra import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan
                             fuss_catalan_pdf, gaussian_product_moments, jacobian,
                             marchenko_pastur_cdf, marchenko_pastur_edges,
                             marchenko_pastur_finite_second_moment, marchenko_pastur_moments,
-                            marchenko_pastur_pdf, singular_values, spectrum_stats,
+                            marchenko_pastur_pdf, orthogonal_relu_atoms, orthogonal_relu_curve,
+                            orthogonal_relu_moments, singular_values, spectrum_stats,
                             sq_sv_density_to_log10)
 
 
@@ -200,3 +201,78 @@ def test_bad_parameters_raise():
         fuss_catalan_moments(0, 2)
     with pytest.raises(ValueError, match="k"):
         marchenko_pastur_moments(0.5, 0)
+
+
+# -- orthogonal ReLU networks: free products of projections ------------------------------------
+
+def haar(rng, n):
+    Q, R = np.linalg.qr(rng.standard_normal((n, n)))
+    return Q * np.sign(np.diag(R))
+
+
+def relu_like_moments(active, out_fraction, n, seeds):
+    """(mean, standard error) over seeds of mean(sigma**2) and mean(sigma**4) of
+    P_q @ O_L @ D_{L-1} @ ... @ D_1 @ O_1: Haar orthogonal O, 0/1 diagonal D with
+    Bernoulli(p_l) entries, P_q the first round(q * n) rows."""
+    samples = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        J = haar(rng, n)
+        for p in active:
+            J = haar(rng, n) @ ((rng.random(n) < p)[:, None] * J)
+        lam = np.linalg.svd(J[:round(out_fraction * n)], compute_uv=False) ** 2
+        samples.append([lam.mean(), (lam ** 2).mean()])
+    samples = np.array(samples)
+    return samples.mean(axis=0), samples.std(axis=0, ddof=1) / math.sqrt(seeds)
+
+
+def test_orthogonal_relu_moments_match_monte_carlo_and_reject_other_fractions():
+    """E[mean sigma**2] is exact at finite n (E trace(P A) = trace(P) trace(A) / n for a Haar
+    rotation); E[mean sigma**4] has a finite-n bias of order 1/n, far below 4 SE here."""
+    active, q = (0.5, 0.6, 0.7), 0.25
+    mean, se = relu_like_moments(active, q, 128, 12)
+    theory = orthogonal_relu_moments(active, [1, 2], q)
+    assert np.all(np.abs(mean - theory) < 4 * se), (mean, theory, se)
+    other = orthogonal_relu_moments((0.5, 0.5, 0.5), [1, 2], q)   # a network half active
+    assert np.all(np.abs(mean - other) > 4 * se), (mean, other, se)
+
+
+def test_orthogonal_relu_moments_closed_forms():
+    # one projection: lambda is 0 or 1; the mean is the product of the fractions
+    np.testing.assert_allclose(orthogonal_relu_moments([0.3], [1, 2, 5]), 0.3, rtol=1e-14)
+    np.testing.assert_allclose(orthogonal_relu_moments([0.5] * 6, 1, 10 / 256), 2.0 ** -6,
+                               rtol=1e-12)
+    # two free projections of fraction 1/2: half at 0, half arcsine, moments C(2k, k) / 4**k
+    k = np.arange(1, 7)
+    expected = [0.5 * math.comb(2 * o, o) / 4 ** o for o in k]
+    np.testing.assert_allclose(orthogonal_relu_moments([0.5, 0.5], k), expected, rtol=1e-12)
+    # q compresses: the law of an m x m Jacobian from fraction q of a square one
+    assert orthogonal_relu_moments([0.5], 2, 0.5) == pytest.approx(2 * 3 / 16, rel=1e-12)
+
+
+def test_orthogonal_relu_curve_is_the_arcsine_law_and_carries_the_moments():
+    lam, pdf = orthogonal_relu_curve([0.5, 0.5], n_points=400)
+    arcsine = 0.5 / (np.pi * np.sqrt(lam * (1 - lam)))
+    np.testing.assert_allclose(pdf, arcsine, rtol=1e-6)
+    for active, q in (((0.8, 0.9), 1.0), ((0.3, 0.9, 0.6), 0.5), ((0.5,) * 6, 10 / 256)):
+        lam, pdf = orthogonal_relu_curve(active, q)
+        at0, at1 = orthogonal_relu_atoms(active, q)
+        x, y = lam[::-1], pdf[::-1]
+        assert trapezoid(y, x) + at0 + at1 == pytest.approx(1, abs=2e-3)
+        for k in (1, 2):
+            assert trapezoid(y * x ** k, x) + at1 == pytest.approx(
+                orthogonal_relu_moments(active, k, q), rel=3e-3)
+    assert orthogonal_relu_atoms((0.8, 0.9)) == pytest.approx((0.2, 0.7))
+    assert orthogonal_relu_atoms((0.5,) * 6, 10 / 256) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("active, q, match", [
+    ([], 1.0, "active must be a non-empty"), ([0.5, 1.5], 1.0, "active must be"),
+    ([[0.5]], 1.0, "active must be"), (["a"], 1.0, "active must be"),
+    ([0.5], 0.0, "out_fraction must be"), ([0.5], True, "out_fraction must be")])
+def test_orthogonal_relu_refuses_bad_fractions(active, q, match):
+    for call in (lambda: orthogonal_relu_moments(active, 1, q),
+                 lambda: orthogonal_relu_atoms(active, q),
+                 lambda: orthogonal_relu_curve(active, q)):
+        with pytest.raises(ValueError, match=match):
+            call()

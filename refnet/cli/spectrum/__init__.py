@@ -24,6 +24,7 @@ from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFA
                                        checkpoint_spectrum, spectrum_study, write_table)
 from refnet.data import DATASETS
 from refnet.models import MODELS
+from refnet.ops.offsets import OFFSETS
 from refnet.sparsity import DISTRIBUTIONS
 
 __all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table",
@@ -59,7 +60,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the split, the supports and the parameters (default 0)")
     parser.add_argument("--offset", default="dct",
-                        choices=["dct", "randomized-dct", "orthogonal", "identity"],
+                        choices=[o for o in OFFSETS if o != "none"],
                         help="the fixed offset of the DCTpS networks (default dct; 'none' with "
                              "S = 0 would be the zero network: the sparse rows are the networks "
                              "without an offset)")

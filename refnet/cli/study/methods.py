@@ -230,7 +230,8 @@ ALPHA_METHODS = {"trainable": ("dctps-epl", "dct-only"),
 
 #: How the table names each offset other than the DCT.
 OFFSET_LABELS = {"randomized-dct": "randomized DCT", "orthogonal": "orthogonal",
-                 "identity": "identity", "none": "no"}
+                 "identity": "identity", "none": "no", "permutation": "random permutation",
+                 "signs": "random signs", "dct-2d": "2-D DCT"}
 
 
 def _offset_methods(offset: str) -> dict:

@@ -1,0 +1,118 @@
+"""analysis/README.md's "Why" section: its blocks are the files analysis/spectrum_why.py wrote,
+and each number its prose states holds in those files (or in the committed full study)."""
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "analysis"))
+import readme_blocks  # noqa: E402
+import spectrum_why  # noqa: E402
+
+OUT = ROOT / "analysis" / "out"
+MLP, LENET = "MLP 784-256x6-10 (uniform)", "LeNet-300-100 (EPL)"
+
+
+def _rows(name):
+    """The table in ``OUT / name`` as lists of cells, header and rule dropped."""
+    lines = (OUT / name).read_text().splitlines()[2:]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+
+
+def _numbers(cell):
+    return [float(v) for v in cell.split(",")]
+
+
+@pytest.fixture(scope="module")
+def relu():
+    return {(r[0], r[1]): _numbers(r[2]) for r in _rows("spectrum_relu.md")}
+
+
+@pytest.fixture(scope="module")
+def hidden():
+    return {(r[0], r[1]): {"mean_sq": float(r[3]), "product": float(r[5]),
+                           "sq2": float(r[7]), "theory_sq2": None if r[8] == "-" else float(r[8])}
+            for r in _rows("spectrum_hidden.md")}
+
+
+@pytest.fixture(scope="module")
+def structural():
+    return {(r[0], r[1]): [int(v) for v in r[2].split(",")] for r in _rows("spectrum_structural.md")}
+
+
+@pytest.fixture(scope="module")
+def text():
+    return re.sub(r"\s+", " ", (ROOT / "analysis" / "README.md").read_text())
+
+
+@pytest.mark.parametrize("marker", sorted(spectrum_why.BLOCKS))
+def test_blocks_are_the_written_files(marker):
+    assert readme_blocks.read_block(marker) + "\n" == \
+        (OUT / spectrum_why.BLOCKS[marker]).read_text()
+
+
+def test_relu_claims(relu, text):
+    assert "deeper ReLUs of this MLP are 0.670 to 0.733 active" in text
+    assert "the third to sixth ReLUs are 0.670 to 0.733 active" in text
+    assert (min(relu[MLP, "dct"][2:]), max(relu[MLP, "dct"][2:])) == (0.670, 0.733)
+    assert "every ReLU is 0.464 to 0.552 active" in text
+    random = relu[MLP, "randomized-dct"] + relu[MLP, "orthogonal"]
+    assert (min(random), max(random)) == (0.464, 0.552)
+    assert "under the DCT are 0.497 and 0.378 active" in text
+    assert relu[LENET, "dct"] == [0.497, 0.378]
+
+
+def test_hidden_claims(hidden, text):
+    dct = hidden[MLP, "dct"]
+    assert "even their product, 0.0551, is 2.74 times below the measured 0.151" in text
+    assert (dct["product"], round(dct["mean_sq"], 3)) == (0.0551, 0.151)
+    assert f"{dct['mean_sq'] / dct['product']:.2f}" == "2.74"
+    assert "mean sigma^4 11 times the law's" in text
+    assert round(dct["sq2"] / dct["theory_sq2"]) == 11
+    assert "mean sigma^2 is within 6% of the product of the fractions (0.0166 against 0.0164, " \
+           "0.0147 against 0.0139)" in text
+    for offset, (measured, product) in {"randomized-dct": (0.0166, 0.0164),
+                                        "orthogonal": (0.0147, 0.0139)}.items():
+        row = hidden[MLP, offset]
+        assert (row["mean_sq"], row["product"]) == (measured, product)
+        assert abs(row["mean_sq"] / row["product"] - 1) < 0.06
+    assert "sigma^2 is the product of the fractions within 1% for every mixing offset" in text
+    lenet = [v for (net, _), v in hidden.items() if net == LENET]
+    assert len(lenet) == 3 and all(abs(v["mean_sq"] / v["product"] - 1) < 0.01 for v in lenet)
+
+
+def test_structural_claims(structural, text):
+    for method in ("Random (Uniform)", "Random (EPL)", "SNIP"):
+        assert structural[method, "0.01%"] == [0] * 5
+    assert "FORCE keeps 1 to 3 of 10 directions and SynFlow 1" in text
+    assert (min(structural["FORCE", "0.01%"]), max(structural["FORCE", "0.01%"])) == (1, 3)
+    assert set(structural["SynFlow", "0.01%"]) == {1}
+    assert "Random (EPL) still has structural rank 5 to 10 (10, 8, 7 for the study's seeds 0-2)" \
+        in text
+    epl = structural["Random (EPL)", "0.1%"]
+    assert (min(epl), max(epl), epl[:3]) == (5, 10, [10, 8, 7])
+    assert "SynFlow's supports have rank 2 or 3 and reach 52.8%" in text
+    assert set(structural["SynFlow", "0.1%"]) == {2, 3}
+    assert "Random (Uniform) has rank 0 from 0.1% down" in text and "5 to 7 at 1%" in text
+    assert structural["Random (Uniform)", "0.1%"] == [0] * 5
+    uniform = structural["Random (Uniform)", "1%"]
+    assert (min(uniform), max(uniform)) == (5, 7)
+    front = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())
+    assert "FORCE's and SynFlow's reach at most 3 of the 10 output directions" in front
+    assert max(structural["FORCE", "0.01%"] + structural["SynFlow", "0.01%"]) == 3
+
+
+def test_accuracies_quoted_from_the_full_study(text):
+    """The accuracies set against the structural ranks are the committed full study's."""
+    study = {r[0]: r[1:] for r in
+             ([c.strip() for c in line.strip("|").split("|")] for line in
+              (OUT / "study-full" / "study.md").read_text().splitlines()
+              if line.startswith("| ") and "(lr" in line)}
+    assert study["Random (EPL)"][1].startswith("13.4 ")
+    assert study["SynFlow"][1].startswith("52.8 ")
+    assert "yet trains to 13.4%" in text and "reach 52.8%" in text
+    assert all(study[m][2].startswith("10.0 ") for m in ("Random (Uniform)", "Random (EPL)",
+                                                         "SNIP"))
+    assert "(10.0% in the full study)" in text
