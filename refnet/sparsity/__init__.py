@@ -7,13 +7,14 @@ from ..supports import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,
                         distribution_weights, matrix_shape, row_counts, sample_support,
                         sample_support_per_row, sample_supports, target_nnz)
 from .dense_gradient import dense_twin, dense_weight_gradients
-from .imp import IMPResult, iterative_magnitude_pruning, magnitude_prune, magnitude_scores
+from .imp import (IMPResult, iterative_magnitude_pruning, magnitude_prune, magnitude_scores,
+                  rounds_for)
 from .pruning import PruneResult, exponential_schedule, keep_top, mask_gradient
 from .rigl import (RigL, LayerUpdate, drop_fraction, remap_tree, remap_values, rigl_hook,
                    rigl_layer_update, train_rigl)
 from .snip import draw_batches, force, iterative_snip, snip
 from .subspace import (PROJECTIONS, SubspaceCache, SubspaceNetwork, matched_dim,
-                       random_projection)
+                       random_projection, weights_projection)
 from .synflow import synflow, synflow_scores
 
 __all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
@@ -25,5 +26,6 @@ __all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
            "LayerUpdate", "drop_fraction", "remap_tree", "remap_values", "rigl_hook",
            "rigl_layer_update", "train_rigl",
            "IMPResult", "iterative_magnitude_pruning", "magnitude_prune", "magnitude_scores",
+           "rounds_for",
            "PROJECTIONS", "SubspaceCache", "SubspaceNetwork", "matched_dim",
-           "random_projection"]
+           "random_projection", "weights_projection"]

@@ -38,7 +38,8 @@ from ..supports import check_density
 from ..train import TrainConfig, train
 from .pruning import exponential_schedule, keep_top, mask_supports
 
-__all__ = ["IMPResult", "magnitude_scores", "magnitude_prune", "iterative_magnitude_pruning"]
+__all__ = ["IMPResult", "magnitude_scores", "magnitude_prune", "iterative_magnitude_pruning",
+           "rounds_for"]
 
 
 class IMPResult(NamedTuple):
@@ -90,6 +91,24 @@ def magnitude_prune(net: Layer, params: dict, keep: int) -> dict:
         raise ValueError(f"magnitude_prune: keep must be an integer in [0, {alive}] (the "
                          f"surviving weights), got {keep!r}")
     return mask_supports(keep_top(scores, int(keep), "magnitude_prune"))
+
+
+def rounds_for(density: float, rate: float = 0.2) -> int:
+    """The rounds ``T`` that reach ``density`` removing at most ``rate`` of the survivors each.
+
+    ``(1 - rate) ** T <= density``: ``T = ceil(log(density) / log(1 - rate))``, at least 1;
+    at the lottery-ticket rate 0.2, 21 / 31 / 42 rounds for 1% / 0.1% / 0.01%.
+
+    Examples
+    --------
+    >>> [rounds_for(d) for d in (1e-2, 1e-3, 1e-4)]
+    [21, 31, 42]
+    """
+    density = check_density(density, "rounds_for")
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate < 1:
+        raise ValueError(f"rounds_for: rate must lie in (0, 1), got {rate!r}")
+    # the 1e-9 keeps a density that is an exact power of (1 - rate) from rounding up
+    return max(1, math.ceil(math.log(density) / math.log1p(-rate) - 1e-9))
 
 
 def _copy(params):

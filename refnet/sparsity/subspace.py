@@ -31,8 +31,8 @@ from ..core.tree import tree_check_like, tree_flatten, tree_leaves, tree_map, tr
 from ..networks import dense_prunable_layers, weight_shape
 from ..supports import check_density, target_nnz
 
-__all__ = ["SubspaceNetwork", "SubspaceCache", "random_projection", "matched_dim",
-           "PROJECTIONS"]
+__all__ = ["SubspaceNetwork", "SubspaceCache", "random_projection", "weights_projection",
+           "matched_dim", "PROJECTIONS"]
 
 #: The random projections :class:`SubspaceNetwork` draws by name.
 PROJECTIONS = ("dense", "sparse")
@@ -64,6 +64,36 @@ def random_projection(size: int, dim: int, kind: str = "dense", rng=None, *,
     signs = rng.integers(0, 2, size=s * dim) * 2.0 - 1.0
     indptr = np.arange(dim + 1, dtype=np.int64) * s
     return scipy.sparse.csc_matrix((signs / math.sqrt(s), rows, indptr), shape=(size, dim))
+
+
+def weights_projection(net: Layer, params0: dict, dim: int, rng, *,
+                       nnz_per_column: int | None = None):
+    """``U`` that moves the prunable weights in a random subspace and trains the rest directly.
+
+    Columns ``0 .. dim - 1`` are a sparse :func:`random_projection` over the rows of the
+    prunable weights of the DENSE ``net`` (in ``tree_flatten(params0)`` order); every other
+    parameter (the biases) gets a unit column of its own, after them.  So
+    ``SubspaceNetwork(net, params0, projection=U)`` trains ``dim`` directions of the weights
+    and each bias as itself: the budget of a sparse network's ``dim`` weights, with its biases.
+
+    Returns
+    -------
+    scipy.sparse.csc_matrix
+        ``(D, dim + B)``, ``B`` the parameters outside the prunable weights.
+    """
+    layers = dense_prunable_layers(net, "weights_projection", "pass the DENSE network")
+    weight_paths = {f"{path}/W" for path, _ in layers}
+    _, spec = tree_flatten(params0)
+    is_weight = np.concatenate([np.full(math.prod(shape), path in weight_paths)
+                                for path, shape in zip(spec.paths, spec.shapes)])
+    weight_rows, other_rows = np.flatnonzero(is_weight), np.flatnonzero(~is_weight)
+    inner = random_projection(weight_rows.size, dim, "sparse", rng,
+                              nnz_per_column=nnz_per_column).tocoo()
+    rows = np.concatenate([weight_rows[inner.row], other_rows])
+    cols = np.concatenate([inner.col, dim + np.arange(other_rows.size)])
+    values = np.concatenate([inner.data, np.ones(other_rows.size)])
+    return scipy.sparse.csc_matrix((values, (rows, cols)),
+                                   shape=(is_weight.size, dim + other_rows.size))
 
 
 def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> int:

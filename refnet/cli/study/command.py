@@ -94,11 +94,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``refnet study`` to ``parser``."""
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
-                      help=f"2 seeds, 2 learning rates, {QUICK.epochs} epochs (under 5 minutes "
-                           "on 2 cores with --workers 2)")
+                      help=f"{len(QUICK.seeds)} seeds, {len(QUICK.lrs)} learning rates, "
+                           f"{QUICK.epochs} epochs, IMP rounds of {QUICK.prune_epochs} epoch, "
+                           "one RigL setting (its time is the table's last line)")
     mode.add_argument("--full", action="store_true",
-                      help=f"the default: 3 seeds, 3 learning rates, {FULL.epochs} epochs "
-                           "(about 11 minutes on 2 cores with --workers 2)")
+                      help=f"the default: {len(FULL.seeds)} seeds, {len(FULL.lrs)} learning "
+                           f"rates, {FULL.epochs} epochs, IMP rounds of {FULL.prune_epochs} "
+                           f"epochs, {len(FULL.rigl)} RigL settings (see analysis/README.md "
+                           "for its time on 2 cores)")
     parser.add_argument("--out", default="refnet-study",
                         help="output folder (default %(default)s); finished runs are kept in "
                              "its runs/ folder, and the same command run again reads them "
@@ -210,7 +213,8 @@ def run_command(args) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if args.json:
-        keep = ("method", "key", "density", "acc_mean", "acc_std", "delta", "lr", "note")
+        keep = ("method", "key", "density", "acc_mean", "acc_std", "acc_ci", "delta", "lr",
+                "edge", "options", "cost", "needs", "note")
         print(json.dumps(strict_json({"dense_acc": summary["dense_acc"],
                                       "rows": [{k: row[k] for k in keep}
                                                for row in summary["rows"]]}),

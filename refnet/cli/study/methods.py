@@ -6,9 +6,18 @@ learning-rate grid, so only the trainable weights differ.  ``random-uniform`` an
 ``random-epl`` mask a Kaiming-initialised dense layer (the original's baseline); ``snip``,
 ``force`` and ``synflow`` prune at initialisation; ``dctps-epl`` is ``W = alpha * D + S`` with
 S zero on an EPL support and ``dct-only`` its floor without S; ``*-fixed-alpha`` freeze alpha
-at 1 (``--alpha fixed``); ``doping`` trains ``A kron B + S`` (Thakker et al. 2021) at the
-density's budget; ``imp``, ``rigl-erk``, ``dctps-rigl`` and ``subspace`` are trained by
+at 1 (``--alpha fixed``); ``doping`` trains ``A kron B + S`` at the density's budget, S on a
+fixed random support: a simplification of Doping (Thakker et al. 2021 anneal a dense S down to
+the target and use co-matrix dropout), labelled for what it is; ``imp``, ``rigl-erk``,
+``dctps-rigl``, ``subspace`` and ``subspace-projected`` are trained by
 :func:`refnet.cli.study.recipes.run_method`, which owns their conventions.
+
+Tuning, within a stated budget (:attr:`Method.settings`, :attr:`Method.cost`): every method's
+learning rate is chosen on validation (:mod:`refnet.cli.study.runner`); RigL's update interval
+``delta_t`` and drop fraction ``alpha`` are chosen with it from ``StudyConfig.rigl``; IMP prunes
+20% of the survivors per round (:func:`refnet.sparsity.rounds_for`), ``StudyConfig.prune_epochs``
+epochs per round, and its cost is all its epochs; SNIP, FORCE (10 steps, 4 batches) and SynFlow
+(100 iterations) keep their papers' settings, untuned.
 
 ``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET`` (``--offsets``) put another fixed
 offset of :mod:`refnet.ops.offsets` in place of the DCT and change nothing else: the same EPL
@@ -18,12 +27,12 @@ alpha, so its S starts as the sparse baselines' (Kaiming, dense fan-in): ``dctps
 ``random-epl`` bitwise.
 
 Doping's factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for lenet300), more
-than the whole budget below 0.52% density: there the row trains more than the others, its note
-under the table (:attr:`Method.notes`) says so, and ``nnz_density`` is the density trained.
+than the whole budget below 0.52% density: those cells are not trained (:attr:`Method.needs`)
+and the table prints ``n/a (needs >= 0.52%)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
@@ -31,12 +40,13 @@ import numpy as np
 
 from refnet.models import build_doping, build_model, doping_plan, doping_weights, rebuild
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
-from refnet.sparsity import draw_batches, force, snip, synflow
+from refnet.sparsity import draw_batches, force, rounds_for, snip, synflow
 from refnet.cli.study.recipes import run_method
 
 __all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
            "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
-           "doping_check", "applicable", "OFFSET_METHODS", "OFFSET_LABELS"]
+           "doping_check", "doping_needs", "imp_cost", "applicable", "OFFSET_METHODS",
+           "OFFSET_LABELS"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,11 @@ class Method:
     trains it entirely (IMP, RigL, the subspace).  A ``density_free`` method trains once and
     fills every density's column.  ``notes(model, model_args, density) -> str`` says under the
     table what the row trains; ``check(model, model_args)`` raises ValueError when the method
-    cannot build the model, before a study trains anything.
+    cannot build the model, before a study trains anything; ``needs(model, model_args,
+    density)`` returns the least density the method can meet (a cell below it is not trained)
+    or None.  ``settings(config) -> [options]`` are the method's candidate settings, each
+    trained at every learning rate and chosen with it on validation (default one, ``{}``);
+    ``cost(density, epochs, options)`` the epochs one run trains in all (default ``epochs``).
     """
 
     key: str
@@ -58,6 +72,9 @@ class Method:
     run: Callable | None = None
     notes: Callable | None = None
     check: Callable | None = None
+    needs: Callable | None = None
+    settings: Callable | None = None
+    cost: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,7 @@ class Context:
     seed: int = 0                      #: the run's seed (methods with their own seeding)
     #: seed of the random offsets; None: drawn from the support generator after the supports
     offset_seed: int | None = None
+    options: dict = field(default_factory=dict)   #: one of the method's ``settings``
 
 
 def build_initial(ctx: Context, kind: str, distribution: str = "uniform", **kwargs):
@@ -137,27 +155,33 @@ def doping_check(model: str, model_args: dict) -> None:
     doping_weights(model, **model_args)
 
 
-def rigl_interval(total_steps: int) -> int:
-    """RigL's ``delta_T``: about 30 updates before ``T_end = 0.75 * total_steps``.
+def doping_needs(model: str, model_args: dict, density: float) -> float | None:
+    """The density Doping's Kronecker factors alone need when ``density``'s budget is smaller."""
+    plan = doping_plan(doping_weights(model, **model_args), density)
+    return plan.achieved_density if plan.over_budget else None
 
-    The paper's 100 steps suit runs tens of thousands of steps long, not the study's few hundred.
-    """
-    return max(10, total_steps // 40)
+
+def _rigl_settings(config) -> list:
+    return [{"delta_t": delta_t, "alpha": alpha} for delta_t, alpha in config.rigl]
+
+
+def _imp_settings(config) -> list:
+    return [{"rate": 0.2, "prune_epochs": config.prune_epochs}]
+
+
+def imp_cost(density: float, epochs: int, options: dict) -> int:
+    """IMP's epochs in all: the dense run and each pruning round but the last train
+    ``prune_epochs``, the final network ``epochs``."""
+    return rounds_for(density, options["rate"]) * options["prune_epochs"] + epochs
 
 
 def _trained_by(method: str):
-    """A study ``run`` through :func:`refnet.cli.study.recipes.run_method`."""
+    """A study ``run`` through :func:`refnet.cli.study.recipes.run_method`, with
+    ``ctx.options``."""
     def run(ctx: Context, config):
-        options = {}
-        if method in ("rigl", "dctps-rigl"):
-            steps = config.epochs * -(-len(ctx.y_train) // config.batch_size)
-            options["delta_t"] = rigl_interval(steps)
-        if method == "imp":
-            # pruning rounds a third as long as the final run: IMP costs two trainings, not four
-            options["prune_epochs"] = max(1, config.epochs // 3)
         result = run_method(method, ctx.model, ctx.density, ctx.seed,
                             (ctx.x_train, ctx.y_train), config, model_args=ctx.model_args,
-                            options=options)
+                            options=ctx.options)
         return result.net, result.params
     return run
 
@@ -183,11 +207,16 @@ for _method in (
         Method("synflow", "SynFlow", pruned(synflow, iterations=100)),
         Method("dctps-epl", "DCTpS (EPL)", _dctps()),
         Method("dct-only", "DCT only (no S)", dct_only, density_free=True),
-        Method("doping", "Doping (A⊗B + S)", doping, notes=doping_notes, check=doping_check),
-        Method("imp", "IMP", run=_trained_by("imp")),
-        Method("rigl-erk", "RigL (ERK)", run=_trained_by("rigl")),
-        Method("dctps-rigl", "DCTpS + RigL", run=_trained_by("dctps-rigl")),
-        Method("subspace", "Random subspace", run=_trained_by("subspace")),
+        Method("doping", "A⊗B + fixed random S", doping, notes=doping_notes,
+               check=doping_check, needs=doping_needs),
+        Method("imp", "IMP", run=_trained_by("imp"), settings=_imp_settings, cost=imp_cost),
+        Method("rigl-erk", "RigL (ERK)", run=_trained_by("rigl"), settings=_rigl_settings),
+        Method("dctps-rigl", "DCTpS + RigL", run=_trained_by("dctps-rigl"),
+               settings=_rigl_settings),
+        Method("subspace", "Random subspace", run=_trained_by("subspace"),
+               settings=lambda config: [{"include_biases": False}]),
+        Method("subspace-projected", "Random subspace, biases projected too",
+               run=_trained_by("subspace"), settings=lambda config: [{"include_biases": True}]),
         # the talk's backup slide "What if we fixed alpha?"
         Method("dctps-epl-fixed-alpha", "DCTpS (EPL), alpha fixed at 1",
                _dctps(train_alpha=False)),
@@ -233,7 +262,8 @@ OFFSET_METHODS.update({offset: _offset_methods(offset) for offset in OFFSETS[1:]
 
 #: The methods of the talk's table, in its order, the DCT-only floor and Doping.
 DEFAULT_METHODS = ("dense", "random-uniform", "random-epl", "snip", "force", "synflow", "imp",
-                   "rigl-erk", "subspace", "doping", "dctps-epl", "dctps-rigl", "dct-only")
+                   "rigl-erk", "subspace", "subspace-projected", "doping", "dctps-epl",
+                   "dctps-rigl", "dct-only")
 
 
 def applicable(keys, model: str, model_args: dict) -> tuple[list[str], dict]:

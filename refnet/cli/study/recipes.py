@@ -24,20 +24,27 @@ and the subspace projection; RigL's updates use ``default_rng([seed, step])``;
               (``delta_t=100, alpha=0.3, t_end=0.75``) while training.
 ``dctps-rigl`` "DCTpS + RigL": a DCTpS network, EPL supports of ``S``, RigL
               moving the entries of ``S`` (``alpha``, DCT and biases untouched).
-``imp``       "IMP": dense training, then ``rounds=3`` rounds of global magnitude
-              pruning to ``density`` with rewinding to ``rewind_step=0`` (the
-              init); the dense and intermediate runs use ``prune_epochs``
-              epochs (default ``config.epochs``).
-``subspace``  "Random subspace": the dense network at ``d = init``, trained in a
-              random subspace of ``dim = matched_dim(net, density)``: as many
-              trainable numbers as the sparse network at that density, weights
-              AND biases (437 / 676 / 3,072 for lenet300 at 1e-4 / 1e-3 / 1e-2);
-              ``projection="sparse"`` (dense U would need 0.9-6.6 GB there).
+``imp``       "IMP": dense training, then ``rounds`` rounds of global magnitude
+              pruning to ``density``, each removing about ``rate=0.2`` of the
+              survivors (Frankle & Carbin's rate: ``rounds_for(density, rate)``,
+              21 / 31 / 42 rounds at 1% / 0.1% / 0.01%), rewinding to
+              ``rewind_step=0`` (the init); the dense and intermediate runs use
+              ``prune_epochs`` epochs (default ``config.epochs``), the final
+              one ``config.epochs``: ``rounds * prune_epochs + config.epochs``
+              epochs in all.
+``subspace``  "Random subspace": the dense network at ``d = init``, its weights
+              trained in a random subspace of ``dim = matched_dim(net, density,
+              include_biases=False)`` directions, as many as the sparse network
+              has weights (27 / 266 / 2,662 for lenet300 at 1e-4 / 1e-3 / 1e-2),
+              its biases trained directly (:func:`weights_projection`);
+              ``include_biases=True`` projects weights AND biases together on
+              ``matched_dim(net, density)`` directions (437 / 676 / 3,072) with
+              ``projection="sparse"`` (a dense U would need 0.9-6.6 GB there).
 ============  ===================================================================
 
 Options (``options=``) override those defaults: ``delta_t``, ``alpha``,
-``t_end``, ``distribution``, ``debug`` (RigL); ``rounds``, ``rewind_step``,
-``prune_epochs`` (IMP); ``projection``, ``nnz_per_column``,
+``t_end``, ``distribution``, ``debug`` (RigL); ``rate``, ``rounds`` (None: from
+``rate``), ``rewind_step``, ``prune_epochs`` (IMP); ``projection``, ``nnz_per_column``,
 ``include_biases`` (subspace).
 """
 from __future__ import annotations
@@ -51,7 +58,7 @@ from refnet.core.layer import Layer
 from refnet.core.tree import tree_size
 from refnet.models import build_model
 from refnet.sparsity import (RigL, SubspaceNetwork, iterative_magnitude_pruning, matched_dim,
-                             sparse_layers)
+                             rounds_for, sparse_layers, weights_projection)
 from refnet.train import TrainConfig, train
 
 __all__ = ["METHOD_LABELS", "MethodRun", "method_start", "run_method"]
@@ -65,8 +72,8 @@ _OPTIONS = {
              "debug": False},
     "dctps-rigl": {"delta_t": 100, "alpha": 0.3, "t_end": 0.75, "distribution": "epl",
                    "debug": False},
-    "imp": {"rounds": 3, "rewind_step": 0, "prune_epochs": None},
-    "subspace": {"projection": "sparse", "nnz_per_column": None, "include_biases": True},
+    "imp": {"rate": 0.2, "rounds": None, "rewind_step": 0, "prune_epochs": None},
+    "subspace": {"projection": "sparse", "nnz_per_column": None, "include_biases": False},
 }
 
 
@@ -85,7 +92,7 @@ class MethodRun(NamedTuple):
         with the ``eval_data`` metrics (``"val_accuracy"``, ...).
     info : dict
         ``"trainable"`` (number of trained scalars), ``"nnz"`` (per sparse
-        layer, RigL and IMP), ``"dim"`` (subspace), ``"updates"`` (RigL's
+        layer, RigL and IMP), ``"dim"`` (subspace: its weights' directions), ``"updates"`` (RigL's
         records), ``"rounds"`` (IMP's history).
     """
 
@@ -122,7 +129,7 @@ def method_start(method: str, model: str, density: float, seed: int, *,
     net : Layer
         ``rigl``: a sparse Model (ERK); ``dctps-rigl``: a DCTpS Model (EPL);
         ``imp``: the dense Model; ``subspace``: a :class:`SubspaceNetwork`
-        around the dense Model, ``dim = matched_dim(dense, density)``.
+        around the dense Model (module docstring).
     params : dict
         ``net.init`` from the run's Generator (``theta = 0`` for subspace).
     """
@@ -139,8 +146,15 @@ def method_start(method: str, model: str, density: float, seed: int, *,
     if method == "imp":
         return net, params
     dim = matched_dim(net, density, include_biases=opts["include_biases"])
-    sub = SubspaceNetwork(net, params, dim, projection=opts["projection"], rng=rng,
-                          nnz_per_column=opts["nnz_per_column"])
+    if opts["include_biases"]:
+        sub = SubspaceNetwork(net, params, dim, projection=opts["projection"], rng=rng,
+                              nnz_per_column=opts["nnz_per_column"])
+    else:
+        if opts["projection"] != "sparse":
+            raise ValueError("method_start: a subspace without its biases (include_biases="
+                             f"False) draws a sparse projection, got {opts['projection']!r}")
+        sub = SubspaceNetwork(net, params, projection=weights_projection(
+            net, params, dim, rng, nnz_per_column=opts["nnz_per_column"]))
     return sub, sub.init(rng)
 
 
@@ -194,13 +208,17 @@ def run_method(method: str, model: str, density: float, seed: int, train_data,
         prune_config = config if opts["prune_epochs"] is None else \
             dataclasses.replace(config, epochs=opts["prune_epochs"])
         imp = iterative_magnitude_pruning(net, params, train_data, config, density,
-                                          rounds=opts["rounds"], rewind_step=opts["rewind_step"],
+                                          rounds=opts["rounds"] or rounds_for(density,
+                                                                              opts["rate"]),
+                                          rewind_step=opts["rewind_step"],
                                           prune_config=prune_config, eval_data=eval_data,
                                           quiet=quiet)
         info = {"rounds": imp.history, "nnz": {p: l.nnz for p, l in sparse_layers(imp.net)}}
         return _finish(method, imp.net, imp.params, imp.history[-1]["epochs"], info)
     result = train(net, params, train_data, config, eval_data=eval_data, quiet=quiet)
-    return _finish(method, net, result.state.params, result.history, {"dim": net.dim})
+    dim = matched_dim(build_model(model, **(model_args or {})), density,
+                      include_biases=opts["include_biases"])
+    return _finish(method, net, result.state.params, result.history, {"dim": dim})
 
 
 def _finish(method, net, params, history, info) -> MethodRun:

@@ -2,11 +2,16 @@
 
 Protocol: one fixed split of the data (``split_seed``) into training, validation (carved from
 training) and test parts.  Every method gets the same learning-rate grid, optimizer, epochs and
-batch size.  Per (method, density) the rate with the best mean VALIDATION accuracy over seeds
-wins (a diverged run counts as 0, ties go to the smaller rate); the table reports that rate's
-TEST accuracy, mean and spread over seeds.  Seed ``s`` gives every method the same generators:
+batch size, and each of its candidate settings (:attr:`Method.settings`) is trained at every
+rate.  Per (method, density) the (setting, rate) with the best mean VALIDATION accuracy over
+seeds wins (:func:`choose`: a diverged run counts as 0, ties go to the smaller rate, then the
+earlier setting); the table reports its TEST accuracy over seeds.  A rate that wins at an end of
+the grid and beats its neighbour is no optimum: that end extends by the grid's own factor there
+(``lrs[-1] / lrs[-2]`` or ``lrs[1] / lrs[0]``), at most :data:`MAX_EXTENSIONS` times, and the
+choice is made again (:func:`extensions`).  Seed ``s`` gives every method the same generators:
 one draws supports (and pruning batches), one initial values, one the seed of random offsets,
-and ``s`` seeds the batch order.
+and ``s`` seeds the batch order, so two methods' runs of one seed share supports and split and
+their difference is paired.
 
 Determinism: each training is a pure function of its :class:`Task`, gathered in task order
 whatever order they finish in.  The default pool spawns ``workers`` processes with BLAS on one
@@ -40,6 +45,7 @@ from refnet.cli.study.methods import DEFAULT_METHODS, METHODS, Context, applicab
 from refnet.cli.study.store import FOLDER, load, save
 
 __all__ = ["StudyConfig", "StudyResult", "QUICK", "FULL", "Task", "tasks_of", "run_task",
+           "choose", "extensions", "MAX_EXTENSIONS", "cells", "settings_of", "groups_of",
            "run_study", "pinned_blas_pool", "dask_executor", "with_overrides", "weight_density",
            "flat_input"]
 
@@ -55,7 +61,9 @@ class StudyConfig:
     (:func:`refnet.models.build_model`), ``model_args`` its extra arguments as pairs (say
     ``(("sizes", (64, 32, 10)),)``), ``methods`` keys of :data:`~refnet.cli.study.methods.METHODS`,
     ``lrs`` the learning-rate grid every method gets, ``val_size`` (at least 1) the validation
-    examples the rate is chosen on, ``split_seed`` the seed of the data split.
+    examples the rate is chosen on, ``split_seed`` the seed of the data split, ``prune_epochs``
+    the epochs of each of IMP's dense and pruning runs, ``rigl`` the ``(delta_t, alpha)`` pairs
+    (update interval in steps, drop fraction) RigL's rows choose from.
     """
 
     data: str = "mnist5k"
@@ -63,13 +71,15 @@ class StudyConfig:
     model_args: tuple = ()
     methods: tuple = DEFAULT_METHODS
     densities: tuple = (1e-2, 1e-3, 1e-4)
-    seeds: tuple = (0, 1, 2)
+    seeds: tuple = (0, 1, 2, 3, 4)
     lrs: tuple = (1e-3, 3e-3, 1e-2)
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "adam"
     val_size: int = 400
     split_seed: int = 0
+    prune_epochs: int = 10
+    rigl: tuple = ((25, 0.1), (25, 0.3), (100, 0.1), (100, 0.3))
 
     def __post_init__(self):
         if self.data not in DATASETS:
@@ -97,6 +107,16 @@ class StudyConfig:
                 or self.val_size < 1:
             raise ValueError(f"StudyConfig: val_size must be a positive int (the learning "
                              f"rate is chosen on the validation split), got {self.val_size!r}")
+        if isinstance(self.prune_epochs, bool) or not isinstance(self.prune_epochs, int) \
+                or self.prune_epochs < 1:
+            raise ValueError(f"StudyConfig: prune_epochs must be a positive int, got "
+                             f"{self.prune_epochs!r}")
+        if not self.rigl or any(
+                not isinstance(pair, tuple) or len(pair) != 2 or isinstance(pair[0], bool)
+                or not isinstance(pair[0], int) or pair[0] < 1
+                or not isinstance(pair[1], float) or not 0 < pair[1] < 1 for pair in self.rigl):
+            raise ValueError("StudyConfig: rigl must be (delta_t, alpha) pairs, delta_t a "
+                             f"positive int and alpha a float in (0, 1), got {self.rigl!r}")
         for lr in self.lrs:
             self.train_config(lr, 0)    # validates optimizer, epochs, batch size, lr
 
@@ -110,29 +130,99 @@ class StudyConfig:
         return dict(asdict(self), model_args=dict(self.model_args))
 
 
-#: ``refnet study --full``: 3 seeds, 3 learning rates, 30 epochs.
+#: ``refnet study --full``: 5 seeds, 3 learning rates (extended at an edge), 30 epochs,
+#: IMP rounds of 10 epochs, RigL's 4 settings.
 FULL = StudyConfig()
-#: ``refnet study --quick``: 2 seeds, 2 learning rates, 10 epochs; under 5 minutes on 2 cores.
-QUICK = StudyConfig(seeds=(0, 1), lrs=(1e-3, 1e-2), epochs=10)
+#: ``refnet study --quick``: 2 seeds, 2 learning rates, 10 epochs, IMP rounds of 1 epoch,
+#: one RigL setting.
+QUICK = StudyConfig(seeds=(0, 1), lrs=(1e-3, 1e-2), epochs=10, prune_epochs=1,
+                    rigl=((10, 0.3),))
+#: How many times an end of the learning-rate grid extends at most (module docstring).
+MAX_EXTENSIONS = 3
 
 
 @dataclass(frozen=True)
 class Task:
-    """One training: everything it depends on, so it can run anywhere."""
+    """One training: everything it depends on, so it can run anywhere; ``options`` one of
+    its method's settings as sorted ``(name, value)`` pairs."""
 
     config: StudyConfig
     method: str
     density: float
     lr: float
     seed: int
+    options: tuple = ()
+
+
+def settings_of(config: StudyConfig, key: str) -> list[tuple]:
+    """The settings of method ``key`` in ``config``, each as sorted ``(name, value)`` pairs."""
+    settings = METHODS[key].settings
+    return [tuple(sorted(o.items())) for o in (settings(config) if settings else [{}])]
+
+
+def cells(config: StudyConfig) -> list[tuple]:
+    """``(method, density trained)`` in table order; a density-free method once, at 1; a
+    cell below the method's least density (:attr:`Method.needs`) is left out."""
+    out = []
+    for key in config.methods:
+        needs = METHODS[key].needs
+        for density in (1.0,) if METHODS[key].density_free else config.densities:
+            if needs is None or needs(config.model, dict(config.model_args), density) is None:
+                out.append((key, float(density)))
+    return out
 
 
 def tasks_of(config: StudyConfig) -> list[Task]:
-    """Every training of ``config`` in table order (methods, densities, rates, seeds);
-    density-free methods (dense, DCT only) train once, at density 1."""
-    return [Task(config, key, float(density), float(lr), int(seed)) for key in config.methods
-            for density in ((1.0,) if METHODS[key].density_free else config.densities)
+    """The trainings of ``config``'s own grid in table order (methods, densities, settings,
+    rates, seeds), for every cell of :func:`cells`."""
+    return [Task(config, key, density, float(lr), int(seed), options)
+            for key, density in cells(config) for options in settings_of(config, key)
             for lr in config.lrs for seed in config.seeds]
+
+
+def _val(records) -> float:
+    return float(np.mean([0.0 if r["diverged"] else r["val_acc"] for r in records]))
+
+
+def choose(by_lr: dict) -> tuple[float, float]:
+    """``(mean validation accuracy, lr)`` of the best rate of ``{lr: records}``; a diverged
+    run counts as 0 and ties go to the smaller rate."""
+    best = None
+    for lr in sorted(by_lr):        # ascending: a strict ">" sends ties to the smaller rate
+        val = _val(by_lr[lr])
+        if best is None or val > best[0]:
+            best = (val, lr)
+    return best
+
+
+def groups_of(records) -> dict:
+    """``{(method, density, options): {lr: records}}``."""
+    groups = {}
+    for r in records:
+        key = (r["method"], r["density"], tuple(sorted(r.get("options", {}).items())))
+        groups.setdefault(key, {}).setdefault(r["lr"], []).append(r)
+    return groups
+
+
+def extensions(config: StudyConfig, records) -> list[Task]:
+    """The next rates to train: for each (method, density, setting) whose best rate is an end
+    of its grid and beats its neighbour there, one more rate beyond that end (the grid's
+    factor on that side), unless that end has grown :data:`MAX_EXTENSIONS` times."""
+    grid = sorted(float(lr) for lr in config.lrs)
+    if len(grid) < 2:
+        return []
+    tasks = []
+    for (key, density, options), by_lr in groups_of(records).items():
+        lrs = sorted(by_lr)
+        val, lr = choose(by_lr)
+        for end, neighbour, factor, grown in (
+                (lrs[-1], lrs[-2], grid[-1] / grid[-2], sum(x > grid[-1] for x in lrs)),
+                (lrs[0], lrs[1], grid[0] / grid[1], sum(x < grid[0] for x in lrs))):
+            if lr == end and val > _val(by_lr[neighbour]) and grown < MAX_EXTENSIONS:
+                new = float(f"{end * factor:.3g}")
+                tasks += [Task(config, key, density, new, int(seed), options)
+                          for seed in config.seeds]
+    return tasks
 
 
 def flat_input(model: str) -> bool:
@@ -156,10 +246,10 @@ def _split(data: str, val_size: int, split_seed: int, flatten: bool):
 def run_task(task: Task) -> dict:
     """Train one network and evaluate it on the validation and test parts.
 
-    Returns ``{"method", "density" (requested), "lr", "seed", "diverged", "val_acc",
-    "test_acc", "test_loss", "train_loss" (last epoch), "nnz_density", "trainable" (trained
-    scalars), "seconds"}``: accuracies in percent, NaN (and no ``nnz_density``, ``trainable``)
-    when the run diverged.
+    Returns ``{"method", "density" (requested), "lr", "seed", "options", "epochs" (trained
+    in all, :attr:`Method.cost`), "diverged", "val_acc", "test_acc", "test_loss",
+    "train_loss" (last epoch), "nnz_density", "trainable" (trained scalars), "seconds"}``:
+    accuracies in percent, NaN (and no ``nnz_density``, ``trainable``) when the run diverged.
     """
     config, method = task.config, METHODS[task.method]
     split = _split(config.data, config.val_size, config.split_seed, flat_input(config.model))
@@ -168,11 +258,15 @@ def run_task(task: Task) -> dict:
     ctx = Context(config.model, dict(config.model_args), task.density,
                   np.random.default_rng(support_seq), np.random.default_rng(init_seq),
                   split.x_train, split.y_train, task.seed,
-                  offset_seed=int(np.random.default_rng(offset_seq).integers(2**63)))
+                  offset_seed=int(np.random.default_rng(offset_seq).integers(2**63)),
+                  options=dict(task.options))
     start = time.perf_counter()
     train_config = config.train_config(task.lr, task.seed)
+    cost = method.cost(task.density, config.epochs, ctx.options) if method.cost \
+        else config.epochs
     record = {"method": task.method, "density": task.density, "lr": task.lr,
-              "seed": task.seed, "diverged": False}
+              "seed": task.seed, "options": dict(task.options), "epochs": cost,
+              "diverged": False}
     try:
         if method.run is not None:
             net, params = method.run(ctx, train_config)
@@ -303,31 +397,40 @@ def run_study(config: StudyConfig, *, workers: int = 1, executor: Executor | Non
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    tasks = tasks_of(config)
     start = time.perf_counter()
-    records = [load(store, task) if store is not None else None for task in tasks]
-    reused = sum(r is not None for r in records)
-    todo = [i for i, r in enumerate(records) if r is None]
-    if progress and reused:
-        print(f"{reused} of {len(tasks)} runs read from {os.path.join(store, FOLDER)}/",
-              file=sys.stderr, flush=True)
-    if todo and store is not None:
-        os.makedirs(os.path.join(store, FOLDER), exist_ok=True)
+    tasks, records, reused, trained = [], [], 0, 0
+    wave = tasks_of(config)
     with contextlib.ExitStack() as stack:
-        pool = executor if executor is not None or not todo else stack.enter_context(
-            pinned_blas_pool(workers))
-        futures = {pool.submit(run_task, tasks[i]): i for i in todo}
-        for done, future in enumerate(as_completed(futures), reused + 1):
-            records[futures[future]] = r = future.result()
-            if store is not None:
-                save(store, tasks[futures[future]], r)
-            if progress:
-                elapsed = time.perf_counter() - start
-                left = elapsed / (done - reused) * (len(tasks) - done)
-                print(f"[{done}/{len(tasks)} {_clock(elapsed)}, ~{_clock(left)} left] "
-                      f"{r['method']} d={r['density']:g} lr={r['lr']:g} seed={r['seed']}: "
-                      f"val {r['val_acc']:.1f}% test {r['test_acc']:.1f}% "
-                      f"({r['seconds']:.1f}s)", file=sys.stderr, flush=True)
+        pool = executor
+        while wave:         # the grid, then each round of extensions it calls for
+            got = [load(store, task) if store is not None else None for task in wave]
+            todo = [i for i, r in enumerate(got) if r is None]
+            reused += len(wave) - len(todo)
+            if progress and len(todo) < len(wave):
+                print(f"{len(wave) - len(todo)} of {len(wave)} runs read from "
+                      f"{os.path.join(store, FOLDER)}/", file=sys.stderr, flush=True)
+            if todo and store is not None:
+                os.makedirs(os.path.join(store, FOLDER), exist_ok=True)
+            if todo and pool is None:
+                pool = stack.enter_context(pinned_blas_pool(workers))
+            futures = {pool.submit(run_task, wave[i]): i for i in todo}
+            for future in as_completed(futures):
+                got[futures[future]] = r = future.result()
+                trained += 1
+                if store is not None:
+                    save(store, wave[futures[future]], r)
+                if progress:
+                    elapsed = time.perf_counter() - start
+                    total = len(tasks) + len(wave)
+                    left = elapsed / trained * (total - reused - trained)
+                    print(f"[{reused + trained}/{total} {_clock(elapsed)}, ~{_clock(left)} "
+                          f"left] {r['method']} d={r['density']:g} lr={r['lr']:g} "
+                          f"seed={r['seed']}: val {r['val_acc']:.1f}% test "
+                          f"{r['test_acc']:.1f}% ({r['seconds']:.1f}s)", file=sys.stderr,
+                          flush=True)
+            tasks += wave
+            records += got
+            wave = extensions(config, records)
     return StudyResult(config, records, time.perf_counter() - start, reused)
 
 

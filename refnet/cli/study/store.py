@@ -1,8 +1,10 @@
 """The study's store of finished runs: one small JSON file per training in ``OUT/runs/``.
 
 A run's file is named by a hash of everything its result depends on: refnet's version, the
-study settings but its grids (data, model, epochs, batch size, optimizer, validation split), and
-the run's own method, density, learning rate and seed.  A study run again (the default, or
+store's :data:`SCHEMA`, the study settings but its grids (data, model, epochs, batch size,
+optimizer, validation split), and the run's own method, density, learning rate, seed and
+method settings (``Task.options``: IMP's rate and round epochs, RigL's interval and drop
+fraction, the subspace's variant).  A study run again (the default, or
 killed and run again) reads the runs already there instead of training them; a run of other
 settings or another version has another name, and the file's own copy of its settings is
 compared too, so nothing is ever mixed in.  Each file is written whole
@@ -23,15 +25,20 @@ from refnet._files import atomic_output
 __all__ = ["FOLDER", "run_settings", "run_path", "load", "save"]
 
 FOLDER = "runs"
-_GRIDS = ("methods", "densities", "seeds", "lrs")
+#: Raised whenever what a method trains changes for the same settings (2: IMP's 20% rounds,
+#: the weights-only subspace), so that no older run is read as a newer one.
+SCHEMA = 2
+#: settings that only say which tasks exist; each task carries its own values
+_GRIDS = ("methods", "densities", "seeds", "lrs", "prune_epochs", "rigl")
 
 
 def run_settings(task) -> dict:
     """What one training's result depends on, as a JSON-able dict."""
     from refnet import __version__
     settings = {k: v for k, v in task.config.to_dict().items() if k not in _GRIDS}
-    return json.loads(json.dumps(dict(settings, refnet=__version__, method=task.method,
-                                      density=task.density, lr=task.lr, seed=task.seed)))
+    return json.loads(json.dumps(dict(settings, refnet=__version__, schema=SCHEMA,
+                                      method=task.method, density=task.density, lr=task.lr,
+                                      seed=task.seed, options=dict(task.options))))
 
 
 def run_path(out, task) -> str:

@@ -57,18 +57,21 @@ TINY = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10
                    epochs=1, val_size=100)
 
 
-def test_study_records_and_table_say_what_doping_trains():
-    records = [run_task(task) for task in tasks_of(TINY)]
-    for record, (budget, kron) in zip(records, [(237, 90), (59, 90)]):
-        assert not record["diverged"] and math.isfinite(record["test_acc"])
-        weights = max(budget, kron)          # 20%: the budget; 5%: the factors alone exceed it
-        assert record["nnz_density"] == weights / 1184
-        assert record["trainable"] == weights + 16 + 10          # plus the biases
-    table = markdown_table(summarize(StudyResult(TINY, records)))
-    assert "| Doping (A⊗B + S) † |" in table
-    assert "- Doping (A⊗B + S) at 20%: fc1 A 4x8, B 4x8, S" in table
+def test_study_trains_doping_within_budget_only_and_says_what_it_trains():
+    tasks = tasks_of(TINY)
+    assert {t.density for t in tasks} == {0.2}     # at 5% the factors alone exceed the budget
+    records = [run_task(task) for task in tasks]
+    assert not records[0]["diverged"] and math.isfinite(records[0]["test_acc"])
+    assert records[0]["nnz_density"] == 237 / 1184
+    assert records[0]["trainable"] == 237 + 16 + 10          # plus the biases
+    summary = summarize(StudyResult(TINY, records))
+    table = markdown_table(summary)
+    assert "| A⊗B + fixed random S † |" in table
+    assert "- A⊗B + fixed random S at 20%: fc1 A 4x8, B 4x8, S" in table
     assert "237 trainable weights, the budget of 20% (237)" in table
-    assert "90 trainable weights, 1.5x the budget of 5% (59): OVER BUDGET" in table
+    assert "n/a (needs >= 7.6%)" in table and "OVER BUDGET" not in table   # 90 / 1184
+    over = summary["rows"][1]
+    assert over["needs"] == 90 / 1184 and math.isnan(over["acc_mean"])
 
 
 def test_doping_refuses_convolutional_models_before_training():

@@ -6,14 +6,22 @@ identical to them and check the claims their text makes.
 """
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "analysis"))
+import readme_study_tables  # noqa: E402
 ANALYSIS_README = ROOT / "analysis" / "README.md"
-SPARSE_BASELINES = ("random-uniform", "random-epl", "snip", "force", "synflow", "imp",
-                    "rigl-erk")
+
+
+#: strict: once ``refnet study --full --workers 2 --out analysis/out/study-full`` has written
+#: the new protocol's outputs (and analysis/readme_study_tables.py its blocks), these pass and
+#: the mark must go
+FULL_PENDING = pytest.mark.xfail(
+    strict=True, reason="analysis/out/study-full is still the earlier protocol's output")
 
 
 def _summary(folder):
@@ -41,27 +49,54 @@ def test_readme_table_is_the_committed_run(readme, marker, folder):
     assert block.group(1) == path.read_text().rstrip("\n")
 
 
-@pytest.mark.parametrize("folder", ["analysis/out/study-full", "analysis/out/study-quick"])
-def test_the_talks_finding_holds_in_the_committed_runs(folder):
+@pytest.mark.parametrize("readme, marker", [
+    ("README.md", "study-quick-claims"), ("analysis/README.md", "study-alpha-claims"),
+    pytest.param("analysis/README.md", "study-claims", marks=FULL_PENDING)])
+def test_readme_claims_are_what_the_committed_runs_say(readme, marker):
+    """The sentences with numbers and orderings are written from study.json: a claim that
+    no longer holds in the committed outputs changes its block and fails here."""
+    text = (ROOT / readme).read_text()
+    block = re.search(rf"<!-- {marker}:begin -->\n(.*?)\n<!-- {marker}:end -->", text, re.S)
+    assert block, f"{readme} has no {marker} block"
+    t = readme_study_tables
+    write, folder = {"study-quick-claims": (t.quick_claims, "study-quick"),
+                     "study-alpha-claims": (t.alpha_claims, "alpha/full"),
+                     "study-claims": (t.full_claims, "study-full")}[marker]
+    expected = write(t.summary(f"analysis/out/{folder}"))
+    assert block.group(1) == expected
+
+
+@FULL_PENDING
+def test_claims_follow_the_numbers():
+    """A changed number or verdict changes the sentences (so the test above can fail)."""
+    summary = _summary("analysis/out/study-full")
+    before = readme_study_tables.full_claims(summary)
+    summary["differences"][0]["shown"] = not summary["differences"][0]["shown"]
+    after = readme_study_tables.full_claims(summary)
+    assert after.count("no difference shown") != before.count("no difference shown")
+    next(r for r in summary["rows"] if r["key"] == "imp")["acc_mean"] += 1.0
+    assert readme_study_tables.full_claims(summary) != after
+
+
+@pytest.mark.parametrize("folder", [
+    pytest.param("analysis/out/study-full", marks=FULL_PENDING), "analysis/out/study-quick"])
+def test_committed_runs_are_complete_and_consistent(folder):
     summary = _summary(folder)
     assert summary["config"]["densities"] == [0.01, 0.001, 0.0001]
-    dctps = _acc(summary, "dctps-epl", 1e-4)["acc_mean"]
-    for key in SPARSE_BASELINES:      # every random, pruned, IMP or RigL network
-        assert dctps >= _acc(summary, key, 1e-4)["acc_mean"] + 10, key
-    assert abs(_acc(summary, "random-uniform", 1e-4)["acc_mean"] - 10.0) <= 5   # chance
-    # the DCT-only floor sits beside DCTpS at every density
-    assert all(_acc(summary, "dct-only", d)["acc_mean"] == _acc(summary, "dct-only", 1e-2)[
-        "acc_mean"] for d in (1e-3, 1e-4))
-    # RigL collapses at 0.01% as random sparse does; DCTpS + RigL beats it by far
-    assert _acc(summary, "rigl-erk", 1e-4)["acc_mean"] <= 15
-    assert _acc(summary, "dctps-rigl", 1e-4)["acc_mean"] >= dctps
-
-
-def test_full_run_dctps_rigl_at_least_as_good_as_dctps():
-    summary = _summary("analysis/out/study-full")
-    for density in (1e-2, 1e-3, 1e-4):
-        assert (_acc(summary, "dctps-rigl", density)["acc_mean"]
-                >= _acc(summary, "dctps-epl", density)["acc_mean"])
+    for row in summary["rows"]:
+        if row["needs"]:        # not trained: below the least density the method meets
+            assert row["acc_mean"] is None and row["density"] < row["needs"]
+        else:
+            assert row["seeds"] == len(summary["config"]["seeds"]) and row["lr"] is not None
+    # IMP's cost: 20% per round and the stated round epochs, then the final run
+    c = summary["config"]
+    assert [_acc(summary, "imp", d)["cost"] for d in (1e-2, 1e-3, 1e-4)] == \
+        [r * c["prune_epochs"] + c["epochs"] for r in (21, 31, 42)]
+    # the DCT-only floor is one training shown in every column
+    assert len({_acc(summary, "dct-only", d)["acc_mean"] for d in (1e-2, 1e-3, 1e-4)}) == 1
+    # a difference is "shown" exactly where its interval leaves 0 out
+    for diff in summary["differences"]:
+        assert diff["shown"] == (abs(diff["mean"]) > diff["ci"])
 
 
 def test_readme_allocation_table_is_what_the_script_prints():

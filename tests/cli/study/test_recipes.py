@@ -29,9 +29,11 @@ def test_every_method_trains_at_the_density(method):
     assert len(run.history) == 3 and "train_accuracy" in run.history[-1]
     assert 0.0 <= evaluate(run.net, run.params, *data)["accuracy"] <= 1.0
     if method == "subspace":
+        # as many weight directions as the sparse network has weights; 23 biases trained as is
         assert isinstance(run.net, SubspaceNetwork)
-        assert run.info["dim"] == run.info["trainable"] == target_nnz(0.25, 192) + 23 == 71
-        assert run.info["dim"] == matched_dim(build_model("mlp", sizes=SIZES), 0.25)
+        assert run.info["dim"] == target_nnz(0.25, 192) == 48
+        assert run.info["trainable"] == 48 + 23
+        assert run.net.U.shape == (192 + 23, 48 + 23)
     else:
         assert sum(run.info["nnz"].values()) == target_nnz(0.25, 192)
         alphas = 3 if method == "dctps-rigl" else 0
@@ -41,6 +43,32 @@ def test_every_method_trains_at_the_density(method):
     for (pa, a), (pb, b) in zip(tree_leaves(run.params), tree_leaves(runs[1].params)):
         assert pa == pb
         np.testing.assert_array_equal(a, b)
+
+
+def test_subspace_trains_biases_directly_and_weights_in_the_subspace():
+    net, params = method_start("subspace", "mlp", 0.25, 3, model_args={"sizes": SIZES})
+    theta = np.zeros(net.dim)
+    theta[48] = 1.0                                  # the first bias column moves fc1/b[0] only
+    moved = {p: v for p, v in tree_leaves(net.weights({"theta": theta}))}
+    start = dict(tree_leaves(net.weights(params)))
+    changed = {p for p in moved if not np.array_equal(moved[p], start[p])}
+    assert changed == {next(p for p in moved if p.endswith("/b"))}
+    theta = np.zeros(net.dim)
+    theta[:48] = 1.0                                 # the weight directions leave biases alone
+    moved = dict(tree_leaves(net.weights({"theta": theta})))
+    assert all(np.array_equal(moved[p], start[p]) for p in moved if p.endswith("/b"))
+    projected, _ = method_start("subspace", "mlp", 0.25, 3, model_args={"sizes": SIZES},
+                                options={"include_biases": True})
+    assert projected.dim == matched_dim(build_model("mlp", sizes=SIZES), 0.25) == 71
+
+
+def test_imp_rounds_follow_the_rate():
+    data, config = _data(), TrainConfig(lr=1e-2, epochs=1, batch_size=32, seed=1)
+    run = run_method("imp", "mlp", 0.25, 7, data, config, model_args={"sizes": SIZES},
+                     options={"prune_epochs": 1})
+    # 0.8 ** 7 = 0.21 <= 0.25 < 0.8 ** 6: seven pruning rounds after the dense run
+    assert [r["stage"] for r in run.info["rounds"]] == \
+        ["dense"] + [f"round {t}" for t in range(1, 7)] + ["final"]
 
 
 def test_run_method_errors():

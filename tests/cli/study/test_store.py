@@ -31,11 +31,16 @@ def test_a_run_is_read_back_bitwise_and_only_under_its_own_settings(tmp_path, mo
     assert back["val_acc"] == 0.1 + 0.2 and math.isnan(back["test_acc"]) and back["diverged"]
     # the grids are not part of a run's settings: another study sharing the run reads it
     assert store.load(tmp_path, replace(task, config=replace(TINY, seeds=(0, 1, 2)))) == back
-    for other in (replace(task, seed=5), replace(task, config=replace(TINY, epochs=2))):
+    # a method's settings are part of the run: another RigL pair or IMP round length, another run
+    for other in (replace(task, seed=5), replace(task, config=replace(TINY, epochs=2)),
+                  replace(task, options=(("alpha", 0.1), ("delta_t", 25)))):
         assert store.run_path(tmp_path, other) != store.run_path(tmp_path, task)
         assert store.load(tmp_path, other) is None
     monkeypatch.setattr("refnet.__version__", "9.9.9")
     assert store.load(tmp_path, task) is None                    # another version: not mixed
+    monkeypatch.undo()
+    monkeypatch.setattr(store, "SCHEMA", store.SCHEMA + 1)
+    assert store.load(tmp_path, task) is None                    # another schema: not mixed
     monkeypatch.undo()
     # a file whose content does not match its name is not read
     Path(store.run_path(tmp_path, task)).write_text('{"settings": {}, "record": {}}')

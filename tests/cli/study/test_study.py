@@ -8,10 +8,12 @@ import pytest
 from refnet.cli import main
 from refnet.cli.study import (METHODS, StudyConfig, StudyResult, run_study, summarize, tasks_of,
                           write_outputs)
+from refnet.cli.study.report import markdown_table
 from refnet.cli.study.runner import run_task
 
 TINY = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
-                   densities=(0.2, 0.05), seeds=(0, 1), lrs=(1e-2,), epochs=1, val_size=100)
+                   densities=(0.2, 0.05), seeds=(0, 1), lrs=(1e-2,), epochs=1, val_size=100,
+                   prune_epochs=1, rigl=((10, 0.3),))
 
 
 def _record(method, density, lr, seed, val, test, diverged=False):
@@ -44,7 +46,8 @@ def test_density_free_methods_train_once_and_fill_every_column():
         by_method.setdefault(task.method, set()).add(task.density)
     assert by_method["dense"] == {1.0} and by_method["dct-only"] == {1.0}
     assert by_method["dctps-epl"] == {0.2, 0.05}
-    assert len(tasks) == (2 + 11 * 2) * 2    # (2 density-free + 11 methods x 2 densities) x 2 seeds
+    # (2 density-free + 12 methods x 2 densities - Doping at 5%, over budget) x 2 seeds
+    assert len(tasks) == (2 + 12 * 2 - 1) * 2
 
 
 def test_dct_only_trains_alpha_and_biases_only():
@@ -114,14 +117,20 @@ def test_fixed_alpha_has_no_alpha_parameter():
 
 def test_dynamic_sparse_imp_and_subspace_rows_train():
     config = StudyConfig(data="digits", model="mlp", model_args=(("sizes", (64, 16, 10)),),
-                         methods=("rigl-erk", "dctps-rigl", "imp", "subspace"),
-                         densities=(0.1,), seeds=(0,), lrs=(1e-2,), epochs=3, val_size=100)
+                         methods=("rigl-erk", "dctps-rigl", "imp", "subspace",
+                                  "subspace-projected"), densities=(0.1,), seeds=(0,),
+                         lrs=(3e-2,), epochs=3, val_size=100, prune_epochs=1,
+                         rigl=((10, 0.3),))
     records = {r["method"]: r for r in run_study(config, workers=1, progress=False).records}
     sparse_trainable = records["rigl-erk"]["trainable"]
     for key, record in records.items():
-        assert not record["diverged"] and record["test_acc"] > 12.0, key   # chance is 10%
-    # the subspace gets as many trainable numbers as the sparse network (weights + biases)
-    assert records["subspace"]["trainable"] == sparse_trainable
+        assert not record["diverged"] and record["test_acc"] > 20.0, key   # chance is 10%
+    # both subspaces get as many trainable numbers as the sparse network (weights + biases)
+    assert records["subspace"]["trainable"] == records["subspace-projected"]["trainable"] \
+        == sparse_trainable
+    # IMP: 11 rounds of 1 epoch (0.8 ** 11 <= 0.1), then the final 3: its cost is 14 epochs
+    assert records["imp"]["epochs"] == 14 and records["rigl-erk"]["epochs"] == 3
+    assert records["rigl-erk"]["options"] == {"delta_t": 10, "alpha": 0.3}
     # RigL moves the support but keeps its size
     assert records["rigl-erk"]["nnz_density"] == pytest.approx(records["imp"]["nnz_density"])
 
@@ -280,3 +289,68 @@ def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(tmp_path, mon
     assert (tmp_path / "accuracy_vs_density.png").read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "accuracy_vs_density.png", "runs.csv", "study.csv", "study.json", "study.md"]
+
+
+def test_a_rate_that_wins_at_an_end_extends_the_grid_by_its_factor_at_most_three_times():
+    from refnet.cli.study.runner import MAX_EXTENSIONS, extensions
+    config = StudyConfig(methods=("dense", "random-epl"), densities=(0.1,), seeds=(0, 1),
+                         lrs=(0.001, 0.003, 0.01))
+    records = [_record("dense", 1.0, lr, s, val, 90.0)
+               for lr, val in ((0.001, 50.0), (0.003, 60.0), (0.01, 70.0)) for s in (0, 1)]
+    records += [_record("random-epl", 0.1, lr, s, val, 50.0)         # the middle rate wins
+                for lr, val in ((0.001, 50.0), (0.003, 60.0), (0.01, 55.0)) for s in (0, 1)]
+    new = extensions(config, records)
+    # the top wins: one more rate, 0.01 * (0.01 / 0.003), for dense only, every seed
+    assert [(t.method, t.lr, t.seed) for t in new] == [("dense", 0.0333, 0), ("dense", 0.0333, 1)]
+    lrs = [0.0333, 0.111, 0.37]
+    for step, lr in enumerate(lrs):
+        records += [_record("dense", 1.0, lr, s, 71.0 + step, 90.0) for s in (0, 1)]
+        new = extensions(config, records)
+        assert [t.lr for t in new] == ([lrs[step + 1]] * 2 if step + 1 < MAX_EXTENSIONS else [])
+    row = summarize(StudyResult(config, records))["rows"][0]
+    assert row["lr"] == 0.37 and row["edge"] == "top"
+    assert "(lr 0.37, at top edge)" in markdown_table(summarize(StudyResult(config, records)))
+    # the bottom: extends down when it beats its neighbour, not on a tie
+    low = [_record("dense", 1.0, lr, s, val, 90.0)
+           for lr, val in ((0.001, 70.0), (0.003, 60.0), (0.01, 50.0)) for s in (0, 1)]
+    assert {t.lr for t in extensions(config, low)} == {0.000333}
+    tie = [_record("dense", 1.0, lr, s, 10.0, 10.0) for lr in (0.001, 0.003, 0.01)
+           for s in (0, 1)]
+    assert extensions(config, tie) == []
+
+
+def test_tables_give_t_intervals_and_paired_differences_over_seeds():
+    from refnet.cli.study.report import t_interval
+    mean, half = t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-6)
+    config = StudyConfig(methods=("dense", "dctps-epl", "dct-only"), densities=(0.1,),
+                         seeds=(0, 1, 2), lrs=(0.01,))
+    records = [_record("dense", 1.0, 0.01, s, 90.0, 95.0) for s in (0, 1, 2)]
+    # DCTpS beats its floor by 10 +- 1 on every seed; a wide spread of its own
+    records += [_record("dctps-epl", 0.1, 0.01, s, 80.0, 60.0 + 10 * s) for s in (0, 1, 2)]
+    records += [_record("dct-only", 1.0, 0.01, s, 70.0, 50.0 + 10 * s + (s == 1))
+                for s in (0, 1, 2)]
+    summary = summarize(StudyResult(config, records))
+    (diff,) = summary["differences"]
+    assert (diff["a"], diff["b"]) == ("dctps-epl", "dct-only") and diff["shown"]
+    assert diff["mean"] == pytest.approx(29 / 3) and diff["ci"] < 2.5
+    table = markdown_table(summary)
+    assert "| DCTpS (EPL) - DCT only (no S) | +9.7 ± 1.4 |" in table
+    assert "70.0 ± 24.8 (lr 0.01) | 30 |" in table          # 4.30 * 10 / sqrt(3)
+    assert "binomial standard error of up to 2.5 points" in table     # 400 validation examples
+    # the same gap with the seeds' order shuffled on one side is no longer shown
+    records[-3:] = [_record("dct-only", 1.0, 0.01, s, 70.0, 70.0 - 10 * s) for s in (0, 1, 2)]
+    (diff,) = summarize(StudyResult(config, records))["differences"]
+    assert not diff["shown"]
+    assert "(no difference shown)" in markdown_table(summarize(StudyResult(config, records)))
+
+
+def test_imp_costs_every_round_and_the_full_setting_states_it():
+    from refnet.cli.study.methods import imp_cost
+    from refnet.cli.study.runner import FULL, QUICK, settings_of
+    (options,) = settings_of(FULL, "imp")
+    assert [imp_cost(d, FULL.epochs, dict(options)) for d in FULL.densities] == [240, 340, 450]
+    (options,) = settings_of(QUICK, "imp")
+    assert [imp_cost(d, QUICK.epochs, dict(options)) for d in QUICK.densities] == [31, 41, 52]
+    assert len(settings_of(FULL, "rigl-erk")) == 4 and len(settings_of(QUICK, "dctps-rigl")) == 1
+    assert len(FULL.seeds) == 5
