@@ -10,7 +10,7 @@ from readme_blocks import ROOT, update_readme
 
 #: block marker -> the folder its ``refnet study --out`` wrote
 TABLES = {"study-full": "analysis/out/study-full", "study-quick": "analysis/out/study-quick",
-          "study-alpha": "analysis/out/alpha/full", "offsets-study": "analysis/out/offsets/full"}
+          "study-alpha": "analysis/out/alpha/full", "offsets-study": "analysis/out/offsets/quick"}
 #: how the sentences name each paired comparison of refnet.cli.study.report.COMPARISONS
 COMPARED = {("dctps-epl", "imp"): "DCTpS (EPL) against IMP",
             ("dctps-epl", "dct-only"): "what S adds to the DCT (DCTpS (EPL) against DCT only)",
@@ -137,12 +137,37 @@ def quick_claims(s: dict) -> str:
         + " (chance is 10%; cells marked n/a are not trained).")
 
 
+def offsets_claims(s: dict) -> str:
+    """The bullets under the offsets table: at each density the DCTpS rows best first, each
+    other offset paired with the DCT over seeds, then the offset-only floors best first."""
+    densities = s["config"]["densities"]
+    lines = []
+    for d in densities:
+        ranked = _ranked(s, d, [k for k in s["config"]["methods"] if k.startswith("dctps-epl")])
+        diffs = {x["a"]: x for x in s["differences"]
+                 if x["b"] == "dctps-epl" and x["density"] == d and "@" in x["a"]}
+        name = {r["key"]: "DCT" if r["key"] == "dctps-epl" else
+                r["method"].removeprefix("DCTpS (EPL), ") for r in ranked}
+        lines.append(f"- **At {_pct(d)}**, best first: " + ", ".join(
+            f"{name[r['key']]} {_ci(r['acc_mean'], r['acc_ci'])}%"
+            for r in ranked) + "; against the DCT, paired over seeds: " + ", ".join(
+            f"{name[r['key']]} {_ci(x['mean'], x['ci'], True)}"
+            + ("" if x["shown"] else " (no difference shown)")
+            for r in ranked if (x := diffs.get(r["key"]))) + " points.")
+    floors = _ranked(s, densities[0], [k for k in s["config"]["methods"]
+                                       if k == "dct-only" or k.startswith("offset-only@")])
+    lines.append("- **Offset only** (no `S`), best first: " + ", ".join(
+        f"{r['method']} {_ci(r['acc_mean'], r['acc_ci'])}%" for r in floors) + ".")
+    return "\n".join(lines)
+
+
 def blocks() -> dict:
     """``{marker: content}`` of every block this script writes."""
     out = {marker: (ROOT / folder / "study.md").read_text() for marker, folder in TABLES.items()}
     out["study-claims"] = full_claims(summary("analysis/out/study-full"))
     out["study-quick-claims"] = quick_claims(summary("analysis/out/study-quick"))
     out["study-alpha-claims"] = alpha_claims(summary("analysis/out/alpha/full"))
+    out["offsets-claims"] = offsets_claims(summary(TABLES["offsets-study"]))
     return out
 
 

@@ -67,7 +67,8 @@ def summarize(result) -> dict:
     ``options`` the method setting chosen, ``cost`` the epochs one run trains in all,
     ``needs`` the least density the method meets when this one is below it (then nothing is
     trained), ``note`` the method's :attr:`~refnet.cli.study.methods.Method.notes`;
-    ``differences`` one entry per :data:`COMPARISONS` pair and density, paired over seeds.
+    ``differences`` one entry per :data:`COMPARISONS` pair and density, paired over seeds,
+    then one per ``dctps-epl@OFFSET`` row against ``dctps-epl`` (the DCT).
     """
     config = result.config
     groups = groups_of(result.records)
@@ -113,8 +114,9 @@ def summarize(result) -> dict:
     if dense_acc is not None:
         for row in rows:
             row["delta"] = row["acc_mean"] - dense_acc
-    differences = []
-    for a, b in COMPARISONS:
+    differences = []       # and each other offset's DCTpS row against the DCT's (--offsets)
+    offsets = tuple((k, "dctps-epl") for k in config.methods if k.startswith("dctps-epl@"))
+    for a, b in COMPARISONS + offsets:
         for density in config.densities:
             if (a, density) in test_by_seed and (b, density) in test_by_seed:
                 ta, tb = test_by_seed[(a, density)], test_by_seed[(b, density)]

@@ -195,17 +195,40 @@ def test_readme_offsets_section_shows_the_committed_runs():
     root = Path(__file__).resolve().parents[3]
     readme = (root / "analysis" / "README.md").read_text()
     out = root / "analysis" / "out" / "offsets"
-    for marker, path in (("offsets-study", out / "full" / "study.md"),
+    for marker, path in (("offsets-study", out / "quick" / "study.md"),
                          ("bench-offsets", out / "bench.md")):
         block = re.search(rf"<!-- {marker}:begin -->\n(.*?)\n<!-- {marker}:end -->", readme, re.S)
         assert block and block.group(1) == path.read_text().rstrip("\n"), marker
-    with open(out / "full" / "study.csv", newline="") as handle:
+    with open(out / "quick" / "study.csv", newline="") as handle:
         rows = {(r["key"], float(r["density"])) for r in csv.DictReader(handle)}
     for keys in ((("dctps-epl", "dct-only"),)
                  + tuple((f"dctps-epl@{o}", f"offset-only@{o}")
-                         for o in ("randomized-dct", "orthogonal", "identity", "none"))):
+                         for o in ("randomized-dct", "orthogonal", "identity", "none",
+                                   "permutation", "signs", "dct-2d"))):
         for key in keys:
             assert {(key, d) for d in (1e-2, 1e-3, 1e-4)} <= rows, key
+
+
+def test_the_offset_ablations_reading_is_what_the_committed_run_shows():
+    """Each bullet of "What the ablation says" against the paired differences in study.json."""
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[3]
+    text = (root / "analysis" / "README.md").read_text()
+    s = json.loads((root / "analysis" / "out" / "offsets" / "quick" / "study.json").read_text())
+    diff = {(d["a"].split("@")[1], d["density"]): d for d in s["differences"]
+            if d["b"] == "dctps-epl" and "@" in d["a"]}
+    assert "no better than the 1-D DCT" in text and "no\n  difference is shown at any" in text
+    assert not any(diff[("dct-2d", d)]["shown"] for d in (1e-2, 1e-3, 1e-4))
+    assert "both fall well below the\n  DCT at 0.1% and 0.01% (shown)" in text
+    assert all(diff[(o, d)]["shown"] and diff[(o, d)]["mean"] < -10
+               for o in ("permutation", "signs") for d in (1e-3, 1e-4))
+    assert "At 1% the DCT beats both random orthogonal offsets" in text
+    assert all(diff[(o, 1e-2)]["shown"] and diff[(o, 1e-2)]["mean"] < 0
+               for o in ("randomized-dct", "orthogonal"))
+    assert "At 0.01% the\n  random offsets lead, but with 2 seeds no difference" in text
+    assert all(diff[(o, 1e-4)]["mean"] > 0 and not diff[(o, 1e-4)]["shown"]
+               for o in ("randomized-dct", "orthogonal"))
 
 
 def test_a_validation_tie_goes_to_the_smaller_rate_in_any_grid_order():
@@ -343,6 +366,17 @@ def test_tables_give_t_intervals_and_paired_differences_over_seeds():
     (diff,) = summarize(StudyResult(config, records))["differences"]
     assert not diff["shown"]
     assert "(no difference shown)" in markdown_table(summarize(StudyResult(config, records)))
+
+
+def test_each_offsets_dctps_row_is_paired_with_the_dcts():
+    config = StudyConfig(methods=("dctps-epl", "dctps-epl@signs", "dctps-epl-fixed-alpha@signs"),
+                         densities=(0.1,), seeds=(0, 1), lrs=(0.01,))
+    records = [_record(key, 0.1, 0.01, s, 50.0, acc + s)
+               for key, acc in (("dctps-epl", 80.0), ("dctps-epl@signs", 70.0),
+                                ("dctps-epl-fixed-alpha@signs", 60.0)) for s in (0, 1)]
+    (diff,) = summarize(StudyResult(config, records))["differences"]
+    assert (diff["a"], diff["b"], diff["mean"], diff["ci"]) == (
+        "dctps-epl@signs", "dctps-epl", -10.0, 0.0)
 
 
 def test_imp_costs_every_round_and_the_full_setting_states_it():
