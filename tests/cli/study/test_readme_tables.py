@@ -107,3 +107,13 @@ def test_readme_allocation_table_is_what_the_script_prints():
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() in ANALYSIS_README.read_text()
+
+
+def test_the_quick_studys_stated_time_and_size_are_its_committed_run():
+    summary = _summary("analysis/out/study-quick")
+    with open(ROOT / "analysis" / "out" / "study-quick" / "runs.csv") as handle:
+        runs = sum(1 for _ in handle) - 1
+    text = (ROOT / "analysis" / "README.md").read_text()
+    assert (f"The tuned quick study trains {runs} networks and took "
+            f"{summary['seconds']:.0f} s with\n`--workers 2`") in text
+    assert summary["seconds"] < 300            # the first command stays under 5 minutes
