@@ -92,8 +92,8 @@ def full_claims(s: dict) -> str:
                      + ", ".join(f"{r['acc_mean']:.1f}% against DCTpS (EPL)'s "
                                  f"{_row(s, 'dctps-epl', r['density'])['acc_mean']:.1f}%"
                                  for r in fits)
-                     + f"; below, its factors alone need {100 * doping[-1]['needs']:.2g}% "
-                       "and the cells are n/a.")
+                     + (f"; below, its factors alone need {100 * doping[-1]['needs']:.2g}% "
+                        "and the cells are n/a." if doping[-1]["needs"] else "."))
     dctps = [_row(s, "dctps-epl", d)["acc_mean"] for d in densities]
     floor = _row(s, "dct-only", densities[0])["acc_mean"]
     lines.append(f"- **Against the independent PyTorch run** quoted in the study's issue "

@@ -208,7 +208,10 @@ class RandomSigns(FixedOperator):
 
     def apply(self, x):
         x = self._check_last_axis("x", x, self.n_in)
-        return _copy_prefix(x * self.signs, self.n_out)
+        k = min(self.n_in, self.n_out)
+        out = _copy_prefix(x, self.n_out)                       # a new array, x's dtype
+        out[..., :k] *= self.signs[:k]
+        return out
 
     def adjoint(self, y):
         y = self._check_last_axis("y", y, self.n_out)
@@ -224,9 +227,10 @@ class ImageDCT(TruncatedDCT):
     """The 2-D DCT of a 28 x 28 image, coefficients ordered by total frequency, truncated or
     zero-padded to ``m``; for ``n_in != 784`` exactly the 1-D :class:`TruncatedDCT`.
 
-    Only a 784-vector is read as an image (MNIST's, flattened row-major): the hidden layers
-    of an MLP and every convolution (whose offset acts on patches) fall back to the 1-D DCT,
-    so in LeNet-300-100 only the first layer differs from ``dct``.
+    Only a 784-vector is read as an image (MNIST's, flattened row-major): any other input
+    size (LeNet-300-100's hidden layers, a convolution's patches unless they happen to hold
+    784 numbers) gets the 1-D DCT, so in LeNet-300-100 only the first layer differs from
+    ``dct``.
 
     Notes
     -----

@@ -82,7 +82,7 @@ def weights_projection(net: Layer, params0: dict, dim: int, rng, *,
         ``(D, dim + B)``, ``B`` the parameters outside the prunable weights.
     """
     layers = dense_prunable_layers(net, "weights_projection", "pass the DENSE network")
-    weight_paths = {f"{path}/W" for path, _ in layers}
+    weight_paths = {f"{path}/W" if path else "W" for path, _ in layers}   # "" : a bare layer
     _, spec = tree_flatten(params0)
     is_weight = np.concatenate([np.full(math.prod(shape), path in weight_paths)
                                 for path, shape in zip(spec.paths, spec.shapes)])

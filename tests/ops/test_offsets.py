@@ -184,3 +184,13 @@ def test_integer_arguments_give_the_float64_products(name):
     x, y = np.arange(10).reshape(2, 5) - 4, np.arange(8).reshape(2, 4) - 3
     np.testing.assert_array_equal(O.apply(x), O.apply(x.astype(np.float64)))
     np.testing.assert_array_equal(O.adjoint(y), O.adjoint(y.astype(np.float64)))
+
+
+@pytest.mark.parametrize("name", [o for o in OFFSETS if o not in ("none", "orthogonal")])
+@pytest.mark.parametrize("n_in, n_out", [(7, 4), (4, 7)])
+def test_every_matrix_free_offset_keeps_float32_in_both_directions(name, n_in, n_out):
+    from refnet.ops import make_offset
+    op = make_offset(name, n_in, n_out, seed=0 if name in RANDOM_OFFSETS else None)
+    x, y = np.ones((2, n_in), np.float32), np.ones((2, n_out), np.float32)
+    assert op.apply(x).dtype == np.float32 and op.adjoint(y).dtype == np.float32
+    np.testing.assert_allclose(op.apply(x), x @ op.matrix().T, rtol=1e-6, atol=1e-6)

@@ -111,3 +111,15 @@ def test_subspace_errors():
         SubspaceNetwork(net, params0, 2, projection="fastfood", rng=0)
     with pytest.raises(ValueError, match="2 columns"):
         SubspaceNetwork(net, params0, 3, projection=np.ones((8, 2)))
+
+
+def test_weights_projection_of_a_bare_layer_projects_its_weight_and_keeps_its_bias():
+    from refnet.layers import Linear
+    from refnet.sparsity import weights_projection
+    layer = Linear(5, 3)
+    params = layer.init(np.random.default_rng(0))
+    U = weights_projection(layer, params, 4, np.random.default_rng(1))
+    assert U.shape == (15 + 3, 4 + 3)
+    _, spec = tree_flatten(params)
+    assert spec.paths == ("W", "b") or spec.paths == ["W", "b"]
+    assert abs(U[:15, :4]).sum() > 0 and (U[15:, 4:].toarray() == np.eye(3)).all()

@@ -220,6 +220,8 @@ def extensions(config: StudyConfig, records) -> list[Task]:
                 (lrs[0], lrs[1], grid[0] / grid[1], sum(x < grid[0] for x in lrs))):
             if lr == end and val > _val(by_lr[neighbour]) and grown < MAX_EXTENSIONS:
                 new = float(f"{end * factor:.3g}")
+                if new in by_lr:        # a factor so close to 1 that rounding lands on it
+                    continue
                 tasks += [Task(config, key, density, new, int(seed), options)
                           for seed in config.seeds]
     return tasks

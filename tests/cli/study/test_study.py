@@ -340,6 +340,10 @@ def test_a_rate_that_wins_at_an_end_extends_the_grid_by_its_factor_at_most_three
     tie = [_record("dense", 1.0, lr, s, 10.0, 10.0) for lr in (0.001, 0.003, 0.01)
            for s in (0, 1)]
     assert extensions(config, tie) == []
+    # a factor so close to 1 that the rounded new rate is an old one: no extension, no loop
+    near = StudyConfig(methods=("dense",), densities=(0.1,), seeds=(0,), lrs=(1e-3, 1.002e-3))
+    top = [_record("dense", 1.0, lr, 0, val, 90.0) for lr, val in ((1e-3, 50.0), (1.002e-3, 60.0))]
+    assert extensions(near, top) == []
 
 
 def test_tables_give_t_intervals_and_paired_differences_over_seeds():
