@@ -183,7 +183,8 @@ def markdown_table(summary: dict) -> str:
     lines = []
     if summary["dense_acc"] is not None:
         lines += [f"Δ test accuracy against the dense network ({summary['dense_acc']:.1f}%), "
-                  f"percentage points, {spread}:", *head(labels)]
+                  f"percentage points, {spread} of the method's own accuracy (the paired "
+                  "differences are below):", *head(labels)]
         lines += table([k for k in keys if k != "dense"], delta) + [""]
     lines += [f"Test accuracy (%), {spread}, with the learning rate (and setting) chosen on "
               "the validation split; cost: the epochs one run trains in all:",
@@ -191,9 +192,10 @@ def markdown_table(summary: dict) -> str:
     lines += table(keys, test)
     if summary.get("differences"):
         name = {r["key"]: r["method"] for r in summary["rows"]}
-        lines += ["", "Paired differences a - b over seeds (each seed's runs share supports "
-                  "and split), test accuracy points, mean ± half-width of the 95% t-interval; "
-                  "where the interval covers 0, no difference is shown:",
+        lines += ["", "Paired differences a - b over seeds (each seed's runs share the split "
+                  "and the seed's generators, so supports drawn alike are the same), test "
+                  "accuracy points, mean ± half-width of the 95% t-interval; where the "
+                  "interval covers 0, no difference is shown:",
                   "", "| a - b | " + " | ".join(labels) + " |",
                   "| --- |" + " ---: |" * len(labels)]
         for a, b in dict.fromkeys((d["a"], d["b"]) for d in summary["differences"]):
