@@ -89,11 +89,10 @@ def test_structural_claims(structural, text):
     assert "FORCE keeps 1 to 3 of 10 directions and SynFlow 1" in text
     assert (min(structural["FORCE", "0.01%"]), max(structural["FORCE", "0.01%"])) == (1, 3)
     assert set(structural["SynFlow", "0.01%"]) == {1}
-    assert "Random (EPL) still has structural rank 5 to 10 (10, 8, 7 for the study's seeds 0-2)" \
-        in text
+    assert "Random (EPL) still has structural rank 5 to 10 on the study's seeds 0-4" in text
     epl = structural["Random (EPL)", "0.1%"]
-    assert (min(epl), max(epl), epl[:3]) == (5, 10, [10, 8, 7])
-    assert "SynFlow's supports have rank 2 or 3 and reach 52.8%" in text
+    assert (min(epl), max(epl), len(epl)) == (5, 10, 5)
+    assert "SynFlow's supports have rank 2 or 3 and reach" in text
     assert set(structural["SynFlow", "0.1%"]) == {2, 3}
     assert "Random (Uniform) has rank 0 from 0.1% down" in text and "5 to 7 at 1%" in text
     assert structural["Random (Uniform)", "0.1%"] == [0] * 5
