@@ -26,9 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from refnet._files import atomic_output, check_output_dir
+from refnet.cli.study.report import t_interval
 from refnet.cli.study.runner import pinned_blas_pool
 from refnet.data import prepare
 from refnet.models import build_model, rebuild
@@ -113,15 +113,11 @@ def cells(records: list, setting: Setting) -> list:
                 val = {lr: np.mean([r["val_acc"] for r in runs if r["lr"] == lr])
                        for lr in sorted(setting.lrs)}
                 lr = max(val, key=lambda k: (val[k], -k))      # ties: the smaller rate
-                test = np.array([r["test_acc"] for r in runs if r["lr"] == lr])
-                n = len(test)
-                half = stats.t.ppf(0.975, n - 1) * test.std(ddof=1) / math.sqrt(n) \
-                    if n > 1 else math.nan
+                mean, half = t_interval([r["test_acc"] for r in runs if r["lr"] == lr])
                 rows.append(dict(budget=budget, width=width, kind=kind, lr=lr,
                                  edge=len(val) > 1 and lr in (min(val), max(val)),
-                                 density=runs[0]["density"], mean=float(test.mean()),
-                                 half=float(half), low=float(test.mean() - half),
-                                 high=float(test.mean() + half)))
+                                 density=runs[0]["density"], mean=mean, half=half,
+                                 low=mean - half, high=mean + half))
     return rows
 
 

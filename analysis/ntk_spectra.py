@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(HERE))   # this clone's refnet, whether or no
 sys.path.insert(0, HERE)
 
 from readme_blocks import update_readme  # noqa: E402
+from refnet._files import atomic_output, check_output_dir  # noqa: E402
 from refnet.cli.spectrum.study import real_inputs  # noqa: E402
 from refnet.core.tree import tree_size  # noqa: E402
 from refnet.models import build_model  # noqa: E402
@@ -98,7 +99,8 @@ def figure(rows, path: str) -> None:
         ax.legend(fontsize=8)
     axes[0].set_ylabel("eigenvalue of K")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_output(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
 
 
@@ -110,13 +112,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.examples < 1:
         parser.error(f"--examples must be a positive int, got {args.examples}")
+    try:
+        check_output_dir("--out", args.out)
+    except ValueError as err:
+        parser.error(str(err))
     start = time.perf_counter()
     rows = run(args.examples)
     text = table(rows, args.examples, time.perf_counter() - start)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "ntk.md"), "w") as f:
+    with atomic_output(os.path.join(args.out, "ntk.md"), "w") as f:
         f.write(text + "\n")
-    with open(os.path.join(args.out, "ntk.csv"), "w", newline="") as f:
+    with atomic_output(os.path.join(args.out, "ntk.csv"), "w") as f:
         writer = csv.writer(f)
         writer.writerow(["kind", "density", "index", "eigenvalue"])
         writer.writerows((r["kind"], r["density"], i, repr(float(v)))

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(HERE))   # this clone's refnet, whether or no
 sys.path.insert(0, HERE)
 
 from readme_blocks import update_readme  # noqa: E402
+from refnet._files import atomic_output, check_output_dir  # noqa: E402
 from refnet.data import prepare  # noqa: E402
 from refnet.models import build_model  # noqa: E402
 from refnet.spectra import (jacobian, kernel_spectrum, pooled_spectrum_stats,  # noqa: E402
@@ -107,7 +108,8 @@ def figures(rows, out: str) -> None:
         axes[0].legend(title="density", fontsize=8)
         fig.suptitle(f"{name} LeNet-300-100 during training")
         fig.tight_layout()
-        fig.savefig(os.path.join(out, f"{kind}.png"), dpi=110)
+        with atomic_output(os.path.join(out, f"{kind}.png")) as handle:
+            fig.savefig(handle, format="png", dpi=110)
         plt.close(fig)
 
 
@@ -126,13 +128,17 @@ def main(argv=None) -> int:
     if epochs[0] < 0 or max(epochs) < 1 or args.examples < 1:
         parser.error(f"--epochs needs ints >= 0 and one >= 1, --examples a positive int; "
                      f"got {args.epochs!r}, {args.examples}")
+    try:
+        check_output_dir("--out", args.out)
+    except ValueError as err:
+        parser.error(str(err))
     start = time.perf_counter()
     rows = run(epochs, args.examples)
     text = table(rows, args.examples, time.perf_counter() - start)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "spectra_training.md"), "w") as f:
+    with atomic_output(os.path.join(args.out, "spectra_training.md"), "w") as f:
         f.write(text + "\n")
-    with open(os.path.join(args.out, "spectra_training.csv"), "w", newline="") as f:
+    with atomic_output(os.path.join(args.out, "spectra_training.csv"), "w") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
         writer.writerows(rows)

@@ -22,6 +22,7 @@ sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from readme_blocks import update_readme  # noqa: E402
+from refnet._files import atomic_output  # noqa: E402
 from refnet.cli.spectrum.why import (hidden_table, plot_theory, relu_rows,  # noqa: E402
                                      relu_table, structural_rows, structural_table)
 
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
               "spectrum-structural": structural_table(structural_rows())}
     os.makedirs(OUT, exist_ok=True)
     for marker, name in BLOCKS.items():
-        with open(os.path.join(OUT, name), "w") as handle:
+        with atomic_output(os.path.join(OUT, name), "w") as handle:
             handle.write(tables[marker] + "\n")
         print(tables[marker] + "\n")
     plot_theory(rows, os.path.join(OUT, "spectrum_theory.png"))

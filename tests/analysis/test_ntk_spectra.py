@@ -68,3 +68,12 @@ def test_a_tiny_run_writes_every_file(tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} == {"ntk.md", "ntk.csv", "ntk.png"}
     assert "| DCTpS, S = 0 | 0.01% | 440 | 10 / 10 |" in (tmp_path / "ntk.md").read_text()
     assert "(K is 10 x 10)" in capsys.readouterr().out
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    import pytest
+    (tmp_path / "f").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        _script().main(["--out", str(tmp_path / "f")])
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]

@@ -75,3 +75,12 @@ def test_bad_arguments_are_one_line(argv, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("usage:") and "error: --e" in err[-1]     # no traceback
     assert sum("error" in line for line in err) == 1
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    import pytest
+    (tmp_path / "f").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        _script().main(["--out", str(tmp_path / "f")])
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
