@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS", "require"]
+__all__ = ["main", "build_parser", "SUBCOMMANDS", "require", "checked", "NATURAL", "POSITIVE",
+           "UNIT", "PATH", "given"]
 
 #: name -> (module, one-line help in plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -40,6 +41,34 @@ def require(option: str, value, ok: bool, expected: str) -> None:
     subcommand makes on its options before any work starts."""
     if not ok:
         raise ValueError(f"{option} must be {expected}, got {value!r}")
+
+
+def checked(convert, ok, expected: str):
+    """An argparse ``type``: ``convert(text)``, refused unless ``ok(value)``, so that a bad
+    value is one line naming the option before any work."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
+
+
+NATURAL = checked(int, lambda v: v >= 0, "an integer >= 0")
+POSITIVE = checked(int, lambda v: v >= 1, "an integer >= 1")
+UNIT = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+PATH = checked(str, bool, "a file path, not an empty string")
+
+
+def given(args, configure_parser) -> dict[str, str]:
+    """``{dest: "--option"}`` for the options ``args`` sets to other than their defaults."""
+    defaults = argparse.ArgumentParser()
+    configure_parser(defaults)
+    return {name: f"--{name.replace('_', '-')}" for name, default
+            in vars(defaults.parse_args([])).items() if getattr(args, name) != default}
 
 
 class _Stopped(BaseException):

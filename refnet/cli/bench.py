@@ -33,6 +33,7 @@ import scipy
 from refnet.layers import DCTpSLinear, Linear
 from refnet.ops import fast
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
+from refnet.cli import NATURAL, POSITIVE
 from refnet.cli.bench_jacobian import benchmark_jacobian
 
 __all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
@@ -577,10 +578,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="which benchmark (default: dctps)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats (a smoke test, not a measurement)")
-    parser.add_argument("--repeats", type=int, default=None,
+    parser.add_argument("--repeats", type=POSITIVE, default=None,
                         help="timed calls per method (default 9, or 3 with --quick; "
                              "jacobian: 10, or 2 with --quick)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=NATURAL, default=0)
     parser.add_argument("--threads", type=int, choices=(1, 2), default=None,
                         help="threads for the DCTpS layer (default: 2 on a multi-core machine)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -588,10 +589,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     """Run the benchmark ``args.which``; print its markdown table (or JSON); exit status."""
-    if args.repeats is not None and args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     run, table = BENCHMARKS[args.which]
     with _threads(args.threads):
         report = run(args)

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-from refnet.cli import require
+from refnet.cli import NATURAL
 from refnet.specimens import SPECIMENS, case, fixed
 from refnet.testing import GradCheckReport, check_layer
 
@@ -57,12 +57,11 @@ def summarize(reports) -> list[dict]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed of points and directions")
+    parser.add_argument("--seed", type=NATURAL, default=0, help="seed of points and directions")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_command(args) -> int:
-    require("--seed", args.seed, args.seed >= 0, "an integer >= 0")
     rows = summarize(run_gradcheck(args.seed))
     passed = all(row["passed"] for row in rows)
     if args.json:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from refnet.cli import require
+from refnet.cli import NATURAL, POSITIVE
 from refnet.models import MODELS, blueprint_of
 from refnet.supports import DISTRIBUTIONS, allocate
 
@@ -34,26 +34,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="global density in (0, 1]: trainable fraction of the weights")
     parser.add_argument("--distribution", default="uniform", choices=list(DISTRIBUTIONS),
                         help="layer-wise allocation (default uniform)")
-    parser.add_argument("--min-per-layer", type=int, default=0,
+    parser.add_argument("--min-per-layer", type=NATURAL, default=0,
                         help="at least this many nnz in every layer (default 0, as the "
                              "original)")
-    parser.add_argument("--sizes", type=int, nargs="+",
+    parser.add_argument("--sizes", type=POSITIVE, nargs="+",
                         help="layer widths, input to output (mlp only)")
-    parser.add_argument("--in-shape", type=int, nargs="+",
+    parser.add_argument("--in-shape", type=POSITIVE, nargs="+",
                         help="per-example input shape, e.g. 1 28 28 (default the model's)")
-    parser.add_argument("--classes", type=int, help="number of classes (default the model's)")
+    parser.add_argument("--classes", type=POSITIVE, help="number of classes (default the model's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_command(args) -> int:
     """Print the allocation as a table (or JSON with ``--json``); exit status."""
-    require("--min-per-layer", args.min_per_layer, args.min_per_layer >= 0, "an integer >= 0")
-    require("--classes", args.classes, args.classes is None or args.classes >= 1,
-            "an integer >= 1")
-    for option in ("sizes", "in_shape"):
-        values = getattr(args, option) or []
-        require(f"--{option.replace('_', '-')}", values, all(v >= 1 for v in values),
-                "integers >= 1")
     model_args = {k: v for k, v in (("sizes", args.sizes),
                                     ("in_shape", args.in_shape and tuple(args.in_shape)),
                                     ("classes", args.classes))

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from refnet._files import check_output_file, remove_stale
-from refnet.cli import require
+from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, checked, given
 from refnet.core.tree import tree_size
 from refnet.data import prepare
 from refnet.models import MODELS, KINDS, blueprint_of, support_arrays, supports_of
@@ -53,9 +53,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--data", default="mnist5k", help="digits, mnist5k or fashion-mnist")
     add("--model", default="lenet300", choices=sorted(MODELS))
-    add("--sizes", help="mlp widths, comma-separated, e.g. 784,100,10")
+    add("--sizes", type=checked(lambda t: tuple(map(int, t.split(","))), lambda s: min(s) >= 1,
+                                "comma-separated positive integers, e.g. 784,100,10"),
+        help="mlp widths, comma-separated, e.g. 784,100,10")
     add("--kind", default="dense", choices=KINDS)
-    add("--density", type=float, default=None,
+    add("--density", type=UNIT, default=None,
         help="global density of trainable weights (sparse, dctps)")
     add("--distribution", choices=DISTRIBUTIONS,
         help="layer-wise allocation of --density (default uniform)")
@@ -68,23 +70,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="support: the kind's own (static), pruned at init (kind sparse), rigl (kind "
              "sparse or dctps), imp (kind sparse), or a random subspace matched to --density "
              "(kind dense)")
-    add("--rigl-interval", type=int,
+    add("--rigl-interval", type=POSITIVE,
         help="RigL: steps between support updates (delta_T, default 100)")
     add("--optimizer", default="adam", choices=("adam", "sgd"))
-    add("--lr", type=float, default=1e-3)
-    add("--momentum", type=float, help="SGD momentum (default 0.9)")
-    add("--weight-decay", type=float, default=0.0)
+    add("--lr", type=checked(float, lambda v: 0 < v < math.inf, "a finite number > 0"),
+        default=1e-3)
+    add("--momentum", type=checked(float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+        help="SGD momentum (default 0.9)")
+    add("--weight-decay", type=checked(float, lambda v: 0 <= v < math.inf,
+                                       "a finite number >= 0"), default=0.0)
     add("--schedule", default="constant", choices=("constant", "step", "cosine"))
-    add("--epochs", type=int, default=10,
+    add("--epochs", type=POSITIVE, default=10,
         help="epochs of the whole run (default 10); with --resume, train on until this total")
-    add("--batch-size", type=int, default=128)
-    add("--val-size", type=int, default=0, help="validation examples carved from the training part")
-    add("--split-seed", type=int, default=0)
-    add("--seed", type=int, default=0, help="seed of supports, initial values and batch order")
-    add("--save", metavar="FILE",
+    add("--batch-size", type=POSITIVE, default=128)
+    add("--val-size", type=NATURAL, default=0,
+        help="validation examples carved from the training part")
+    add("--split-seed", type=NATURAL, default=0)
+    add("--seed", type=NATURAL, default=0, help="seed of supports, initial values and batch order")
+    add("--save", metavar="FILE", type=PATH,
         help="write a checkpoint after every epoch (--method rigl or imp: the final network "
              "only, which cannot be resumed)")
-    add("--resume", metavar="FILE",
+    add("--resume", metavar="FILE", type=PATH,
         help="continue a run saved with --save: its model, data and settings come from the "
              "file (--epochs, --save, --json, --quiet apply)")
     add("--json", action="store_true", help="print the final metrics as JSON")
@@ -92,12 +98,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_args(args) -> dict:
-    if args.sizes is None:
-        return {}
-    sizes = args.sizes.split(",")
-    require("--sizes", args.sizes, all(v.strip().isdigit() for v in sizes),
-            "comma-separated positive integers, e.g. 784,100,10")
-    return {"sizes": tuple(int(v) for v in sizes)}
+    return {} if args.sizes is None else {"sizes": args.sizes}
 
 
 #: the options a resumed run takes; the others come from the checkpoint
@@ -105,37 +106,16 @@ RESUME_OPTIONS = {"epochs", "save", "resume", "json", "quiet"}
 
 
 def _check_options(args) -> None:
-    """Refuse bad or pointless options before any work: ValueError naming the option."""
-    for option in ("save", "resume"):
-        require(f"--{option}", getattr(args, option), getattr(args, option) != "",
-                "a file path, not an empty string")
+    """Refuse pointless or contradicting options before any work: ValueError naming them."""
     if args.save is not None:
         check_output_file("--save", args.save)
     if args.resume is not None:
-        defaults = argparse.ArgumentParser()
-        configure_parser(defaults)
-        given = [f"--{name.replace('_', '-')}" for name, default in
-                 vars(defaults.parse_args([])).items()
-                 if name not in RESUME_OPTIONS and getattr(args, name) != default]
-        if given:
-            raise ValueError(f"{', '.join(given)} does nothing with --resume: the model, data "
+        extra = [o for name, o in given(args, configure_parser).items()
+                 if name not in RESUME_OPTIONS]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} does nothing with --resume: the model, data "
                              "and settings come from the checkpoint (only --epochs, --save, "
                              "--json and --quiet apply)")
-    for option in ("seed", "split_seed", "val_size"):
-        value = getattr(args, option)
-        require(f"--{option.replace('_', '-')}", value, value >= 0, "an integer >= 0")
-    for option in ("epochs", "batch_size", "rigl_interval"):
-        value = getattr(args, option)
-        require(f"--{option.replace('_', '-')}", value, value is None or value >= 1,
-                "an integer >= 1")
-    require("--lr", args.lr, 0 < args.lr < math.inf, "a finite number > 0")
-    require("--weight-decay", args.weight_decay, 0 <= args.weight_decay < math.inf,
-            "a finite number >= 0")
-    require("--density", args.density, args.density is None or 0 < args.density <= 1,
-            "a number in (0, 1]")
-    require("--momentum", args.momentum, args.momentum is None or 0 <= args.momentum <= 1,
-            "a number in [0, 1]")
-    _model_args(args)
     static = args.method == "static"
     pointless = [(args.momentum is not None and args.optimizer != "sgd", "--momentum",
                   "--optimizer sgd"),

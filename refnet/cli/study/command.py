@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 
+from refnet.cli import NATURAL, POSITIVE, checked
 from refnet._files import check_output_dir, check_output_file, remove_stale
 from refnet.ops.offsets import OFFSETS
 from refnet.cli.study import store
@@ -31,7 +32,7 @@ def _listed(parse, what):
     def convert(text):
         try:
             values = tuple(parse(v.strip()) for v in text.split(",") if v.strip())
-        except ValueError:
+        except (ValueError, argparse.ArgumentTypeError):
             values = ()
         if not values:
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
@@ -43,28 +44,11 @@ def _listed(parse, what):
     return convert
 
 
-def _natural(text):
-    if not text.isdecimal():
-        raise ValueError(text)
-    return int(text)
-
-
-def _positive(text):
-    if not text.isdecimal() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def _scheduler(text):
-    local = text[6:] if text.startswith("local:") else "1"
-    if not text or not local.isdecimal() or int(local) < 1:
-        raise argparse.ArgumentTypeError("expected a scheduler's address or local:N with N a "
-                                         f"positive integer, got {text!r}")
-    return text
-
-
+_scheduler = checked(str, lambda t: t and (not t.startswith("local:") or t[6:].isdecimal()
+                                           and int(t[6:]) >= 1),
+                     "a scheduler's address or local:N with N a positive integer")
 _floats = _listed(float, "numbers")
-_seeds = _listed(_natural, "non-negative integers")
+_seeds = _listed(NATURAL, "non-negative integers")
 _names = _listed(str, "names")
 
 
@@ -107,7 +91,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "its runs/ folder, and the same command run again reads them "
                              "instead of training them (delete runs/ to start afresh)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive,
+    where.add_argument("--workers", type=POSITIVE,
                        help="trainings run in parallel in this many processes (default 1; "
                             "the results are bitwise the same for any number)")
     where.add_argument("--scheduler", type=_scheduler,
@@ -125,7 +109,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--densities", type=_floats, help="comma-separated, e.g. 1e-2,1e-3")
     parser.add_argument("--seeds", type=_seeds, help="comma-separated seeds")
     parser.add_argument("--lrs", type=_floats, help="comma-separated learning-rate grid")
-    parser.add_argument("--epochs", type=_positive)
+    parser.add_argument("--epochs", type=POSITIVE)
     parser.add_argument("--model", help="reference model (default lenet300)")
     parser.add_argument("--data", help="dataset (default mnist5k)")
     parser.add_argument("--no-spectra", action="store_true",
