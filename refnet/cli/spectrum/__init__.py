@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from refnet._files import check_output_dir, check_output_file, remove_stale
+from refnet._files import check_output_dir, remove_stale
 from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, given, require
 from refnet.cli.spectrum.figure import density_label, plot_study
 from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES,
@@ -120,10 +120,7 @@ def write_files(study, out) -> dict:
 def _check_options(args) -> None:
     """Refuse bad or pointless options before any work: ValueError naming the option."""
     if args.out is not None:
-        check_output_dir("--out", args.out)
-        if os.path.isdir(args.out):
-            for name in (FIGURE_NAME, TABLE_NAME):
-                check_output_file("--out", os.path.join(args.out, name))
+        check_output_dir("--out", args.out, (FIGURE_NAME, TABLE_NAME))
     require("--densities", args.densities, len(set(args.densities)) == len(args.densities),
             "distinct numbers in (0, 1]")
     require("--checkpoint", args.checkpoint, args.checkpoint is None

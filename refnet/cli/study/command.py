@@ -14,7 +14,7 @@ import signal
 import sys
 
 from refnet.cli import NATURAL, POSITIVE, checked
-from refnet._files import check_output_dir, check_output_file, remove_stale
+from refnet._files import check_output_dir, remove_stale
 from refnet.ops.offsets import OFFSETS
 from refnet.cli.study import store
 from refnet.cli.study.methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
@@ -118,19 +118,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def _check_out(out: str, spectra: bool) -> None:
-    """Refuse ``--out`` before any work if a file of the study could not be written there."""
-    check_output_dir("--out", out)
-    if os.path.isdir(out):
-        names = OUTPUT_NAMES
-        if spectra:
-            from refnet.cli.spectrum import FIGURE_NAME, TABLE_NAME
-            names += (FIGURE_NAME, TABLE_NAME)
-        for name in names:
-            check_output_file("--out", os.path.join(out, name))
-        check_output_dir("--out", os.path.join(out, store.FOLDER))
-
-
 def _refuse_no_op(option: str, value: tuple, default: tuple, before: tuple, after: tuple):
     if value != default and after == before:
         raise ValueError(f"{option} {','.join(value)} changes nothing: none of the methods "
@@ -155,7 +142,9 @@ def run_command(args) -> int:
     config = with_overrides(base, methods=with_offsets, densities=args.densities,
                             seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
                             model=args.model, data=args.data)
-    _check_out(args.out, not args.no_spectra)
+    from refnet.cli.spectrum import FIGURE_NAME, TABLE_NAME
+    spectra = () if args.no_spectra else (FIGURE_NAME, TABLE_NAME)
+    check_output_dir("--out", args.out, OUTPUT_NAMES + spectra, (store.FOLDER,))
     tasks = tasks_of(config)
     stopped = []
 
