@@ -20,8 +20,6 @@ import contextlib
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -39,7 +37,7 @@ from refnet.cli.bench_jacobian import benchmark_jacobian
 __all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
            "dctps_table", "run_offsets", "offsets_table", "median_time", "steady_medians",
            "peak_memory", "memory_bandwidth", "OriginalDCTplusLinear", "configure_parser",
-           "run_command", "fresh_process_rounds", "minor_faults", "allocator_state"]
+           "run_command", "cpu_share"]
 
 #: ``(n, m)`` shapes and batches of ``refnet bench dctps``.
 DCTPS_CASES = [((256, 256), (1, 128)), ((1024, 1024), (1, 128)), ((4096, 4096), (1, 128)),
@@ -109,7 +107,7 @@ def memory_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
 
 
 @contextlib.contextmanager
-def _cpu_share():
+def cpu_share():
     """Yield a dict whose ``"value"`` becomes the share of the CPU time OTHER processes used in
     the block (Linux; None without ``/proc/stat``): a busy neighbour changes timings, and the
     report says so."""
@@ -119,7 +117,7 @@ def _cpu_share():
                 ticks = [int(v) for v in f.readline().split()[1:8]]
         except OSError:
             return None
-        t = os.times()          # children: the finished ones fresh_process_rounds waited for
+        t = os.times()          # children: the finished ones waited for
         return sum(ticks), ticks[3] + ticks[4], t.user + t.system + t.children_user \
             + t.children_system
 
@@ -131,47 +129,6 @@ def _cpu_share():
         busy = total - (end[1] - start[1])
         own = (end[2] - start[2]) * os.sysconf("SC_CLK_TCK")
         share["value"] = max(0.0, (busy - own) / total) if total > 0 else 0.0
-
-
-def minor_faults() -> int:
-    """Minor page faults of this process so far (``getrusage``): a fresh array costs one per
-    4 KiB page it writes, which the allocator's state decides."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def allocator_state() -> dict:
-    """The ``MALLOC_*`` environment variables (glibc's tunables), empty for its defaults."""
-    return {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-
-
-def fresh_process_rounds(command: Callable[[str], list], methods, rounds: int, *,
-                         threads: int = 2, progress=None) -> tuple[dict, float | None]:
-    """Run every method ``rounds`` times, each run in a FRESH process; ``(runs, share)``.
-
-    ``command(method)`` is the argv of one run, which prints one JSON object as its last
-    line of output; ``runs[method]`` lists those objects.  Round ``r`` starts at method
-    ``r % len(methods)``, so no method always follows the same one; every child gets
-    ``threads`` BLAS threads.  ``share`` is the part of the CPU time that processes other
-    than this one and its children used meanwhile (None without ``/proc/stat``): a busy
-    neighbour slows the multi-threaded baselines most.
-    """
-    methods = list(methods)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
-    runs = {m: [] for m in methods}
-    with _cpu_share() as share:
-        for r in range(rounds):
-            for method in methods[r % len(methods):] + methods[:r % len(methods)]:
-                done = subprocess.run(command(method), env=env, capture_output=True,
-                                      text=True)
-                lines = done.stdout.strip().splitlines()
-                if done.returncode != 0 or not lines:
-                    raise RuntimeError(f"{method} failed (exit {done.returncode}, "
-                                       f"{len(lines)} lines of output):\n{done.stderr[-2000:]}")
-                runs[method].append(json.loads(lines[-1]))
-                if progress:
-                    progress(f"round {r + 1}/{rounds} {method}: {runs[method][-1]}")
-    return runs, share["value"]
 
 
 @contextlib.contextmanager
@@ -328,7 +285,7 @@ def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int 
     returning ``(y, x_bar, ...)``, are timed in the same rounds (``extra_s``); a name with
     "32" in it is checked to 1e-4, others to 1e-10 (``analysis/bench_dctps.py`` adds torch).
     """
-    with _cpu_share() as share:
+    with cpu_share() as share:
         bandwidth = memory_bandwidth(bandwidth_bytes)
         rows = []
         for (n, m), batches in DCTPS_CASES if cases is None else cases:
@@ -454,7 +411,7 @@ def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: floa
     alone, whole batch, one thread: the offset's own share of a step) per offset, and the
     report each offset's ``setup_s`` and ``offset_bytes``.
     """
-    with _cpu_share() as share:
+    with cpu_share() as share:
         layers, params = _offset_layers(n, m, density, seed)
         rng = np.random.default_rng(seed + 2)
         rows = []

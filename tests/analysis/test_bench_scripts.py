@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from refnet.cli.bench import fresh_process_rounds
-
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "analysis"))
+from readme_blocks import fresh_process_rounds  # noqa: E402
 
 
 def _script(name):
