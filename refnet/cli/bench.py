@@ -11,7 +11,8 @@ same process: absolute times depend on the machine, ratios much less.
   bandwidth would take.
 * ``offsets`` (:func:`run_offsets`): the same step for each fixed offset of
   :mod:`refnet.ops.offsets`.
-* ``jacobian``: :func:`refnet.cli.bench_jacobian.benchmark_jacobian`.
+* ``jacobian`` (:func:`benchmark_jacobian`): the batched Jacobian against loops of backward
+  passes.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import sys
 import time
 import tracemalloc
@@ -28,22 +30,27 @@ from typing import Callable
 import numpy as np
 import scipy
 
-from refnet.layers import DCTpSLinear, Linear
+from refnet._checks import as_rng, check_positive_int
+from refnet.cli import NATURAL, POSITIVE
+from refnet.core.graph import Sequential
+from refnet.jacobian import jacobian
+from refnet.layers import DCTpSLinear, Linear, ReLU
 from refnet.ops import fast
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
-from refnet.cli import NATURAL, POSITIVE
-from refnet.cli.bench_jacobian import benchmark_jacobian
+from refnet.testing import relative_error
 
 __all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
            "dctps_table", "run_offsets", "offsets_table", "median_time", "steady_medians",
            "peak_memory", "memory_bandwidth", "OriginalDCTplusLinear", "configure_parser",
-           "run_command", "cpu_share"]
+           "run_command", "cpu_share", "benchmark_jacobian", "mlp"]
 
 #: ``(n, m)`` shapes and batches of ``refnet bench dctps``.
 DCTPS_CASES = [((256, 256), (1, 128)), ((1024, 1024), (1, 128)), ((4096, 4096), (1, 128)),
                ((3072, 512), (1, 128)), ((512, 3072), (1, 128))]
 #: A few small cases for ``--quick`` (tests, smoke runs).
 QUICK_CASES = [((64, 64), (1, 8)), ((96, 32), (4,))]
+#: Environment variables that set the BLAS thread count, recorded with the load average.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -478,6 +485,81 @@ def offsets_table(report: dict) -> str:
         lines += ["", f"**Warning: other processes used {100 * share:.0f}% of the CPU during "
                       f"this run; rerun on a quiet machine.**"]
     return "\n".join(lines)
+
+
+def mlp(widths) -> Sequential:
+    """A ReLU MLP with the given layer widths: ``fc1, act1, fc2, act2, ..., fcL``."""
+    widths = [check_positive_int("widths[i]", w, "mlp") for w in widths]
+    if len(widths) < 2:
+        raise ValueError(f"mlp: widths needs at least 2 entries (input, output), got {widths}")
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+        layers.append((f"fc{i}", Linear(n_in, n_out)))
+        if i < len(widths) - 1:
+            layers.append((f"act{i}", ReLU()))
+    return Sequential(layers, input_shape=(widths[0],))
+
+
+def _loop_per_output(net, params, x) -> np.ndarray:
+    """The (B, m, n) Jacobian from one forward pass, then one backward pass per output."""
+    y, cache = net.forward(params, x)
+    batch, m = y.shape
+    rows = []
+    for i in range(m):
+        y_bar = np.zeros((batch, m))
+        y_bar[:, i] = 1.0
+        rows.append(net.vjp(params, cache, y_bar, need_params=False)[0])
+    return np.stack(rows, axis=1)
+
+
+def benchmark_jacobian(widths=(784,) + (256,) * 6 + (10,), n_inputs: int = 100,
+                       repeats: int = 5, seed=0) -> dict:
+    """Time the exact Jacobian of a ReLU :func:`mlp` at ``n_inputs`` N(0, 1) inputs three
+    ways, forward pass included: ``batched`` (:func:`~refnet.jacobian.jacobian`, one VJP
+    call), ``loop_per_output`` (``m`` backward passes over the batch) and ``loop_per_row``
+    (``B * m`` at batch 1), after checking that the loops agree with it to 1e-12 (relative;
+    else RuntimeError).
+
+    The report has each method's median ``seconds`` and minor page faults
+    (``faults_per_call``) over ``repeats`` calls after a warm-up, ``speedup`` (time over the
+    batched time) and ``max_rel_diff`` per loop, the settings and the machine with its load
+    average at the end: a multi-threaded BLAS slows the batched call several-fold (6x on 2
+    cores) when another process holds a core, while batch-1 loops barely notice.
+    """
+    n_inputs = check_positive_int("n_inputs", n_inputs, "benchmark_jacobian")
+    repeats = check_positive_int("repeats", repeats, "benchmark_jacobian")
+    rng = as_rng(seed)
+    net = mlp(widths)
+    params = net.init(rng)
+    x = rng.standard_normal((n_inputs, net.input_shape[0]))
+    runs = {"batched": lambda: jacobian(net, params, x),
+            "loop_per_output": lambda: _loop_per_output(net, params, x),
+            "loop_per_row": lambda: np.concatenate([_loop_per_output(net, params, x[b:b + 1])
+                                                    for b in range(len(x))])}
+    J = runs["batched"]()
+    diffs = {name: relative_error(run(), J) for name, run in runs.items() if name != "batched"}
+    if not max(diffs.values()) <= 1e-12:
+        raise RuntimeError(f"benchmark_jacobian: methods disagree with the batched Jacobian "
+                           f"(relative error {diffs}, tolerance 1e-12)")
+    seconds, faults = {}, {}
+    minflt = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # noqa: E731
+    for name, run in runs.items():
+        run()       # warm-up: first-call allocations and BLAS thread start-up
+        times, counts = [], []
+        for _ in range(repeats):
+            before, start = minflt(), time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+            counts.append(minflt() - before)
+        seconds[name], faults[name] = float(np.median(times)), float(np.median(counts))
+    return {
+        "widths": [int(w) for w in widths], "n_inputs": n_inputs, "repeats": repeats,
+        "jacobian_shape": list(J.shape), "seconds": seconds,
+        "speedup": {k: v / seconds["batched"] for k, v in seconds.items() if k != "batched"},
+        "max_rel_diff": diffs, "faults_per_call": faults, "numpy_version": np.__version__,
+        "machine": platform.machine(), "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "blas_threads_env": {k: os.environ[k] for k in _THREAD_VARS if k in os.environ}}
 
 
 def jacobian_table(report: dict) -> str:

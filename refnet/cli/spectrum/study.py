@@ -60,7 +60,7 @@ __all__ = ["DEFAULT_SIZES", "DEFAULT_DENSITIES", "VARIANTS", "DEFAULT_EXAMPLES",
            "spectrum_study", "checkpoint_spectrum", "write_table", "TABLE_FIELDS"]
 
 #: The default network: an MLP on MNIST-sized inputs, 7 weight layers (784-256x6-10, ReLU),
-#: the network of ``refnet.cli.bench_jacobian.benchmark_jacobian``.
+#: the network of ``refnet.cli.bench.benchmark_jacobian``.
 DEFAULT_SIZES = (784, 256, 256, 256, 256, 256, 256, 10)
 #: The talk's six densities: 1%, 0.5%, 0.1%, 0.05%, 0.02%, 0.01%.
 DEFAULT_DENSITIES = (1e-2, 5e-3, 1e-3, 5e-4, 2e-4, 1e-4)
