@@ -39,7 +39,7 @@ from refnet.ops import fast
 from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.testing import relative_error
 
-__all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
+__all__ = ["jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
            "dctps_table", "run_offsets", "offsets_table", "median_time", "steady_medians",
            "peak_memory", "memory_bandwidth", "OriginalDCTplusLinear", "configure_parser",
            "run_command", "cpu_share", "benchmark_jacobian", "mlp"]
@@ -90,19 +90,13 @@ def steady_medians(fns: dict[str, Callable[[], object]], repeats: int, rounds: i
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
-    """Peak bytes ``tracemalloc`` traces during one call of ``fn``, beyond what existed before."""
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base, _ = tracemalloc.get_traced_memory()
+    """Peak bytes ``tracemalloc`` traces during one call of ``fn``."""
+    tracemalloc.start()
     try:
         fn()
-        _, peak = tracemalloc.get_traced_memory()
+        return tracemalloc.get_traced_memory()[1]
     finally:
-        if not was_tracing:
-            tracemalloc.stop()
-    return max(0, peak - base)
+        tracemalloc.stop()
 
 
 def memory_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
@@ -191,14 +185,11 @@ class OriginalDCTplusLinear:
         return y, x_bar, W_bar, np.sum(y_bar * dx), y_bar.sum(axis=0)
 
 
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b), initial=0.0) / max(np.max(np.abs(b), initial=0.0), 1e-300))
-
-
-def _worst(errors: dict, message: str) -> float:
-    """The largest relative error; RuntimeError with ``message`` if it exceeds 1e-10."""
-    if max(errors.values()) > 1e-10:
+def _worst(pairs: dict, message: str, tol: float = 1e-10) -> float:
+    """The largest relative error of ``{name: (got, expected)}``; RuntimeError with
+    ``message`` if it exceeds ``tol``."""
+    errors = {name: relative_error(*pair) for name, pair in pairs.items()}
+    if not max(errors.values()) <= tol:
         raise RuntimeError(f"{message}: relative errors {errors}")
     return max(errors.values())
 
@@ -227,17 +218,16 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s, extra_methods=Non
 
     y, (x_bar, grads) = steps["dctps"]()
     y_o, x_bar_o, W_bar_o, alpha_bar_o, b_bar_o = steps["original"]()
-    error = _worst({"y": _rel(y, y_o), "x_bar": _rel(x_bar, x_bar_o),
-                    "S_bar": _rel(grads["S"], W_bar_o[layer.rows, layer.cols]),
-                    "alpha_bar": _rel(grads["alpha"], alpha_bar_o),
-                    "b_bar": _rel(grads["b"], b_bar_o)},
+    error = _worst({"y": (y, y_o), "x_bar": (x_bar, x_bar_o), "b_bar": (grads["b"], b_bar_o),
+                    "S_bar": (grads["S"], W_bar_o[layer.rows, layer.cols]),
+                    "alpha_bar": (grads["alpha"], alpha_bar_o)},
                    f"bench dctps: DCTpS and the original's method disagree at n={n}, m={m}, "
                    f"batch={batch}")
     for name, step in extra.items():    # (y, x_bar): float32 ones to 1e-4
         out = step()
-        _worst({k: _rel(a, b) / (1e6 if "32" in name else 1.0)
-                for k, a, b in (("y", out[0], y), ("x_bar", out[1], x_bar))},
-               f"bench dctps: {name} disagrees with DCTpS at n={n}, m={m}, batch={batch}")
+        _worst({"y": (out[0], y), "x_bar": (out[1], x_bar)},
+               f"bench dctps: {name} disagrees with DCTpS at n={n}, m={m}, batch={batch}",
+               1e-4 if "32" in name else 1e-10)
     del y, x_bar, grads, y_o, x_bar_o, W_bar_o
 
     times, cold = steady_medians({**steps, **extra}, repeats, warmup_s=warmup_s)
@@ -280,17 +270,14 @@ def _dctps_parts(layer, params, x, y_bar, repeats) -> dict:
 def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int = 0,
               bandwidth_bytes: int = 1 << 28, warmup_s: float = 0.2, progress=None,
               extra_methods: dict | None = None) -> dict:
-    """Time DCTpS against the original's method; return the JSON-ready report.
+    """Time DCTpS against the original's method at each ``((n, m), batches)`` of ``cases``
+    (default :data:`DCTPS_CASES`); return the JSON-ready report.
 
-    ``cases`` are ``((n, m), batches)`` (default :data:`DCTPS_CASES`), ``density`` that of S,
-    ``repeats`` the timed calls per method in 3 rounds after ``warmup_s`` seconds of untimed
-    ones (:func:`steady_medians`), ``bandwidth_bytes`` the size of each array of the bandwidth
-    copy, ``progress(str)`` is called after each case.  Each case of the report has ``n``,
-    ``m``, ``batch``, ``dctps_s``, ``dense_dct_s`` (the original's method), ``speedup``,
-    ``dense_linear_s``, ``dct_s``, ``dct_bound_s``, peak memory and more.
-    ``extra_methods`` ``{name: prepare(layer, params, x, y_bar) -> step}``, ``step()``
-    returning ``(y, x_bar, ...)``, are timed in the same rounds (``extra_s``); a name with
-    "32" in it is checked to 1e-4, others to 1e-10 (``analysis/bench_dctps.py`` adds torch).
+    ``repeats`` timed calls per method in 3 rounds after ``warmup_s`` seconds of untimed ones
+    (:func:`steady_medians`); ``bandwidth_bytes`` per array of the bandwidth copy;
+    ``progress(str)`` after each case.  ``extra_methods`` ``{name: prepare(layer, params, x,
+    y_bar) -> step}``, ``step()`` returning ``(y, x_bar, ...)``, are checked (to 1e-4 with
+    "32" in the name, else 1e-10) and timed in the same rounds (``analysis/bench_dctps.py``).
     """
     with cpu_share() as share:
         bandwidth = memory_bandwidth(bandwidth_bytes)
@@ -399,25 +386,20 @@ def _check_offset_layer(layer, params, x, y_bar, name):
     O = None if layer.offset is None else layer.offset.matrix()
     W = S if O is None else S + float(params["alpha"]) * O
     y, (x_bar, grads) = _step(layer, params, x, y_bar)
-    errors = {"y": _rel(y, x @ W.T + params["b"]), "x_bar": _rel(x_bar, y_bar @ W),
-              "S_bar": _rel(grads["S"], (y_bar.T @ x)[layer.rows, layer.cols]),
-              "b_bar": _rel(grads["b"], y_bar.sum(axis=0))}
+    pairs = {"y": (y, x @ W.T + params["b"]), "x_bar": (x_bar, y_bar @ W),
+             "S_bar": (grads["S"], (y_bar.T @ x)[layer.rows, layer.cols]),
+             "b_bar": (grads["b"], y_bar.sum(axis=0))}
     if O is not None:
-        errors["alpha_bar"] = _rel(grads["alpha"], np.sum(y_bar * (x @ O.T)))
-    return _worst(errors, f"bench offsets: the {name!r} layer disagrees with its dense matrix")
+        pairs["alpha_bar"] = (grads["alpha"], np.sum(y_bar * (x @ O.T)))
+    return _worst(pairs, f"bench offsets: the {name!r} layer disagrees with its dense matrix")
 
 
 def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: float = 1e-3,
                 repeats: int = 9, seed: int = 0, warmup_s: float = 0.2, progress=None) -> dict:
-    """Time one forward + VJP of a DCTpSLinear with each offset; return the JSON-ready report.
-
-    The layers share the support and the values of ``S``, ``alpha`` and ``b``, and each is
-    first checked against its dense matrix ``alpha * O + S``; the timing and the arguments are
-    :func:`run_dctps`' (``progress`` is called after each batch size).  Each case of the
-    report has ``times_s``, ``ratio_to_dct`` and ``offset_s`` (``O @ x`` plus ``O.T @ y_bar``
-    alone, whole batch, one thread: the offset's own share of a step) per offset, and the
-    report each offset's ``setup_s`` and ``offset_bytes``.
-    """
+    """Time one forward + VJP of a DCTpSLinear with each offset, as :func:`run_dctps` times;
+    return the JSON-ready report.  The layers share the support and the values of ``S``,
+    ``alpha`` and ``b``; each is first checked against its dense matrix ``alpha * O + S``.
+    ``offset_s``: ``O @ x`` plus ``O.T @ y_bar`` alone, whole batch, one thread."""
     with cpu_share() as share:
         layers, params = _offset_layers(n, m, density, seed)
         rng = np.random.default_rng(seed + 2)
@@ -579,41 +561,10 @@ def jacobian_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _run_dctps(args):
-    return run_dctps(QUICK_CASES if args.quick else None, seed=args.seed,
-                     repeats=args.repeats or (3 if args.quick else 9),
-                     bandwidth_bytes=(1 << 24) if args.quick else (1 << 28),
-                     warmup_s=0.01 if args.quick else 0.2,
-                     progress=None if args.json else _stderr)
-
-
-def _run_jacobian(args):
-    return benchmark_jacobian(
-        widths=(64, 32, 32, 10) if args.quick else (784,) + (256,) * 6 + (10,),
-        n_inputs=8 if args.quick else 100, repeats=args.repeats or (2 if args.quick else 10),
-        seed=args.seed)
-
-
-def _run_offsets(args):
-    return run_offsets(*((256, 256, (8, 1)) if args.quick else ()), seed=args.seed,
-                       repeats=args.repeats or (3 if args.quick else 9),
-                       warmup_s=0.01 if args.quick else 0.2,
-                       progress=None if args.json else _stderr)
-
-
-#: name -> (run(args) -> report, table(report) -> str)
-BENCHMARKS: dict[str, tuple[Callable, Callable]] = {
-    "dctps": (_run_dctps, dctps_table), "jacobian": (_run_jacobian, jacobian_table),
-    "offsets": (_run_offsets, offsets_table)}
-
-
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``refnet bench`` to ``parser``."""
-    parser.add_argument("which", nargs="?", default="dctps", choices=sorted(BENCHMARKS),
+    parser.add_argument("which", nargs="?", default="dctps", choices=("dctps", "jacobian",
+                                                                      "offsets"),
                         help="which benchmark (default: dctps)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats (a smoke test, not a measurement)")
@@ -628,8 +579,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     """Run the benchmark ``args.which``; print its markdown table (or JSON); exit status."""
-    run, table = BENCHMARKS[args.which]
+    quick = args.quick
+    timing = dict(seed=args.seed, repeats=args.repeats or (3 if quick else 9),
+                  warmup_s=0.01 if quick else 0.2,
+                  progress=None if args.json else lambda s: print(s, file=sys.stderr, flush=True))
     with _threads(args.threads):
-        report = run(args)
+        if args.which == "dctps":
+            report, table = run_dctps(QUICK_CASES if quick else None, **timing,
+                                      bandwidth_bytes=1 << (24 if quick else 28)), dctps_table
+        elif args.which == "offsets":
+            report, table = run_offsets(*((256, 256, (8, 1)) if quick else ()),
+                                        **timing), offsets_table
+        else:
+            report, table = benchmark_jacobian(
+                widths=(64, 32, 32, 10) if quick else (784,) + (256,) * 6 + (10,),
+                n_inputs=8 if quick else 100, repeats=args.repeats or (2 if quick else 10),
+                seed=args.seed), jacobian_table
     print(json.dumps(report, indent=1) if args.json else table(report))
     return 0
