@@ -10,7 +10,7 @@ import sys
 import threading
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS", "require", "checked", "NATURAL", "POSITIVE",
-           "UNIT", "PATH", "given"]
+           "UNIT", "PATH", "given", "model_options"]
 
 #: name -> (module, one-line help in plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -69,6 +69,14 @@ def given(args, configure_parser) -> dict[str, str]:
     configure_parser(defaults)
     return {name: f"--{name.replace('_', '-')}" for name, default
             in vars(defaults.parse_args([])).items() if getattr(args, name) != default}
+
+
+def model_options(args) -> dict:
+    """The model options given (``--sizes``, ``--in-shape``, ``--classes``, ``--activation``),
+    as :func:`refnet.models.build_model` takes them."""
+    return {name: tuple(value) if name == "in_shape" else value
+            for name in ("sizes", "in_shape", "classes", "activation")
+            if (value := getattr(args, name, None)) is not None}
 
 
 class _Stopped(BaseException):

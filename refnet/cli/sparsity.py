@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from refnet.cli import NATURAL, POSITIVE
+from refnet.cli import NATURAL, POSITIVE, model_options
 from refnet.models import MODELS, blueprint_of
 from refnet.supports import DISTRIBUTIONS, allocate
 
@@ -47,12 +47,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     """Print the allocation as a table (or JSON with ``--json``); exit status."""
-    model_args = {k: v for k, v in (("sizes", args.sizes),
-                                    ("in_shape", args.in_shape and tuple(args.in_shape)),
-                                    ("classes", args.classes))
-                  if v is not None}
     report = allocation_report(args.model, args.density, args.distribution,
-                               min_per_layer=args.min_per_layer, **model_args)
+                               min_per_layer=args.min_per_layer, **model_options(args))
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from refnet._files import check_output_file, remove_stale
-from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, checked, given
+from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, checked, given, model_options
 from refnet.core.tree import tree_size
 from refnet.data import prepare
 from refnet.models import MODELS, KINDS, blueprint_of, support_arrays, supports_of
@@ -97,10 +97,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--quiet", action="store_true", help="no progress line per epoch")
 
 
-def _model_args(args) -> dict:
-    return {} if args.sizes is None else {"sizes": args.sizes}
-
-
 #: the options a resumed run takes; the others come from the checkpoint
 RESUME_OPTIONS = {"epochs", "save", "resume", "json", "quiet"}
 
@@ -159,7 +155,7 @@ def _check_options(args) -> None:
 def _fresh(args, split):
     """The network and initial parameters the arguments describe."""
     seeds = np.random.SeedSequence(args.seed).spawn(2)
-    ctx = Context(args.model, _model_args(args), 1.0 if args.density is None else args.density,
+    ctx = Context(args.model, model_options(args), 1.0 if args.density is None else args.density,
                   np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1]),
                   split.x_train, split.y_train)
     if args.method != "static":
@@ -183,7 +179,7 @@ def _run_method(args, split, config):
                    "distribution": args.distribution or "uniform",
                    "debug": True}        # debug: exact nnz per layer asserted at every step
     run = run_method(key, args.model, args.density, args.seed, (split.x_train, split.y_train),
-                     config, model_args=_model_args(args), options=options, quiet=args.quiet)
+                     config, model_args=model_options(args), options=options, quiet=args.quiet)
     return run.net, run.params, run.history
 
 
@@ -233,7 +229,7 @@ def run_command(args) -> int:
                     weight_decay=args.weight_decay, epochs=args.epochs,
                     batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
     in_shape = net.input_shape if args.resume else \
-        blueprint_of(args.model, **_model_args(args)).in_shape
+        blueprint_of(args.model, **model_options(args)).in_shape
     if tuple(in_shape) != split.x_train.shape[1:]:
         raise ValueError(f"the model takes inputs of shape {tuple(in_shape)}, the data "
                          f"{data_meta['name']!r} has {split.x_train.shape[1:]}"

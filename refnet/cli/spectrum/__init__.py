@@ -1,12 +1,5 @@
 """``refnet spectrum``: Jacobian spectra of DCTpS against plain sparse networks.
 
-    refnet spectrum                          # 784-256x6-10 ReLU MLP, six densities, a table
-    refnet spectrum --json                   # {"rows": [{"kind", "init", "density", ...}]}
-    refnet spectrum --out spectrum/          # also spectrum/spectrum.png and spectrum.csv
-    refnet spectrum --model lenet5-cifar     # MNIST padded to 3 x 32 x 32 (said in the output)
-    refnet spectrum --offset orthogonal      # DCTpS networks with another fixed offset
-    refnet spectrum --checkpoint run/ckpt.npz   # a trained network instead of the sweep
-
 The work is :mod:`refnet.cli.spectrum.study`; this module parses, prints and writes files.
 """
 from __future__ import annotations
@@ -18,7 +11,7 @@ import sys
 import time
 
 from refnet._files import check_output_dir, remove_stale
-from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, given, require
+from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, given, model_options, require
 from refnet.cli.spectrum.figure import density_label, plot_study
 from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES,
                                        checkpoint_spectrum, spectrum_study, write_table)
@@ -78,12 +71,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _model_args(args) -> dict:
-    given = {"sizes": args.sizes, "activation": args.activation,
-             "in_shape": None if args.in_shape is None else tuple(args.in_shape)}
-    return {k: v for k, v in given.items() if v is not None}
-
-
 def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -106,10 +93,8 @@ def format_table(rows) -> str:
 
 
 def write_files(study, out) -> dict:
-    """Write a study's figure and table into the folder ``out`` (created if needed).
-
-    Returns ``{"figure": path, "table": path}``.
-    """
+    """Write a study's figure and table into the folder ``out`` (created if needed); return
+    ``{"figure": path, "table": path}``."""
     os.makedirs(out, exist_ok=True)
     files = {"figure": os.path.join(out, FIGURE_NAME), "table": os.path.join(out, TABLE_NAME)}
     plot_study(study, files["figure"])
@@ -148,7 +133,7 @@ def run_command(args) -> int:
                                seed=args.seed, dataset=args.dataset,
                                dense_reference=not args.no_dense,
                                chunk_size=args.chunk_size, offset=args.offset,
-                               **_model_args(args))
+                               **model_options(args))
     files = {} if args.out is None else write_files(study, args.out)
     if args.json:
         print(json.dumps({"network": study.network, "inputs": study.inputs, "rows": study.rows,
