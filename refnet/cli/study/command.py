@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 
 from refnet.cli import NATURAL, POSITIVE, checked
 from refnet._files import check_output_dir, remove_stale
@@ -20,8 +21,7 @@ from refnet.cli.study import store
 from refnet.cli.study.methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
 from refnet.cli.study.report import (OUTPUT_NAMES, markdown_table, strict_json, summarize,
                                      write_outputs)
-from refnet.cli.study.runner import (FULL, QUICK, dask_executor, run_study, tasks_of,
-                                     with_overrides)
+from refnet.cli.study.runner import FULL, QUICK, dask_executor, run_study, tasks_of
 
 __all__ = ["configure_parser", "run_command"]
 
@@ -139,9 +139,10 @@ def run_command(args) -> int:
     _refuse_no_op("--alpha", args.alpha, ("trainable",), methods, with_alpha)
     with_offsets = _with_offset_rows(with_alpha, args.offsets)
     _refuse_no_op("--offsets", args.offsets, ("dct",), with_alpha, with_offsets)
-    config = with_overrides(base, methods=with_offsets, densities=args.densities,
-                            seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
-                            model=args.model, data=args.data)
+    given = dict(densities=args.densities, seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
+                 model=args.model, data=args.data)
+    config = replace(base, methods=with_offsets,
+                     **{k: v for k, v in given.items() if v is not None})
     from refnet.cli.spectrum import FIGURE_NAME, TABLE_NAME
     spectra = () if args.no_spectra else (FIGURE_NAME, TABLE_NAME)
     check_output_dir("--out", args.out, OUTPUT_NAMES + spectra, (store.FOLDER,))

@@ -23,8 +23,7 @@ from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.sparsity import draw_batches, force, rounds_for, snip, synflow
 from refnet.cli.study.recipes import run_method
 
-__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
-           "register", "build_initial", "pruned", "dct_only", "imp_cost", "applicable",
+__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "register", "build_initial", "pruned", "dct_only", "imp_cost", "applicable",
            "OFFSET_METHODS", "OFFSET_LABELS"]
 
 
@@ -244,11 +243,3 @@ def applicable(keys, model: str, model_args: dict) -> tuple[list[str], dict]:
         except ValueError as err:
             skipped[key] = str(err)
     return ok, skipped
-
-
-def method_names(keys) -> list[str]:
-    """Validate method keys; raise ValueError naming unknown ones and listing the known."""
-    unknown = [k for k in keys if k not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown study method(s) {unknown}; known: {', '.join(METHODS)}")
-    return list(keys)
