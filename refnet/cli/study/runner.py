@@ -37,7 +37,7 @@ from refnet.cli.study.methods import DEFAULT_METHODS, METHODS, Context, applicab
 from refnet.cli.study.store import FOLDER, load, save
 
 __all__ = ["StudyConfig", "StudyResult", "QUICK", "FULL", "Task", "tasks_of", "run_task",
-           "choose", "extensions", "MAX_EXTENSIONS", "cells", "settings_of", "groups_of",
+           "choose", "extensions", "MAX_EXTENSIONS", "settings_of", "groups_of",
            "run_study", "pinned_blas_pool", "dask_executor", "weight_density",
            "flat_input"]
 
@@ -139,24 +139,20 @@ def settings_of(config: StudyConfig, key: str) -> list[tuple]:
     return [tuple(sorted(o.items())) for o in (settings(config) if settings else [{}])]
 
 
-def cells(config: StudyConfig) -> list[tuple]:
-    """``(method, density trained)`` in table order; a density-free method once, at 1; a
-    cell below the method's least density (:attr:`Method.needs`) is left out."""
-    out = []
-    for key in config.methods:
-        needs = METHODS[key].needs
-        for density in (1.0,) if METHODS[key].density_free else config.densities:
-            if needs is None or needs(config.model, dict(config.model_args), density) is None:
-                out.append((key, float(density)))
-    return out
-
-
 def tasks_of(config: StudyConfig) -> list[Task]:
     """The trainings of ``config``'s own grid in table order (methods, densities, settings,
-    rates, seeds), for every cell of :func:`cells`."""
-    return [Task(config, key, density, float(lr), int(seed), options)
-            for key, density in cells(config) for options in settings_of(config, key)
-            for lr in config.lrs for seed in config.seeds]
+    rates, seeds): a density-free method once, at 1; no cell below the method's least density
+    (:attr:`Method.needs`)."""
+    tasks = []
+    for key in config.methods:
+        method = METHODS[key]
+        for density in (1.0,) if method.density_free else config.densities:
+            if method.needs is None or method.needs(config.model, dict(config.model_args),
+                                                    density) is None:
+                tasks += [Task(config, key, float(density), float(lr), int(seed), options)
+                          for options in settings_of(config, key) for lr in config.lrs
+                          for seed in config.seeds]
+    return tasks
 
 
 def _val(records) -> float:
