@@ -10,7 +10,7 @@ import sys
 import threading
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS", "require", "checked", "NATURAL", "POSITIVE",
-           "UNIT", "PATH", "given", "model_options"]
+           "UNIT", "PATH", "given", "model_options", "Stopped"]
 
 #: name -> (module, one-line help in plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -79,15 +79,16 @@ def model_options(args) -> dict:
             if (value := getattr(args, name, None)) is not None}
 
 
-class _Stopped(BaseException):
-    """SIGTERM arrived: a BaseException, so that only :func:`main` catches it and every
-    ``finally`` on the way (temporary files) runs."""
+class Stopped(BaseException):
+    """SIGINT or SIGTERM (its number the first argument) arrived: a BaseException, so that
+    only :func:`main` (or a command's own cleanup) catches it and every ``finally`` on the way
+    (temporary files) runs."""
 
 
 def _stop(signum, frame):
     for sig in (signal.SIGINT, signal.SIGTERM):     # a second signal must not cut the cleanup
         signal.signal(sig, signal.SIG_IGN)
-    raise _Stopped(signum)
+    raise Stopped(signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,11 +123,11 @@ def main(argv=None) -> int:
         handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args._module.run_command(args) or 0)
-    except (ValueError, TypeError, OSError, MemoryError, KeyboardInterrupt, _Stopped) as err:
+    except (ValueError, TypeError, OSError, MemoryError, KeyboardInterrupt, Stopped) as err:
         if os.environ.get("REFNET_DEBUG"):
             raise
-        if isinstance(err, (KeyboardInterrupt, _Stopped)):
-            signum = err.args[0] if isinstance(err, _Stopped) else signal.SIGINT
+        if isinstance(err, (KeyboardInterrupt, Stopped)):
+            signum = err.args[0] if isinstance(err, Stopped) else signal.SIGINT
             status, err = 128 + signum, f"stopped by {signal.Signals(signum).name}"
         else:
             status = 2 if isinstance(err, (ValueError, TypeError, FileNotFoundError)) else 1

@@ -14,7 +14,7 @@ import signal
 import sys
 from dataclasses import replace
 
-from refnet.cli import NATURAL, POSITIVE, checked
+from refnet.cli import NATURAL, POSITIVE, Stopped, checked
 from refnet._files import check_output_dir, remove_stale
 from refnet.ops.offsets import OFFSETS
 from refnet.cli.study import store
@@ -147,15 +147,6 @@ def run_command(args) -> int:
     spectra = () if args.no_spectra else (FIGURE_NAME, TABLE_NAME)
     check_output_dir("--out", args.out, OUTPUT_NAMES + spectra, (store.FOLDER,))
     tasks = tasks_of(config)
-    stopped = []
-
-    def stop(signum, frame):
-        stopped.append(signum)
-        for sig in (signal.SIGINT, signal.SIGTERM):    # a second signal waits for the cleanup
-            signal.signal(sig, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with contextlib.ExitStack() as stack:
             executor = (stack.enter_context(dask_executor(args.scheduler)) if args.scheduler
@@ -176,16 +167,13 @@ def run_command(args) -> int:
                 from refnet.cli.spectrum.study import spectrum_study
                 paths.update({f"spectra {what}": path for what, path
                               in write_files(spectrum_study(), args.out).items()})
-    except KeyboardInterrupt:
-        signum = stopped[0] if stopped else signal.SIGINT
+    except (KeyboardInterrupt, Stopped) as err:     # main's handlers raise Stopped
+        signum = err.args[0] if isinstance(err, Stopped) else signal.SIGINT
         saved = sum(os.path.exists(store.run_path(args.out, task)) for task in tasks)
         print(f"refnet study: stopped by {signal.Signals(signum).name}; {saved} of "
               f"{len(tasks)} runs are saved in {os.path.join(args.out, store.FOLDER)}/: run "
               "the same command again to train the rest", file=sys.stderr)
         return 128 + signum
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if args.json:
         keep = ("method", "key", "density", "acc_mean", "acc_std", "acc_ci", "delta", "lr",
                 "edge", "options", "cost", "needs", "note")
