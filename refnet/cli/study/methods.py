@@ -23,8 +23,9 @@ from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.sparsity import draw_batches, force, rounds_for, snip, synflow
 from refnet.cli.study.recipes import run_method
 
-__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "register", "build_initial", "pruned", "dct_only", "imp_cost", "applicable",
-           "OFFSET_METHODS", "OFFSET_LABELS"]
+__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "register",
+           "build_initial", "pruned", "dct_only", "imp_cost", "applicable", "OFFSET_METHODS",
+           "OFFSET_LABELS"]
 
 
 @dataclass(frozen=True)
