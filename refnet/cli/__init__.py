@@ -10,7 +10,7 @@ import sys
 import threading
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS", "require", "checked", "NATURAL", "POSITIVE",
-           "UNIT", "PATH", "given", "model_options", "Stopped"]
+           "UNIT", "PATH", "given", "model_options", "text_table", "Stopped"]
 
 #: name -> (module, one-line help in plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -77,6 +77,15 @@ def model_options(args) -> dict:
     return {name: tuple(value) if name == "in_shape" else value
             for name in ("sizes", "in_shape", "classes", "activation")
             if (value := getattr(args, name, None)) is not None}
+
+
+def text_table(rows, left: int = 2) -> str:
+    """Rows of strings as columns two spaces apart, the first ``left`` aligned left and the
+    others right; a row ``None`` is a rule of dashes."""
+    widths = [max(len(row[c]) for row in rows if row) for c in range(len(rows[0]))]
+    return "\n".join("  ".join("-" * w if row is None else row[c].ljust(w) if c < left
+                                else row[c].rjust(w) for c, w in enumerate(widths)).rstrip()
+                     for row in rows)
 
 
 class Stopped(BaseException):

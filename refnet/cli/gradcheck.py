@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-from refnet.cli import NATURAL
+from refnet.cli import NATURAL, text_table
 from refnet.specimens import SPECIMENS, case, fixed
 from refnet.testing import GradCheckReport, check_layer
 
@@ -67,12 +67,9 @@ def run_command(args) -> int:
     if args.json:
         print(json.dumps({"passed": passed, "seed": args.seed, "results": rows}, indent=1))
     else:
-        table = [("layer", "param", "max rel. error", "passed")] + [
+        print(text_table([("layer", "param", "max rel. error", "passed")] + [
             (r["layer"], r["param"], f"{r['rel_error']:.2e}", "yes" if r["passed"] else "NO")
-            for r in rows]
-        widths = [max(len(t[c]) for t in table) for c in range(4)]
-        for t in table:
-            print("  ".join(cell.ljust(w) for cell, w in zip(t, widths)).rstrip())
+            for r in rows], left=4))
         layers = len({r["layer"] for r in rows})
         worst = max(r["checks"].get("vjp_fd", 0.0) for r in rows)
         print(f"\n{layers} layers/networks, {len(rows)} quantities; worst finite-difference "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from refnet.cli import NATURAL, POSITIVE, model_options
+from refnet.cli import NATURAL, POSITIVE, model_options, text_table
 from refnet.models import MODELS, blueprint_of
 from refnet.supports import DISTRIBUTIONS, allocate
 
@@ -55,13 +55,9 @@ def run_command(args) -> int:
     rows = [("layer", "shape", "size", "nnz", "density")]
     rows += [(layer["name"], "x".join(map(str, layer["shape"])), f"{layer['size']:,}",
               f"{layer['nnz']:,}", f"{layer['density']:.3g}") for layer in report["layers"]]
-    rows.append(("total", "", f"{report['total_size']:,}", f"{report['total_nnz']:,}",
-                 f"{report['total_nnz'] / report['total_size']:.3g}"))
-    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    rows += [None, ("total", "", f"{report['total_size']:,}", f"{report['total_nnz']:,}",
+                    f"{report['total_nnz'] / report['total_size']:.3g}")]
     print(f"{args.model}, {args.distribution} at density {args.density:g}"
           + (f", at least {args.min_per_layer} per layer" if args.min_per_layer else ""))
-    rows.insert(-1, tuple("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
-                        for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    print(text_table(rows))
     return 0

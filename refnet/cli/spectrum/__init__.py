@@ -11,7 +11,7 @@ import sys
 import time
 
 from refnet._files import check_output_dir, remove_stale
-from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, given, model_options, require
+from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, given, model_options, require, text_table
 from refnet.cli.spectrum.figure import density_label, plot_study
 from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES,
                                        checkpoint_spectrum, spectrum_study, write_table)
@@ -86,10 +86,7 @@ def format_table(rows) -> str:
                       f"{r['frac_zero']:.4f}", _fmt(r["structural_rank"], "d"),
                       f"{r['rank_mean']:.2f}", _fmt(r["sv_max"], ".3g"), _fmt(r["cond"], ".3g"),
                       _fmt(r["cond_median"], ".3g"), _fmt(r["mean_sq_sv"], ".3g")))
-    widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
-                               for c, (cell, w) in enumerate(zip(line, widths))).rstrip()
-                     for line in lines)
+    return text_table(lines)
 
 
 def write_files(study, out) -> dict:
