@@ -1,8 +1,5 @@
 """``refnet train``: train one reference model on one dataset, optionally checkpointed.
 
-    refnet train --data mnist5k --model lenet300 --kind dctps --density 1e-3 \\
-        --distribution epl --optimizer adam --lr 1e-2 --epochs 10 --seed 0 --json
-
 A checkpoint (``--save``) holds the model's specification and supports, the parameters, the
 optimizer state, the step and the data split, so ``refnet train --resume FILE --epochs N``
 continues the same run exactly to N epochs in total.
@@ -160,14 +157,9 @@ def _fresh(args, split):
                   split.x_train, split.y_train)
     if args.method != "static":
         return METHODS[args.method](ctx)
-    extra = {}
-    if args.sparse_init is not None:
-        extra["sparse_init"] = args.sparse_init
-    if args.freeze_alpha:
-        extra["train_alpha"] = False
-    if args.offset != "dct":
-        extra["offset"] = args.offset
-    return build_initial(ctx, args.kind, args.distribution or "uniform", **extra)
+    return build_initial(ctx, args.kind, args.distribution or "uniform",
+                         sparse_init=args.sparse_init, train_alpha=not args.freeze_alpha,
+                         offset=args.offset)
 
 
 def _run_method(args, split, config):
@@ -181,13 +173,6 @@ def _run_method(args, split, config):
     run = run_method(key, args.model, args.density, args.seed, (split.x_train, split.y_train),
                      config, model_args=model_options(args), options=options, quiet=args.quiet)
     return run.net, run.params, run.history
-
-
-def _resumed_config(path, settings: dict, epochs: int) -> TrainConfig:
-    try:
-        return TrainConfig(**dict(settings, epochs=epochs))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: its train_config is invalid: {err}") from None
 
 
 def run_command(args) -> int:
@@ -217,19 +202,21 @@ def run_command(args) -> int:
             raise ValueError(f"--epochs {args.epochs} is below the {checkpoint.state.epoch} "
                              f"epochs {args.resume} has trained already: nothing to train")
         net = checkpoint_network(checkpoint, args.resume)
-        resume, params = checkpoint.state, None
+        resume, params, in_shape = checkpoint.state, None, net.input_shape
+        try:
+            config = TrainConfig(**dict(meta["train_config"], epochs=args.epochs))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{args.resume}: its train_config is invalid: {err}") from None
     else:
         data_meta = {"name": args.data, "split_seed": args.split_seed,
                      "val_size": args.val_size, "flatten": flat_input(args.model)}
+        config = TrainConfig(optimizer=args.optimizer, lr=args.lr,
+                             momentum=0.9 if args.momentum is None else args.momentum,
+                             weight_decay=args.weight_decay, epochs=args.epochs,
+                             batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
+        in_shape = blueprint_of(args.model, **model_options(args)).in_shape
     split = prepare(data_meta["name"], seed=data_meta["split_seed"],
                     val_size=data_meta["val_size"], flatten=data_meta["flatten"])
-    config = _resumed_config(args.resume, meta["train_config"], args.epochs) if args.resume else \
-        TrainConfig(optimizer=args.optimizer, lr=args.lr,
-                    momentum=0.9 if args.momentum is None else args.momentum,
-                    weight_decay=args.weight_decay, epochs=args.epochs,
-                    batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
-    in_shape = net.input_shape if args.resume else \
-        blueprint_of(args.model, **model_options(args)).in_shape
     if tuple(in_shape) != split.x_train.shape[1:]:
         raise ValueError(f"the model takes inputs of shape {tuple(in_shape)}, the data "
                          f"{data_meta['name']!r} has {split.x_train.shape[1:]}"
