@@ -321,14 +321,6 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
                          "; ".join(dict.fromkeys(notes)))
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
 def write_table(rows, path) -> None:
     """Write rows as CSV: a header of :data:`TABLE_FIELDS`, floats to 6 significant digits,
     an undefined statistic (None) as an empty cell."""
@@ -336,4 +328,5 @@ def write_table(rows, path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(TABLE_FIELDS)
         for row in rows:
-            writer.writerow([_cell(row[field]) for field in TABLE_FIELDS])
+            writer.writerow(["" if v is None else f"{v:.6g}" if isinstance(v, float) else v
+                             for v in (row[field] for field in TABLE_FIELDS)])
