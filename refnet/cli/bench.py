@@ -1,18 +1,9 @@
 """``refnet bench``: timings against baselines measured in the same run.
 
-Each benchmark first checks that the timed methods compute the same numbers (to 1e-10
-relative), then reports medians of interleaved repeats and ratios to a baseline timed in the
-same process: absolute times depend on the machine, ratios much less.
-
-* ``dctps`` (default, :func:`run_dctps`): one forward + VJP of a
-  :class:`~refnet.layers.DCTpSLinear` against the original implementation's method
-  (:class:`OriginalDCTplusLinear`) and a dense :class:`~refnet.layers.Linear`; the layer's two
-  transforms are also timed against the time that moving their data at this machine's memory
-  bandwidth would take.
-* ``offsets`` (:func:`run_offsets`): the same step for each fixed offset of
-  :mod:`refnet.ops.offsets`.
-* ``jacobian`` (:func:`benchmark_jacobian`): the batched Jacobian against loops of backward
-  passes.
+Each benchmark first checks that the timed methods compute the same numbers, then reports
+medians of interleaved repeats and ratios to a baseline timed in the same process (absolute
+times depend on the machine, ratios much less): ``dctps`` (:func:`run_dctps`), ``offsets``
+(:func:`run_offsets`), ``jacobian`` (:func:`benchmark_jacobian`).
 """
 from __future__ import annotations
 
@@ -496,18 +487,12 @@ def _loop_per_output(net, params, x) -> np.ndarray:
 
 def benchmark_jacobian(widths=(784,) + (256,) * 6 + (10,), n_inputs: int = 100,
                        repeats: int = 5, seed=0) -> dict:
-    """Time the exact Jacobian of a ReLU :func:`mlp` at ``n_inputs`` N(0, 1) inputs three
-    ways, forward pass included: ``batched`` (:func:`~refnet.jacobian.jacobian`, one VJP
-    call), ``loop_per_output`` (``m`` backward passes over the batch) and ``loop_per_row``
-    (``B * m`` at batch 1), after checking that the loops agree with it to 1e-12 (relative;
-    else RuntimeError).
-
-    The report has each method's median ``seconds`` and minor page faults
-    (``faults_per_call``) over ``repeats`` calls after a warm-up, ``speedup`` (time over the
-    batched time) and ``max_rel_diff`` per loop, the settings and the machine with its load
-    average at the end: a multi-threaded BLAS slows the batched call several-fold (6x on 2
-    cores) when another process holds a core, while batch-1 loops barely notice.
-    """
+    """Time the exact Jacobian of a ReLU :func:`mlp` at ``n_inputs`` N(0, 1) inputs, forward
+    pass included: ``batched`` (:func:`~refnet.jacobian.jacobian`, one VJP call) against
+    ``loop_per_output`` (``m`` backward passes) and ``loop_per_row`` (``B * m`` at batch 1),
+    once they agree to 1e-12 (else RuntimeError); medians of ``repeats`` calls after a warm-up,
+    minor page faults too.  The load average is reported: a multi-threaded BLAS slows the
+    batched call several-fold when another process holds a core, batch-1 loops barely."""
     n_inputs = check_positive_int("n_inputs", n_inputs, "benchmark_jacobian")
     repeats = check_positive_int("repeats", repeats, "benchmark_jacobian")
     rng = as_rng(seed)
