@@ -29,12 +29,6 @@ def run_gradcheck(seed: int = 0, specimens=None) -> list[GradCheckReport]:
     return reports
 
 
-def _is_input_row(param: str) -> bool:
-    """The checker's names for the input and the batched checks: ``x``, ``x0``, ``x*``,
-    ``y_dot``, ``x_bar+params_bar``.  Parameter paths (``"xform/W"``) are not."""
-    return re.fullmatch(r"x(\d+|\*)?|y_dot|x_bar\+params_bar", param) is not None
-
-
 def summarize(reports) -> list[dict]:
     """One row per (layer, parameter): the worst relative error over its checks.
 
@@ -45,7 +39,9 @@ def summarize(reports) -> list[dict]:
     rows: dict[tuple[str, str], dict] = {}
     for report in reports:
         for r in report.results:
-            key = (r.layer, "x" if _is_input_row(r.param) else r.param)
+            # the checker's names for the input and the batched checks, not parameter paths
+            x = re.fullmatch(r"x(\d+|\*)?|y_dot|x_bar\+params_bar", r.param)
+            key = (r.layer, "x" if x else r.param)
             row = rows.setdefault(key, {"layer": key[0], "param": key[1], "rel_error": 0.0,
                                         "passed": True, "checks": {}, "notes": []})
             row["rel_error"] = max(row["rel_error"], r.rel_error)

@@ -13,17 +13,7 @@ from refnet.cli import NATURAL, POSITIVE, model_options, text_table
 from refnet.models import MODELS, blueprint_of
 from refnet.supports import DISTRIBUTIONS, allocate
 
-__all__ = ["configure_parser", "run_command", "allocation_report"]
-
-
-def allocation_report(model: str, density: float, distribution: str = "uniform", *,
-                      min_per_layer: int = 0, **model_args) -> dict:
-    """The report of ``refnet sparsity --json``; ``model_args`` go to the model (``sizes``,
-    ``in_shape``, ``classes``, ...)."""
-    shapes = [(name, slot.shape) for name, slot in blueprint_of(model, **model_args).slots()]
-    allocation = allocate(shapes, density, distribution, min_per_layer=min_per_layer)
-    return {"total_size": allocation.total_size, "total_nnz": allocation.total_nnz,
-            "layers": [layer.to_dict() for layer in allocation.layers]}
+__all__ = ["configure_parser", "run_command"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +37,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     """Print the allocation as a table (or JSON with ``--json``); exit status."""
-    report = allocation_report(args.model, args.density, args.distribution,
-                               min_per_layer=args.min_per_layer, **model_options(args))
+    blueprint = blueprint_of(args.model, **model_options(args))
+    allocation = allocate([(name, slot.shape) for name, slot in blueprint.slots()],
+                          args.density, args.distribution, min_per_layer=args.min_per_layer)
+    report = {"total_size": allocation.total_size, "total_nnz": allocation.total_nnz,
+              "layers": [layer.to_dict() for layer in allocation.layers]}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
