@@ -49,7 +49,7 @@ def checked(convert, ok, expected: str):
     def parse(text):
         try:
             value = convert(text)
-        except ValueError:
+        except (ValueError, argparse.ArgumentTypeError):
             value = None
         if value is None or not ok(value):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")

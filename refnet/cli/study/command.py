@@ -27,21 +27,11 @@ __all__ = ["configure_parser", "run_command"]
 
 
 def _listed(parse, what):
-    """An argparse type: comma-separated values, each read by ``parse``; none, or one given
-    twice, is refused (a repeat would train the same runs twice)."""
-    def convert(text):
-        try:
-            values = tuple(parse(v.strip()) for v in text.split(",") if v.strip())
-        except (ValueError, argparse.ArgumentTypeError):
-            values = ()
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
-        twice = [v for i, v in enumerate(values) if v in values[:i]]
-        if twice:
-            raise argparse.ArgumentTypeError(f"{twice[0]!r} is given twice in {text!r} (the "
-                                             "same runs would be trained twice)")
-        return values
-    return convert
+    """An argparse type: comma-separated values, each read by ``parse``, none given twice (a
+    repeat would train the same runs twice)."""
+    return checked(lambda text: tuple(parse(v.strip()) for v in text.split(",") if v.strip()),
+                   lambda values: values and len(set(values)) == len(values),
+                   f"comma-separated {what}, each once")
 
 
 _scheduler = checked(str, lambda t: t and (not t.startswith("local:") or t[6:].isdecimal()
