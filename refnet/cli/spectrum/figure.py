@@ -39,7 +39,7 @@ def _column(row) -> str:
     return "dense" if row["kind"] == "dense" else density_label(row["density"])
 
 
-def plot_study(study, path, *, title: str | None = None) -> None:
+def plot_study(study, path) -> None:
     """Draw a :class:`~refnet.cli.spectrum.study.SpectrumStudy` into the file ``path``, its
     format from the suffix, on matplotlib's Agg canvas (never a screen).
 
@@ -48,7 +48,7 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     mirrored histogram whose width is the share of ALL values in each bin (a big zero atom
     looks thin, an all-zero spectrum is a cross at the bottom), ``frac_zero`` above it.
     Right (a density sweep): ``frac_zero`` against density per variant, with the structural
-    lower bound ``1 - rank_bound / min(m, n)``.  ``title`` defaults to the network and inputs.
+    lower bound ``1 - rank_bound / min(m, n)``.
     """
     # without pyplot: the caller's own matplotlib backend (a notebook's, say) is left alone
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -112,8 +112,7 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     ax.grid(axis="y", color="0.92")
     if sweep:
         _plot_zero_atom(ax_zero, rows, colours)
-    fig.suptitle(title or f"Input-output Jacobian spectra: {study.network}\n{study.inputs}",
-                 fontsize=9)
+    fig.suptitle(f"Input-output Jacobian spectra: {study.network}\n{study.inputs}", fontsize=9)
     fig.tight_layout()
     with atomic_output(path) as handle:   # the format from the name, as savefig(path) does
         fig.savefig(handle, format=os.path.splitext(os.fspath(path))[1][1:].lower() or "png",
