@@ -22,22 +22,18 @@ from refnet.data import prepare
 from refnet.models import MODELS, KINDS, blueprint_of, support_arrays, supports_of
 from refnet.ops.offsets import OFFSETS
 from refnet.cli.study.recipes import run_method
-from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
-from refnet.cli.study.methods import Context, build_initial, pruned
+from refnet.sparsity import DISTRIBUTIONS, iterative_snip
+from refnet.cli.study.methods import METHODS as STUDY_METHODS, Context, build_initial, pruned
 from refnet.cli.study.runner import flat_input, weight_density
 from refnet.train import (TrainConfig, TrainingDiverged, TrainState, checkpoint_network,
                           config_dict, evaluate, load_checkpoint, save_checkpoint, train)
 
 __all__ = ["configure_parser", "run_command", "METHODS"]
 
-#: ``--method``: how the trainable support is chosen before training.
-METHODS = {
-    "static": None,                       # the kind's own support (random, or dense)
-    "snip": pruned(snip),
-    "iterative-snip": pruned(iterative_snip, steps=10, num_batches=4),
-    "force": pruned(force, steps=10, num_batches=4),
-    "synflow": pruned(synflow, iterations=100),
-}
+#: ``--method``: how the trainable support is chosen before training ("static": the kind's
+#: own); the pruning at initialisation as the study prunes.
+METHODS = {"static": None, "iterative-snip": pruned(iterative_snip, steps=10, num_batches=4),
+           **{key: STUDY_METHODS[key].prepare for key in ("snip", "force", "synflow")}}
 #: the entries of a checkpoint's ``meta["data"]``: what :func:`refnet.data.prepare` takes
 DATA_KEYS = ("name", "split_seed", "val_size", "flatten")
 #: ``(--method, --kind)`` trained by :func:`refnet.cli.study.recipes.run_method` in its own loop.
