@@ -9,13 +9,12 @@ from ..supports import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,
 from .dense_gradient import dense_twin, dense_weight_gradients
 from .imp import (IMPResult, iterative_magnitude_pruning, magnitude_prune, magnitude_scores,
                   rounds_for)
-from .pruning import PruneResult, exponential_schedule, keep_top, mask_gradient
+from .pruning import (PruneResult, draw_batches, exponential_schedule, force, iterative_snip,
+                      keep_top, mask_gradient, snip, synflow, synflow_scores)
 from .rigl import (RigL, LayerUpdate, drop_fraction, remap_tree, remap_values, rigl_hook,
                    rigl_layer_update, train_rigl)
-from .snip import draw_batches, force, iterative_snip, snip
 from .subspace import (PROJECTIONS, SubspaceCache, SubspaceNetwork, matched_dim,
                        random_projection, weights_projection)
-from .synflow import synflow, synflow_scores
 
 __all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
            "distribution_weights", "target_nnz", "matrix_shape", "row_counts",
