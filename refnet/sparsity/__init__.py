@@ -6,13 +6,12 @@ from ..networks import replace_layers, sparse_layers
 from ..supports import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,
                         distribution_weights, matrix_shape, row_counts, sample_support,
                         sample_support_per_row, sample_supports, target_nnz)
-from .dense_gradient import dense_twin, dense_weight_gradients
 from .imp import (IMPResult, iterative_magnitude_pruning, magnitude_prune, magnitude_scores,
                   rounds_for)
 from .pruning import (PruneResult, draw_batches, exponential_schedule, force, iterative_snip,
                       keep_top, mask_gradient, snip, synflow, synflow_scores)
-from .rigl import (RigL, LayerUpdate, drop_fraction, remap_tree, remap_values, rigl_hook,
-                   rigl_layer_update, train_rigl)
+from .rigl import (RigL, LayerUpdate, dense_weight_gradients, drop_fraction, remap_values,
+                   rigl_layer_update)
 from .subspace import (PROJECTIONS, SubspaceCache, SubspaceNetwork, matched_dim,
                        random_projection, weights_projection)
 
@@ -21,9 +20,8 @@ __all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
            "sample_support", "sample_support_per_row", "sample_supports",
            "PruneResult", "exponential_schedule", "keep_top", "mask_gradient", "draw_batches",
            "snip", "iterative_snip", "force", "synflow", "synflow_scores",
-           "dense_twin", "dense_weight_gradients", "replace_layers", "sparse_layers", "RigL",
-           "LayerUpdate", "drop_fraction", "remap_tree", "remap_values", "rigl_hook",
-           "rigl_layer_update", "train_rigl",
+           "dense_weight_gradients", "replace_layers", "sparse_layers", "RigL",
+           "LayerUpdate", "drop_fraction", "remap_values", "rigl_layer_update",
            "IMPResult", "iterative_magnitude_pruning", "magnitude_prune", "magnitude_scores",
            "rounds_for",
            "PROJECTIONS", "SubspaceCache", "SubspaceNetwork", "matched_dim",
