@@ -44,9 +44,9 @@ DENSITY, LR, BATCH, TRAIN = 1e-3, 1e-3, 128, 3600
 
 def setup(kind: str, seed: int):
     """``(model, params, x, labels)``: LeNet-300-100 of ``kind`` and its training images."""
-    from refnet.data import load_mnist5k, train_test_split
+    from refnet.data import load_dataset, train_test_split
     from refnet.models import build_model
-    x, labels = load_mnist5k(flatten=True)
+    x, labels, _ = load_dataset("mnist5k", flatten=True)
     split = train_test_split(x, labels, 5000 - TRAIN, np.random.default_rng(seed))
     model = build_model("lenet300", kind=kind, density=DENSITY if kind == "dctps" else 1.0,
                         rng=seed)
