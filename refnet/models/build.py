@@ -18,10 +18,8 @@ from .._checks import as_rng
 from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model, as_supports
 from ..supports import DISTRIBUTIONS, allocate, check_density, sample_supports
-from .blueprint import KINDS, Blueprint, default_sparse_init, is_slot
-from .lenet import lenet5, lenet5_cifar
-from .mlp import lenet300, mlp
-from .resnet import resnet_small
+from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, default_sparse_init,
+                        lenet5, lenet5_cifar, lenet300, make_layer, mlp, resnet_small)
 
 __all__ = ["MODELS", "build_model", "rebuild", "blueprint_of", "offset_seeds"]
 
@@ -230,11 +228,11 @@ def _assemble(spec: dict, blueprint: Blueprint, supports) -> Model:
     seed = spec.get("offset_seed")
     slot_seeds = iter(offset_seeds(seed, len(blueprint.slots())) if seed is not None else ())
     for name, item, inputs in blueprint.nodes:
-        if is_slot(item):
+        if isinstance(item, (LinearWeight, ConvWeight)):
             extra = dict(offset=spec.get("offset", "dct"),
                          offset_seed=next(slot_seeds, None)) if kind == "dctps" else {}
-            item, scales[name] = item.make(
-                kind, support=None if supports is None else supports[name],
+            item, scales[name] = make_layer(
+                item, kind, support=None if supports is None else supports[name],
                 sparse_init=spec["sparse_init"], train_alpha=spec["train_alpha"], **extra)
         nodes.append((name, item, inputs))
     return Model(nodes, spec=spec, input_shape=blueprint.in_shape,

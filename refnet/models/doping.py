@@ -29,7 +29,7 @@ from ..layers import DopingLinear
 from ..layers.doping import compact_factors, kronecker_weights
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model
 from ..supports import DISTRIBUTIONS, allocate, check_layers, target_nnz
-from .blueprint import ConvWeight, is_slot
+from .blueprint import ConvWeight, LinearWeight
 from .build import blueprint_of
 
 __all__ = ["DopingLayerPlan", "DopingPlan", "doping_plan", "doping_weights", "build_doping"]
@@ -187,7 +187,7 @@ def build_doping(name: str, *, density: float, rng, distribution: str = "uniform
     rng = as_rng(rng)
     nodes = []
     for node_name, item, inputs in blueprint.nodes:
-        if is_slot(item):
+        if isinstance(item, LinearWeight):
             layer_plan = by_name[node_name]
             item = DopingLinear(item.n_in, item.n_out, factors=layer_plan.factors,
                                 nnz=layer_plan.nnz, rng=rng, bias=item.bias)
