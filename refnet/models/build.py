@@ -24,13 +24,8 @@ from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, default_spar
 __all__ = ["MODELS", "build_model", "rebuild", "blueprint_of", "offset_seeds"]
 
 #: Model name -> the function that returns its blueprint.
-MODELS = {
-    "mlp": mlp,
-    "lenet300": lenet300,
-    "lenet5": lenet5,
-    "lenet5-cifar": lenet5_cifar,
-    "resnet-small": resnet_small,
-}
+MODELS = {"mlp": mlp, "lenet300": lenet300, "lenet5": lenet5, "lenet5-cifar": lenet5_cifar,
+          "resnet-small": resnet_small}
 
 
 def blueprint_of(name: str, **model_args) -> Blueprint:
@@ -77,49 +72,32 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
                 train_alpha: bool = True, min_per_layer: int = 0, in_shape=None,
                 offset: str = "dct", offset_seed: int | None = None,
                 **model_args) -> Model:
-    """Build a reference model as a dense, sparse or DCTpS network.
+    """Build reference model ``name`` (one of :data:`MODELS`, with ``**model_args``, such
+    as ``sizes`` for "mlp") as a dense, sparse or DCTpS network.
 
-    Parameters
-    ----------
-    name : str
-        One of :data:`MODELS`; ``**model_args`` are its arguments (``sizes`` for "mlp").
-    kind : {"dense", "sparse", "dctps"}
-        Every prunable weight becomes a Linear/Conv2d, a SparseLinear/SparseConv2d
-        or a DCTpSLinear/DCTpSConv2d.
-    density, distribution, min_per_layer
-        Exactly ``round(density * total)`` trained entries of ``S`` (halves up),
-        shared by :func:`refnet.supports.allocate`.
-    rng : numpy.random.Generator or int
-        Draws the supports (sparse and DCTpS); ``model.init(rng)`` draws the parameters.
-    sparse_init : str, optional
-        Initialiser of ``S``; default :func:`~refnet.models.blueprint.default_sparse_init`.
-    train_alpha : bool
-        DCTpS: train ``alpha`` or freeze it.
-    offset : str
-        DCTpS: the fixed offset ``O`` of ``alpha * O + S`` (:data:`refnet.ops.OFFSETS`);
-        "none" gives bitwise the ``kind="sparse"`` network.
-    offset_seed : int, optional
-        A random offset's seed: slot ``i`` draws from ``offset_seeds(offset_seed,
-        slots)[i]``.  Default ``int(rng.integers(2**63))``, drawn AFTER the
-        supports so they do not depend on the offset.
-    in_shape : tuple of int, optional
-        Per-example input shape; default the model's.
+    ``kind`` makes every prunable weight a Linear/Conv2d, a SparseLinear/SparseConv2d or
+    a DCTpSLinear/DCTpSConv2d, with exactly ``round(density * total)`` trained entries
+    of ``S`` (halves up) shared by :func:`refnet.supports.allocate` (``distribution``,
+    ``min_per_layer``); ``rng`` draws the supports, ``model.init(rng)`` the parameters.
+    ``sparse_init`` is the initialiser of ``S`` (default
+    :func:`~refnet.models.blueprint.default_sparse_init`).  For DCTpS, ``train_alpha``
+    trains or freezes ``alpha`` and ``offset`` is the fixed ``O`` of ``alpha * O + S``
+    (:data:`refnet.ops.OFFSETS`; "none" gives bitwise the ``kind="sparse"`` network); a
+    random offset of slot ``i`` draws from ``offset_seeds(offset_seed, slots)[i]``,
+    ``offset_seed`` by default ``int(rng.integers(2**63))`` drawn AFTER the supports so
+    they do not depend on the offset.  ``in_shape`` is the per-example input shape
+    (default the model's).  The Model's ``spec`` is JSON-able::
 
-    Returns
-    -------
-    Model
-        With ``model.spec``, a JSON-able dict::
+        {"format": "refnet-model", "version": 1,
+         "name": str, "args": {...},            # the model's resolved arguments
+         "kind": str, "density": float, "distribution": str or None,
+         "min_per_layer": int, "sparse_init": str or None, "train_alpha": bool,
+         "support": "dense" | "random",       # how the supports were chosen
+         "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
+         "offset": str, "offset_seed": int or None}      # these two for DCTpS only
 
-            {"format": "refnet-model", "version": 1,
-             "name": str, "args": {...},            # the model's resolved arguments
-             "kind": str, "density": float, "distribution": str or None,
-             "min_per_layer": int, "sparse_init": str or None, "train_alpha": bool,
-             "support": "dense" | "random",       # how the supports were chosen
-             "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
-             "offset": str, "offset_seed": int or None}      # these two for DCTpS only
-
-        (No "offset" means the DCT.)  Pruned and rewired networks record their
-        method in "support" ("snip", "force", "rigl", ...).
+    (No "offset" means the DCT.)  Pruned and rewired networks record their
+    method in "support" ("snip", "force", "rigl", ...).
 
     Examples
     --------
