@@ -21,7 +21,7 @@ from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, fixup_scale,
 from .build import MODELS, blueprint_of, build_model, offset_seeds, rebuild
 from .doping import DopingPlan, build_doping, doping_plan, doping_weights
 from .points import check_point, relu_margin
-from .structural import structural_supports
+from ..spectra.structural import structural_supports
 from ..networks import (Model, as_supports, density_of, prunable_layers, prunable_weights,
                         support_arrays, supports_of, to_sparse, weight_shape)
 

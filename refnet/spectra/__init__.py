@@ -25,7 +25,7 @@ from .stats import (SVDS_MIN_RELATIVE, ExtremeSingularValues, SpectrumStats,
 from .ntk import (AFFINE_LAYERS, KernelSpectrum, TangentKernel, kernel_spectrum, parameter_jvp,
                   tangent_kernel)
 from .structural import (StructuralRank, dense_support, identity_support, structural_rank,
-                         support_pattern)
+                         structural_supports, support_pattern)
 from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moments,
                      fuss_catalan_pdf, gaussian_product_moments, marchenko_pastur_cdf,
                      marchenko_pastur_edges, marchenko_pastur_finite_second_moment,
@@ -39,6 +39,7 @@ __all__ = [
     "singular_values", "zero_tolerance", "SpectrumStats", "spectrum_stats",
     "pooled_spectrum_stats", "pooled_nonzero",
     "StructuralRank", "structural_rank", "support_pattern", "dense_support", "identity_support",
+    "structural_supports",
     "marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_cdf",
     "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
     "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf", "fuss_catalan_curve",
