@@ -73,6 +73,10 @@ class Model(Graph):
     def name(self) -> str:
         return self._spec.get("name", "")
 
+    @property
+    def kind(self) -> str:
+        return self._spec.get("kind", "")
+
     def init(self, rng):
         """Every node's initialiser, then :attr:`init_scales`."""
         params = super().init(as_rng(rng))
@@ -82,8 +86,8 @@ class Model(Graph):
         return params
 
     def __repr__(self):
-        return (f"Model({self.name!r}, kind={self._spec.get('kind', '')!r}, "
-                f"density={self._spec.get('density')!r})\n{self.summary()}")
+        return (f"Model({self.name!r}, kind={self.kind!r}, density={self._spec.get('density')!r}"
+                f")\n{self.summary()}")
 
 
 # -- walking and replacing ---------------------------------------------------------------
