@@ -22,7 +22,7 @@ and the plan; :func:`refnet.models.rebuild` does not rebuild it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .._checks import as_rng
 from ..layers import DopingLinear
@@ -35,13 +35,9 @@ from .build import blueprint_of
 __all__ = ["DopingLayerPlan", "DopingPlan", "doping_plan", "doping_weights", "build_doping"]
 
 
-@dataclass(frozen=True)
-class DopingLayerPlan:
-    """How one ``(m, n)`` weight becomes ``A kron B + S``.
-
-    ``factors = ((n1, n2), (m1, m2))``: ``A`` is ``(m1, n1)``, ``B`` is
-    ``(m2, n2)``; ``nnz`` entries of ``S``.
-    """
+class DopingLayerPlan(NamedTuple):
+    """How one ``(m, n)`` weight becomes ``A kron B + S``: ``factors = ((n1, n2), (m1,
+    m2))``, ``A`` is ``(m1, n1)``, ``B`` is ``(m2, n2)``; ``nnz`` entries of ``S``."""
 
     name: str
     shape: tuple
@@ -63,8 +59,7 @@ class DopingLayerPlan:
         return f"{self.name} A {m1}x{n1}, B {m2}x{n2}, S {self.nnz}"
 
 
-@dataclass(frozen=True)
-class DopingPlan:
+class DopingPlan(NamedTuple):
     """The Doping network of a density: ``N = total_size``, ``T = budget``, one plan per layer."""
 
     density: float
