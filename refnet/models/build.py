@@ -1,9 +1,8 @@
 """The one entry point: ``build_model(name, ...)``, and ``rebuild(spec, supports)``.
 
-``build_model`` takes the model's blueprint, turns the global density into
-exact nnz per slot (:func:`refnet.supports.allocate`), draws each slot's
-positions (:func:`refnet.supports.sample_supports`) and makes every slot its
-layer; the ``spec`` records all of it but the positions, which ``rebuild``
+``build_model`` turns the global density into exact nnz per weight slot
+(:func:`refnet.supports.allocate`), draws their positions and makes every slot
+its layer; the ``spec`` records all of it but the positions, which ``rebuild``
 takes back: the same network, bitwise.
 """
 from __future__ import annotations
