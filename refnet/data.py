@@ -32,9 +32,9 @@ import numpy as np
 from ._checks import as_rng, check_positive_int
 
 __all__ = ["DATASETS", "DATA_ENV", "FASHION_MNIST_ENV", "FASHION_MNIST_DIR",
-           "DatasetInfo", "Dataset", "TrainTest", "Standardizer", "SplitInfo", "Split",
-           "data_dir", "fashion_mnist_dir", "load_dataset", "split_indices", "train_test_split",
-           "fit_standardizer", "DEFAULT_TEST_SIZE", "prepare", "batches"]
+           "DatasetInfo", "Dataset", "Standardizer", "SplitInfo", "Split", "data_dir",
+           "fashion_mnist_dir", "load_dataset", "split_indices", "fit_standardizer",
+           "DEFAULT_TEST_SIZE", "prepare", "batches"]
 
 DATASETS = ("digits", "mnist5k", "fashion-mnist")
 DATA_ENV = "REFNET_DATA"
@@ -231,15 +231,6 @@ def load_dataset(name: str, *, flatten: bool = False) -> Dataset:
 
 # -- splits ------------------------------------------------------------------------
 
-class TrainTest(NamedTuple):
-    """The result of :func:`train_test_split`."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
 def _count(name: str, size, n: int, *, allow_zero: bool) -> int:
     """``size`` as a number of rows out of ``n``: an int, or a fraction in (0, 1) rounded."""
     if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Real):
@@ -301,21 +292,6 @@ def split_indices(y, test_size, rng, *, stratify: bool = True) -> tuple[np.ndarr
         test_parts.append(members[:k_c])
         train_parts.append(members[k_c:])
     return rng.permutation(np.concatenate(train_parts)), rng.permutation(np.concatenate(test_parts))
-
-
-def _check_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
-        raise ValueError(f"x and y must have the same number of rows, got x {x.shape} and "
-                         f"y {y.shape}")
-    return x, y
-
-
-def train_test_split(x, y, test_size, rng, *, stratify: bool = True) -> TrainTest:
-    """``(x_train, y_train, x_test, y_test)``: the rows of :func:`split_indices`, new arrays."""
-    x, y = _check_xy(x, y)
-    train, test = split_indices(y, test_size, rng, stratify=stratify)
-    return TrainTest(x[train], y[train], x[test], y[test])
 
 
 # -- standardisation ------------------------------------------------------------------
@@ -459,7 +435,10 @@ def batches(x, y, batch_size: int, rng) -> Iterator[tuple[np.ndarray, np.ndarray
     >>> [len(yb) for _, yb in batches(x, y, 2, np.random.default_rng(0))]
     [2, 2, 1]
     """
-    x, y = _check_xy(x, y)
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
+        raise ValueError(f"x and y must have the same number of rows, got x {x.shape} and "
+                         f"y {y.shape}")
     batch_size = check_positive_int("batch_size", batch_size, "batches")
     order = as_rng(rng).permutation(len(y))
     chunks = (order[start:start + batch_size] for start in range(0, len(order), batch_size))

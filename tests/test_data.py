@@ -305,20 +305,6 @@ def test_split_rejects_bad_labels_and_rng():
         data.split_indices(np.arange(10), 2, rng=None)
 
 
-def test_train_test_split_keeps_pairs_and_inputs():
-    x = np.arange(40.0).reshape(20, 2)
-    y = np.arange(20) % 4
-    x0, y0 = x.copy(), y.copy()
-    parts = data.train_test_split(x, y, 0.25, rng=3)
-    assert parts.x_train.shape == (15, 2) and parts.x_test.shape == (5, 2)
-    for xs, ys in ((parts.x_train, parts.y_train), (parts.x_test, parts.y_test)):
-        np.testing.assert_array_equal(xs[:, 0] / 2 % 4, ys)   # row i of x has label i % 4
-    np.testing.assert_array_equal(x, x0)
-    np.testing.assert_array_equal(y, y0)
-    with pytest.raises(ValueError, match="same number of rows"):
-        data.train_test_split(x, y[:-1], 0.25, rng=3)
-
-
 # -- standardisation ----------------------------------------------------------------
 
 def test_standardizer_global_and_per_feature():
