@@ -18,7 +18,7 @@ name              input        layers                                          p
 """
 from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, fixup_scale, lenet5,
                         lenet5_cifar, lenet300, mlp, resnet_small)
-from .build import MODELS, blueprint_of, build_model, offset_seeds, rebuild
+from .build import MODELS, blueprint_of, build_model, rebuild
 from .doping import DopingPlan, build_doping, doping_plan, doping_weights
 from .points import check_point, relu_margin
 from ..spectra.structural import structural_supports
@@ -26,7 +26,7 @@ from ..networks import (Model, as_supports, density_of, prunable_layers, prunabl
                         support_arrays, supports_of, to_sparse, weight_shape)
 
 __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight",
-           "build_model", "rebuild", "blueprint_of", "offset_seeds", "to_sparse",
+           "build_model", "rebuild", "blueprint_of", "to_sparse",
            "prunable_weights", "prunable_layers", "weight_shape", "supports_of",
            "support_arrays", "as_supports", "density_of", "structural_supports", "check_point",
            "relu_margin", "mlp", "lenet300", "lenet5", "lenet5_cifar", "resnet_small",

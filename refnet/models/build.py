@@ -20,7 +20,7 @@ from ..supports import DISTRIBUTIONS, allocate, check_density, sample_supports
 from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, default_sparse_init,
                         lenet5, lenet5_cifar, lenet300, make_layer, mlp, resnet_small)
 
-__all__ = ["MODELS", "build_model", "rebuild", "blueprint_of", "offset_seeds"]
+__all__ = ["MODELS", "build_model", "rebuild", "blueprint_of"]
 
 #: Model name -> the function that returns its blueprint.
 MODELS = {"mlp": mlp, "lenet300": lenet300, "lenet5": lenet5, "lenet5-cifar": lenet5_cifar,
@@ -42,12 +42,6 @@ def blueprint_of(name: str, **model_args) -> Blueprint:
     if missing:
         raise TypeError(f"model {name!r} needs argument(s) {missing}")
     return fn(**model_args)
-
-
-def offset_seeds(offset_seed: int, count: int) -> list:
-    """Slot i's offset generator: ``default_rng(SeedSequence(offset_seed).spawn(count)[i])``."""
-    return [np.random.default_rng(child)
-            for child in np.random.SeedSequence(offset_seed).spawn(count)]
 
 
 def _check_offset(kind, offset, offset_seed, owner):
@@ -82,10 +76,10 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     :func:`~refnet.models.blueprint.default_sparse_init`).  For DCTpS, ``train_alpha``
     trains or freezes ``alpha`` and ``offset`` is the fixed ``O`` of ``alpha * O + S``
     (:data:`refnet.ops.OFFSETS`; "none" gives bitwise the ``kind="sparse"`` network); a
-    random offset of slot ``i`` draws from ``offset_seeds(offset_seed, slots)[i]``,
-    ``offset_seed`` by default ``int(rng.integers(2**63))`` drawn AFTER the supports so
-    they do not depend on the offset.  ``in_shape`` is the per-example input shape
-    (default the model's).  The Model's ``spec`` is JSON-able::
+    random offset of slot ``i`` draws from ``default_rng(SeedSequence(offset_seed)
+    .spawn(slots)[i])``, ``offset_seed`` by default ``int(rng.integers(2**63))`` drawn
+    AFTER the supports so they do not depend on the offset.  ``in_shape`` is the
+    per-example input shape (default the model's).  The Model's ``spec`` is JSON-able::
 
         {"format": "refnet-model", "version": 1,
          "name": str, "args": {...},            # the model's resolved arguments
@@ -203,7 +197,8 @@ def _assemble(spec: dict, blueprint: Blueprint, supports) -> Model:
     """The Model of a blueprint: every slot made as ``spec['kind']`` with its support."""
     kind, nodes, scales = spec["kind"], [], {}
     seed = spec.get("offset_seed")
-    slot_seeds = iter(offset_seeds(seed, len(blueprint.slots())) if seed is not None else ())
+    slot_seeds = iter([] if seed is None else map(
+        np.random.default_rng, np.random.SeedSequence(seed).spawn(len(blueprint.slots()))))
     for name, item, inputs in blueprint.nodes:
         if isinstance(item, (LinearWeight, ConvWeight)):
             extra = dict(offset=spec.get("offset", "dct"),
