@@ -1,11 +1,9 @@
 """One registry of layer specimens: the test suite and ``refnet gradcheck`` both read it.
 
 A :class:`Specimen` builds small instances of one public layer class with
-``build(draw)``, where ``draw(label, choices)`` returns one of ``choices`` for each size
-and option.  The tests back ``draw`` with hypothesis, which explores and shrinks the
-choices; ``refnet gradcheck`` with :func:`fixed`, once per entry of the specimen's
-``examples`` (named values; an unnamed label takes its first choice).  Every public
-layer class needs a specimen: a test fails for one without.
+``build(draw)``, ``draw(label, choices)`` returning one of ``choices`` for each size
+and option: hypothesis in the tests, :func:`fixed` in ``refnet gradcheck``.  Every
+public layer class needs a specimen: a test fails for one without.
 
 Examples
 --------
@@ -50,8 +48,9 @@ class Specimen(NamedTuple):
 
     ``build(draw) -> (layer, in_shape)`` (per example; a tuple of them for a
     merge layer); ``examples`` are ``refnet gradcheck``'s instances, name ->
-    the values :func:`fixed` draws; ``point(layer, in_shape, batch, rng) ->
-    (x, params)``; ``tol`` overrides :data:`refnet.testing.TOLERANCES`.
+    the values :func:`fixed` draws (an unnamed label takes its first choice);
+    ``point(layer, in_shape, batch, rng) -> (x, params)``; ``tol`` overrides
+    :data:`refnet.testing.TOLERANCES`.
     """
 
     name: str

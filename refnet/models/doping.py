@@ -22,26 +22,22 @@ and the plan; :func:`refnet.models.rebuild` does not rebuild it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .._checks import as_rng
 from ..layers import DopingLinear
 from ..layers.doping import compact_factors, kronecker_weights
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model
 from ..supports import DISTRIBUTIONS, allocate, check_layers, target_nnz
-from .blueprint import ConvWeight, is_slot
+from .blueprint import ConvWeight, LinearWeight
 from .build import blueprint_of
 
 __all__ = ["DopingLayerPlan", "DopingPlan", "doping_plan", "doping_weights", "build_doping"]
 
 
-@dataclass(frozen=True)
-class DopingLayerPlan:
-    """How one ``(m, n)`` weight becomes ``A kron B + S``.
-
-    ``factors = ((n1, n2), (m1, m2))``: ``A`` is ``(m1, n1)``, ``B`` is
-    ``(m2, n2)``; ``nnz`` entries of ``S``.
-    """
+class DopingLayerPlan(NamedTuple):
+    """How one ``(m, n)`` weight becomes ``A kron B + S``: ``factors = ((n1, n2), (m1,
+    m2))``, ``A`` is ``(m1, n1)``, ``B`` is ``(m2, n2)``; ``nnz`` entries of ``S``."""
 
     name: str
     shape: tuple
@@ -63,8 +59,7 @@ class DopingLayerPlan:
         return f"{self.name} A {m1}x{n1}, B {m2}x{n2}, S {self.nnz}"
 
 
-@dataclass(frozen=True)
-class DopingPlan:
+class DopingPlan(NamedTuple):
     """The Doping network of a density: ``N = total_size``, ``T = budget``, one plan per layer."""
 
     density: float
@@ -187,7 +182,7 @@ def build_doping(name: str, *, density: float, rng, distribution: str = "uniform
     rng = as_rng(rng)
     nodes = []
     for node_name, item, inputs in blueprint.nodes:
-        if is_slot(item):
+        if isinstance(item, LinearWeight):
             layer_plan = by_name[node_name]
             item = DopingLinear(item.n_in, item.n_out, factors=layer_plan.factors,
                                 nnz=layer_plan.nnz, rng=rng, bias=item.bias)
