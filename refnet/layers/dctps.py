@@ -6,13 +6,11 @@ is sparse on a fixed support.  A layer that acts like a dense ``m x n`` matrix t
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .._checks import check_pair, check_positive_int
 from ..ops import fast
-from ..ops.offsets import RANDOM_OFFSETS, check_offset_name, make_offset
+from ..ops.dct import TruncatedDCT
 from ..ops.operator import FixedOperator
 from .sparse import SparseConv2d, SparseLinear
 
@@ -35,11 +33,9 @@ class DCTpSLinear(SparseLinear):
         Initial value of the 0-d parameter ``"alpha"``, or with ``train_alpha=False``
         its fixed value (a layer attribute).
     train_alpha : bool, default True
-    offset : str or FixedOperator, default "dct"
-        The fixed operator in place of ``D``, one of :data:`refnet.ops.offsets.OFFSETS`
-        ("none": no offset, no ``alpha``) or a FixedOperator of shape ``(m, n)``.
-    offset_seed : int or numpy.random.Generator, optional
-        Draws a random offset; required for those, refused for the others.
+    offset : "dct", "none" or FixedOperator, default "dct"
+        The fixed operator ``D``: the DCT, none (no ``alpha`` either: a sparse layer), or
+        any operator of shape ``(m, n)`` (:func:`refnet.offsets.make_offset` builds others).
 
     Notes
     -----
@@ -86,13 +82,13 @@ class DCTpSLinear(SparseLinear):
     def __init__(self, n_in: int, n_out: int, *, nnz: int | None = None,
                  density: float | None = None, support=None, rng=None, bias: bool = True,
                  init: str | None = None, alpha: float = 1.0, train_alpha: bool = True,
-                 offset="dct", offset_seed=None):
+                 offset="dct"):
         owner = type(self).__name__
-        operator = _offset(offset, offset_seed, check_positive_int("n_in", n_in, owner),
+        operator = _offset(offset, check_positive_int("n_in", n_in, owner),
                            check_positive_int("n_out", n_out, owner), owner)
         super().__init__(n_in, n_out, nnz=nnz, density=density, support=support, rng=rng,
                          bias=bias, init=_default_init(init, operator))
-        _setup_offset(self, operator, offset, offset_seed, alpha, train_alpha)
+        _setup_offset(self, operator, alpha, train_alpha)
 
     def _rows(self, params, x2, with_bias):
         """``y2 = alpha * D(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
@@ -165,44 +161,36 @@ class DCTpSConv2d(SparseConv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride: int = 1,
                  padding: int = 0, *, nnz: int | None = None, density: float | None = None,
                  support=None, rng=None, bias: bool = True, init: str | None = None,
-                 alpha: float = 1.0, train_alpha: bool = True, offset="dct", offset_seed=None):
+                 alpha: float = 1.0, train_alpha: bool = True, offset="dct"):
         owner = type(self).__name__
         cin = check_positive_int("in_channels", in_channels, owner)
         kh, kw = check_pair("kernel_size", kernel_size, owner)
-        operator = _offset(offset, offset_seed, kh * kw * cin,
+        operator = _offset(offset, kh * kw * cin,
                            check_positive_int("out_channels", out_channels, owner), owner)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, nnz=nnz,
                          density=density, support=support, rng=rng, bias=bias,
                          init=_default_init(init, operator))
-        _setup_offset(self, operator, offset, offset_seed, alpha, train_alpha)
+        _setup_offset(self, operator, alpha, train_alpha)
 
 
-def _offset(offset, offset_seed, n_in, n_out, owner):
-    """The operator (or None) for ``offset`` and ``offset_seed``, checked."""
+def _offset(offset, n_in, n_out, owner):
+    """The operator ``D`` (None for "none") that ``offset`` names or is, checked."""
     if isinstance(offset, FixedOperator):
-        if offset_seed is not None:
-            raise ValueError(f"{owner}: offset_seed draws a named random offset; an offset "
-                             f"given as an operator takes none, got {offset_seed!r}")
+        if offset.shape != (n_out, n_in):
+            raise ValueError(f"{owner}: offset has shape {offset.shape}, expected "
+                             f"{(n_out, n_in)}")
         return offset
-    check_offset_name(offset, owner)
-    if offset in RANDOM_OFFSETS and offset_seed is None:
-        raise TypeError(f"{owner}: the {offset!r} offset is random and needs offset_seed= (an "
-                        f"int or a numpy.random.Generator)")
-    if offset not in RANDOM_OFFSETS and offset_seed is not None:
-        raise ValueError(f"{owner}: the {offset!r} offset is not random, so offset_seed must "
-                         f"be None, got {offset_seed!r}")
-    if offset_seed is not None and (isinstance(offset_seed, bool) or not isinstance(
-            offset_seed, (numbers.Integral, np.random.Generator))):
-        raise TypeError(f"{owner}: offset_seed must be an int or a numpy.random.Generator, "
-                        f"got {offset_seed!r}")
-    return make_offset(offset, n_in, n_out, offset_seed)
+    if isinstance(offset, str) and offset in ("dct", "none"):
+        return TruncatedDCT(n_in, n_out) if offset == "dct" else None
+    raise ValueError(f"{owner}: offset must be 'dct', 'none' or a FixedOperator (build the "
+                     f"others with refnet.offsets.make_offset), got {offset!r}")
 
 
 def _default_init(init, operator):
     return init if init is not None else "zeros" if operator is not None else "kaiming-dense"
 
 
-def _setup_offset(layer, operator, offset, seed, alpha, train_alpha):
+def _setup_offset(layer, operator, alpha, train_alpha):
     """Set the offset attributes; without an offset, ``alpha`` arguments are refused."""
     owner = type(layer).__name__
     if operator is None:
@@ -211,11 +199,7 @@ def _setup_offset(layer, operator, offset, seed, alpha, train_alpha):
                              f"train_alpha at their defaults, got alpha={alpha!r}, "
                              f"train_alpha={train_alpha!r}")
     else:
-        if operator.shape != layer.shape:
-            raise ValueError(f"{owner}: offset has shape {operator.shape}, expected "
-                             f"{layer.shape}")
         if isinstance(alpha, bool) or not np.isscalar(alpha) or not np.isfinite(alpha):
             raise ValueError(f"{owner}: alpha must be a finite number, got {alpha!r}")
         layer.offset, layer.alpha, layer.train_alpha = operator, float(alpha), bool(train_alpha)
-    layer.offset_name = operator.name if isinstance(offset, FixedOperator) else offset
-    layer.offset_seed = seed
+    layer.offset_name = "none" if operator is None else operator.name

@@ -88,7 +88,7 @@ class SparseLinear(Layer):
     is_linear = True
     can_skip_input = True
     offset = None               # DCTpS layers add alpha * offset
-    offset_name, offset_seed, alpha, train_alpha = "none", None, None, False
+    offset_name, alpha, train_alpha = "none", None, False
     _repr_fields = ("n_in", "n_out", "nnz", "bias", "init_name")
 
     def __init__(self, n_in: int, n_out: int, *, nnz: int | None = None,
@@ -283,7 +283,7 @@ class SparseConv2d(Layer):
 
     is_linear = True
     offset = None
-    offset_name, offset_seed, alpha, train_alpha = "none", None, None, False
+    offset_name, alpha, train_alpha = "none", None, False
     _repr_fields = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "nnz",
                     "bias", "init_name")
 

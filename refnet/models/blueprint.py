@@ -30,6 +30,7 @@ from .._checks import check_pair, check_positive_int
 from ..core.layer import Layer
 from ..layers import Conv2d, DCTpSConv2d, DCTpSLinear, Linear, SparseConv2d, SparseLinear
 from ..layers.sparse import SPARSE_INITS
+from ..offsets import make_offset
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init"]
 
@@ -90,8 +91,9 @@ class _Slot:
         if offset == "none":
             return self._sparse(True, support=support, init=init, offset="none"), post
         return self._sparse(True, support=support, init=init, alpha=scale,
-                            train_alpha=bool(train_alpha), offset=offset,
-                            offset_seed=offset_seed), post
+                            train_alpha=bool(train_alpha), offset=make_offset(
+                                offset, math.prod(self.shape[1:]), self.shape[0],
+                                offset_seed)), post
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from .._checks import as_rng
-from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
+from ..offsets import OFFSETS, RANDOM_OFFSETS
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model, as_supports
 from ..supports import DISTRIBUTIONS, allocate, check_density, sample_supports
 from .blueprint import KINDS, Blueprint, default_sparse_init, is_slot
@@ -98,7 +98,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     train_alpha : bool
         DCTpS: train ``alpha`` or freeze it.
     offset : str
-        DCTpS: the fixed offset ``O`` of ``alpha * O + S`` (:data:`refnet.ops.OFFSETS`);
+        DCTpS: the fixed offset ``O`` of ``alpha * O + S`` (:data:`refnet.offsets.OFFSETS`);
         "none" gives bitwise the ``kind="sparse"`` network.
     offset_seed : int, optional
         A random offset's seed: slot ``i`` draws from ``offset_seeds(offset_seed,
