@@ -22,9 +22,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .core import Graph, Sequential
-from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, DopingLinear,
-                     Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
-                     SparseLinear, Tanh)
+from .doping import DopingLinear
+from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
+                     Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear,
+                     Tanh)
 from .models import Model, build_model, check_point
 from .offsets import RANDOM_OFFSETS, make_offset
 from .sparsity import DISTRIBUTIONS, SubspaceNetwork

@@ -66,9 +66,10 @@ from torch.func import jacrev, jvp, vjp, vmap  # noqa: E402
 
 from refnet import Graph, Sequential  # noqa: E402
 from refnet.core.tree import tree_leaves  # noqa: E402
+from refnet.doping import DopingLinear  # noqa: E402
 from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear,  # noqa: E402
-                           DopingLinear, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU,
-                           SparseConv2d, SparseLinear, Tanh)
+                           Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
+                           SparseLinear, Tanh)
 from refnet.losses import softmax_cross_entropy  # noqa: E402
 from refnet.models import Model  # noqa: E402
 from refnet.offsets import make_offset  # noqa: E402

@@ -190,7 +190,8 @@ def test_with_support_builds_a_new_layer():
 def test_vjp_of_a_float32_or_integer_input():
     """Data often comes as float32 (or integers); the parameter cotangents are then those
     of the same input in float64 (they used to fail in the gather of S's cotangent)."""
-    from refnet.layers import DCTpSConv2d, DopingLinear
+    from refnet.doping import DopingLinear
+    from refnet.layers import DCTpSConv2d
     rng = np.random.default_rng(0)
     cases = [(SparseLinear(5, 4, nnz=7, rng=0), (3, 5)),
              (DCTpSLinear(5, 4, nnz=7, rng=0), (3, 5)),

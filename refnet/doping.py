@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_input, as_rng, check_positive_int, check_shape
-from ..core.layer import Layer, fold_lead, lead_shape
-from .sparse import SparseLinear, make_support
+from ._checks import as_input, as_rng, check_positive_int, check_shape
+from .core.layer import Layer, fold_lead, lead_shape
+from .layers.sparse import SparseLinear, make_support
 
 __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_factorizations",
            "compact_factors", "kronecker_weights"]
