@@ -11,7 +11,7 @@ from .._checks import as_input, as_rng, check_pair, check_positive_int
 from ..core.layer import Layer, fold_lead, lead_shape
 from ..ops import fast
 from ..ops.csr import CSRSupport, nnz_from_density
-from ..ops.im2col import col2im, conv_output_size, im2col
+from ..ops.im2col import col2im, conv_output_shape, im2col
 
 __all__ = ["SparseLinear", "SparseConv2d", "SparseLinearCache", "SparseConv2dCache",
            "SPARSE_INITS", "make_support"]
@@ -281,16 +281,9 @@ class SparseConv2d(Layer):
                                           self.in_channels).transpose(0, 3, 1, 2)
 
     def output_shape(self, in_shape):
-        in_shape = tuple(in_shape)
-        if len(in_shape) != 3 or in_shape[0] != self.in_channels:
-            raise ValueError(f"{type(self).__name__}: input shape {in_shape}, expected "
-                             f"({self.in_channels}, H, W)")
-        try:
-            return (self.out_channels,) + tuple(
-                conv_output_size(s, k, self.stride, self.padding)
-                for s, k in zip(in_shape[1:], self.kernel_size))
-        except ValueError as err:
-            raise ValueError(f"{type(self).__name__}: input shape {in_shape}: {err}") from None
+        return (self.out_channels,) + conv_output_shape(
+            in_shape, self.kernel_size, self.stride, self.padding, channels=self.in_channels,
+            owner=type(self).__name__)[1:]
 
     def _patch_rows(self, x):
         cols = im2col(x, self.kernel_size, self.stride, self.padding)
