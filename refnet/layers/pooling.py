@@ -36,7 +36,6 @@ class MaxPoolCache(NamedTuple):
 class _Pool2d(Layer):
     """The pooling layers' window geometry and shape checks."""
 
-    _abstract = True
     _repr_fields = ("kernel_size", "stride", "padding")
 
     def __init__(self, kernel_size, stride=None, padding=0):
