@@ -49,18 +49,10 @@ class CSRSupport:
     """The fixed support of a sparse ``(m, n)`` weight, in CSR (row-major sorted) order.
 
     Build one with :meth:`sample` or :meth:`from_positions`; the constructor takes
-    positions already distinct and sorted (``CSRSupport(W.shape, *np.nonzero(W))``).
-    Index arrays are read-only.
-
-    Attributes
-    ----------
-    shape : (int, int)
-    nnz : int
-    rows, cols : ndarray of intp, shape (nnz,)
-    indptr : ndarray, shape (m + 1,)
-        Row ``i``'s entries are ``indptr[i]:indptr[i + 1]``.
-    indices : ndarray, shape (nnz,)
-        ``cols`` in scipy's index dtype, so :meth:`csr` copies nothing.
+    positions already distinct and sorted (``CSRSupport(W.shape, *np.nonzero(W))``).  It
+    holds ``shape``, ``nnz`` and read-only index arrays: ``rows``, ``cols`` (intp, (nnz,)),
+    ``indptr`` (row ``i``'s entries are ``indptr[i]:indptr[i + 1]``) and ``indices``, the
+    ``cols`` in scipy's index dtype, so that :meth:`csr` copies nothing.
 
     Examples
     --------
