@@ -21,7 +21,8 @@ from ._checks import as_rng
 from .core.graph import Graph, Node, Sequential
 from .core.layer import Layer
 from .core.tree import tree_get, tree_map, tree_replace
-from .layers import Conv2d, DopingLinear, Linear, SparseConv2d, SparseLinear
+from .doping import DopingLinear
+from .layers import Conv2d, Linear, SparseConv2d, SparseLinear
 from .ops.csr import CSRSupport
 from .supports import check_density
 

@@ -20,11 +20,12 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .core import Graph, Sequential
-from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, DopingLinear,
-                     Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
-                     SparseLinear, Tanh)
+from .doping import DopingLinear
+from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
+                     Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear,
+                     Tanh)
 from .models import Model, build_model, check_point
-from .ops import RANDOM_OFFSETS
+from .offsets import RANDOM_OFFSETS, make_offset
 from .sparsity import DISTRIBUTIONS, SubspaceNetwork
 from .testing import away_from_zero, distinct_values, perturbed_params
 
@@ -127,9 +128,8 @@ def _sparse_options(draw, m, n, offset):
         return options
     if offset != "none" and not draw("train_alpha", BOOLS):
         options.update(train_alpha=False, alpha=draw("alpha", (0.7, -1.3, 2.5)))
-    if offset in RANDOM_OFFSETS:
-        options.update(offset_seed=draw("offset_seed", SEEDS))
-    return dict(options, offset=offset)
+    seed = draw("offset_seed", SEEDS) if offset in RANDOM_OFFSETS else None
+    return dict(options, offset=make_offset(offset, n, m, seed) or "none")
 
 
 def _sparse_linear(cls, offset=None, n_sizes=SIZES):

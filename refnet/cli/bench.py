@@ -10,7 +10,7 @@ same process: absolute times depend on the machine, ratios much less.
   transforms are also timed against the time that moving their data at this machine's memory
   bandwidth would take.
 * ``offsets`` (:func:`run_offsets`): the same step for each fixed offset of
-  :mod:`refnet.ops.offsets`.
+  :mod:`refnet.offsets`.
 * ``jacobian``: :func:`refnet.cli.bench_jacobian.benchmark_jacobian`.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ import scipy
 
 from refnet.layers import DCTpSLinear, Linear
 from refnet.ops import fast
-from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
+from refnet.offsets import OFFSETS, RANDOM_OFFSETS, make_offset
 from refnet.cli.bench_jacobian import benchmark_jacobian
 
 __all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
@@ -417,8 +417,8 @@ def _offset_layers(n, m, density, seed):
     layers = {}
     for offset in OFFSETS:
         start = time.perf_counter()
-        layers[offset] = DCTpSLinear(n, m, support=base.support, offset=offset,
-                                     offset_seed=seed + 1 if offset in RANDOM_OFFSETS else None)
+        layers[offset] = DCTpSLinear(n, m, support=base.support, offset=make_offset(
+            offset, n, m, seed + 1 if offset in RANDOM_OFFSETS else None) or "none")
         layers[offset].setup_s = time.perf_counter() - start
     S, b = rng.standard_normal(base.nnz), rng.standard_normal(m)
     params = {offset: dict(layer.init(0), S=S, b=b) for offset, layer in layers.items()}

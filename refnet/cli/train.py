@@ -23,7 +23,7 @@ from refnet.cli import require
 from refnet.core.tree import tree_size
 from refnet.data import prepare
 from refnet.models import MODELS, KINDS, blueprint_of, support_arrays, supports_of
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.cli.study.recipes import run_method
 from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
 from refnet.cli.study.methods import Context, build_initial, pruned

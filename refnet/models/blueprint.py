@@ -65,6 +65,7 @@ from .._checks import check_pair, check_positive_int
 from ..layers import (Add, AvgPool2d, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten, Linear, ReLU,
                       SparseConv2d, SparseLinear, Tanh)
 from ..layers.sparse import SPARSE_INITS
+from ..offsets import make_offset
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init",
            "make_layer", "mlp", "lenet300", "lenet5", "lenet5_cifar", "resnet_small",
@@ -154,8 +155,9 @@ def make_layer(slot, kind: str, *, support=None, sparse_init: str | None = None,
     if kind == "dctps" and offset == "none":
         options.update(offset="none")
     elif kind == "dctps":
-        options.update(alpha=float(scale), train_alpha=bool(train_alpha), offset=offset,
-                       offset_seed=offset_seed)
+        options.update(alpha=float(scale), train_alpha=bool(train_alpha),
+                       offset=make_offset(offset, math.prod(slot.shape[1:]), slot.shape[0],
+                                          offset_seed))
     return slot.build(cls, **options), post
 
 

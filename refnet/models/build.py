@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from .._checks import as_rng
-from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
+from ..offsets import OFFSETS, RANDOM_OFFSETS
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model, as_supports
 from ..supports import DISTRIBUTIONS, allocate, check_density, sample_supports
 from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, default_sparse_init,
@@ -75,7 +75,7 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
     ``sparse_init`` is the initialiser of ``S`` (default
     :func:`~refnet.models.blueprint.default_sparse_init`).  For DCTpS, ``train_alpha``
     trains or freezes ``alpha`` and ``offset`` is the fixed ``O`` of ``alpha * O + S``
-    (:data:`refnet.ops.OFFSETS`; "none" gives bitwise the ``kind="sparse"`` network); a
+    (:data:`refnet.offsets.OFFSETS`; "none" gives bitwise the ``kind="sparse"`` network); a
     random offset of slot ``i`` draws from ``default_rng(SeedSequence(offset_seed)
     .spawn(slots)[i])``, ``offset_seed`` by default ``int(rng.integers(2**63))`` drawn
     AFTER the supports so they do not depend on the offset.  ``in_shape`` is the

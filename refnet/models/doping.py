@@ -1,13 +1,13 @@
 """Doping versions of the reference models, at the trainable-weight budget of a density.
 
 :func:`doping_plan` decides how every fully connected ``(m, n)`` weight
-becomes a :class:`~refnet.layers.DopingLinear` ``A kron B + S`` within the
+becomes a :class:`~refnet.doping.DopingLinear` ``A kron B + S`` within the
 budget every sparse method gets, ``T = round(d * N)`` trained weights
 (:func:`refnet.supports.target_nnz`, ``N`` prunable weights, biases not
 counted); :func:`build_doping` builds the network.  The rule:
 
 1. Every layer takes the Kronecker factors with the fewest weights ``K_l =
-   m1 n1 + m2 n2 >= 2 sqrt(m n)`` (:func:`refnet.layers.doping.compact_factors`).
+   m1 n1 + m2 n2 >= 2 sqrt(m n)`` (:func:`refnet.doping.compact_factors`).
 2. The ``R = T - sum_l K_l`` weights left go to ``S``, shared between layers
    by a distribution (default ``"uniform"``, one density of ``S`` in every
    layer, as the Doping paper dopes each matrix) with
@@ -25,8 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._checks import as_rng
-from ..layers import DopingLinear
-from ..layers.doping import compact_factors, kronecker_weights
+from ..doping import DopingLinear, compact_factors, kronecker_weights
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model
 from ..supports import DISTRIBUTIONS, allocate, check_layers, target_nnz
 from .blueprint import ConvWeight, LinearWeight

@@ -16,7 +16,7 @@ Examples
 >>> stats.frac_zero.shape
 (4,)
 """
-from ..jacobian import (JacobianOperator, ParameterJacobian, dense_matrix, jacobian,
+from ..jacobian import (ParameterJacobian, dense_matrix, jacobian,
                         jacobian_operator, linearize, parameter_jacobian)
 from .stats import (SVDS_MIN_RELATIVE, ExtremeSingularValues, SpectrumStats,
                     extreme_singular_values, pooled_nonzero, pooled_spectrum_stats,
@@ -34,7 +34,7 @@ from .theory import (fuss_catalan_curve, fuss_catalan_edges, fuss_catalan_moment
 
 __all__ = [
     "jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
-    "JacobianOperator", "jacobian_operator", "dense_matrix", "ExtremeSingularValues",
+    "jacobian_operator", "dense_matrix", "ExtremeSingularValues",
     "extreme_singular_values", "SVDS_MIN_RELATIVE",
     "singular_values", "zero_tolerance", "SpectrumStats", "spectrum_stats",
     "pooled_spectrum_stats", "pooled_nonzero",

@@ -13,7 +13,7 @@ The networks (:data:`VARIANTS`, and the dense reference at density 1):
 * ``dctps / zeros``: ``W = alpha * D + S`` with ``S = 0``, ``alpha = 1`` (the
   paper's initialisation): the DCT part alone, so every density gives bitwise
   the same Jacobian.  ``offset=`` puts another fixed offset in place of ``D``
-  (:mod:`refnet.ops.offsets`; "none" with ``S = 0`` is the zero network, and
+  (:mod:`refnet.offsets`; "none" with ``S = 0`` is the zero network, and
   the sparse rows are already the networks without an offset).
 * ``sparse / kaiming-dense``: a dense Kaiming draw (N(0, 2 / n_in)) masked to
   the support, what the paper's code does for its sparse baselines.
@@ -51,7 +51,7 @@ from refnet._files import atomic_output
 from refnet.data import prepare
 from refnet.jacobian import jacobian
 from refnet.models import blueprint_of, build_model, structural_supports
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.spectra import pooled_spectrum_stats, singular_values, spectrum_stats, structural_rank
 from refnet.train import checkpoint_network, load_checkpoint
 

@@ -25,7 +25,7 @@ from refnet._files import atomic_output
 from refnet.data import prepare
 from refnet.jacobian import jacobian
 from refnet.models import build_model, structural_supports
-from refnet.ops.offsets import RANDOM_OFFSETS
+from refnet.offsets import RANDOM_OFFSETS
 from refnet.spectra import (orthogonal_relu_curve, orthogonal_relu_moments,
                             relu_active_fractions, singular_values, sq_sv_density_to_log10,
                             structural_rank)

@@ -20,7 +20,7 @@ epochs per round, and its cost is all its epochs; SNIP, FORCE (10 steps, 4 batch
 (100 iterations) keep their papers' settings, untuned.
 
 ``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET`` (``--offsets``) put another fixed
-offset of :mod:`refnet.ops.offsets` in place of the DCT and change nothing else: the same EPL
+offset of :mod:`refnet.offsets` in place of the DCT and change nothing else: the same EPL
 supports for the same seed, ``S = 0``, ``alpha = 1``; a random offset is seeded by
 :attr:`Context.offset_seed`, so one seed's rows and floor differ in S alone.  ``none`` has no
 alpha, so its S starts as the sparse baselines' (Kaiming, dense fan-in): ``dctps-epl@none`` is
@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 
 from refnet.models import build_doping, build_model, doping_plan, doping_weights, rebuild
-from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
+from refnet.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.sparsity import draw_batches, force, rounds_for, snip, synflow
 from refnet.cli.study.recipes import run_method
 
