@@ -45,10 +45,10 @@ DENSITY, LR, BATCH, TRAIN = 1e-3, 1e-3, 128, 3600
 
 def setup(kind: str, seed: int):
     """``(model, params, x, labels)``: LeNet-300-100 of ``kind`` and its training images."""
-    from refnet.data import load_mnist5k, train_test_split
+    from refnet.data import load_dataset, split_indices
     from refnet.models import build_model
-    x, labels = load_mnist5k(flatten=True)
-    split = train_test_split(x, labels, 5000 - TRAIN, np.random.default_rng(seed))
+    x, labels, _ = load_dataset("mnist5k", flatten=True)
+    train, _ = split_indices(labels, 5000 - TRAIN, np.random.default_rng(seed))
     model = build_model("lenet300", kind=kind, density=DENSITY if kind == "dctps" else 1.0,
                         rng=seed)
     params = model.init(np.random.default_rng(seed + 1))
@@ -56,7 +56,7 @@ def setup(kind: str, seed: int):
         rng = np.random.default_rng(seed + 2)
         params = {k: dict(p, S=0.1 * rng.standard_normal(p["S"].shape)) if "S" in p else p
                   for k, p in params.items()}
-    return model, params, split.x_train, split.y_train
+    return model, params, x[train], labels[train]
 
 
 def use_checkout(root: str):

@@ -33,7 +33,7 @@ from refnet.cli.spectrum.study import DEFAULT_SIZES, real_inputs  # noqa: E402
 from refnet.data import prepare  # noqa: E402
 from refnet.jacobian import jacobian  # noqa: E402
 from refnet.models import build_model, structural_supports  # noqa: E402
-from refnet.ops.offsets import RANDOM_OFFSETS  # noqa: E402
+from refnet.offsets import RANDOM_OFFSETS  # noqa: E402
 from refnet.spectra import (orthogonal_relu_curve, orthogonal_relu_moments,  # noqa: E402
                             relu_active_fractions, singular_values, sq_sv_density_to_log10,
                             structural_rank)

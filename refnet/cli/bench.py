@@ -27,7 +27,7 @@ from refnet.core.graph import Sequential
 from refnet.jacobian import jacobian
 from refnet.layers import DCTpSLinear, Linear, ReLU
 from refnet.ops import fast
-from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
+from refnet.offsets import OFFSETS, RANDOM_OFFSETS, make_offset
 from refnet.testing import relative_error
 
 __all__ = ["jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
@@ -360,8 +360,8 @@ def _offset_layers(n, m, density, seed):
     layers = {}
     for offset in OFFSETS:
         start = time.perf_counter()
-        layers[offset] = DCTpSLinear(n, m, support=base.support, offset=offset,
-                                     offset_seed=seed + 1 if offset in RANDOM_OFFSETS else None)
+        layers[offset] = DCTpSLinear(n, m, support=base.support, offset=make_offset(
+            offset, n, m, seed + 1 if offset in RANDOM_OFFSETS else None) or "none")
         layers[offset].setup_s = time.perf_counter() - start
     S, b = rng.standard_normal(base.nnz), rng.standard_normal(m)
     params = {offset: dict(layer.init(0), S=S, b=b) for offset, layer in layers.items()}

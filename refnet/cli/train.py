@@ -20,7 +20,7 @@ from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, checked, given, model_opti
 from refnet.core.tree import tree_size
 from refnet.data import prepare
 from refnet.models import MODELS, KINDS, blueprint_of, support_arrays, supports_of
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.cli.study.recipes import run_method
 from refnet.sparsity import DISTRIBUTIONS, iterative_snip
 from refnet.cli.study.methods import METHODS as STUDY_METHODS, Context, build_initial, pruned

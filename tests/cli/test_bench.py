@@ -104,7 +104,7 @@ def test_quick_offsets_bench_json_and_table(capsys):
 
 
 def test_offsets_bench_refuses_a_wrong_offset(monkeypatch):
-    from refnet.ops.offsets import RandomizedDCT
+    from refnet.offsets import RandomizedDCT
     apply = RandomizedDCT.apply
     monkeypatch.setattr(RandomizedDCT, "apply", lambda self, x: 1.001 * apply(self, x))
     with pytest.raises(RuntimeError, match="'randomized-dct' layer disagrees"):

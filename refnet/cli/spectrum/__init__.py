@@ -17,7 +17,7 @@ from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFA
                                        checkpoint_spectrum, spectrum_study, write_table)
 from refnet.data import DATASETS
 from refnet.models import MODELS
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.sparsity import DISTRIBUTIONS
 
 __all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table",

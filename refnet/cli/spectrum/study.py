@@ -6,7 +6,7 @@ densities, plus the dense reference at density 1, its exact input-output Jacobia
 inputs (:func:`real_inputs`), and the statistics of the singular values pooled over the
 examples (:func:`network_spectrum`).  ``dctps / zeros`` is ``W = alpha * D + S`` with ``S =
 0``, ``alpha = 1``, the same network at every density (``offset=`` puts another fixed offset
-of :mod:`refnet.ops.offsets` in place of ``D``); ``sparse / kaiming-dense`` masks a dense
+of :mod:`refnet.offsets` in place of ``D``); ``sparse / kaiming-dense`` masks a dense
 Kaiming draw (N(0, 2 / n_in)), as the paper's code does; ``sparse / kaiming-sparse`` scales
 the same draws by each row's fan-in (N(0, 2 / fan_in)).
 
@@ -31,7 +31,7 @@ from refnet._files import atomic_output
 from refnet.data import prepare
 from refnet.jacobian import jacobian
 from refnet.models import blueprint_of, build_model, structural_supports
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.spectra import pooled_spectrum_stats, singular_values, spectrum_stats, structural_rank
 from refnet.train import checkpoint_network, load_checkpoint
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from refnet.cli import NATURAL, POSITIVE, Stopped, checked
 from refnet._files import check_output_dir, remove_stale
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.cli.study import store
 from refnet.cli.study.methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
 from refnet.cli.study.report import (OUTPUT_NAMES, markdown_table, strict_json, summarize,

@@ -5,7 +5,7 @@ Each builds a network and its initial parameters from a :class:`Context`, or tra
 loop of its own (:func:`refnet.cli.study.recipes.run_method`); all get the same optimizer,
 epochs and learning-rate grid, so only the trainable weights differ.  ``*-fixed-alpha`` freeze
 alpha at 1 (``--alpha fixed``).  ``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET``
-(``--offsets``) put another fixed offset of :mod:`refnet.ops.offsets` in place of the DCT and
+(``--offsets``) put another fixed offset of :mod:`refnet.offsets` in place of the DCT and
 change nothing else: the same EPL supports for the same seed, ``S = 0``, ``alpha = 1``, a
 random offset seeded by :attr:`Context.offset_seed`.  ``none`` has no alpha, so its S starts
 as the sparse baselines' (Kaiming, dense fan-in): ``dctps-epl@none`` is ``random-epl`` bitwise.
@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from refnet.models import build_doping, build_model, doping_plan, doping_weights, rebuild
-from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
+from refnet.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.sparsity import draw_batches, force, rounds_for, snip, synflow
 from refnet.cli.study.recipes import run_method
 
