@@ -163,10 +163,6 @@ class OriginalDCTplusLinear:
         self.alpha = float(params["alpha"])
         self.b = params["b"]
 
-    def state_bytes(self) -> int:
-        """Bytes of the arrays this method keeps: ``f``, ``W``, the mask and the bias."""
-        return self.f.nbytes + self.W.nbytes + self.mask.nbytes + self.b.nbytes
-
     def step(self, x, y_bar):
         """Forward and backward: ``(y, x_bar, W_bar, alpha_bar, b_bar)``."""
         dx = x @ self.f
@@ -226,11 +222,11 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s, extra_methods=Non
     dct_s = median_time(lambda: (D.apply(x), D.adjoint(y_bar)), repeats)
     parts = _dctps_parts(layer, params, x, y_bar, repeats)
     memory = {name: peak_memory(steps[name]) for name in ("dctps", "original", "dense")}
-    support = layer.support
-    state = {"dctps": sum(a.nbytes for a in (support.rows, support.cols, support.indices,
-                                              support.indptr))
-             + sum(np.asarray(v).nbytes for v in params.values()),
-             "original": original.state_bytes(),
+    s = layer.support        # the arrays each method keeps
+    state = {"dctps": sum(np.asarray(a).nbytes for a in (s.rows, s.cols, s.indices, s.indptr,
+                                                         *params.values())),
+             "original": sum(a.nbytes for a in (original.f, original.W, original.mask,
+                                                original.b)),
              "dense": sum(v.nbytes for v in dense_params.values())}
     return {"n": n, "m": m, "batch": batch, "density": density, "nnz": layer.nnz,
             "dctps_s": times["dctps"], "dense_dct_s": times["original"],
