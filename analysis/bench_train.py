@@ -35,7 +35,8 @@ sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 
 import numpy as np  # noqa: E402
 
-from refnet.cli.bench import allocator_state, fresh_process_rounds, minor_faults  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from readme_blocks import allocator_state, fresh_process_rounds, minor_faults  # noqa: E402
 
 METHODS = ("refnet-dctps", "refnet-dense", "torch-dctps-f32", "torch-dctps-f64",
            "torch-dense-f32", "torch-dense-f64")
