@@ -81,13 +81,19 @@ def steady_medians(fns: dict[str, Callable[[], object]], repeats: int, rounds: i
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
-    """Peak bytes ``tracemalloc`` traces during one call of ``fn``."""
-    tracemalloc.start()
+    """Peak bytes ``tracemalloc`` traces during one call of ``fn``, beyond what existed before;
+    a caller's own tracing session keeps running."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
     try:
         fn()
-        return tracemalloc.get_traced_memory()[1]
+        return max(0, tracemalloc.get_traced_memory()[1] - base)
     finally:
-        tracemalloc.stop()
+        if not was_tracing:
+            tracemalloc.stop()
 
 
 def memory_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:

@@ -145,3 +145,17 @@ def test_importing_refnet_never_imports_torch():
     code = "import sys, refnet, refnet.spectra; sys.exit('torch' in sys.modules)"
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_peak_memory_leaves_a_callers_tracing_alone():
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        big = bytearray(10 ** 7)
+        del big
+        assert bench.peak_memory(lambda: bytearray(1000)) < 10 ** 6
+        assert tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
+    assert 1000 <= bench.peak_memory(lambda: bytearray(1000)) < 10 ** 6
+    assert not tracemalloc.is_tracing()
