@@ -67,6 +67,7 @@ from ..layers import (Add, AvgPool2d, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
                       SparseConv2d, SparseLinear, Tanh)
 from ..layers.sparse import SPARSE_INITS
 from ..offsets import make_offset
+from ..ops import conv_output_shape
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init",
            "make_layer", "mlp", "lenet300", "lenet5", "lenet5_cifar", "resnet_small",
@@ -226,8 +227,11 @@ def _after(shape, *layers) -> tuple:
     """The shape after a sequence of conv (slot) and pooling layers."""
     for layer in layers:
         if isinstance(layer, ConvWeight):
-            layer = layer.build(Conv2d, init="zeros")
-        shape = layer.output_shape(shape)
+            shape = (layer.out_channels,) + conv_output_shape(
+                shape, layer.kernel_size, layer.stride, layer.padding,
+                channels=layer.in_channels, owner="ConvWeight")[1:]
+        else:
+            shape = layer.output_shape(shape)
     return shape
 
 
