@@ -2,7 +2,7 @@
 
     python analysis/dst_methods.py --epochs 10 --densities 1e-2 1e-3 1e-4 --seeds 0
 
-A first look at the methods of refnet.sparsity.methods on MNIST-5k (4,000 / 1,000
+A first look at the methods of refnet.cli.study.recipes on MNIST-5k (4,000 / 1,000
 split) with lenet300, before `refnet study` puts them in its table: one markdown
 row per (method, density), mean and spread of the test accuracy over the seeds,
 the number of trained scalars, and the wall time of one run.  The library does

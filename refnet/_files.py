@@ -45,8 +45,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        pass
+    except PermissionError:     # it exists, but another user's: its file may be in use
+        return True
     return True
 
 

@@ -164,13 +164,23 @@ def _same_shapes(got, want) -> bool:
     return len(got) == len(want) and all(np.shape(g) == np.shape(w) for g, w in zip(got, want))
 
 
+def _x_name(layer) -> str:
+    """The row name of a check that moves the input: ``x*`` for all of a merge's at once."""
+    return "x" if layer.n_inputs is not None else "x*"
+
+
+def _tol(check: str, tol) -> float:
+    return TOLERANCES[check] if tol is None else float(tol)
+
+
 def _report(layer, name, check, tol, errors: dict) -> GradCheckReport:
     """One row per ``errors`` item, ``quantity: error`` or ``quantity: (error, note)``."""
-    tol = TOLERANCES[check] if tol is None else float(tol)
-    return GradCheckReport([CheckResult(name or type(layer).__name__, check, q, float(e), tol,
-                                        note) for q, (e, note) in
-                            ((q, e if isinstance(e, tuple) else (e, "")) for q, e in
-                             errors.items())])
+    rows, tol = [], _tol(check, tol)
+    for quantity, error in errors.items():
+        error, note = error if isinstance(error, tuple) else (error, "")
+        rows.append(CheckResult(name or type(layer).__name__, check, quantity, float(error),
+                                tol, note))
+    return GradCheckReport(rows)
 
 
 def _require_float64(name: str, value) -> None:
@@ -179,14 +189,19 @@ def _require_float64(name: str, value) -> None:
                         f"{np.asarray(value).dtype}; pass {name}.astype(np.float64)")
 
 
+def _noise_floor(magnitude: float, step: float, tol: float) -> float:
+    """``FD_ROUNDING * magnitude / step`` (the rounding noise of a difference quotient) / tol."""
+    return FD_ROUNDING * magnitude / (step * tol) if tol > 0 else _TINY
+
+
 def _fd_error(f: Callable, v, terms, step: float, tol: float):
     """``(error, note)`` of ``<v, (f(h) - f(-h)) / (2 h)>`` against ``sum(terms)``, no
-    closer than the rounding noise ``FD_ROUNDING * sum|v * f(h)| / h`` (None: a wrong shape)."""
+    closer than the rounding noise of ``sum|v * f(h)|`` (``terms`` None: a wrong shape)."""
     if terms is None:
         return np.inf, ""
     plus, minus = np.asarray(f(step)), np.asarray(f(-step))
     fd_terms = v * (plus - minus) / (2 * step)
-    floor = FD_ROUNDING * float(np.sum(np.abs(v * plus))) / (step * tol) if tol > 0 else _TINY
+    floor = _noise_floor(float(np.sum(np.abs(v * plus))), step, tol)
     err = inner_product_error(fd_terms, terms, floor)
     blind = np.isfinite(err) and floor > max(np.sum(np.abs(fd_terms)), np.sum(np.abs(terms)))
     return err, BELOW_RESOLUTION if blind else ""
@@ -216,7 +231,7 @@ def check_structure(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None
 def check_vjp_fd(layer: Layer, x, params: dict, rng=0, *, tol=None, step=FD_STEP, name=None):
     """``<v, (f(w + h u) - f(w - h u)) / (2 h)>`` against ``<vjp(v)[w], u>`` for each input
     and each parameter ``w`` alone; rows ``x`` (``x0``, ``x1``, ... when merging) and paths."""
-    rng, tol = as_rng(rng), TOLERANCES["vjp_fd"] if tol is None else tol
+    rng, tol = as_rng(rng), _tol("vjp_fd", tol)
     y, cache = layer.forward(params, x)
     v = rng.standard_normal(np.shape(y))
     x_bar, params_bar = layer.vjp(params, cache, v)
@@ -235,17 +250,16 @@ def check_vjp_fd(layer: Layer, x, params: dict, rng=0, *, tol=None, step=FD_STEP
 
 def check_jvp_fd(layer: Layer, x, params: dict, rng=0, *, tol=None, step=FD_STEP, name=None):
     """The JVP against central differences ``(f(x + h u) - f(x - h u)) / (2 h)``, as vectors."""
-    rng, tol = as_rng(rng), TOLERANCES["jvp_fd"] if tol is None else tol
+    rng, tol = as_rng(rng), _tol("jvp_fd", tol)
     y, cache = layer.forward(params, x)
     u = _random_like(rng, x, layer)
     y_dot = layer.jvp(params, cache, u)
     plus, minus = (np.asarray(layer(params, _like([p + t * d for p, d in zip(
         _parts(x), _parts(u))], layer))) for t in (step, -step))
-    floor = FD_ROUNDING * float(np.max(np.abs(plus), initial=0.0)) / (step * tol) \
-        if tol > 0 else _TINY
+    floor = _noise_floor(float(np.max(np.abs(plus), initial=0.0)), step, tol)
     err = relative_error(y_dot, (plus - minus) / (2 * step), floor) \
         if np.shape(y_dot) == np.shape(y) else np.inf
-    return _report(layer, name, "jvp_fd", tol, {"x" if layer.n_inputs else "x*": err})
+    return _report(layer, name, "jvp_fd", tol, {_x_name(layer): err})
 
 
 def _against_vjp(layer, x, params, rng, apply) -> float:
@@ -262,7 +276,7 @@ def _against_vjp(layer, x, params, rng, apply) -> float:
 def check_consistency(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
     """``<v, jvp(u)>`` against ``<vjp(v), u>``: the two modes agree, no finite differences."""
     err = _against_vjp(layer, x, params, as_rng(rng), lambda c, u: layer.jvp(params, c, u))
-    return _report(layer, name, "consistency", tol, {"x" if layer.n_inputs else "x*": err})
+    return _report(layer, name, "consistency", tol, {_x_name(layer): err})
 
 
 def check_adjoint(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
@@ -274,7 +288,7 @@ def check_adjoint(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
     zero = _like([np.zeros_like(p) for p in _parts(x)], layer)
     err = _against_vjp(layer, x, params, as_rng(rng),
                        lambda c, u: layer(params, u) - layer(params, zero))
-    return _report(layer, name, "adjoint", tol, {"x" if layer.n_inputs else "x*": err})
+    return _report(layer, name, "adjoint", tol, {_x_name(layer): err})
 
 
 def check_batched(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
@@ -405,7 +419,7 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                          ) -> GradCheckReport:
     """Check ``fun(point) -> (value, grad)`` (``grad`` a tree like ``point``, float64) against
     central differences: a ``"grad_fd"`` row per leaf, or one failed ``"structure"`` row."""
-    rng, tol = as_rng(seed), TOLERANCES["vjp_fd"] if tol is None else float(tol)
+    rng, tol = as_rng(seed), _tol("vjp_fd", tol)
     for path, leaf in tree_leaves(point):
         _require_float64(f"point[{path!r}]", leaf)
     grad, rows = fun(point)[1], {}

@@ -118,15 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status.
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status, never
+    raise ``SystemExit`` (``--help`` and ``--version`` return 0).
 
     Every failure is one line on stderr, ``refnet CMD: error: ...``, never a traceback: bad
-    input (``ValueError``, ``TypeError``, a missing file) exits with status 2; any other
-    ``OSError`` (a full disk, a folder made read-only meanwhile) or a ``MemoryError`` (sizes
-    too large for this machine) with 1; SIGINT (Ctrl-C) or SIGTERM with 128 + the signal's
-    number, after the temporary files are removed.  ``REFNET_DEBUG=1`` raises instead.
+    input (an option argparse refuses, ``ValueError``, ``TypeError``, a missing file) exits
+    with status 2; any other ``OSError`` (a full disk, a folder made read-only meanwhile) or
+    a ``MemoryError`` (sizes too large for this machine) with 1; SIGINT (Ctrl-C) or SIGTERM
+    with 128 + the signal's number, after the temporary files are removed.
+    ``REFNET_DEBUG=1`` raises instead.
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:         # argparse's refusal (2), --help or --version (0)
+        return exit_.code
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}

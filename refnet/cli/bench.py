@@ -81,13 +81,19 @@ def steady_medians(fns: dict[str, Callable[[], object]], repeats: int, rounds: i
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
-    """Peak bytes ``tracemalloc`` traces during one call of ``fn``."""
-    tracemalloc.start()
+    """Peak bytes ``tracemalloc`` traces during one call of ``fn``, beyond what existed before;
+    a caller's own tracing session keeps running."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
     try:
         fn()
-        return tracemalloc.get_traced_memory()[1]
+        return max(0, tracemalloc.get_traced_memory()[1] - base)
     finally:
-        tracemalloc.stop()
+        if not was_tracing:
+            tracemalloc.stop()
 
 
 def memory_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
@@ -481,6 +487,10 @@ def _loop_per_output(net, params, x) -> np.ndarray:
     return np.stack(rows, axis=1)
 
 
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def benchmark_jacobian(widths=(784,) + (256,) * 6 + (10,), n_inputs: int = 100,
                        repeats: int = 5, seed=0) -> dict:
     """Time the exact Jacobian of a ReLU :func:`mlp` at ``n_inputs`` N(0, 1) inputs, forward
@@ -505,15 +515,14 @@ def benchmark_jacobian(widths=(784,) + (256,) * 6 + (10,), n_inputs: int = 100,
         raise RuntimeError(f"benchmark_jacobian: methods disagree with the batched Jacobian "
                            f"(relative error {diffs}, tolerance 1e-12)")
     seconds, faults = {}, {}
-    minflt = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # noqa: E731
     for name, run in runs.items():
         run()       # warm-up: first-call allocations and BLAS thread start-up
         times, counts = [], []
         for _ in range(repeats):
-            before, start = minflt(), time.perf_counter()
+            before, start = _minor_faults(), time.perf_counter()
             run()
             times.append(time.perf_counter() - start)
-            counts.append(minflt() - before)
+            counts.append(_minor_faults() - before)
         seconds[name], faults[name] = float(np.median(times)), float(np.median(counts))
     return {
         "widths": [int(w) for w in widths], "n_inputs": n_inputs, "repeats": repeats,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_pair, check_positive_int
 from ..ops import fast
 from ..ops.dct import TruncatedDCT
 from ..ops.operator import FixedOperator
@@ -68,9 +69,11 @@ class DCTpSLinear(SparseLinear):
                  density: float | None = None, support=None, rng=None, bias: bool = True,
                  init: str | None = None, alpha: float = 1.0, train_alpha: bool = True,
                  offset="dct"):
+        owner = type(self).__name__
+        n, m = check_positive_int("n_in", n_in, owner), check_positive_int("n_out", n_out, owner)
+        _setup_offset(self, offset, alpha, train_alpha, (m, n))
         super().__init__(n_in, n_out, nnz=nnz, density=density, support=support, rng=rng,
                          bias=bias, init=_default_init(init, offset))
-        _setup_offset(self, offset, alpha, train_alpha)
 
     def _rows(self, params, x2, with_bias):
         """``y2 = alpha * D(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
@@ -144,10 +147,14 @@ class DCTpSConv2d(SparseConv2d):
                  padding: int = 0, *, nnz: int | None = None, density: float | None = None,
                  support=None, rng=None, bias: bool = True, init: str | None = None,
                  alpha: float = 1.0, train_alpha: bool = True, offset="dct"):
+        owner = type(self).__name__
+        cin = check_positive_int("in_channels", in_channels, owner)
+        cout = check_positive_int("out_channels", out_channels, owner)
+        kh, kw = check_pair("kernel_size", kernel_size, owner)
+        _setup_offset(self, offset, alpha, train_alpha, (cout, kh * kw * cin))
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, nnz=nnz,
                          density=density, support=support, rng=rng, bias=bias,
                          init=_default_init(init, offset))
-        _setup_offset(self, offset, alpha, train_alpha)
 
 
 def _default_init(init, offset):
@@ -155,10 +162,11 @@ def _default_init(init, offset):
         offset == "none" else "zeros"
 
 
-def _setup_offset(layer, offset, alpha, train_alpha):
-    """Set ``offset`` (``D`` of shape ``layer.shape``, None for "none"), ``offset_name``,
-    ``alpha`` and ``train_alpha``, checked; without an offset, ``alpha`` is refused."""
-    owner, (m, n) = type(layer).__name__, layer.shape
+def _setup_offset(layer, offset, alpha, train_alpha, shape):
+    """Set ``offset`` (``D`` of ``shape``, None for "none"), ``offset_name``, ``alpha`` and
+    ``train_alpha``, checked before the support is sampled; without an offset, ``alpha`` is
+    refused."""
+    owner, (m, n) = type(layer).__name__, shape
     if isinstance(offset, FixedOperator):
         if offset.shape != (m, n):
             raise ValueError(f"{owner}: offset has shape {offset.shape}, expected {(m, n)}")

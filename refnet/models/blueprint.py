@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from .._checks import check_pair, check_positive_int
@@ -66,6 +67,7 @@ from ..layers import (Add, AvgPool2d, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
                       SparseConv2d, SparseLinear, Tanh)
 from ..layers.sparse import SPARSE_INITS
 from ..offsets import make_offset
+from ..ops import conv_output_shape
 
 __all__ = ["KINDS", "LinearWeight", "ConvWeight", "Blueprint", "default_sparse_init",
            "make_layer", "mlp", "lenet300", "lenet5", "lenet5_cifar", "resnet_small",
@@ -78,13 +80,17 @@ _CLASSES = {"dense": (Linear, Conv2d), "sparse": (SparseLinear, SparseConv2d),
             "dctps": (DCTpSLinear, DCTpSConv2d)}
 
 
-class LinearWeight(NamedTuple):
+@dataclass(frozen=True)
+class LinearWeight:
     """A fully connected slot: an ``(n_out, n_in)`` prunable weight, optionally a bias."""
 
     n_in: int
     n_out: int
     bias: bool = True
     init_scale: float = 1.0
+
+    def __post_init__(self):
+        _check_slot(self, n_in=1, n_out=1)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -94,7 +100,8 @@ class LinearWeight(NamedTuple):
         return cls(self.n_in, self.n_out, bias=self.bias, **options)
 
 
-class ConvWeight(NamedTuple):
+@dataclass(frozen=True)
+class ConvWeight:
     """A convolution slot: an ``(out, in, kh, kw)`` prunable kernel, optionally a bias."""
 
     in_channels: int
@@ -105,6 +112,10 @@ class ConvWeight(NamedTuple):
     bias: bool = True
     init_scale: float = 1.0
 
+    def __post_init__(self):
+        check_pair("kernel_size", self.kernel_size, "ConvWeight")
+        _check_slot(self, in_channels=1, out_channels=1, stride=1, padding=0)
+
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return (self.out_channels, self.in_channels) + check_pair(
@@ -113,6 +124,17 @@ class ConvWeight(NamedTuple):
     def build(self, cls, **options):
         return cls(self.in_channels, self.out_channels, self.kernel_size, self.stride,
                    self.padding, bias=self.bias, **options)
+
+
+def _check_slot(slot, **minimums):
+    """ValueError naming the slot and the field unless every field in ``minimums`` is an
+    integer at least its minimum and ``init_scale`` a finite number."""
+    owner = type(slot).__name__
+    for field, minimum in minimums.items():
+        check_positive_int(field, getattr(slot, field), owner, minimum)
+    scale = slot.init_scale
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
+        raise ValueError(f"{owner}: init_scale must be a finite number, got {scale!r}")
 
 
 def default_sparse_init(kind: str, offset: str = "dct") -> str | None:
@@ -139,9 +161,6 @@ def make_layer(slot, kind: str, *, support=None, sparse_init: str | None = None,
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     scale = slot.init_scale
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
-        raise ValueError(f"{type(slot).__name__}: init_scale must be a finite number, got "
-                         f"{scale!r}")
     post = 1.0 if scale in (0.0, 1.0) else float(scale)
     cls = _CLASSES[kind][isinstance(slot, ConvWeight)]
     if kind == "dense":
@@ -208,8 +227,11 @@ def _after(shape, *layers) -> tuple:
     """The shape after a sequence of conv (slot) and pooling layers."""
     for layer in layers:
         if isinstance(layer, ConvWeight):
-            layer = layer.build(Conv2d, init="zeros")
-        shape = layer.output_shape(shape)
+            shape = (layer.out_channels,) + conv_output_shape(
+                shape, layer.kernel_size, layer.stride, layer.padding,
+                channels=layer.in_channels, owner="ConvWeight")[1:]
+        else:
+            shape = layer.output_shape(shape)
     return shape
 
 

@@ -109,7 +109,7 @@ def _masked_params(params: dict, weights: dict, masks: dict, values: dict | None
 def _as_batches(batches, owner: str) -> list:
     """A non-empty list of ``(x, labels)`` pairs from one pair or a sequence of pairs."""
     if isinstance(batches, tuple) and len(batches) == 2 and isinstance(batches[0], np.ndarray):
-        return [batches]
+        batches = [batches]
     try:
         batches = list(batches)
     except TypeError:

@@ -282,10 +282,7 @@ def check_refusal(argv, status, name, capsys):
     """``refnet *argv`` exits with ``status`` and one line on stderr, ``refnet CMD:
     error: ...``, that contains ``name``; nothing on stdout."""
     capsys.readouterr()
-    try:
-        got = main(argv)
-    except SystemExit as exit_:         # argparse's refusals
-        got = exit_.code
+    got = main(argv)
     out, err = capsys.readouterr()
     assert got == status, err
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err, err

@@ -51,10 +51,7 @@ def run_cli_error(capsys, *argv) -> str:
     """``refnet spectrum *argv`` must fail as the CLI promises: exit status 2 and one line
     on stderr; that line."""
     capsys.readouterr()
-    try:
-        status = main(["spectrum", *argv])
-    except SystemExit as exit_:         # argparse's refusals
-        status = exit_.code
+    status = main(["spectrum", *argv])
     err = capsys.readouterr().err
     assert status == 2
     assert err.count("\n") == 1 and err.startswith("refnet spectrum: error: "), err
@@ -350,3 +347,9 @@ def test_offset_option_changes_only_the_dctps_networks():
     assert ident[1]["frac_zero"] != dct[1]["frac_zero"] or ident[1]["sv_max"] != dct[1]["sv_max"]
     with pytest.raises(ValueError, match="zero network"):
         spectrum_study(sizes=list(SMALL_MLP), densities=[0.1], examples=2, offset="none")
+
+
+@pytest.mark.parametrize("densities", [[[0.1]], [np.array(0.1)], [0.1, 0.1], [0.0], "0.1"])
+def test_bad_densities_are_one_value_error(densities):
+    with pytest.raises(ValueError, match="densities must be distinct numbers in"):
+        spectrum_study(sizes=list(SMALL_MLP), densities=densities, examples=2)

@@ -10,11 +10,7 @@ SMALL = ["--data", "digits", "--model", "mlp", "--sizes", "64,16,10", "--batch-s
 
 
 def _run(args, capsys):
-    try:
-        status = main(["train", *args])
-    except SystemExit as exit_:         # argparse's refusals
-        status = exit_.code
-    return status, capsys.readouterr()
+    return main(["train", *args]), capsys.readouterr()
 
 
 def test_train_prints_metrics(capsys):

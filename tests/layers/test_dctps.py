@@ -248,3 +248,20 @@ def test_any_fixed_operator_is_an_offset():
 def test_bad_offsets_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DCTpSLinear(4, 3, nnz=2, rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("offset, message", [
+    ("orthogonal", "refnet.offsets.make_offset"),
+    (TruncatedDCT(4, 4), r"offset has shape \(4, 4\), expected"),
+])
+def test_offsets_are_checked_before_the_support_is_sampled(monkeypatch, offset, message):
+    import refnet.layers.sparse
+
+    def no_work(*args):
+        raise AssertionError("the support was sampled before the offset was checked")
+
+    monkeypatch.setattr(refnet.layers.sparse, "_setup", no_work)
+    with pytest.raises(ValueError, match=message):
+        DCTpSLinear(4, 3, density=0.5, rng=0, offset=offset)
+    with pytest.raises(ValueError, match=message):
+        DCTpSConv2d(1, 3, (1, 2), density=0.5, rng=0, offset=offset)

@@ -8,9 +8,9 @@ import pytest
 from refnet import Graph, Sequential
 from refnet.layers import (Conv2d, DCTpSConv2d, DCTpSLinear, Linear, ReLU, SparseConv2d,
                            SparseLinear)
-from refnet.models import (KINDS, MODELS, Model, build_model, density_of, fixup_scale,
-                           prunable_weights, rebuild, support_arrays, supports_of,
-                           to_sparse)
+from refnet.models import (KINDS, MODELS, ConvWeight, LinearWeight, Model, build_model,
+                           density_of, fixup_scale, prunable_weights, rebuild, support_arrays,
+                           supports_of, to_sparse)
 from refnet.sparsity import DISTRIBUTIONS, allocate, target_nnz
 from refnet.train import TrainState, load_checkpoint, save_checkpoint
 
@@ -219,6 +219,20 @@ def test_input_shapes_and_classes():
         build_model("lenet5", in_shape=(1, 11, 11))
     with pytest.raises(ValueError, match="entries"):
         build_model("mlp", sizes=[10, 3], in_shape=(3, 3))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: LinearWeight(0, 3), r"LinearWeight: n_in must be an integer >= 1, got 0"),
+    (lambda: LinearWeight(2, 3.5), r"LinearWeight: n_out must be an integer >= 1"),
+    (lambda: LinearWeight(2, 3, init_scale=float("nan")), "LinearWeight: init_scale must be"),
+    (lambda: ConvWeight(1, 2, 0), "ConvWeight: kernel_size must be"),
+    (lambda: ConvWeight(1, 2, 3, padding=-1), "ConvWeight: padding must be an integer >= 0"),
+    (lambda: ConvWeight(1, 2, 3, stride=0), "ConvWeight: stride must be an integer >= 1"),
+    (lambda: ConvWeight(1, 2, 3, init_scale=True), "ConvWeight: init_scale must be"),
+])
+def test_weight_slots_are_checked_when_made(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_errors_name_the_problem():

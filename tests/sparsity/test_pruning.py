@@ -32,6 +32,16 @@ def test_an_empty_batch_is_refused_not_scored(method):
     net, params, (x, t) = toy()
     with pytest.raises(ValueError, match="a batch holds no example"):
         method(net, params, [(x, t), (x[:0], t[:0])], 0.5, loss="mse")
+    with pytest.raises(ValueError, match=f"^{method.__name__}: a batch holds no example"):
+        method(net, params, (x[:0], t[:0]), 0.5, loss="mse")
+
+
+def test_mask_gradient_refuses_one_empty_pair_as_it_does_a_list_of_one():
+    net, params, (x, t) = toy()
+    masks = {"fc1": np.ones((1, 2)), "fc2": np.ones((1, 1))}
+    for batches in ((x[:0], t[:0]), [(x[:0], t[:0])]):
+        with pytest.raises(ValueError, match="^mask_gradient: a batch holds no example"):
+            mask_gradient(net, params, masks, batches, loss="mse")
 
 
 def test_snip_on_a_toy_by_hand():

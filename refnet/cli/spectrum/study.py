@@ -255,9 +255,9 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
     given = densities
     densities = tuple(densities) if isinstance(densities, Iterable) \
         and not isinstance(densities, (str, bytes)) else ()
-    if not densities or len(set(densities)) < len(densities) or not all(
-            isinstance(d, numbers.Real) and not isinstance(d, bool) and 0 < d <= 1
-            for d in densities):
+    if not densities or not all(isinstance(d, numbers.Real) and not isinstance(d, bool)
+                                and 0 < d <= 1 for d in densities) \
+            or len(set(densities)) < len(densities):     # hashable only once they are numbers
         raise ValueError(f"spectrum_study: densities must be distinct numbers in (0, 1], got "
                          f"{given!r}")
     densities = tuple(float(d) for d in densities)

@@ -6,7 +6,6 @@ import io
 import json
 import math
 import os
-from collections import defaultdict
 
 import numpy as np
 
