@@ -28,7 +28,7 @@ import numpy as np
 
 __all__ = ["ENABLED", "BLOCK_BYTES", "GATHER_CHUNK_BYTES", "MATRIX_CACHE_SIZE", "affine",
            "affine_vjp", "value_cotangent", "matrix", "row_blocks", "map_blocks",
-           "set_num_threads", "get_num_threads"]
+           "set_num_threads", "get_num_threads", "ADAM_CHUNK", "ADAM_SMALL", "adam"]
 
 #: Whether the sparse and DCTpS layers use this module (True) or their plain path.
 ENABLED = True
@@ -37,6 +37,9 @@ ENABLED = True
 BLOCK_BYTES = 1 << 19
 #: Bytes of one gathered chunk in :func:`value_cotangent`.
 GATHER_CHUNK_BYTES = 1 << 19
+#: Elements per chunk of :func:`adam` (the fastest of 2**12 - 2**18 on one thread: each
+#: chunk costs a dozen numpy calls), and the leaves it steps together, being smaller.
+ADAM_CHUNK, ADAM_SMALL = 1 << 16, 1 << 12
 
 _num_threads = min(2, os.cpu_count() or 1)
 _pool: ThreadPoolExecutor | None = None
@@ -94,17 +97,19 @@ def map_blocks(fn, blocks) -> list:
     return results
 
 
-def value_cotangent(support, yt, xt) -> np.ndarray:
+def value_cotangent(support, yt, xt, cols=None) -> np.ndarray:
     """:meth:`CSRSupport.value_cotangent` on FEATURE-MAJOR operands, in chunks.
 
     ``yt`` (m, K*N) holds ``K`` stacked copies of the batch (column ``l*N + b``),
-    ``xt`` (n, N); returns ``(K, nnz)``.  The rows ``xt[cols[k]]`` and
+    ``xt`` (n, N) (or only the rows ``cols`` names for the entries, default
+    ``support.cols``); returns ``(K, nnz)``.  The rows ``xt[cols[k]]`` and
     ``yt[rows[k]]`` are gathered into two preallocated chunks (``mode="clip"``:
     the support's indices are valid by construction, and ``mode="raise"`` would
     buffer a second copy), multiplied and summed row by row (``np.vecdot``, not a
     multi-threaded BLAS call whose spinning worker slows the other thread).
     """
     batch = xt.shape[1]
+    cols = support.cols if cols is None else cols
     k_lead = yt.shape[1] // batch
     dtype = np.result_type(xt, yt)
     xt, yt = xt.astype(dtype, copy=False), yt.astype(dtype, copy=False)
@@ -112,37 +117,45 @@ def value_cotangent(support, yt, xt) -> np.ndarray:
     if support.nnz == 0:
         return np.zeros((k_lead, 0), dtype=dtype)
     if batch == 1:
-        np.multiply(yt[support.rows], xt[support.cols], out=out)
+        np.multiply(yt[support.rows], xt[cols], out=out)
         return np.ascontiguousarray(out.T)
     chunk = min(support.nnz, max(1, GATHER_CHUNK_BYTES // (dtype.itemsize * yt.shape[1])))
     xg, yg = np.empty((chunk, batch), dtype=dtype), np.empty((chunk, yt.shape[1]), dtype=dtype)
     for lo in range(0, support.nnz, chunk):
         size = min(chunk, support.nnz - lo)
-        np.take(xt, support.cols[lo:lo + size], axis=0, out=xg[:size], mode="clip")
+        np.take(xt, cols[lo:lo + size], axis=0, out=xg[:size], mode="clip")
         np.take(yt, support.rows[lo:lo + size], axis=0, out=yg[:size], mode="clip")
         _vecdot(yg[:size].reshape(size, k_lead, batch), xg[:size, None, :], out=out[lo:lo + size])
     return np.ascontiguousarray(out.T)
 
 
-def matrix(support, values, transpose: bool = False):
+def matrix(support, values, transpose: bool = False, columns: bool = False):
     """``support.csr(values)`` (``transpose``: ``support.csr_transpose(values)``), cached.
 
     Building a scipy matrix costs 10-45 us (its checks), as much as a small
     product: the matrix is built once per support, dtype and thread, then only
     its ``data`` is pointed at ``values``.  The cache holds the support itself,
     so a key ``id(support)`` cannot be reused by another object while cached.
+    ``columns=True`` returns ``(S_used, used)``: ``S`` on the columns ``used`` that
+    hold entries, renumbered, so that ``S @ x == S_used @ x[used]`` exactly (the same
+    products, summed in the same order) from a copy of only those rows of ``x``.
     """
     values = np.asarray(values)
     cache = _matrices.__dict__.setdefault("cache", {})
-    key = (id(support), transpose, values.dtype)
+    key = (id(support), transpose, columns, values.dtype)
     held = cache.get(key)
     if held is None or values.shape != (support.nnz,):
         if len(cache) >= MATRIX_CACHE_SIZE:
             del cache[next(iter(cache))]
-        held = (support, support.csr_transpose(values) if transpose else support.csr(values))
+        S = support.csr_transpose(values) if transpose else support.csr(values)
+        used = None
+        if columns:
+            used, cols = np.unique(support.cols, return_inverse=True)
+            S = type(S)((values, cols, S.indptr), shape=(S.shape[0], len(used)), copy=False)
+        held = (support, S, used)
         cache[key] = held
     held[1].data = values
-    return held[1]
+    return held[1:] if columns else held[1]
 
 
 def _vecdot(a, b, out):
@@ -152,17 +165,29 @@ def _vecdot(a, b, out):
 
 
 def _blocks(support, n_rows):
+    """The blocks of rows that the cotangents' sums run over, in order: they fix the bits."""
     return row_blocks(n_rows, 8 * max(support.shape))
+
+
+def _even_blocks(support, n_rows):
+    """Equal blocks of at most :data:`BLOCK_BYTES`, an even number of them on two threads
+    (unless under a quarter of it): for work row by row, whose numbers are the same."""
+    total = n_rows * 8 * max(support.shape)
+    count = -(-total // BLOCK_BYTES)
+    if _num_threads == 2 and 4 * total >= BLOCK_BYTES:
+        count += count % 2
+    count = min(n_rows, count)
+    return [(n_rows * i // count, n_rows * (i + 1) // count) for i in range(count)]
 
 
 def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
     """``y2 = alpha * offset.apply(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
-    S = matrix(support, values)
+    S, used = matrix(support, values, columns=True)
     y2 = np.empty((x2.shape[0], support.shape[0]), dtype=np.result_type(x2, values))
 
     def block(i, r0, r1):
         xb, yb = x2[r0:r1], y2[r0:r1]
-        s_part = S @ np.ascontiguousarray(xb.T)                     # (m, nb)
+        s_part = S @ xb.T[used]                                     # (m, nb)
         if offset is None:
             np.copyto(yb, s_part.T)
         else:
@@ -171,7 +196,7 @@ def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
         if b is not None:
             yb += b
 
-    map_blocks(block, _blocks(support, x2.shape[0]))
+    map_blocks(block, _even_blocks(support, x2.shape[0]))
     return y2
 
 
@@ -185,6 +210,7 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
     k_lead, n_rows, m = y3.shape
     n = support.shape[1]
     S_T = matrix(support, values, transpose=True)
+    S_used, used = matrix(support, values, columns=True)
     x3_bar = np.empty((k_lead, n_rows, n), dtype=np.result_type(y3, values)) \
         if need_input else None
 
@@ -208,7 +234,7 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
                 x3_bar[:, r0:r1] += s_part
             del s_part
         if need_values:
-            grads["S"] = value_cotangent(support, ybt, np.ascontiguousarray(x2[r0:r1].T))
+            grads["S"] = value_cotangent(support, ybt, x2[r0:r1].T[used], S_used.indices)
         if need_b:
             grads["b"] = yb.sum(axis=1)
         return grads
@@ -224,3 +250,58 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
             total = total + part[key]
         grads[key] = total
     return x3_bar, grads
+
+
+def adam(leaves, b1, b2, eps, lr, c1, c2) -> list:
+    """:meth:`refnet.optim.Adam.update` on ``leaves = [(w, g, m, v), ...]``: ``[(w, m, v), ...]``.
+
+    The formulas of :class:`~refnet.optim.Adam`, operation by operation in place (so bit
+    for bit), over chunks of about :data:`ADAM_CHUNK` elements, an even number per leaf,
+    on two threads (:func:`map_blocks`).  The leaves smaller than :data:`ADAM_SMALL` are
+    concatenated and stepped as one (each leaf costs a dozen numpy calls); they come
+    back as views of one array.
+    """
+    dtypes = {np.result_type(*leaf) for leaf in leaves}
+    if len(dtypes) > 1:
+        return [adam([leaf], b1, b2, eps, lr, c1, c2)[0] for leaf in leaves]
+    dtype = dtypes.pop() if dtypes else np.float64
+    jobs, out, small = [], [], []
+    for w, g, m, v in leaves:
+        size = np.size(g)
+        if size < ADAM_SMALL:
+            small.append((w, g, m, v))
+            out.append(size)
+            continue
+        flat = [np.asarray(a).reshape(-1) for a in (w, g, m, v)] + [
+            np.empty(size, dtype) for _ in range(3)]
+        out.append(tuple(a.reshape(np.shape(g)) for a in flat[4:]))
+        cuts = 2 * -(-size // (2 * ADAM_CHUNK))
+        jobs += [[a[size * i // cuts:size * (i + 1) // cuts] for a in flat] for i in range(cuts)]
+    if small:
+        outs = [np.empty(sum(np.size(leaf[1]) for leaf in small), dtype) for _ in range(3)]
+        jobs.append([np.concatenate(a, axis=None) for a in zip(*small)] + outs)
+        start, smalls = 0, iter(small)
+        for i, size in enumerate(out):
+            if not isinstance(size, tuple):
+                shape = np.shape(next(smalls)[1])
+                out[i] = tuple(o[start:start + size].reshape(shape) for o in outs)
+                start += size
+
+    def step(i, *_):
+        w0, g, m0, v0, w1, m1, v1 = jobs[i]
+        t = np.empty(len(g), dtype)
+        np.multiply(m0, b1, out=m1)
+        m1 += np.multiply(g, 1 - b1, out=t)
+        np.multiply(v0, b2, out=v1)
+        np.multiply(g, 1 - b2, out=t)
+        t *= g
+        v1 += t
+        np.sqrt(np.divide(v1, c2, out=t), out=t)
+        t += eps
+        np.divide(m1, c1, out=w1)
+        w1 *= lr
+        w1 /= t
+        np.subtract(w0, w1, out=w1)
+
+    map_blocks(step, [(i, i + 1) for i in range(len(jobs))])
+    return out
