@@ -25,8 +25,9 @@ sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 
 import numpy as np  # noqa: E402
 
-from refnet.cli.bench import allocator_state, fresh_process_rounds, minor_faults  # noqa: E402
-from refnet.cli.bench_jacobian import _loop_per_output, mlp  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from readme_blocks import allocator_state, fresh_process_rounds, minor_faults  # noqa: E402
+from refnet.cli.bench import _loop_per_output, mlp  # noqa: E402
 from refnet.jacobian import jacobian  # noqa: E402
 from refnet.testing import relative_error  # noqa: E402
 

@@ -35,7 +35,8 @@ sys.path.insert(0, ROOT)   # this clone's refnet, whether or not it is installed
 
 import numpy as np  # noqa: E402
 
-from refnet.cli.bench import allocator_state, fresh_process_rounds, minor_faults  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from readme_blocks import allocator_state, fresh_process_rounds, minor_faults  # noqa: E402
 
 METHODS = ("refnet-dctps", "refnet-dense", "torch-dctps-f32", "torch-dctps-f64",
            "torch-dense-f32", "torch-dense-f64")
@@ -44,10 +45,10 @@ DENSITY, LR, BATCH, TRAIN = 1e-3, 1e-3, 128, 3600
 
 def setup(kind: str, seed: int):
     """``(model, params, x, labels)``: LeNet-300-100 of ``kind`` and its training images."""
-    from refnet.data import load_mnist5k, train_test_split
+    from refnet.data import load_dataset, split_indices
     from refnet.models import build_model
-    x, labels = load_mnist5k(flatten=True)
-    split = train_test_split(x, labels, 5000 - TRAIN, np.random.default_rng(seed))
+    x, labels, _ = load_dataset("mnist5k", flatten=True)
+    train, _ = split_indices(labels, 5000 - TRAIN, np.random.default_rng(seed))
     model = build_model("lenet300", kind=kind, density=DENSITY if kind == "dctps" else 1.0,
                         rng=seed)
     params = model.init(np.random.default_rng(seed + 1))
@@ -55,7 +56,7 @@ def setup(kind: str, seed: int):
         rng = np.random.default_rng(seed + 2)
         params = {k: dict(p, S=0.1 * rng.standard_normal(p["S"].shape)) if "S" in p else p
                   for k, p in params.items()}
-    return model, params, split.x_train, split.y_train
+    return model, params, x[train], labels[train]
 
 
 def use_checkout(root: str):

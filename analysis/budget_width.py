@@ -12,8 +12,8 @@ and they grow with the width: the floor "DCT only" (``W = alpha * D``, S empty, 
 measures what they give without S at each width.  The study's rules: MNIST-5k with its
 split, Adam, batch 128, per cell (budget, width, kind) the learning rate with the best mean
 validation accuracy over seeds (a diverged run counts 0, ties to the smaller rate; ``*`` marks
-a rate at the grid's edge), then that rate's test accuracy: mean and 95% t-interval over seeds,
-``mean +- t(0.975, n - 1) * std / sqrt(n)``.  Seed s draws supports and initial values from the
+a rate at the grid's edge), then that rate's test accuracy: mean and 95% t-interval over the seeds that did not diverge
+(the table says how many did), ``mean +- t(0.975, n - 1) * std / sqrt(n)``.  Seed s draws supports and initial values from the
 children of ``SeedSequence(s).spawn(3)`` and orders batches, as the study does.
 """
 import argparse
@@ -113,12 +113,21 @@ def cells(records: list, setting: Setting) -> list:
                 val = {lr: np.mean([r["val_acc"] for r in runs if r["lr"] == lr])
                        for lr in sorted(setting.lrs)}
                 lr = max(val, key=lambda k: (val[k], -k))      # ties: the smaller rate
-                mean, half = t_interval([r["test_acc"] for r in runs if r["lr"] == lr])
+                test = [r["test_acc"] for r in runs if r["lr"] == lr]
+                finite = [a for a in test if math.isfinite(a)]   # a diverged run is NaN
+                mean, half = t_interval(finite)
                 rows.append(dict(budget=budget, width=width, kind=kind, lr=lr,
                                  edge=len(val) > 1 and lr in (min(val), max(val)),
                                  density=runs[0]["density"], mean=mean, half=half,
-                                 low=mean - half, high=mean + half))
+                                 low=mean - half, high=mean + half,
+                                 diverged=len(test) - len(finite)))
     return rows
+
+
+def _diverged(row: dict) -> str:
+    """`` (k of n seeds diverged)`` when the mean is over fewer seeds than were run."""
+    k = row.get("diverged", 0)
+    return f" ({k} diverged, mean of the rest)" if k else ""
 
 
 def table(rows: list, setting: Setting, seconds: float, workers: int) -> str:
@@ -128,7 +137,7 @@ def table(rows: list, setting: Setting, seconds: float, workers: int) -> str:
         net = "-".join(map(str, sizes_of(r["width"])))
         lines.append(f"| {r['budget']:,} | {r['width']} | {net} | {KINDS[r['kind']]} | "
                      f"{100 * r['density']:.3g}% | {r['lr']:g}{'*' if r['edge'] else ''} | "
-                     f"{r['mean']:.1f} | [{r['low']:.1f}, {r['high']:.1f}] |")
+                     f"{r['mean']:.1f}{_diverged(r)} | [{r['low']:.1f}, {r['high']:.1f}] |")
     return "\n".join(lines) + (
         f"\n\nMNIST-5k (3,600 / 400 / 1,000), Adam, batch {setting.batch_size}, "
         f"{setting.epochs} epochs, seeds {list(setting.seeds)}, learning rates "

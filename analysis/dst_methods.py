@@ -35,7 +35,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
     parser.add_argument("--delta-t", type=int, default=25, help="RigL steps between updates")
-    parser.add_argument("--imp-rounds", type=int, default=3)
+    parser.add_argument("--imp-rounds", type=int, default=None,
+                        help="IMP rounds (default: the study's, 20%% of the survivors a round)")
     args = parser.parse_args(argv)
     split = prepare("mnist5k", seed=0, flatten=args.model == "lenet300")
     config = TrainConfig(optimizer="adam", lr=args.lr, epochs=args.epochs, batch_size=128)

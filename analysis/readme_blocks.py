@@ -1,4 +1,5 @@
-"""What the analysis scripts share: markdown blocks between markers, and benchmark files.
+"""What the analysis scripts share: markdown blocks between markers, benchmark files, and
+benchmark runs each in a fresh process.
 
 A block is the text between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in one of
 :data:`DOCS`; tests keep each block equal to the file a command wrote, so the documentation
@@ -6,7 +7,10 @@ never shows a number that no run produced.
 """
 import argparse
 import json
+import os
 import re
+import resource
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,3 +90,45 @@ def save_bench(report: dict, table: str, out: Path, stem: str, *, marker: str,
     if readme:
         update_readme({marker: table})
     return 0
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (``getrusage``): a fresh array costs one per
+    4 KiB page it writes, which the allocator's state decides."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def allocator_state() -> dict:
+    """The ``MALLOC_*`` environment variables (glibc's tunables), empty for its defaults."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+
+
+def fresh_process_rounds(command, methods, rounds: int, *,
+                         threads: int = 2, progress=None) -> tuple[dict, float | None]:
+    """Run every method ``rounds`` times, each run in a FRESH process; ``(runs, share)``.
+
+    ``command(method)`` is the argv of one run, which prints one JSON object as its last
+    line of output; ``runs[method]`` lists those objects.  Round ``r`` starts at method
+    ``r % len(methods)``, so no method always follows the same one; every child gets
+    ``threads`` BLAS threads.  ``share`` is the part of the CPU time that processes other
+    than this one and its children used meanwhile (None without ``/proc/stat``): a busy
+    neighbour slows the multi-threaded baselines most.
+    """
+    from refnet.cli.bench import cpu_share
+    methods = list(methods)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    runs = {m: [] for m in methods}
+    with cpu_share() as share:
+        for r in range(rounds):
+            for method in methods[r % len(methods):] + methods[:r % len(methods)]:
+                done = subprocess.run(command(method), env=env, capture_output=True,
+                                      text=True)
+                lines = done.stdout.strip().splitlines()
+                if done.returncode != 0 or not lines:
+                    raise RuntimeError(f"{method} failed (exit {done.returncode}, "
+                                       f"{len(lines)} lines of output):\n{done.stderr[-2000:]}")
+                runs[method].append(json.loads(lines[-1]))
+                if progress:
+                    progress(f"round {r + 1}/{rounds} {method}: {runs[method][-1]}")
+    return runs, share["value"]

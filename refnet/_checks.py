@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_input", "as_rng", "check_positive_int", "check_pair", "check_shape"]
+__all__ = ["as_input", "as_rng", "check_positive_int", "check_pair"]
 
 
 def as_rng(rng) -> np.random.Generator:
@@ -51,13 +51,3 @@ def check_pair(name: str, value, owner: str, minimum: int = 1) -> tuple[int, int
         raise ValueError(f"{owner}: {name} must be an integer or a pair of integers "
                          f">= {minimum}, got {value!r}")
     return int(pair[0]), int(pair[1])
-
-
-def check_shape(name: str, array, expected: tuple, owner: str) -> None:
-    """ValueError unless ``array.shape`` ends with ``expected`` (``None`` matches any size)."""
-    shape = np.shape(array)
-    tail = shape[len(shape) - len(expected):]
-    if len(shape) < len(expected) or any(e is not None and s != e
-                                         for s, e in zip(tail, expected)):
-        want = "(..., " + ", ".join("*" if e is None else str(e) for e in expected) + ")"
-        raise ValueError(f"{owner}: {name} has shape {shape}, expected {want}")

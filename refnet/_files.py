@@ -46,7 +46,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -99,17 +99,22 @@ def check_output_file(option: str, path) -> str:
     return path
 
 
-def check_output_dir(option: str, path) -> str:
+def check_output_dir(option: str, path, files=(), folders=()) -> str:
     """``path`` as a str if it is a writable folder or can be made one (its parent exists
-    and is writable); else a ValueError naming ``option``.  Nothing is created."""
+    and is writable), and each of ``files`` and ``folders`` in it can be written; else a
+    ValueError naming ``option``.  Nothing is created."""
     path = os.fspath(path)
     if not path:
         raise ValueError(f"{option}: expected a folder, got an empty string")
     mode = _mode(option, path)
-    if mode is not None:
-        if not stat.S_ISDIR(mode):          # a symlink too
-            raise ValueError(f"{option}: {path!r} exists and is not a folder")
-        _check_writable_folder(option, path)
-    else:
+    if mode is None:
         _check_writable_folder(option, os.path.dirname(os.path.abspath(path)))
+        return path
+    if not stat.S_ISDIR(mode):          # a symlink too
+        raise ValueError(f"{option}: {path!r} exists and is not a folder")
+    _check_writable_folder(option, path)
+    for name in files:
+        check_output_file(option, os.path.join(path, name))
+    for name in folders:
+        check_output_dir(option, os.path.join(path, name))
     return path

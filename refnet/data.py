@@ -32,10 +32,9 @@ import numpy as np
 from ._checks import as_rng, check_positive_int
 
 __all__ = ["DATASETS", "DATA_ENV", "FASHION_MNIST_ENV", "FASHION_MNIST_DIR",
-           "DatasetInfo", "Dataset", "TrainTest", "Standardizer", "SplitInfo", "Split",
-           "data_dir", "fashion_mnist_dir", "load_digits", "load_mnist5k",
-           "load_fashion_mnist", "load_dataset", "split_indices", "train_test_split",
-           "fit_standardizer", "DEFAULT_TEST_SIZE", "prepare", "batches"]
+           "DatasetInfo", "Dataset", "Standardizer", "SplitInfo", "Split", "data_dir",
+           "fashion_mnist_dir", "load_dataset", "split_indices", "fit_standardizer",
+           "DEFAULT_TEST_SIZE", "prepare", "batches"]
 
 DATASETS = ("digits", "mnist5k", "fashion-mnist")
 DATA_ENV = "REFNET_DATA"
@@ -162,10 +161,7 @@ def _load_raw(name) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if name == "fashion-mnist":
-        (x_train, y_train), (x_test, y_test) = _read_fashion(("train", "test"))
-        files = tuple(str(fashion_mnist_dir() / f) for part in _FASHION.values() for f, _ in part)
-        info = DatasetInfo(name, (1, 28, 28), 10, 255, len(y_train), files, "MIT")
-        return np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test]), info
+        return _read_fashion()
     spec = _SHIPPED[name]
     path = data_dir() / spec.filename
     if not path.is_file():
@@ -179,22 +175,25 @@ def _load_raw(name) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
     return pixels, labels, info
 
 
-def _read_fashion(subsets: tuple) -> list:
-    """Verified ``(pixels uint8 (n, 784), labels int64 (n,))`` of each subset, in order."""
+def _read_fashion():
+    """:func:`_load_raw` of Fashion-MNIST: its training part, then its test part."""
     folder = fashion_mnist_dir()
-    missing = [name for s in subsets for name, _ in _FASHION[s] if not (folder / name).is_file()]
+    files = [name for part in _FASHION.values() for name, _ in part]
+    missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"Fashion-MNIST is not installed: {', '.join(missing)} not found in {folder}. "
             "Install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or set "
             f"${FASHION_MNIST_ENV} to a folder holding the four files listed in data/README.md.")
     parts = []
-    for subset in subsets:
-        (images, images_md5), (labels, labels_md5) = _FASHION[subset]
+    for (images, images_md5), (labels, labels_md5) in _FASHION.values():
         x = _cached(folder / images, _parse_idx, images_md5)
         y = _cached(folder / labels, _parse_idx, labels_md5)
         parts.append((x.reshape(len(x), -1), y.astype(np.int64)))
-    return parts
+    (x_train, y_train), (x_test, y_test) = parts
+    info = DatasetInfo("fashion-mnist", (1, 28, 28), 10, 255, len(y_train),
+                       tuple(str(folder / name) for name in files), "MIT")
+    return np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test]), info
 
 
 def _images(pixels: np.ndarray, pixel_max: int, image_shape: tuple, flatten: bool) -> np.ndarray:
@@ -211,9 +210,12 @@ def _check_flag(name: str, value) -> bool:
 def load_dataset(name: str, *, flatten: bool = False) -> Dataset:
     """A dataset by name (one of :data:`DATASETS`), as new arrays ``Dataset(x, y, info)``.
 
-    Fashion-MNIST holds its 60,000 official training images first, then its 10,000
-    test images.  Raises FileNotFoundError for a missing file (for Fashion-MNIST,
-    saying how to install it) and ValueError for a file that fails its MD5 check.
+    Fashion-MNIST holds its 60,000 official training images first
+    (``info.n_official_train``), then its 10,000 test images.  MNIST-5k is SORTED
+    by class (rows ``500 * k`` to ``500 * k + 499`` are digit ``k``): split it
+    with :func:`prepare`, never a slice.  Raises FileNotFoundError for a missing
+    file (for Fashion-MNIST, saying how to install it) and ValueError for a file
+    that fails its MD5 check.
 
     Examples
     --------
@@ -227,38 +229,7 @@ def load_dataset(name: str, *, flatten: bool = False) -> Dataset:
                    labels.copy(), info)
 
 
-def load_digits(*, flatten: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of the UCI optical digits: 1,797 images of 8x8 (:func:`load_dataset`)."""
-    return load_dataset("digits", flatten=flatten)[:2]
-
-
-def load_mnist5k(*, flatten: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of MNIST-5k: 500 images of each digit, 28x28, SORTED by class (rows
-    ``500 * k`` to ``500 * k + 499`` are digit ``k``): split with :func:`prepare`, never a slice."""
-    return load_dataset("mnist5k", flatten=flatten)[:2]
-
-
-def load_fashion_mnist(subset: str = "all", *, flatten: bool = False):
-    """``(x, y)`` of Fashion-MNIST's official ``"train"`` (60,000) or ``"test"`` (10,000)
-    part, or ``"all"`` (training first); see :func:`load_dataset`."""
-    if subset not in ("all", "train", "test"):
-        raise ValueError(f"subset must be 'all', 'train' or 'test', got {subset!r}")
-    flatten = _check_flag("flatten", flatten)
-    parts = _read_fashion(("train", "test") if subset == "all" else (subset,))
-    pixels, labels = (np.concatenate(arrays) for arrays in zip(*parts))
-    return _images(pixels, 255, (1, 28, 28), flatten), labels
-
-
 # -- splits ------------------------------------------------------------------------
-
-class TrainTest(NamedTuple):
-    """The result of :func:`train_test_split`."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
 
 def _count(name: str, size, n: int, *, allow_zero: bool) -> int:
     """``size`` as a number of rows out of ``n``: an int, or a fraction in (0, 1) rounded."""
@@ -279,23 +250,11 @@ def _count(name: str, size, n: int, *, allow_zero: bool) -> int:
 
 
 def split_indices(y, test_size, rng, *, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded partition of ``range(len(y))`` into ``(train_index, test_index)``.
+    """A seeded partition of ``range(len(y))`` into int64 ``(train_index, test_index)``.
 
-    Parameters
-    ----------
-    y : array_like of int, shape (N,)
-        Labels (used only when ``stratify``).
-    test_size : int or float
-        Test rows: an int in ``[1, N - 1]``, or a fraction in (0, 1) of ``N``, rounded.
-    rng : numpy.random.Generator or int
-        An int seed gives bitwise the same split every time.
-    stratify : bool, default True
-        Keep every class's share of the test part proportional to its share of ``y``.
-
-    Returns
-    -------
-    train_index, test_index : ndarray of int64
-        Disjoint, together ``range(N)``, each in random order.
+    ``test_size`` is an int in ``[1, N - 1]`` or a fraction in (0, 1) of ``N``,
+    rounded; ``stratify`` keeps every class's share of the test part proportional
+    to its share of the labels ``y``.  Both parts come in random order.
 
     Notes
     -----
@@ -333,21 +292,6 @@ def split_indices(y, test_size, rng, *, stratify: bool = True) -> tuple[np.ndarr
         test_parts.append(members[:k_c])
         train_parts.append(members[k_c:])
     return rng.permutation(np.concatenate(train_parts)), rng.permutation(np.concatenate(test_parts))
-
-
-def _check_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
-        raise ValueError(f"x and y must have the same number of rows, got x {x.shape} and "
-                         f"y {y.shape}")
-    return x, y
-
-
-def train_test_split(x, y, test_size, rng, *, stratify: bool = True) -> TrainTest:
-    """``(x_train, y_train, x_test, y_test)``: the rows of :func:`split_indices`, new arrays."""
-    x, y = _check_xy(x, y)
-    train, test = split_indices(y, test_size, rng, stratify=stratify)
-    return TrainTest(x[train], y[train], x[test], y[test])
 
 
 # -- standardisation ------------------------------------------------------------------
@@ -429,29 +373,15 @@ def prepare(name: str, *, seed, test_size=None, val_size=0, flatten: bool = Fals
             stratify: bool = True) -> Split:
     """Load a dataset and split it into train, validation and test, seeded.
 
-    Parameters
-    ----------
-    name : {"digits", "mnist5k", "fashion-mnist"}
-    seed : int or numpy.random.Generator
-        An int gives bitwise the same split every call.
-    test_size : int or float, optional
-        Test rows or fraction of the dataset; default :data:`DEFAULT_TEST_SIZE` (mnist5k
-        4,000 / 1,000, digits 1,438 / 359).  Fashion-MNIST has its official 10,000-image
-        test set, so ``test_size`` must be left out for it.
-    val_size : int or float, default 0
-        Validation rows or fraction of the TRAINING part, carved out of it.
-    flatten : bool, default False
-        Images as ``(n, H * W)`` instead of ``(n, 1, H, W)``.
-    standardize, per_feature : bool, default True, False
-        Apply :func:`fit_standardizer` (with ``per_feature``), fitted on ``x_train`` alone,
-        to all three parts; otherwise pixels stay in [0, 1].
-    stratify : bool, default True
-        Stratify both splits by class (:func:`split_indices`).
-
-    Notes
-    -----
-    The test part is drawn first from ``as_rng(seed)`` and the validation part second,
-    so the test set depends only on ``(seed, test_size)``, never on ``val_size``.
+    ``test_size`` (rows or fraction of the dataset) defaults to
+    :data:`DEFAULT_TEST_SIZE` (mnist5k 4,000 / 1,000, digits 1,438 / 359);
+    Fashion-MNIST has its official 10,000-image test set, so leave it out there.
+    ``val_size`` (rows or fraction of the TRAINING part) is carved out of it.
+    ``standardize`` applies :func:`fit_standardizer` (with ``per_feature``),
+    fitted on ``x_train`` alone, to all three parts; otherwise pixels stay in
+    [0, 1].  ``stratify`` as in :func:`split_indices`.  The test part is drawn
+    first from ``as_rng(seed)`` and the validation part second, so the test set
+    depends only on ``(seed, test_size)``, never on ``val_size``.
 
     Examples
     --------
@@ -505,7 +435,10 @@ def batches(x, y, batch_size: int, rng) -> Iterator[tuple[np.ndarray, np.ndarray
     >>> [len(yb) for _, yb in batches(x, y, 2, np.random.default_rng(0))]
     [2, 2, 1]
     """
-    x, y = _check_xy(x, y)
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
+        raise ValueError(f"x and y must have the same number of rows, got x {x.shape} and "
+                         f"y {y.shape}")
     batch_size = check_positive_int("batch_size", batch_size, "batches")
     order = as_rng(rng).permutation(len(y))
     chunks = (order[start:start + batch_size] for start in range(0, len(order), batch_size))

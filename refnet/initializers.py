@@ -17,7 +17,6 @@ import math
 import numpy as np
 
 from ._checks import as_rng
-from .ops.offsets import haar_orthogonal
 
 __all__ = ["fans", "kaiming_normal", "kaiming_uniform", "glorot_normal", "glorot_uniform",
            "orthogonal", "zeros", "initialize", "INITIALIZERS"]
@@ -56,12 +55,18 @@ def glorot_uniform(shape, rng) -> np.ndarray:
 
 
 def orthogonal(shape, rng, gain: float = 1.0) -> np.ndarray:
-    """``gain`` times a Haar (semi-)orthogonal ``(shape[0], prod(shape[1:]))``
-    (:func:`refnet.ops.offsets.haar_orthogonal`), reshaped."""
+    """``gain`` times a Haar-random ``(shape[0], prod(shape[1:]))`` with orthonormal rows (or
+    columns, if taller), reshaped: ``Q, R = qr(G)`` of a Gaussian ``G``, each column of ``Q``
+    times the sign of ``R[k, k]``, else the law depends on QR's sign convention (Mezzadri 2007).
+    """
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2:
         raise ValueError(f"orthogonal: shape must have at least 2 axes, got {shape}")
-    return gain * haar_orthogonal(shape[0], math.prod(shape[1:]), as_rng(rng)).reshape(shape)
+    m, n = shape[0], math.prod(shape[1:])
+    q, r = np.linalg.qr(as_rng(rng).standard_normal((max(m, n), min(m, n))))
+    d = np.sign(np.diag(r))
+    q = q * np.where(d == 0.0, 1.0, d)                          # d == 0 has probability 0
+    return gain * (q if m >= n else q.T).reshape(shape)
 
 
 def zeros(shape, rng=None) -> np.ndarray:

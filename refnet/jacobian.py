@@ -1,12 +1,9 @@
 """Exact Jacobians of any refnet layer or network, from batched VJP/JVP calls.
 
-A cotangent may carry extra LEADING axes (the layer contract), so ONE ``vjp`` of
-a stack of identity rows returns rows of every example's Jacobian at once, and one
-``jvp`` of identity columns returns columns.  :func:`jacobian` gives the input
-(or partial, between two Graph values) Jacobian, :func:`parameter_jacobian` the
-one with respect to the parameters, :func:`jacobian_operator` one example's
-Jacobian as a matrix-free ``scipy.sparse.linalg.LinearOperator`` (its extreme
-singular values: :func:`refnet.spectra.extreme_singular_values`).
+A cotangent may carry extra LEADING axes (the layer contract), so ONE ``vjp`` of a stack
+of identity rows returns rows of every example's Jacobian at once (:func:`jacobian`'s
+Notes); the same for parameters (:func:`parameter_jacobian`) and, matrix-free, for one
+example (:func:`jacobian_operator`).
 """
 from __future__ import annotations
 
@@ -23,7 +20,7 @@ from .core.layer import Layer
 from .core.tree import tree_get, tree_leaves
 
 __all__ = ["jacobian", "parameter_jacobian", "ParameterJacobian", "linearize",
-           "JacobianOperator", "jacobian_operator", "dense_matrix", "CHUNKED_BYTES"]
+           "jacobian_operator", "dense_matrix", "CHUNKED_BYTES"]
 
 #: From this size of ``J`` on, :func:`jacobian` makes four calls by default, not one.
 CHUNKED_BYTES = 1 << 20
@@ -40,15 +37,13 @@ class Linearization(NamedTuple):
 
 def linearize(layer: Layer, params, x, *, source: str | None = None,
               target: str | None = None) -> Linearization:
-    """Run the forward pass once and record what the derivative calls need.
+    """Run the forward pass of a single-input ``layer`` at ``x`` (B, *in_shape) once.
 
-    ``layer`` is any single-input layer or container, ``x`` (B, *in_shape) the
-    point.  ``source`` and ``target`` name two values of a :class:`~refnet.Graph`
-    (``Sequential`` included; default its input and output): the derivative of
-    ``value[target]`` with respect to ``value[source]``, every value that does
-    not depend on ``source`` held fixed.  TypeError for a layer that is not a
-    single-input Layer (or not a Graph when names are given), ValueError for an
-    ``x`` without batch axis or an unknown name.
+    ``source`` and ``target`` name two values of a :class:`~refnet.Graph` (default its
+    input and output): the derivative of ``value[target]`` with respect to
+    ``value[source]``, every value that does not depend on ``source`` held fixed.
+    TypeError for a layer that is not a single-input Layer (or not a Graph when names are
+    given), ValueError for an ``x`` without batch axis or a name not on a path.
     """
     if not isinstance(layer, Layer):
         raise TypeError(f"layer must be a refnet Layer, got {type(layer).__name__}")
@@ -65,10 +60,7 @@ def linearize(layer: Layer, params, x, *, source: str | None = None,
     if not isinstance(layer, Graph):
         raise TypeError(f"source/target name values of a Graph; {type(layer).__name__} "
                         "is not one")
-    source = layer.input_name if source is None else source
-    target = layer.output if target is None else target
-    layer._check_name("source", source)
-    layer._check_name("target", target)
+    source, target, _ = layer._path(source, target)
     _, cache = layer.forward(params, x)
     return Linearization(cache, tuple(cache.shapes[source]), tuple(cache.shapes[target]),
                          {"source": source, "target": target})
@@ -81,26 +73,14 @@ def _chunk(chunk_size, rows: int, owner: str) -> int:
 
 def jacobian(layer: Layer, params, x, *, mode: str = "auto", chunk_size: int | None = None,
              source: str | None = None, target: str | None = None) -> np.ndarray:
-    """The exact Jacobian of every example, ``J[b] = d y[b] / d x[b]``.
+    """The exact Jacobian of every example, ``J[b, i, j] = d y[b].flat[i] / d x[b].flat[j]``.
 
-    Parameters
-    ----------
-    layer, params, x, source, target
-        As in :func:`linearize`; for one input ``x0`` pass ``x0[None]``.
-    mode : {"auto", "vjp", "jvp"}, default "auto"
-        Build ``J`` from rows (reverse mode) or columns (forward mode);
-        ``"auto"`` takes ``"jvp"`` when ``n < m``, so the leading axis is
-        ``min(m, n)`` long.
-    chunk_size : int, optional
-        At most this many identity rows (columns) per call, to bound memory;
-        default all in one call, or a quarter of them when ``J`` takes
-        :data:`CHUNKED_BYTES` or more (see Notes).  The result does not depend
-        on it.
-
-    Returns
-    -------
-    J : ndarray, shape (B, m, n)
-        ``J[b, i, j] = d y[b].flat[i] / d x[b].flat[j]``.
+    ``J`` has shape (B, m, n); ``layer``, ``params``, ``x``, ``source`` and ``target`` as in
+    :func:`linearize` (for one input ``x0`` pass ``x0[None]``).  ``mode`` builds ``J`` from
+    rows (``"vjp"``) or columns (``"jvp"``); ``"auto"`` takes the shorter, ``min(m, n)``.
+    ``chunk_size`` bounds the identity rows (columns) per call; default all in one call, or
+    a quarter of them when ``J`` takes :data:`CHUNKED_BYTES` or more.  ``J`` does not
+    depend on it.
 
     Notes
     -----
@@ -113,13 +93,10 @@ def jacobian(layer: Layer, params, x, *, mode: str = "auto", chunk_size: int | N
         y_dot = jvp(params, cache, x_dot)   # x_dot[j, b, :] = e_j, (n, B, n) -> (n, B, m)
         J = y_dot.transpose(1, 2, 0)        # J[b, :, j] = J[b] @ e_j
 
-    The identity is built C-contiguous: numpy's matmul leaves BLAS for
-    non-contiguous operands, measured 70x slower.  A large ``J`` is built in
-    four chunks: then no temporary is larger than a quarter of ``J``, and
-    glibc keeps the memory they free for the next chunk and the next call
-    instead of returning it to the kernel, which maps it again page by page
-    (for the 784-256x6-10 MLP at 100 inputs, 2,600 minor page faults per
-    call in one chunk, none in four, and 1.4x faster).
+    The identity is C-contiguous (numpy's matmul leaves BLAS for others, 70x slower).  In
+    four chunks no temporary is over a quarter of ``J``, and glibc reuses the memory they
+    free instead of mapping it again page by page (784-256x6-10 MLP, 100 inputs: 2,600
+    minor page faults per call in one chunk, none in four, 1.4x faster).
 
     Examples
     --------
@@ -170,47 +147,22 @@ class ParameterJacobian(NamedTuple):
 
     def columns(self, path: str) -> slice:
         """The columns of parameter ``path``; KeyError if it is not one of :attr:`paths`."""
-        start = 0
-        for p, shape in zip(self.paths, self.shapes):
-            if p == path:
-                return slice(start, start + math.prod(shape))
-            start += math.prod(shape)
-        raise KeyError(f"{path!r} is not a column block; blocks are {list(self.paths)}")
-
-
-def _select_paths(params, patterns) -> list[tuple[str, tuple]]:
-    leaves = [(p, np.shape(v)) for p, v in tree_leaves(params)]
-    if patterns is None:
-        return leaves
-    patterns = (patterns,) if isinstance(patterns, str) else tuple(patterns)
-    if not patterns or not all(isinstance(p, str) for p in patterns):
-        raise TypeError(f"paths must be a non-empty sequence of str patterns, got {patterns!r}")
-    for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(p, pattern) for p, _ in leaves):
-            raise ValueError(f"paths pattern {pattern!r} matches no parameter; parameters "
-                             f"are {[p for p, _ in leaves]}")
-    return [(p, s) for p, s in leaves if any(fnmatch.fnmatchcase(p, pat) for pat in patterns)]
+        if path not in self.paths:
+            raise KeyError(f"{path!r} is not a column block; blocks are {list(self.paths)}")
+        k = self.paths.index(path)
+        start = sum(math.prod(s) for s in self.shapes[:k])
+        return slice(start, start + math.prod(self.shapes[k]))
 
 
 def parameter_jacobian(layer: Layer, params, x, *, paths: Sequence[str] | str | None = None,
                        chunk_size: int | None = None) -> ParameterJacobian:
     """The exact Jacobian of every example's output with respect to the parameters.
 
-    Parameters
-    ----------
-    layer, params, x
-        As in :func:`linearize`; usually one example, ``x0[None]``.
-    paths : str or sequence of str, optional
-        ``fnmatch`` patterns (``*`` also matches ``/``) of the parameters to keep,
-        such as ``("*/S", "*/alpha")``, the trainable support of DCTpS layers;
-        each must match one.  Default every parameter.
-    chunk_size : int, optional
-        At most this many of the ``B * m`` cotangent rows per call.
-
-    Returns
-    -------
-    ParameterJacobian
-        ``matrix`` (B, m, P), ``P`` the total size of the kept leaves in tree order.
+    ``layer``, ``params``, ``x`` as in :func:`linearize` (usually one example, ``x0[None]``);
+    ``paths`` are ``fnmatch`` patterns (``*`` also matches ``/``) of the parameters to keep,
+    such as ``("*/S", "*/alpha")``, the trainable support of DCTpS layers, each matching one
+    at least (default every parameter); ``chunk_size`` bounds the ``B * m`` cotangent rows
+    per call.  ``matrix`` is (B, m, P), ``P`` the size of the kept leaves in tree order.
 
     Notes
     -----
@@ -228,12 +180,21 @@ def parameter_jacobian(layer: Layer, params, x, *, paths: Sequence[str] | str | 
     >>> import numpy as np
     >>> from refnet.layers import Linear
     >>> layer = Linear(3, 2)
-    >>> pj = parameter_jacobian(layer, layer.init(0), np.ones((1, 3)), paths="b")
-    >>> pj.matrix[0]
+    >>> parameter_jacobian(layer, layer.init(0), np.ones((1, 3)), paths="b").matrix[0]
     array([[1., 0.],
            [0., 1.]])
     """
-    selected = _select_paths(params, paths)
+    selected = [(p, np.shape(v)) for p, v in tree_leaves(params)]
+    if paths is not None:
+        patterns = (paths,) if isinstance(paths, str) else tuple(paths)
+        if not patterns or not all(isinstance(p, str) for p in patterns):
+            raise TypeError(f"paths must be a non-empty sequence of str patterns, got {paths!r}")
+        for pattern in patterns:
+            if not any(fnmatch.fnmatchcase(p, pattern) for p, _ in selected):
+                raise ValueError(f"paths pattern {pattern!r} matches no parameter; parameters "
+                                 f"are {[p for p, _ in selected]}")
+        selected = [(p, s) for p, s in selected if any(fnmatch.fnmatchcase(p, pattern)
+                                                       for pattern in patterns)]
     lin = linearize(layer, params, x)
     batch, m = lin.target_shape[0], math.prod(lin.target_shape[1:])
     rows, total = batch * m, sum(math.prod(s) for _, s in selected)
@@ -252,63 +213,20 @@ def parameter_jacobian(layer: Layer, params, x, *, paths: Sequence[str] | str | 
                              tuple(tuple(s) for _, s in selected))
 
 
-class JacobianOperator(LinearOperator):
-    """The Jacobian ``J = d target / d source`` of ONE example, matrix-free, shape (m, n).
+def jacobian_operator(layer: Layer, params, x, *, source: str | None = None,
+                      target: str | None = None) -> LinearOperator:
+    """The Jacobian ``J = d target / d source`` of ONE example ``x`` (shape (1, *in_shape)),
+    matrix-free: a ``LinearOperator`` of shape (m, n); ``source``, ``target`` as in
+    :func:`linearize`, whose forward pass runs here, once.
 
-    Build it with :func:`jacobian_operator`.  With ``s``, ``t`` the per-example
-    source and target shapes and a batch of one::
+    With ``s``, ``t`` the per-example source and target shapes, each product is ONE call,
+    a block's ``k`` columns on the leading axis::
 
         J @ u   = jvp(params, cache, u.reshape(1, *s)).ravel()                # matvec
         J.T @ v = vjp(params, cache, v.reshape(1, *t)).ravel()                # rmatvec
         J @ U   = jvp(params, cache, U.T.reshape(k, 1, *s)).reshape(k, m).T   # matmat
         J.T @ V = vjp(params, cache, V.T.reshape(k, 1, *t)).reshape(k, n).T   # rmatmat
 
-    so each block product is ONE call, its ``k`` columns on the leading axis.
-    """
-
-    def __init__(self, layer: Layer, params, x, *, source=None, target=None):
-        x = np.asarray(x)
-        if x.ndim < 1 or x.shape[0] != 1:
-            raise ValueError(f"jacobian_operator: x has shape {x.shape}, expected one example "
-                             "with its batch axis, (1, *in_shape); pass x[i:i + 1]")
-        self.layer, self.params = layer, params
-        self._lin = linearize(layer, params, x, source=source, target=target)
-        self.source_shape, self.target_shape = self._lin.source_shape, self._lin.target_shape
-        super().__init__(dtype=np.dtype(np.float64), shape=(
-            math.prod(self.target_shape[1:]), math.prod(self.source_shape[1:])))
-
-    def _jvp(self, x_dot, lead=()):
-        x_dot = np.ascontiguousarray(x_dot, dtype=np.float64).reshape(lead + self.source_shape)
-        return np.asarray(self.layer.jvp(self.params, self._lin.cache, x_dot, **self._lin.kwargs))
-
-    def _vjp(self, y_bar, lead=()):
-        y_bar = np.ascontiguousarray(y_bar, dtype=np.float64).reshape(lead + self.target_shape)
-        x_bar, _ = self.layer.vjp(self.params, self._lin.cache, y_bar, need_params=False,
-                                  **self._lin.kwargs)
-        return np.asarray(x_bar)
-
-    def _matvec(self, u):
-        return self._jvp(u).ravel()
-
-    def _rmatvec(self, v):
-        return self._vjp(v).ravel()
-
-    def _matmat(self, U):
-        return self._jvp(np.asarray(U).T, (U.shape[1],)).reshape(U.shape[1], -1).T
-
-    def _rmatmat(self, V):
-        return self._vjp(np.asarray(V).T, (V.shape[1],)).reshape(V.shape[1], -1).T
-
-
-def jacobian_operator(layer: Layer, params, x, *, source: str | None = None,
-                      target: str | None = None) -> JacobianOperator:
-    """The Jacobian of ONE example ``x`` (shape (1, *in_shape)) as a ``LinearOperator``.
-
-    matvec is the JVP, rmatvec the VJP (:class:`JacobianOperator`); ``source``
-    and ``target`` as in :func:`linearize`.  The forward pass runs once, here.
-
-    Examples
-    --------
     >>> import numpy as np
     >>> from refnet.layers import Linear
     >>> layer = Linear(3, 2)
@@ -317,7 +235,25 @@ def jacobian_operator(layer: Layer, params, x, *, source: str | None = None,
     >>> op.shape, bool(np.allclose(op @ np.eye(3), params["W"]))
     ((2, 3), True)
     """
-    return JacobianOperator(layer, params, x, source=source, target=target)
+    x = np.asarray(x)
+    if x.ndim < 1 or x.shape[0] != 1:
+        raise ValueError(f"jacobian_operator: x has shape {x.shape}, expected one example "
+                         "with its batch axis, (1, *in_shape); pass x[i:i + 1]")
+    lin = linearize(layer, params, x, source=source, target=target)
+    m, n = math.prod(lin.target_shape[1:]), math.prod(lin.source_shape[1:])
+
+    def jvp(u, k=()):           # k: the leading axis of a block's columns
+        u = np.ascontiguousarray(u, dtype=np.float64).reshape(k + lin.source_shape)
+        return np.asarray(layer.jvp(params, lin.cache, u, **lin.kwargs)).reshape(k + (m,))
+
+    def vjp(v, k=()):
+        v = np.ascontiguousarray(v, dtype=np.float64).reshape(k + lin.target_shape)
+        x_bar = layer.vjp(params, lin.cache, v, need_params=False, **lin.kwargs)[0]
+        return np.asarray(x_bar).reshape(k + (n,))
+
+    return LinearOperator((m, n), matvec=jvp, rmatvec=vjp, dtype=np.float64,
+                          matmat=lambda U: jvp(np.asarray(U).T, (U.shape[1],)).T,
+                          rmatmat=lambda V: vjp(np.asarray(V).T, (V.shape[1],)).T)
 
 
 def dense_matrix(op) -> np.ndarray:

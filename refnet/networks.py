@@ -7,13 +7,7 @@ weight matrix of a fully connected or convolution layer of any kind (``W`` of
 Linear/Conv2d, ``S`` of the sparse and DCTpS layers, DopingLinear's); biases
 and ``alpha`` never are.  Supports and matrices are in the coordinates of the
 weight MATRIX: ``(out, in)``, or ``(out, kh * kw * in)`` for a convolution
-(columns ordered as :mod:`refnet.ops.im2col`).  Density counts weight matrices only::
-
-    density = sum_l nnz_l / sum_l size_l
-
-``nnz_l`` the trained entries: all of a dense layer's, the support's for a
-sparse or DCTpS layer (the fixed offset is not trained), ``m1 n1 + m2 n2 + nnz``
-for a DopingLinear (its Kronecker factors train).
+(columns ordered as :mod:`refnet.ops.im2col`).
 """
 from __future__ import annotations
 
@@ -27,7 +21,8 @@ from ._checks import as_rng
 from .core.graph import Graph, Node, Sequential
 from .core.layer import Layer
 from .core.tree import tree_get, tree_map, tree_replace
-from .layers import Conv2d, DopingLinear, Linear, SparseConv2d, SparseLinear
+from .doping import DopingLinear
+from .layers import Conv2d, Linear, SparseConv2d, SparseLinear
 from .ops.csr import CSRSupport
 from .supports import check_density
 
@@ -216,7 +211,12 @@ def supports_of(net: Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def density_of(net: Layer) -> float:
-    """Global density ``sum_l nnz_l / sum_l size_l`` (module docstring); 1.0 when dense."""
+    """Global density ``sum_l nnz_l / sum_l size_l`` over the prunable weights.
+
+    ``nnz_l`` counts the trained entries: all of a dense layer's, the support's
+    for a sparse or DCTpS layer (the fixed offset is not trained), ``m1 n1 + m2
+    n2 + nnz`` for a DopingLinear (its Kronecker factors train).
+    """
     layers = prunable_layers(net)
     if not layers:
         raise ValueError(f"density_of: {type(net).__name__} has no prunable layer (no Linear, "

@@ -1,11 +1,9 @@
 """One registry of layer specimens: the test suite and ``refnet gradcheck`` both read it.
 
 A :class:`Specimen` builds small instances of one public layer class with
-``build(draw)``, where ``draw(label, choices)`` returns one of ``choices`` for each size
-and option.  The tests back ``draw`` with hypothesis, which explores and shrinks the
-choices; ``refnet gradcheck`` with :func:`fixed`, once per entry of the specimen's
-``examples`` (named values; an unnamed label takes its first choice).  Every public
-layer class needs a specimen: a test fails for one without.
+``build(draw)``, ``draw(label, choices)`` returning one of ``choices`` for each size
+and option: hypothesis in the tests, :func:`fixed` in ``refnet gradcheck``.  Every
+public layer class needs a specimen: a test fails for one without.
 
 Examples
 --------
@@ -22,11 +20,12 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .core import Graph, Sequential
-from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, DopingLinear,
-                     Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
-                     SparseLinear, Tanh)
+from .doping import DopingLinear
+from .layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear, Flatten,
+                     Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d, SparseLinear,
+                     Tanh)
 from .models import Model, build_model, check_point
-from .ops import RANDOM_OFFSETS
+from .offsets import RANDOM_OFFSETS, make_offset
 from .sparsity import DISTRIBUTIONS, SubspaceNetwork
 from .testing import away_from_zero, distinct_values, perturbed_params
 
@@ -50,8 +49,9 @@ class Specimen(NamedTuple):
 
     ``build(draw) -> (layer, in_shape)`` (per example; a tuple of them for a
     merge layer); ``examples`` are ``refnet gradcheck``'s instances, name ->
-    the values :func:`fixed` draws; ``point(layer, in_shape, batch, rng) ->
-    (x, params)``; ``tol`` overrides :data:`refnet.testing.TOLERANCES`.
+    the values :func:`fixed` draws (an unnamed label takes its first choice);
+    ``point(layer, in_shape, batch, rng) -> (x, params)``; ``tol`` overrides
+    :data:`refnet.testing.TOLERANCES`.
     """
 
     name: str
@@ -128,9 +128,8 @@ def _sparse_options(draw, m, n, offset):
         return options
     if offset != "none" and not draw("train_alpha", BOOLS):
         options.update(train_alpha=False, alpha=draw("alpha", (0.7, -1.3, 2.5)))
-    if offset in RANDOM_OFFSETS:
-        options.update(offset_seed=draw("offset_seed", SEEDS))
-    return dict(options, offset=offset)
+    seed = draw("offset_seed", SEEDS) if offset in RANDOM_OFFSETS else None
+    return dict(options, offset=make_offset(offset, n, m, seed) or "none")
 
 
 def _sparse_linear(cls, offset=None, n_sizes=SIZES):

@@ -80,9 +80,8 @@ class LayerAllocation:
     density: float
 
     def to_dict(self) -> dict:
-        """``{"name", "shape" (a list), "size", "nnz", "density"}``, ready for JSON."""
-        return {"name": self.name, "shape": list(self.shape), "size": self.size,
-                "nnz": self.nnz, "density": self.density}
+        """The fields, ``shape`` as a list: ready for JSON."""
+        return dict(self.__dict__, shape=list(self.shape))
 
 
 @dataclass(frozen=True)
@@ -119,8 +118,7 @@ class Allocation:
         """The settings, totals and layers, for JSON."""
         return {"distribution": self.distribution, "density": self.density,
                 "min_per_layer": self.min_per_layer, "total_size": self.total_size,
-                "total_nnz": self.total_nnz,
-                "layers": [layer.to_dict() for layer in self.layers]}
+                "total_nnz": self.total_nnz, "layers": [layer.to_dict() for layer in self.layers]}
 
 
 def target_nnz(density, total_size: int) -> int:
@@ -138,16 +136,14 @@ def target_nnz(density, total_size: int) -> int:
     return math.floor(exact * total_size + Fraction(1, 2))
 
 
+_WEIGHTS = {"uniform": math.prod, "epl": lambda s: 1, "epf": lambda s: int(s[0]),
+            "erk": sum, "erk-clipped": sum}
+
+
 def distribution_weights(shapes: Sequence[tuple], distribution: str) -> list[int]:
     """The integer weights ``w_l`` a distribution shares nonzeros by (module table)."""
     _check_distribution(distribution)
-    if distribution == "uniform":
-        return [math.prod(s) for s in shapes]
-    if distribution == "epl":
-        return [1 for _ in shapes]
-    if distribution == "epf":
-        return [int(s[0]) for s in shapes]
-    return [sum(s) for s in shapes]        # erk and erk-clipped: the sum of the dims
+    return [_WEIGHTS[distribution](s) for s in shapes]
 
 
 def allocate(layers: Iterable, density, distribution: str = "uniform", *,

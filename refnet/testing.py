@@ -1,13 +1,11 @@
 """The public gradient checker: small named checks that :func:`check_layer` composes.
 
-In the spirit of ``jax.test_util.check_grads``, in float64: each check takes a layer, a
-point ``(x, params)`` and a source of random directions and returns a
-:class:`GradCheckReport`, one row per quantity.  Projecting on random directions, as
-HIPS/autograd and JAX do, tests a whole Jacobian for a few passes.  Errors are relative
-(:func:`relative_error`, :func:`inner_product_error`); a NaN or an inf makes one infinite.
-A finite difference is judged no closer than its rounding noise
-``FD_ROUNDING * sum|v * f| / h`` allows; a pass within the noise carries the note
-:data:`BELOW_RESOLUTION`.  Tolerances: :data:`TOLERANCES`.
+Each check takes a layer, a float64 point ``(x, params)`` and a source of random directions
+and returns a :class:`GradCheckReport`, one row per quantity.  Projecting on random directions,
+as HIPS/autograd and JAX do, tests a whole Jacobian for a few passes.  Errors are relative
+(:func:`relative_error`, :func:`inner_product_error`); a NaN or an inf makes one infinite.  A
+finite difference is judged no closer than its rounding noise ``FD_ROUNDING * sum|v * f| / h``
+allows; a pass within the noise carries the note :data:`BELOW_RESOLUTION`.
 
 Examples
 --------
@@ -109,11 +107,9 @@ def relative_error(a, b, floor: float = _TINY) -> float:
 
 
 def inner_product_error(a_terms, b_terms, floor: float = _TINY) -> float:
-    """``|sum(a_terms) - sum(b_terms)|`` over the larger SUM OF ABSOLUTE TERMS (or ``floor``).
-
-    Rounding lives on that scale, so an inner product that cancels to near zero does not
-    inflate the error.  Terms are arrays or tuples of arrays; a NaN or an inf gives ``inf``.
-    """
+    """``|sum(a_terms) - sum(b_terms)|`` over the larger SUM OF ABSOLUTE TERMS (or ``floor``),
+    where rounding lives, so an inner product that cancels to near zero is not inflated.
+    Terms are arrays or tuples of arrays; a NaN or an inf gives ``inf``."""
     a, b = (np.concatenate([np.ravel(t) for t in _parts(terms)]) for terms in (a_terms, b_terms))
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         return np.inf
@@ -130,9 +126,6 @@ def distinct_values(rng, shape, gap: float = 0.1) -> np.ndarray:
     """Random values any two of which differ by at least ``gap`` (inputs for ``MaxPool2d``):
     a permutation of ``2 * gap * k``, centred on zero, plus noise in ``[-gap/2, gap/2)``.
 
-    Examples
-    --------
-    >>> import numpy as np
     >>> v = distinct_values(0, (3, 4), gap=0.1)
     >>> bool(np.min(np.diff(np.sort(v.ravel()))) >= 0.1)
     True
@@ -165,51 +158,35 @@ def _random_like(rng, x, layer, lead=()):
     return _like([rng.standard_normal(lead + np.shape(p)) for p in _parts(x)], layer)
 
 
-def _products(a, b) -> tuple:
-    return tuple(np.asarray(p) * q for p, q in zip(_parts(a), _parts(b)))
-
-
 def _same_shapes(got, want) -> bool:
     # an x_bar without the batch axis of a batch of one would broadcast to the right number
     got, want = _parts(got), _parts(want)
     return len(got) == len(want) and all(np.shape(g) == np.shape(w) for g, w in zip(got, want))
 
 
-def _x_name(layer) -> str:
-    return "x" if layer.n_inputs is not None else "x*"
-
-
-def _tol(check: str, tol) -> float:
-    return TOLERANCES[check] if tol is None else float(tol)
-
-
 def _report(layer, name, check, tol, errors: dict) -> GradCheckReport:
     """One row per ``errors`` item, ``quantity: error`` or ``quantity: (error, note)``."""
-    errors = {q: e if isinstance(e, tuple) else (e, "") for q, e in errors.items()}
-    return GradCheckReport([CheckResult(name or type(layer).__name__, check, q, float(e),
-                                        _tol(check, tol), note)
-                            for q, (e, note) in errors.items()])
+    tol = TOLERANCES[check] if tol is None else float(tol)
+    return GradCheckReport([CheckResult(name or type(layer).__name__, check, q, float(e), tol,
+                                        note) for q, (e, note) in
+                            ((q, e if isinstance(e, tuple) else (e, "")) for q, e in
+                             errors.items())])
 
 
 def _require_float64(name: str, value) -> None:
-    dtype = np.asarray(value).dtype
-    if dtype != np.float64:
-        raise TypeError(f"gradient checks run in float64, but {name} has dtype {dtype}; "
-                        f"pass {name}.astype(np.float64)")
-
-
-def _noise_floor(magnitude: float, step: float, tol: float) -> float:
-    """``FD_ROUNDING * magnitude / step`` (the rounding noise of a difference quotient) / tol."""
-    return FD_ROUNDING * magnitude / (step * tol) if tol > 0 else _TINY
+    if np.asarray(value).dtype != np.float64:
+        raise TypeError(f"gradient checks run in float64, but {name} has dtype "
+                        f"{np.asarray(value).dtype}; pass {name}.astype(np.float64)")
 
 
 def _fd_error(f: Callable, v, terms, step: float, tol: float):
-    """``(error, note)`` of ``<v, (f(h) - f(-h)) / (2 h)>`` against ``sum(terms)``."""
-    if terms is None:       # a derivative of the wrong shape
+    """``(error, note)`` of ``<v, (f(h) - f(-h)) / (2 h)>`` against ``sum(terms)``, no
+    closer than the rounding noise ``FD_ROUNDING * sum|v * f(h)| / h`` (None: a wrong shape)."""
+    if terms is None:
         return np.inf, ""
     plus, minus = np.asarray(f(step)), np.asarray(f(-step))
     fd_terms = v * (plus - minus) / (2 * step)
-    floor = _noise_floor(float(np.sum(np.abs(v * plus))), step, tol)
+    floor = FD_ROUNDING * float(np.sum(np.abs(v * plus))) / (step * tol) if tol > 0 else _TINY
     err = inner_product_error(fd_terms, terms, floor)
     blind = np.isfinite(err) and floor > max(np.sum(np.abs(fd_terms)), np.sum(np.abs(terms)))
     return err, BELOW_RESOLUTION if blind else ""
@@ -239,37 +216,36 @@ def check_structure(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None
 def check_vjp_fd(layer: Layer, x, params: dict, rng=0, *, tol=None, step=FD_STEP, name=None):
     """``<v, (f(w + h u) - f(w - h u)) / (2 h)>`` against ``<vjp(v)[w], u>`` for each input
     and each parameter ``w`` alone; rows ``x`` (``x0``, ``x1``, ... when merging) and paths."""
-    rng, tol = as_rng(rng), _tol("vjp_fd", tol)
+    rng, tol = as_rng(rng), TOLERANCES["vjp_fd"] if tol is None else tol
     y, cache = layer.forward(params, x)
     v = rng.standard_normal(np.shape(y))
     x_bar, params_bar = layer.vjp(params, cache, v)
     xs, errors = _parts(x), {}
     for i, part in enumerate(xs):
         u = rng.standard_normal(part.shape)
-        moved = lambda t: layer.forward(params, _like(xs[:i] + (part + t * u,) + xs[i + 1:],
-                                                      layer))[0]
+        moved = lambda t: layer(params, _like(xs[:i] + (part + t * u,) + xs[i + 1:], layer))
         terms = _parts(x_bar)[i] * u if _same_shapes(x_bar, x) else None
-        errors["x" if layer.n_inputs is not None else f"x{i}"] = _fd_error(moved, v, terms,
-                                                                            step, tol)
+        errors["x" if layer.n_inputs else f"x{i}"] = _fd_error(moved, v, terms, step, tol)
     for path, w in tree_leaves(params):
         u = rng.standard_normal(np.shape(w))
-        moved = lambda t: layer.forward(tree_replace(params, path, np.asarray(w + t * u)), x)[0]
+        moved = lambda t: layer(tree_replace(params, path, np.asarray(w + t * u)), x)
         errors[path] = _fd_error(moved, v, tree_get(params_bar, path) * u, step, tol)
     return _report(layer, name, "vjp_fd", tol, errors)
 
 
 def check_jvp_fd(layer: Layer, x, params: dict, rng=0, *, tol=None, step=FD_STEP, name=None):
     """The JVP against central differences ``(f(x + h u) - f(x - h u)) / (2 h)``, as vectors."""
-    rng, tol = as_rng(rng), _tol("jvp_fd", tol)
+    rng, tol = as_rng(rng), TOLERANCES["jvp_fd"] if tol is None else tol
     y, cache = layer.forward(params, x)
     u = _random_like(rng, x, layer)
     y_dot = layer.jvp(params, cache, u)
-    plus, minus = (np.asarray(layer.forward(params, _like(
-        [p + t * d for p, d in zip(_parts(x), _parts(u))], layer))[0]) for t in (step, -step))
-    floor = _noise_floor(float(np.max(np.abs(plus), initial=0.0)), step, tol)
+    plus, minus = (np.asarray(layer(params, _like([p + t * d for p, d in zip(
+        _parts(x), _parts(u))], layer))) for t in (step, -step))
+    floor = FD_ROUNDING * float(np.max(np.abs(plus), initial=0.0)) / (step * tol) \
+        if tol > 0 else _TINY
     err = relative_error(y_dot, (plus - minus) / (2 * step), floor) \
         if np.shape(y_dot) == np.shape(y) else np.inf
-    return _report(layer, name, "jvp_fd", tol, {_x_name(layer): err})
+    return _report(layer, name, "jvp_fd", tol, {"x" if layer.n_inputs else "x*": err})
 
 
 def _against_vjp(layer, x, params, rng, apply) -> float:
@@ -279,13 +255,14 @@ def _against_vjp(layer, x, params, rng, apply) -> float:
     x_bar, y_u = layer.vjp(params, cache, v)[0], apply(cache, u)
     if not (_same_shapes(x_bar, x) and np.shape(y_u) == np.shape(y)):
         return np.inf
-    return inner_product_error(v * y_u, _products(x_bar, u))
+    return inner_product_error(v * y_u, tuple(np.asarray(a) * b for a, b in zip(
+        _parts(x_bar), _parts(u))))
 
 
 def check_consistency(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
     """``<v, jvp(u)>`` against ``<vjp(v), u>``: the two modes agree, no finite differences."""
     err = _against_vjp(layer, x, params, as_rng(rng), lambda c, u: layer.jvp(params, c, u))
-    return _report(layer, name, "consistency", tol, {_x_name(layer): err})
+    return _report(layer, name, "consistency", tol, {"x" if layer.n_inputs else "x*": err})
 
 
 def check_adjoint(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
@@ -297,14 +274,7 @@ def check_adjoint(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
     zero = _like([np.zeros_like(p) for p in _parts(x)], layer)
     err = _against_vjp(layer, x, params, as_rng(rng),
                        lambda c, u: layer(params, u) - layer(params, zero))
-    return _report(layer, name, "adjoint", tol, {_x_name(layer): err})
-
-
-def _row_error(stacked, single, k: int) -> float:
-    """``relative_error(stacked[k], single)``; inf unless ``stacked`` is ``(2, *single.shape)``."""
-    stacked = np.asarray(stacked)
-    return relative_error(stacked[k], single) if stacked.shape == (2,) + np.shape(single) \
-        else np.inf
+    return _report(layer, name, "adjoint", tol, {"x" if layer.n_inputs else "x*": err})
 
 
 def check_batched(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
@@ -317,16 +287,22 @@ def check_batched(layer: Layer, x, params: dict, rng=0, *, tol=None, name=None):
     x_only, none = layer.vjp(params, cache, v, need_params=False)
     errors = [float(none is not None)] + ([relative_error(a, b) for a, b in zip(
         _parts(x_only), _parts(x_bar))] if _same_shapes(x_only, x_bar) else [np.inf])
+
+    def row(stacked, single, k):    # inf unless ``stacked`` is ``(2, *single.shape)``
+        stacked = np.asarray(stacked)
+        return relative_error(stacked[k], single) if stacked.shape == (2,) + np.shape(
+            single) else np.inf
+
     y_dot, jvp_errors = layer.jvp(params, cache, u), []
     stacked = list(_parts(x_bar)) + [tree_get(params_bar, p) for p, _ in tree_leaves(params)]
     for k in range(2):
         x_bar_k, params_bar_k = layer.vjp(params, cache, v[k])
         single = list(_parts(x_bar_k)) + [tree_get(params_bar_k, p) for p, _ in
                                           tree_leaves(params)]
-        errors += [_row_error(a, b, k) for a, b in zip(stacked, single)] \
+        errors += [row(a, b, k) for a, b in zip(stacked, single)] \
             if len(stacked) == len(single) else [np.inf]
         y_dot_k = layer.jvp(params, cache, _like([p[k] for p in _parts(u)], layer))
-        jvp_errors.append(_row_error(y_dot, y_dot_k, k))
+        jvp_errors.append(row(y_dot, y_dot_k, k))
     return _report(layer, name, "batched", tol,
                    {"x_bar+params_bar": max(errors), "y_dot": max(jvp_errors)})
 
@@ -339,9 +315,8 @@ CHECKS: dict[str, Callable] = {"structure": check_structure, "vjp_fd": check_vjp
 
 def _worse(a: CheckResult | None, b: CheckResult) -> CheckResult:
     """The row with the larger error; a note of either is kept."""
-    if a is None:
-        return b
-    return (a if a.rel_error >= b.rel_error else b)._replace(note=a.note or b.note)
+    return b if a is None else (a if a.rel_error >= b.rel_error else b)._replace(
+        note=a.note or b.note)
 
 
 def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
@@ -350,27 +325,14 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
                 raise_on_failure: bool = False) -> GradCheckReport:
     """Run the :data:`CHECKS` of ``layer`` at ``(x, params)``; keep each quantity's worst error.
 
-    Checks that draw directions run ``n_directions`` times, ``adjoint`` only when
-    ``layer.is_linear``; a failed ``structure`` check stops the rest.
-
-    Parameters
-    ----------
-    x : ndarray or tuple of ndarray
-        float64 input (B, ...), B >= 1; a tuple for a merge layer.
-    params : dict, optional
-        float64.  Default :func:`perturbed_params`, NOT ``layer.init``: at ``init`` a
-        DCTpS layer has ``alpha = 1``, ``S = 0``, ``b = 0``, which hide a dropped factor
-        ``alpha`` or a stray bias.
-    seed : int or numpy.random.Generator
-        Draws the default point and every direction.
-    tol : dict, optional
-        Overrides of :data:`TOLERANCES`, by check name.
-    checks : sequence of str, optional
-        A subset of :data:`CHECKS`.
-    name : str, optional
-        Layer name in the report (default the class name).
-    raise_on_failure : bool, default False
-        Raise :class:`GradientCheckError` instead of returning a failing report.
+    ``x`` is a float64 input (B, ...), B >= 1, a tuple for a merge layer.  ``params``
+    (float64) defaults to :func:`perturbed_params`, NOT ``layer.init``: at ``init`` a DCTpS
+    layer has ``alpha = 1``, ``S = 0``, ``b = 0``, which hide a dropped factor ``alpha`` or a
+    stray bias.  ``seed`` draws that point and every direction.  Checks that draw directions
+    run ``n_directions`` times, ``adjoint`` only when ``layer.is_linear``; a failed
+    ``structure`` check stops the rest.  ``tol`` overrides :data:`TOLERANCES` by check name,
+    ``checks`` picks some of :data:`CHECKS`, ``name`` names the layer in the report (default
+    its class); ``raise_on_failure`` raises :class:`GradientCheckError` for a failure.
 
     TypeError for a ``layer`` that is not a :class:`~refnet.core.layer.Layer` or an ``x``
     or parameter not float64 (refnet never promotes silently); ValueError for unknown check
@@ -381,10 +343,10 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
     rng = as_rng(seed)
     check_positive_int("n_directions", n_directions, "check_layer")
     selected = list(CHECKS) if checks is None else list(checks)
-    for arg, names, known in (("tol", tol or {}, TOLERANCES), ("checks", selected, CHECKS)):
-        if set(names) - set(known):
-            raise ValueError(f"{arg} has unknown check names {sorted(set(names) - set(known))}"
-                             f"; known: {list(known)}")
+    for arg, names in (("tol", tol or {}), ("checks", selected)):
+        if set(names) - set(CHECKS):
+            raise ValueError(f"{arg} has unknown check names {sorted(set(names) - set(CHECKS))}"
+                             f"; known: {list(CHECKS)}")
     for i, part in enumerate(_parts(x)):
         where = "x" if layer.n_inputs is not None else f"x[{i}]"
         _require_float64(where, part)
@@ -412,14 +374,10 @@ def check_layer(layer: Layer, x, params: dict | None = None, *, seed=0,
 
 
 def full_jacobians(layer: Layer, params: dict, x: np.ndarray, step: float = FD_STEP):
-    """The Jacobian ``d y / d x`` (shape ``(y.size, x.size)``) two ways, for teaching.
-
+    """The Jacobian ``d y / d x`` (shape ``(y.size, x.size)``) two ways, for teaching:
     ``exact`` is ONE ``vjp`` call on the identity as a leading axis of length ``y.size``;
     column ``j`` of ``fd`` is ``(f(x + h e_j) - f(x - h e_j)) / (2 h)``.
 
-    Examples
-    --------
-    >>> import numpy as np
     >>> from refnet.layers import Tanh
     >>> exact, fd = full_jacobians(Tanh(), {}, np.array([[0.5, -1.0]]))
     >>> bool(np.allclose(exact, fd, atol=1e-8))
@@ -436,7 +394,7 @@ def full_jacobians(layer: Layer, params: dict, x: np.ndarray, step: float = FD_S
     for j in range(x.size):
         e = np.zeros(x.size)
         e[j] = step
-        plus, minus = (layer.forward(params, x + s * e.reshape(x.shape))[0] for s in (1, -1))
+        plus, minus = (layer(params, x + s * e.reshape(x.shape)) for s in (1, -1))
         fd[:, j] = (np.ravel(plus) - np.ravel(minus)) / (2 * step)
     return exact, fd
 
@@ -447,7 +405,7 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
                          ) -> GradCheckReport:
     """Check ``fun(point) -> (value, grad)`` (``grad`` a tree like ``point``, float64) against
     central differences: a ``"grad_fd"`` row per leaf, or one failed ``"structure"`` row."""
-    rng, tol = as_rng(seed), _tol("vjp_fd", tol)
+    rng, tol = as_rng(seed), TOLERANCES["vjp_fd"] if tol is None else float(tol)
     for path, leaf in tree_leaves(point):
         _require_float64(f"point[{path!r}]", leaf)
     grad, rows = fun(point)[1], {}
@@ -463,4 +421,3 @@ def check_value_and_grad(fun: Callable, point: dict, *, seed=0, n_directions: in
     if raise_on_failure:
         report.raise_if_failed()
     return report
-

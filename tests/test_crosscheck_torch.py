@@ -17,7 +17,7 @@ rebuilt from torch primitives, never from refnet's code (``TORCH_LAYERS``):
   0/1 mask, ``alpha`` a scalar parameter.  Another offset (randomised DCT,
   orthogonal, identity) is taken densely from refnet's ``offset.matrix()`` in
   the DCT's place: what is checked there is the layer's math and conventions
-  around ``O``, not ``O`` itself (tests/ops/test_offsets.py checks each
+  around ``O``, not ``O`` itself (tests/test_offsets.py checks each
   offset against its definition).  torch's gradient of the dense ``S``,
   gathered at the support's (row, column) positions, must equal refnet's
   cotangent of the values ``"S"``;
@@ -66,11 +66,13 @@ from torch.func import jacrev, jvp, vjp, vmap  # noqa: E402
 
 from refnet import Graph, Sequential  # noqa: E402
 from refnet.core.tree import tree_leaves  # noqa: E402
+from refnet.doping import DopingLinear  # noqa: E402
 from refnet.layers import (Add, AvgPool2d, Concat, Conv2d, DCTpSConv2d, DCTpSLinear,  # noqa: E402
-                           DopingLinear, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU,
-                           SparseConv2d, SparseLinear, Tanh)
+                           Flatten, Identity, LeakyReLU, Linear, MaxPool2d, ReLU, SparseConv2d,
+                           SparseLinear, Tanh)
 from refnet.losses import softmax_cross_entropy  # noqa: E402
 from refnet.models import Model  # noqa: E402
+from refnet.offsets import make_offset  # noqa: E402
 from refnet.sparsity import SubspaceNetwork  # noqa: E402
 from refnet.spectra import jacobian  # noqa: E402
 
@@ -543,19 +545,21 @@ FIXED_CASES = {
     "DopingLinear pure Kronecker": (DopingLinear(6, 15, factors=((3, 2), (5, 3)), nnz=0,
                                                  rng=11, bias=False), (6,)),
     # every other offset, truncating and padding, linear and per patch
-    "DCTpSLinear randomized-dct n>m": (DCTpSLinear(9, 4, nnz=7, rng=12, offset="randomized-dct",
-                                                   offset_seed=1), (9,)),
-    "DCTpSLinear orthogonal n<m": (DCTpSLinear(4, 11, nnz=9, rng=13, offset="orthogonal",
-                                               offset_seed=2), (4,)),
-    "DCTpSLinear identity n<m": (DCTpSLinear(4, 11, nnz=9, rng=14, offset="identity"), (4,)),
+    "DCTpSLinear randomized-dct n>m": (DCTpSLinear(9, 4, nnz=7, rng=12, offset=make_offset(
+                                                   "randomized-dct", 9, 4, 1)), (9,)),
+    "DCTpSLinear orthogonal n<m": (DCTpSLinear(4, 11, nnz=9, rng=13, offset=make_offset(
+                                               "orthogonal", 4, 11, 2)), (4,)),
+    "DCTpSLinear identity n<m": (DCTpSLinear(4, 11, nnz=9, rng=14, offset=make_offset(
+                                             "identity", 4, 11)), (4,)),
     "DCTpSLinear none": (DCTpSLinear(6, 5, nnz=12, rng=15, offset="none"), (6,)),
     "DCTpSConv2d randomized-dct P<cout": (DCTpSConv2d(2, 40, 3, 2, 0, nnz=30, rng=16,
-                                                      offset="randomized-dct", offset_seed=3),
+                                                      offset=make_offset("randomized-dct", 18,
+                                                                         40, 3)),
                                           (2, 7, 7)),
     "DCTpSConv2d orthogonal P>cout": (DCTpSConv2d(3, 8, 3, 1, 1, nnz=20, rng=17,
-                                                  offset="orthogonal", offset_seed=4), (3, 6, 5)),
+                                                  offset=make_offset("orthogonal", 27, 8, 4)), (3, 6, 5)),
     "DCTpSConv2d identity rectangular": (DCTpSConv2d(3, 5, (2, 3), 2, 1, nnz=11, rng=18,
-                                                     offset="identity"), (3, 6, 7)),
+                                                     offset=make_offset("identity", 18, 5)), (3, 6, 7)),
 }
 
 

@@ -12,7 +12,6 @@ from refnet import data
 
 REPO_DATA = Path(data.__file__).resolve().parents[1] / "data"
 SHIPPED = {"digits": ("digits.csv.gz", 1797, 8, 16), "mnist5k": ("mnist_5k.csv.gz", 5000, 28, 255)}
-LOADERS = {"digits": data.load_digits, "mnist5k": data.load_mnist5k}
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +35,7 @@ def data_copy(tmp_path, monkeypatch):
 @pytest.mark.parametrize("flatten", [False, True])
 def test_loader_shapes_dtypes_and_ranges(name, flatten):
     _, n, side, pixel_max = SHIPPED[name]
-    x, y = LOADERS[name](flatten=flatten)
+    x, y, _ = data.load_dataset(name, flatten=flatten)
     assert x.shape == ((n, side * side) if flatten else (n, 1, side, side))
     assert x.dtype == np.float64 and y.dtype == np.int64 and y.shape == (n,)
     assert x.min() == 0.0 and x.max() == 1.0
@@ -47,34 +46,34 @@ def test_loader_shapes_dtypes_and_ranges(name, flatten):
 
 
 def test_flat_and_image_layouts_hold_the_same_pixels():
-    x_img, y_img = data.load_mnist5k()
-    x_flat, y_flat = data.load_mnist5k(flatten=True)
+    x_img, y_img = data.load_dataset("mnist5k")[:2]
+    x_flat, y_flat = data.load_dataset("mnist5k", flatten=True)[:2]
     np.testing.assert_array_equal(x_img.reshape(5000, 784), x_flat)
     np.testing.assert_array_equal(y_img, y_flat)
 
 
 def test_digits_label_counts():
-    _, y = data.load_digits()
+    y = data.load_dataset("digits").y
     assert np.bincount(y).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
 
 
 def test_mnist5k_has_500_of_each_digit_sorted_by_class():
-    x, y = data.load_mnist5k()
+    x, y = data.load_dataset("mnist5k")[:2]
     np.testing.assert_array_equal(y, np.repeat(np.arange(10), 500))
     assert len(np.unique(x.reshape(5000, -1), axis=0)) == 5000
 
 
 def test_mnist5k_first_five_is_mnist_training_image_0():
     # data/README.md's evidence that the subset comes from MNIST's training set in order.
-    x, _ = data.load_mnist5k()
+    x, _ = data.load_dataset("mnist5k")[:2]
     row5 = np.round(x[2500, 0, 5] * 255).astype(int)
     expected = [0] * 12 + [3, 18, 18, 18, 126, 136, 175, 26, 166, 255, 247, 127] + [0] * 4
     assert row5.tolist() == expected
 
 
-def test_load_dataset_matches_loaders_and_returns_fresh_arrays():
+def test_load_dataset_returns_fresh_arrays():
     ds = data.load_dataset("digits", flatten=True)
-    x, y = data.load_digits(flatten=True)
+    x, y = data.load_dataset("digits", flatten=True)[:2]
     np.testing.assert_array_equal(ds.x, x)
     np.testing.assert_array_equal(ds.y, y)
     assert ds.info.name == "digits" and ds.info.image_shape == (1, 8, 8)
@@ -105,7 +104,7 @@ def test_unknown_or_mistyped_name():
     with pytest.raises(ValueError, match="unknown dataset"):
         data.prepare("cifar10", seed=0)
     with pytest.raises(TypeError, match="flatten must be True or False"):
-        data.load_digits(flatten="yes")
+        data.load_dataset("digits", flatten="yes")
 
 
 # -- damaged and missing files ------------------------------------------------------
@@ -113,7 +112,7 @@ def test_unknown_or_mistyped_name():
 def test_missing_file_names_the_path(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "mnist_5k.csv.gz")) as err:
-        data.load_mnist5k()
+        data.load_dataset("mnist5k")[:2]
     assert data.DATA_ENV in str(err.value)
 
 
@@ -148,15 +147,15 @@ def test_valid_gzip_with_other_content_is_a_checksum_error(data_copy):
     fake = gzip.compress(b"\n".join([b",".join([b"0"] * 65)] * 1797) + b"\n")
     path.write_bytes(fake + b"\0" * (data._SHIPPED["digits"].size - len(fake)))
     with pytest.raises(ValueError, match="md5"):
-        data.load_digits()
+        data.load_dataset("digits")
 
 
 def test_file_damaged_after_a_good_load_is_caught(data_copy):
-    data.load_digits()                    # verified and cached
+    data.load_dataset("digits")                    # verified and cached
     path = data_copy / "digits.csv.gz"
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match="truncated"):
-        data.load_digits()
+        data.load_dataset("digits")
 
 
 # -- Fashion-MNIST (optional) -------------------------------------------------------
@@ -164,7 +163,6 @@ def test_file_damaged_after_a_good_load_is_caught(data_copy):
 def test_fashion_mnist_absent_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv(data.FASHION_MNIST_ENV, str(tmp_path))
     for call in (lambda: data.load_dataset("fashion-mnist"),
-                 lambda: data.load_fashion_mnist("test"),
                  lambda: data.prepare("fashion-mnist", seed=0)):
         with pytest.raises(FileNotFoundError,
                            match=r"apt-get install dataset-fashion-mnist") as err:
@@ -189,16 +187,16 @@ def test_fashion_mnist_wrong_content_is_a_checksum_error(tmp_path, monkeypatch):
     _write_fake_fashion(tmp_path)
     monkeypatch.setenv(data.FASHION_MNIST_ENV, str(tmp_path))
     with pytest.raises(ValueError, match="md5 .* expected .*apt-get install --reinstall"):
-        data.load_fashion_mnist("test")
+        data.load_dataset("fashion-mnist")
 
 
 def test_fashion_mnist_truncated_gzip_is_an_error(tmp_path, monkeypatch):
     _write_fake_fashion(tmp_path)
-    path = tmp_path / "t10k-images-idx3-ubyte.gz"     # read first
+    path = tmp_path / "train-images-idx3-ubyte.gz"     # read first
     path.write_bytes(path.read_bytes()[:-12])
     monkeypatch.setenv(data.FASHION_MNIST_ENV, str(tmp_path))
     with pytest.raises(ValueError, match="not a complete gzip file"):
-        data.load_fashion_mnist("test")
+        data.load_dataset("fashion-mnist")
 
 
 def test_fashion_mnist_reader_on_files_with_their_own_checksums(tmp_path, monkeypatch):
@@ -209,12 +207,12 @@ def test_fashion_mnist_reader_on_files_with_their_own_checksums(tmp_path, monkey
         part: tuple((name, hashlib.md5(gzip.decompress((tmp_path / name).read_bytes())).hexdigest())
                     for name, _ in files)
         for part, files in data._FASHION.items()})
-    x, y = data.load_fashion_mnist("test")
-    assert x.shape == (4, 1, 28, 28) and x.dtype == np.float64 and y.tolist() == [0, 1, 2, 3]
+    x, y, _ = data.load_dataset("fashion-mnist")
+    assert x.shape == (10, 1, 28, 28) and x.dtype == np.float64
     ds = data.load_dataset("fashion-mnist", flatten=True)
     assert ds.x.shape == (10, 784) and ds.y.tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3]
     assert ds.info.n_official_train == 6 and len(ds.info.files) == 4
-    np.testing.assert_array_equal(ds.x[6:], x.reshape(4, 784))
+    np.testing.assert_array_equal(ds.x, x.reshape(10, 784))
     levels = ds.x * 255
     np.testing.assert_array_equal(levels, np.round(levels))
     split = data.prepare("fashion-mnist", seed=0, val_size=2, standardize=False)
@@ -232,7 +230,8 @@ def _fashion_installed() -> bool:
                     reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist, "
                            "or set REFNET_FASHION_MNIST)")
 def test_fashion_mnist_present():
-    x, y = data.load_fashion_mnist("test", flatten=True)
+    x, y, _ = data.load_dataset("fashion-mnist", flatten=True)
+    x, y = x[60_000:], y[60_000:]
     assert x.shape == (10_000, 784) and x.dtype == np.float64 and y.dtype == np.int64
     assert x.min() == 0.0 and x.max() == 1.0
     assert np.bincount(y).tolist() == [1000] * 10
@@ -247,7 +246,7 @@ def test_fashion_mnist_present():
 # -- splits -------------------------------------------------------------------------
 
 def test_stratified_split_of_mnist5k_is_100_per_class_and_a_partition():
-    _, y = data.load_mnist5k()
+    _, y = data.load_dataset("mnist5k")[:2]
     train, test = data.split_indices(y, 1000, rng=0)
     assert len(train) == 4000 and len(test) == 1000
     np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(5000))
@@ -304,20 +303,6 @@ def test_split_rejects_bad_labels_and_rng():
         data.split_indices(np.zeros(10), 2, rng=0)
     with pytest.raises(TypeError, match="Generator or an int seed"):
         data.split_indices(np.arange(10), 2, rng=None)
-
-
-def test_train_test_split_keeps_pairs_and_inputs():
-    x = np.arange(40.0).reshape(20, 2)
-    y = np.arange(20) % 4
-    x0, y0 = x.copy(), y.copy()
-    parts = data.train_test_split(x, y, 0.25, rng=3)
-    assert parts.x_train.shape == (15, 2) and parts.x_test.shape == (5, 2)
-    for xs, ys in ((parts.x_train, parts.y_train), (parts.x_test, parts.y_test)):
-        np.testing.assert_array_equal(xs[:, 0] / 2 % 4, ys)   # row i of x has label i % 4
-    np.testing.assert_array_equal(x, x0)
-    np.testing.assert_array_equal(y, y0)
-    with pytest.raises(ValueError, match="same number of rows"):
-        data.train_test_split(x, y[:-1], 0.25, rng=3)
 
 
 # -- standardisation ----------------------------------------------------------------

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 
 from refnet.core.layer import Layer
 from refnet.core.tree import tree_leaves, tree_map
-from refnet.layers import DCTpSLinear, DopingLinear
+from refnet.doping import DopingLinear
+from refnet.layers import DCTpSLinear
 from refnet.specimens import SPECIMENS
 from refnet.testing import BELOW_RESOLUTION, check_layer, perturbed_params
 

@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS", "require"]
+__all__ = ["main", "build_parser", "SUBCOMMANDS", "require", "checked", "NATURAL", "POSITIVE",
+           "UNIT", "PATH", "given", "model_options", "text_table", "Stopped"]
 
 #: name -> (module, one-line help in plain text: a "%" is a percent sign)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -42,15 +43,61 @@ def require(option: str, value, ok: bool, expected: str) -> None:
         raise ValueError(f"{option} must be {expected}, got {value!r}")
 
 
-class _Stopped(BaseException):
-    """SIGTERM arrived: a BaseException, so that only :func:`main` catches it and every
-    ``finally`` on the way (temporary files) runs."""
+def checked(convert, ok, expected: str):
+    """An argparse ``type``: ``convert(text)``, refused unless ``ok(value)``, so that a bad
+    value is one line naming the option before any work."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except (ValueError, argparse.ArgumentTypeError):
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
+
+
+NATURAL = checked(int, lambda v: v >= 0, "an integer >= 0")
+POSITIVE = checked(int, lambda v: v >= 1, "an integer >= 1")
+UNIT = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+PATH = checked(str, bool, "a file path, not an empty string")
+
+
+def given(args, configure_parser) -> dict[str, str]:
+    """``{dest: "--option"}`` for the options ``args`` sets to other than their defaults."""
+    defaults = argparse.ArgumentParser()
+    configure_parser(defaults)
+    return {name: f"--{name.replace('_', '-')}" for name, default
+            in vars(defaults.parse_args([])).items() if getattr(args, name) != default}
+
+
+def model_options(args) -> dict:
+    """The model options given (``--sizes``, ``--in-shape``, ``--classes``, ``--activation``),
+    as :func:`refnet.models.build_model` takes them."""
+    return {name: tuple(value) if name == "in_shape" else value
+            for name in ("sizes", "in_shape", "classes", "activation")
+            if (value := getattr(args, name, None)) is not None}
+
+
+def text_table(rows, left: int = 2) -> str:
+    """Rows of strings as columns two spaces apart, the first ``left`` aligned left and the
+    others right; a row ``None`` is a rule of dashes."""
+    widths = [max(len(row[c]) for row in rows if row) for c in range(len(rows[0]))]
+    return "\n".join("  ".join("-" * w if row is None else row[c].ljust(w) if c < left
+                                else row[c].rjust(w) for c, w in enumerate(widths)).rstrip()
+                     for row in rows)
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM (its number the first argument) arrived: a BaseException, so that
+    only :func:`main` (or a command's own cleanup) catches it and every ``finally`` on the way
+    (temporary files) runs."""
 
 
 def _stop(signum, frame):
     for sig in (signal.SIGINT, signal.SIGTERM):     # a second signal must not cut the cleanup
         signal.signal(sig, signal.SIG_IGN)
-    raise _Stopped(signum)
+    raise Stopped(signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,11 +132,11 @@ def main(argv=None) -> int:
         handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(args._module.run_command(args) or 0)
-    except (ValueError, TypeError, OSError, MemoryError, KeyboardInterrupt, _Stopped) as err:
+    except (ValueError, TypeError, OSError, MemoryError, KeyboardInterrupt, Stopped) as err:
         if os.environ.get("REFNET_DEBUG"):
             raise
-        if isinstance(err, (KeyboardInterrupt, _Stopped)):
-            signum = err.args[0] if isinstance(err, _Stopped) else signal.SIGINT
+        if isinstance(err, (KeyboardInterrupt, Stopped)):
+            signum = err.args[0] if isinstance(err, Stopped) else signal.SIGINT
             status, err = 128 + signum, f"stopped by {signal.Signals(signum).name}"
         else:
             status = 2 if isinstance(err, (ValueError, TypeError, FileNotFoundError)) else 1

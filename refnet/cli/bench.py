@@ -1,17 +1,9 @@
 """``refnet bench``: timings against baselines measured in the same run.
 
-Each benchmark first checks that the timed methods compute the same numbers (to 1e-10
-relative), then reports medians of interleaved repeats and ratios to a baseline timed in the
-same process: absolute times depend on the machine, ratios much less.
-
-* ``dctps`` (default, :func:`run_dctps`): one forward + VJP of a
-  :class:`~refnet.layers.DCTpSLinear` against the original implementation's method
-  (:class:`OriginalDCTplusLinear`) and a dense :class:`~refnet.layers.Linear`; the layer's two
-  transforms are also timed against the time that moving their data at this machine's memory
-  bandwidth would take.
-* ``offsets`` (:func:`run_offsets`): the same step for each fixed offset of
-  :mod:`refnet.ops.offsets`.
-* ``jacobian``: :func:`refnet.cli.bench_jacobian.benchmark_jacobian`.
+Each benchmark first checks that the timed methods compute the same numbers, then reports
+medians of interleaved repeats and ratios to a baseline timed in the same process (absolute
+times depend on the machine, ratios much less): ``dctps`` (:func:`run_dctps`), ``offsets``
+(:func:`run_offsets`), ``jacobian`` (:func:`benchmark_jacobian`).
 """
 from __future__ import annotations
 
@@ -21,7 +13,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -30,21 +21,27 @@ from typing import Callable
 import numpy as np
 import scipy
 
-from refnet.layers import DCTpSLinear, Linear
+from refnet._checks import as_rng, check_positive_int
+from refnet.cli import NATURAL, POSITIVE
+from refnet.core.graph import Sequential
+from refnet.jacobian import jacobian
+from refnet.layers import DCTpSLinear, Linear, ReLU
 from refnet.ops import fast
-from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
-from refnet.cli.bench_jacobian import benchmark_jacobian
+from refnet.offsets import OFFSETS, RANDOM_OFFSETS, make_offset
+from refnet.testing import relative_error
 
-__all__ = ["BENCHMARKS", "jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
+__all__ = ["jacobian_table", "DCTPS_CASES", "QUICK_CASES", "run_dctps",
            "dctps_table", "run_offsets", "offsets_table", "median_time", "steady_medians",
            "peak_memory", "memory_bandwidth", "OriginalDCTplusLinear", "configure_parser",
-           "run_command", "fresh_process_rounds", "minor_faults", "allocator_state"]
+           "run_command", "cpu_share", "benchmark_jacobian", "mlp"]
 
 #: ``(n, m)`` shapes and batches of ``refnet bench dctps``.
 DCTPS_CASES = [((256, 256), (1, 128)), ((1024, 1024), (1, 128)), ((4096, 4096), (1, 128)),
                ((3072, 512), (1, 128)), ((512, 3072), (1, 128))]
 #: A few small cases for ``--quick`` (tests, smoke runs).
 QUICK_CASES = [((64, 64), (1, 8)), ((96, 32), (4,))]
+#: Environment variables that set the BLAS thread count, recorded with the load average.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -84,19 +81,13 @@ def steady_medians(fns: dict[str, Callable[[], object]], repeats: int, rounds: i
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
-    """Peak bytes ``tracemalloc`` traces during one call of ``fn``, beyond what existed before."""
-    was_tracing = tracemalloc.is_tracing()
-    if not was_tracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base, _ = tracemalloc.get_traced_memory()
+    """Peak bytes ``tracemalloc`` traces during one call of ``fn``."""
+    tracemalloc.start()
     try:
         fn()
-        _, peak = tracemalloc.get_traced_memory()
+        return tracemalloc.get_traced_memory()[1]
     finally:
-        if not was_tracing:
-            tracemalloc.stop()
-    return max(0, peak - base)
+        tracemalloc.stop()
 
 
 def memory_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
@@ -108,7 +99,7 @@ def memory_bandwidth(n_bytes: int = 1 << 28, repeats: int = 5) -> float:
 
 
 @contextlib.contextmanager
-def _cpu_share():
+def cpu_share():
     """Yield a dict whose ``"value"`` becomes the share of the CPU time OTHER processes used in
     the block (Linux; None without ``/proc/stat``): a busy neighbour changes timings, and the
     report says so."""
@@ -118,7 +109,7 @@ def _cpu_share():
                 ticks = [int(v) for v in f.readline().split()[1:8]]
         except OSError:
             return None
-        t = os.times()          # children: the finished ones fresh_process_rounds waited for
+        t = os.times()          # children: the finished ones waited for
         return sum(ticks), ticks[3] + ticks[4], t.user + t.system + t.children_user \
             + t.children_system
 
@@ -130,47 +121,6 @@ def _cpu_share():
         busy = total - (end[1] - start[1])
         own = (end[2] - start[2]) * os.sysconf("SC_CLK_TCK")
         share["value"] = max(0.0, (busy - own) / total) if total > 0 else 0.0
-
-
-def minor_faults() -> int:
-    """Minor page faults of this process so far (``getrusage``): a fresh array costs one per
-    4 KiB page it writes, which the allocator's state decides."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def allocator_state() -> dict:
-    """The ``MALLOC_*`` environment variables (glibc's tunables), empty for its defaults."""
-    return {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-
-
-def fresh_process_rounds(command: Callable[[str], list], methods, rounds: int, *,
-                         threads: int = 2, progress=None) -> tuple[dict, float | None]:
-    """Run every method ``rounds`` times, each run in a FRESH process; ``(runs, share)``.
-
-    ``command(method)`` is the argv of one run, which prints one JSON object as its last
-    line of output; ``runs[method]`` lists those objects.  Round ``r`` starts at method
-    ``r % len(methods)``, so no method always follows the same one; every child gets
-    ``threads`` BLAS threads.  ``share`` is the part of the CPU time that processes other
-    than this one and its children used meanwhile (None without ``/proc/stat``): a busy
-    neighbour slows the multi-threaded baselines most.
-    """
-    methods = list(methods)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
-    runs = {m: [] for m in methods}
-    with _cpu_share() as share:
-        for r in range(rounds):
-            for method in methods[r % len(methods):] + methods[:r % len(methods)]:
-                done = subprocess.run(command(method), env=env, capture_output=True,
-                                      text=True)
-                lines = done.stdout.strip().splitlines()
-                if done.returncode != 0 or not lines:
-                    raise RuntimeError(f"{method} failed (exit {done.returncode}, "
-                                       f"{len(lines)} lines of output):\n{done.stderr[-2000:]}")
-                runs[method].append(json.loads(lines[-1]))
-                if progress:
-                    progress(f"round {r + 1}/{rounds} {method}: {runs[method][-1]}")
-    return runs, share["value"]
 
 
 @contextlib.contextmanager
@@ -213,10 +163,6 @@ class OriginalDCTplusLinear:
         self.alpha = float(params["alpha"])
         self.b = params["b"]
 
-    def state_bytes(self) -> int:
-        """Bytes of the arrays this method keeps: ``f``, ``W``, the mask and the bias."""
-        return self.f.nbytes + self.W.nbytes + self.mask.nbytes + self.b.nbytes
-
     def step(self, x, y_bar):
         """Forward and backward: ``(y, x_bar, W_bar, alpha_bar, b_bar)``."""
         dx = x @ self.f
@@ -226,14 +172,11 @@ class OriginalDCTplusLinear:
         return y, x_bar, W_bar, np.sum(y_bar * dx), y_bar.sum(axis=0)
 
 
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b), initial=0.0) / max(np.max(np.abs(b), initial=0.0), 1e-300))
-
-
-def _worst(errors: dict, message: str) -> float:
-    """The largest relative error; RuntimeError with ``message`` if it exceeds 1e-10."""
-    if max(errors.values()) > 1e-10:
+def _worst(pairs: dict, message: str, tol: float = 1e-10) -> float:
+    """The largest relative error of ``{name: (got, expected)}``; RuntimeError with
+    ``message`` if it exceeds ``tol``."""
+    errors = {name: relative_error(*pair) for name, pair in pairs.items()}
+    if not max(errors.values()) <= tol:
         raise RuntimeError(f"{message}: relative errors {errors}")
     return max(errors.values())
 
@@ -262,17 +205,16 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s, extra_methods=Non
 
     y, (x_bar, grads) = steps["dctps"]()
     y_o, x_bar_o, W_bar_o, alpha_bar_o, b_bar_o = steps["original"]()
-    error = _worst({"y": _rel(y, y_o), "x_bar": _rel(x_bar, x_bar_o),
-                    "S_bar": _rel(grads["S"], W_bar_o[layer.rows, layer.cols]),
-                    "alpha_bar": _rel(grads["alpha"], alpha_bar_o),
-                    "b_bar": _rel(grads["b"], b_bar_o)},
+    error = _worst({"y": (y, y_o), "x_bar": (x_bar, x_bar_o), "b_bar": (grads["b"], b_bar_o),
+                    "S_bar": (grads["S"], W_bar_o[layer.rows, layer.cols]),
+                    "alpha_bar": (grads["alpha"], alpha_bar_o)},
                    f"bench dctps: DCTpS and the original's method disagree at n={n}, m={m}, "
                    f"batch={batch}")
     for name, step in extra.items():    # (y, x_bar): float32 ones to 1e-4
         out = step()
-        _worst({k: _rel(a, b) / (1e6 if "32" in name else 1.0)
-                for k, a, b in (("y", out[0], y), ("x_bar", out[1], x_bar))},
-               f"bench dctps: {name} disagrees with DCTpS at n={n}, m={m}, batch={batch}")
+        _worst({"y": (out[0], y), "x_bar": (out[1], x_bar)},
+               f"bench dctps: {name} disagrees with DCTpS at n={n}, m={m}, batch={batch}",
+               1e-4 if "32" in name else 1e-10)
     del y, x_bar, grads, y_o, x_bar_o, W_bar_o
 
     times, cold = steady_medians({**steps, **extra}, repeats, warmup_s=warmup_s)
@@ -280,11 +222,11 @@ def _dctps_case(n, m, batch, density, repeats, seed, warmup_s, extra_methods=Non
     dct_s = median_time(lambda: (D.apply(x), D.adjoint(y_bar)), repeats)
     parts = _dctps_parts(layer, params, x, y_bar, repeats)
     memory = {name: peak_memory(steps[name]) for name in ("dctps", "original", "dense")}
-    support = layer.support
-    state = {"dctps": sum(a.nbytes for a in (support.rows, support.cols, support.indices,
-                                              support.indptr))
-             + sum(np.asarray(v).nbytes for v in params.values()),
-             "original": original.state_bytes(),
+    s = layer.support        # the arrays each method keeps
+    state = {"dctps": sum(np.asarray(a).nbytes for a in (s.rows, s.cols, s.indices, s.indptr,
+                                                         *params.values())),
+             "original": sum(a.nbytes for a in (original.f, original.W, original.mask,
+                                                original.b)),
              "dense": sum(v.nbytes for v in dense_params.values())}
     return {"n": n, "m": m, "batch": batch, "density": density, "nnz": layer.nnz,
             "dctps_s": times["dctps"], "dense_dct_s": times["original"],
@@ -315,19 +257,16 @@ def _dctps_parts(layer, params, x, y_bar, repeats) -> dict:
 def run_dctps(cases=None, *, density: float = 1e-3, repeats: int = 9, seed: int = 0,
               bandwidth_bytes: int = 1 << 28, warmup_s: float = 0.2, progress=None,
               extra_methods: dict | None = None) -> dict:
-    """Time DCTpS against the original's method; return the JSON-ready report.
+    """Time DCTpS against the original's method at each ``((n, m), batches)`` of ``cases``
+    (default :data:`DCTPS_CASES`); return the JSON-ready report.
 
-    ``cases`` are ``((n, m), batches)`` (default :data:`DCTPS_CASES`), ``density`` that of S,
-    ``repeats`` the timed calls per method in 3 rounds after ``warmup_s`` seconds of untimed
-    ones (:func:`steady_medians`), ``bandwidth_bytes`` the size of each array of the bandwidth
-    copy, ``progress(str)`` is called after each case.  Each case of the report has ``n``,
-    ``m``, ``batch``, ``dctps_s``, ``dense_dct_s`` (the original's method), ``speedup``,
-    ``dense_linear_s``, ``dct_s``, ``dct_bound_s``, peak memory and more.
-    ``extra_methods`` ``{name: prepare(layer, params, x, y_bar) -> step}``, ``step()``
-    returning ``(y, x_bar, ...)``, are timed in the same rounds (``extra_s``); a name with
-    "32" in it is checked to 1e-4, others to 1e-10 (``analysis/bench_dctps.py`` adds torch).
+    ``repeats`` timed calls per method in 3 rounds after ``warmup_s`` seconds of untimed ones
+    (:func:`steady_medians`); ``bandwidth_bytes`` per array of the bandwidth copy;
+    ``progress(str)`` after each case.  ``extra_methods`` ``{name: prepare(layer, params, x,
+    y_bar) -> step}``, ``step()`` returning ``(y, x_bar, ...)``, are checked (to 1e-4 with
+    "32" in the name, else 1e-10) and timed in the same rounds (``analysis/bench_dctps.py``).
     """
-    with _cpu_share() as share:
+    with cpu_share() as share:
         bandwidth = memory_bandwidth(bandwidth_bytes)
         rows = []
         for (n, m), batches in DCTPS_CASES if cases is None else cases:
@@ -417,8 +356,8 @@ def _offset_layers(n, m, density, seed):
     layers = {}
     for offset in OFFSETS:
         start = time.perf_counter()
-        layers[offset] = DCTpSLinear(n, m, support=base.support, offset=offset,
-                                     offset_seed=seed + 1 if offset in RANDOM_OFFSETS else None)
+        layers[offset] = DCTpSLinear(n, m, support=base.support, offset=make_offset(
+            offset, n, m, seed + 1 if offset in RANDOM_OFFSETS else None) or "none")
         layers[offset].setup_s = time.perf_counter() - start
     S, b = rng.standard_normal(base.nnz), rng.standard_normal(m)
     params = {offset: dict(layer.init(0), S=S, b=b) for offset, layer in layers.items()}
@@ -434,26 +373,21 @@ def _check_offset_layer(layer, params, x, y_bar, name):
     O = None if layer.offset is None else layer.offset.matrix()
     W = S if O is None else S + float(params["alpha"]) * O
     y, (x_bar, grads) = _step(layer, params, x, y_bar)
-    errors = {"y": _rel(y, x @ W.T + params["b"]), "x_bar": _rel(x_bar, y_bar @ W),
-              "S_bar": _rel(grads["S"], (y_bar.T @ x)[layer.rows, layer.cols]),
-              "b_bar": _rel(grads["b"], y_bar.sum(axis=0))}
+    pairs = {"y": (y, x @ W.T + params["b"]), "x_bar": (x_bar, y_bar @ W),
+             "S_bar": (grads["S"], (y_bar.T @ x)[layer.rows, layer.cols]),
+             "b_bar": (grads["b"], y_bar.sum(axis=0))}
     if O is not None:
-        errors["alpha_bar"] = _rel(grads["alpha"], np.sum(y_bar * (x @ O.T)))
-    return _worst(errors, f"bench offsets: the {name!r} layer disagrees with its dense matrix")
+        pairs["alpha_bar"] = (grads["alpha"], np.sum(y_bar * (x @ O.T)))
+    return _worst(pairs, f"bench offsets: the {name!r} layer disagrees with its dense matrix")
 
 
 def run_offsets(n: int = 4096, m: int = 4096, batches=(128, 1), *, density: float = 1e-3,
                 repeats: int = 9, seed: int = 0, warmup_s: float = 0.2, progress=None) -> dict:
-    """Time one forward + VJP of a DCTpSLinear with each offset; return the JSON-ready report.
-
-    The layers share the support and the values of ``S``, ``alpha`` and ``b``, and each is
-    first checked against its dense matrix ``alpha * O + S``; the timing and the arguments are
-    :func:`run_dctps`' (``progress`` is called after each batch size).  Each case of the
-    report has ``times_s``, ``ratio_to_dct`` and ``offset_s`` (``O @ x`` plus ``O.T @ y_bar``
-    alone, whole batch, one thread: the offset's own share of a step) per offset, and the
-    report each offset's ``setup_s`` and ``offset_bytes``.
-    """
-    with _cpu_share() as share:
+    """Time one forward + VJP of a DCTpSLinear with each offset, as :func:`run_dctps` times;
+    return the JSON-ready report.  The layers share the support and the values of ``S``,
+    ``alpha`` and ``b``; each is first checked against its dense matrix ``alpha * O + S``.
+    ``offset_s``: ``O @ x`` plus ``O.T @ y_bar`` alone, whole batch, one thread."""
+    with cpu_share() as share:
         layers, params = _offset_layers(n, m, density, seed)
         rng = np.random.default_rng(seed + 2)
         rows = []
@@ -522,6 +456,75 @@ def offsets_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def mlp(widths) -> Sequential:
+    """A ReLU MLP with the given layer widths: ``fc1, act1, fc2, act2, ..., fcL``."""
+    widths = [check_positive_int("widths[i]", w, "mlp") for w in widths]
+    if len(widths) < 2:
+        raise ValueError(f"mlp: widths needs at least 2 entries (input, output), got {widths}")
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+        layers.append((f"fc{i}", Linear(n_in, n_out)))
+        if i < len(widths) - 1:
+            layers.append((f"act{i}", ReLU()))
+    return Sequential(layers, input_shape=(widths[0],))
+
+
+def _loop_per_output(net, params, x) -> np.ndarray:
+    """The (B, m, n) Jacobian from one forward pass, then one backward pass per output."""
+    y, cache = net.forward(params, x)
+    batch, m = y.shape
+    rows = []
+    for i in range(m):
+        y_bar = np.zeros((batch, m))
+        y_bar[:, i] = 1.0
+        rows.append(net.vjp(params, cache, y_bar, need_params=False)[0])
+    return np.stack(rows, axis=1)
+
+
+def benchmark_jacobian(widths=(784,) + (256,) * 6 + (10,), n_inputs: int = 100,
+                       repeats: int = 5, seed=0) -> dict:
+    """Time the exact Jacobian of a ReLU :func:`mlp` at ``n_inputs`` N(0, 1) inputs, forward
+    pass included: ``batched`` (:func:`~refnet.jacobian.jacobian`, one VJP call) against
+    ``loop_per_output`` (``m`` backward passes) and ``loop_per_row`` (``B * m`` at batch 1),
+    once they agree to 1e-12 (else RuntimeError); medians of ``repeats`` calls after a warm-up,
+    minor page faults too.  The load average is reported: a multi-threaded BLAS slows the
+    batched call several-fold when another process holds a core, batch-1 loops barely."""
+    n_inputs = check_positive_int("n_inputs", n_inputs, "benchmark_jacobian")
+    repeats = check_positive_int("repeats", repeats, "benchmark_jacobian")
+    rng = as_rng(seed)
+    net = mlp(widths)
+    params = net.init(rng)
+    x = rng.standard_normal((n_inputs, net.input_shape[0]))
+    runs = {"batched": lambda: jacobian(net, params, x),
+            "loop_per_output": lambda: _loop_per_output(net, params, x),
+            "loop_per_row": lambda: np.concatenate([_loop_per_output(net, params, x[b:b + 1])
+                                                    for b in range(len(x))])}
+    J = runs["batched"]()
+    diffs = {name: relative_error(run(), J) for name, run in runs.items() if name != "batched"}
+    if not max(diffs.values()) <= 1e-12:
+        raise RuntimeError(f"benchmark_jacobian: methods disagree with the batched Jacobian "
+                           f"(relative error {diffs}, tolerance 1e-12)")
+    seconds, faults = {}, {}
+    minflt = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # noqa: E731
+    for name, run in runs.items():
+        run()       # warm-up: first-call allocations and BLAS thread start-up
+        times, counts = [], []
+        for _ in range(repeats):
+            before, start = minflt(), time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+            counts.append(minflt() - before)
+        seconds[name], faults[name] = float(np.median(times)), float(np.median(counts))
+    return {
+        "widths": [int(w) for w in widths], "n_inputs": n_inputs, "repeats": repeats,
+        "jacobian_shape": list(J.shape), "seconds": seconds,
+        "speedup": {k: v / seconds["batched"] for k, v in seconds.items() if k != "batched"},
+        "max_rel_diff": diffs, "faults_per_call": faults, "numpy_version": np.__version__,
+        "machine": platform.machine(), "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "blas_threads_env": {k: os.environ[k] for k in _THREAD_VARS if k in os.environ}}
+
+
 def jacobian_table(report: dict) -> str:
     """The Jacobian benchmark as markdown: each method's median time and its ratio."""
     widths = "-".join(map(str, report["widths"]))
@@ -539,48 +542,17 @@ def jacobian_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _run_dctps(args):
-    return run_dctps(QUICK_CASES if args.quick else None, seed=args.seed,
-                     repeats=args.repeats or (3 if args.quick else 9),
-                     bandwidth_bytes=(1 << 24) if args.quick else (1 << 28),
-                     warmup_s=0.01 if args.quick else 0.2,
-                     progress=None if args.json else _stderr)
-
-
-def _run_jacobian(args):
-    return benchmark_jacobian(
-        widths=(64, 32, 32, 10) if args.quick else (784,) + (256,) * 6 + (10,),
-        n_inputs=8 if args.quick else 100, repeats=args.repeats or (2 if args.quick else 10),
-        seed=args.seed)
-
-
-def _run_offsets(args):
-    return run_offsets(*((256, 256, (8, 1)) if args.quick else ()), seed=args.seed,
-                       repeats=args.repeats or (3 if args.quick else 9),
-                       warmup_s=0.01 if args.quick else 0.2,
-                       progress=None if args.json else _stderr)
-
-
-#: name -> (run(args) -> report, table(report) -> str)
-BENCHMARKS: dict[str, tuple[Callable, Callable]] = {
-    "dctps": (_run_dctps, dctps_table), "jacobian": (_run_jacobian, jacobian_table),
-    "offsets": (_run_offsets, offsets_table)}
-
-
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``refnet bench`` to ``parser``."""
-    parser.add_argument("which", nargs="?", default="dctps", choices=sorted(BENCHMARKS),
+    parser.add_argument("which", nargs="?", default="dctps", choices=("dctps", "jacobian",
+                                                                      "offsets"),
                         help="which benchmark (default: dctps)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and few repeats (a smoke test, not a measurement)")
-    parser.add_argument("--repeats", type=int, default=None,
+    parser.add_argument("--repeats", type=POSITIVE, default=None,
                         help="timed calls per method (default 9, or 3 with --quick; "
                              "jacobian: 10, or 2 with --quick)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=NATURAL, default=0)
     parser.add_argument("--threads", type=int, choices=(1, 2), default=None,
                         help="threads for the DCTpS layer (default: 2 on a multi-core machine)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -588,12 +560,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args) -> int:
     """Run the benchmark ``args.which``; print its markdown table (or JSON); exit status."""
-    if args.repeats is not None and args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    run, table = BENCHMARKS[args.which]
+    quick = args.quick
+    timing = dict(seed=args.seed, repeats=args.repeats or (3 if quick else 9),
+                  warmup_s=0.01 if quick else 0.2,
+                  progress=None if args.json else lambda s: print(s, file=sys.stderr, flush=True))
     with _threads(args.threads):
-        report = run(args)
+        if args.which == "dctps":
+            report, table = run_dctps(QUICK_CASES if quick else None, **timing,
+                                      bandwidth_bytes=1 << (24 if quick else 28)), dctps_table
+        elif args.which == "offsets":
+            report, table = run_offsets(*((256, 256, (8, 1)) if quick else ()),
+                                        **timing), offsets_table
+        else:
+            report, table = benchmark_jacobian(
+                widths=(64, 32, 32, 10) if quick else (784,) + (256,) * 6 + (10,),
+                n_inputs=8 if quick else 100, repeats=args.repeats or (2 if quick else 10),
+                seed=args.seed), jacobian_table
     print(json.dumps(report, indent=1) if args.json else table(report))
     return 0

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-from refnet.cli import require
+from refnet.cli import NATURAL, text_table
 from refnet.specimens import SPECIMENS, case, fixed
 from refnet.testing import GradCheckReport, check_layer
 
@@ -29,12 +29,6 @@ def run_gradcheck(seed: int = 0, specimens=None) -> list[GradCheckReport]:
     return reports
 
 
-def _is_input_row(param: str) -> bool:
-    """The checker's names for the input and the batched checks: ``x``, ``x0``, ``x*``,
-    ``y_dot``, ``x_bar+params_bar``.  Parameter paths (``"xform/W"``) are not."""
-    return re.fullmatch(r"x(\d+|\*)?|y_dot|x_bar\+params_bar", param) is not None
-
-
 def summarize(reports) -> list[dict]:
     """One row per (layer, parameter): the worst relative error over its checks.
 
@@ -45,7 +39,9 @@ def summarize(reports) -> list[dict]:
     rows: dict[tuple[str, str], dict] = {}
     for report in reports:
         for r in report.results:
-            key = (r.layer, "x" if _is_input_row(r.param) else r.param)
+            # the checker's names for the input and the batched checks, not parameter paths
+            x = re.fullmatch(r"x(\d+|\*)?|y_dot|x_bar\+params_bar", r.param)
+            key = (r.layer, "x" if x else r.param)
             row = rows.setdefault(key, {"layer": key[0], "param": key[1], "rel_error": 0.0,
                                         "passed": True, "checks": {}, "notes": []})
             row["rel_error"] = max(row["rel_error"], r.rel_error)
@@ -57,23 +53,19 @@ def summarize(reports) -> list[dict]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed of points and directions")
+    parser.add_argument("--seed", type=NATURAL, default=0, help="seed of points and directions")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_command(args) -> int:
-    require("--seed", args.seed, args.seed >= 0, "an integer >= 0")
     rows = summarize(run_gradcheck(args.seed))
     passed = all(row["passed"] for row in rows)
     if args.json:
         print(json.dumps({"passed": passed, "seed": args.seed, "results": rows}, indent=1))
     else:
-        table = [("layer", "param", "max rel. error", "passed")] + [
+        print(text_table([("layer", "param", "max rel. error", "passed")] + [
             (r["layer"], r["param"], f"{r['rel_error']:.2e}", "yes" if r["passed"] else "NO")
-            for r in rows]
-        widths = [max(len(t[c]) for t in table) for c in range(4)]
-        for t in table:
-            print("  ".join(cell.ljust(w) for cell, w in zip(t, widths)).rstrip())
+            for r in rows], left=4))
         layers = len({r["layer"] for r in rows})
         worst = max(r["checks"].get("vjp_fd", 0.0) for r in rows)
         print(f"\n{layers} layers/networks, {len(rows)} quantities; worst finite-difference "

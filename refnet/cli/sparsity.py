@@ -9,21 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from refnet.cli import require
+from refnet.cli import NATURAL, POSITIVE, model_options, text_table
 from refnet.models import MODELS, blueprint_of
 from refnet.supports import DISTRIBUTIONS, allocate
 
-__all__ = ["configure_parser", "run_command", "allocation_report"]
-
-
-def allocation_report(model: str, density: float, distribution: str = "uniform", *,
-                      min_per_layer: int = 0, **model_args) -> dict:
-    """The report of ``refnet sparsity --json``; ``model_args`` go to the model (``sizes``,
-    ``in_shape``, ``classes``, ...)."""
-    shapes = [(name, slot.shape) for name, slot in blueprint_of(model, **model_args).slots()]
-    allocation = allocate(shapes, density, distribution, min_per_layer=min_per_layer)
-    return {"total_size": allocation.total_size, "total_nnz": allocation.total_nnz,
-            "layers": [layer.to_dict() for layer in allocation.layers]}
+__all__ = ["configure_parser", "run_command"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -34,45 +24,33 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="global density in (0, 1]: trainable fraction of the weights")
     parser.add_argument("--distribution", default="uniform", choices=list(DISTRIBUTIONS),
                         help="layer-wise allocation (default uniform)")
-    parser.add_argument("--min-per-layer", type=int, default=0,
+    parser.add_argument("--min-per-layer", type=NATURAL, default=0,
                         help="at least this many nnz in every layer (default 0, as the "
                              "original)")
-    parser.add_argument("--sizes", type=int, nargs="+",
+    parser.add_argument("--sizes", type=POSITIVE, nargs="+",
                         help="layer widths, input to output (mlp only)")
-    parser.add_argument("--in-shape", type=int, nargs="+",
+    parser.add_argument("--in-shape", type=POSITIVE, nargs="+",
                         help="per-example input shape, e.g. 1 28 28 (default the model's)")
-    parser.add_argument("--classes", type=int, help="number of classes (default the model's)")
+    parser.add_argument("--classes", type=POSITIVE, help="number of classes (default the model's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run_command(args) -> int:
     """Print the allocation as a table (or JSON with ``--json``); exit status."""
-    require("--min-per-layer", args.min_per_layer, args.min_per_layer >= 0, "an integer >= 0")
-    require("--classes", args.classes, args.classes is None or args.classes >= 1,
-            "an integer >= 1")
-    for option in ("sizes", "in_shape"):
-        values = getattr(args, option) or []
-        require(f"--{option.replace('_', '-')}", values, all(v >= 1 for v in values),
-                "integers >= 1")
-    model_args = {k: v for k, v in (("sizes", args.sizes),
-                                    ("in_shape", args.in_shape and tuple(args.in_shape)),
-                                    ("classes", args.classes))
-                  if v is not None}
-    report = allocation_report(args.model, args.density, args.distribution,
-                               min_per_layer=args.min_per_layer, **model_args)
+    blueprint = blueprint_of(args.model, **model_options(args))
+    allocation = allocate([(name, slot.shape) for name, slot in blueprint.slots()],
+                          args.density, args.distribution, min_per_layer=args.min_per_layer)
+    report = {"total_size": allocation.total_size, "total_nnz": allocation.total_nnz,
+              "layers": [layer.to_dict() for layer in allocation.layers]}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     rows = [("layer", "shape", "size", "nnz", "density")]
     rows += [(layer["name"], "x".join(map(str, layer["shape"])), f"{layer['size']:,}",
               f"{layer['nnz']:,}", f"{layer['density']:.3g}") for layer in report["layers"]]
-    rows.append(("total", "", f"{report['total_size']:,}", f"{report['total_nnz']:,}",
-                 f"{report['total_nnz'] / report['total_size']:.3g}"))
-    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    rows += [None, ("total", "", f"{report['total_size']:,}", f"{report['total_nnz']:,}",
+                    f"{report['total_nnz'] / report['total_size']:.3g}")]
     print(f"{args.model}, {args.distribution} at density {args.density:g}"
           + (f", at least {args.min_per_layer} per layer" if args.min_per_layer else ""))
-    rows.insert(-1, tuple("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
-                        for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    print(text_table(rows))
     return 0

@@ -1,8 +1,5 @@
 """``refnet train``: train one reference model on one dataset, optionally checkpointed.
 
-    refnet train --data mnist5k --model lenet300 --kind dctps --density 1e-3 \\
-        --distribution epl --optimizer adam --lr 1e-2 --epochs 10 --seed 0 --json
-
 A checkpoint (``--save``) holds the model's specification and supports, the parameters, the
 optimizer state, the step and the data split, so ``refnet train --resume FILE --epochs N``
 continues the same run exactly to N epochs in total.
@@ -19,28 +16,24 @@ import time
 import numpy as np
 
 from refnet._files import check_output_file, remove_stale
-from refnet.cli import require
+from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, checked, given, model_options
 from refnet.core.tree import tree_size
 from refnet.data import prepare
 from refnet.models import MODELS, KINDS, blueprint_of, support_arrays, supports_of
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.cli.study.recipes import run_method
-from refnet.sparsity import DISTRIBUTIONS, force, iterative_snip, snip, synflow
-from refnet.cli.study.methods import Context, build_initial, pruned
+from refnet.sparsity import DISTRIBUTIONS, iterative_snip
+from refnet.cli.study.methods import METHODS as STUDY_METHODS, Context, build_initial, pruned
 from refnet.cli.study.runner import flat_input, weight_density
 from refnet.train import (TrainConfig, TrainingDiverged, TrainState, checkpoint_network,
                           config_dict, evaluate, load_checkpoint, save_checkpoint, train)
 
 __all__ = ["configure_parser", "run_command", "METHODS"]
 
-#: ``--method``: how the trainable support is chosen before training.
-METHODS = {
-    "static": None,                       # the kind's own support (random, or dense)
-    "snip": pruned(snip),
-    "iterative-snip": pruned(iterative_snip, steps=10, num_batches=4),
-    "force": pruned(force, steps=10, num_batches=4),
-    "synflow": pruned(synflow, iterations=100),
-}
+#: ``--method``: how the trainable support is chosen before training ("static": the kind's
+#: own); the pruning at initialisation as the study prunes.
+METHODS = {"static": None, "iterative-snip": pruned(iterative_snip, steps=10, num_batches=4),
+           **{key: STUDY_METHODS[key].prepare for key in ("snip", "force", "synflow")}}
 #: the entries of a checkpoint's ``meta["data"]``: what :func:`refnet.data.prepare` takes
 DATA_KEYS = ("name", "split_seed", "val_size", "flatten")
 #: ``(--method, --kind)`` trained by :func:`refnet.cli.study.recipes.run_method` in its own loop.
@@ -53,9 +46,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--data", default="mnist5k", help="digits, mnist5k or fashion-mnist")
     add("--model", default="lenet300", choices=sorted(MODELS))
-    add("--sizes", help="mlp widths, comma-separated, e.g. 784,100,10")
+    add("--sizes", type=checked(lambda t: tuple(map(int, t.split(","))), lambda s: min(s) >= 1,
+                                "comma-separated positive integers, e.g. 784,100,10"),
+        help="mlp widths, comma-separated, e.g. 784,100,10")
     add("--kind", default="dense", choices=KINDS)
-    add("--density", type=float, default=None,
+    add("--density", type=UNIT, default=None,
         help="global density of trainable weights (sparse, dctps)")
     add("--distribution", choices=DISTRIBUTIONS,
         help="layer-wise allocation of --density (default uniform)")
@@ -68,36 +63,31 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="support: the kind's own (static), pruned at init (kind sparse), rigl (kind "
              "sparse or dctps), imp (kind sparse), or a random subspace matched to --density "
              "(kind dense)")
-    add("--rigl-interval", type=int,
+    add("--rigl-interval", type=POSITIVE,
         help="RigL: steps between support updates (delta_T, default 100)")
     add("--optimizer", default="adam", choices=("adam", "sgd"))
-    add("--lr", type=float, default=1e-3)
-    add("--momentum", type=float, help="SGD momentum (default 0.9)")
-    add("--weight-decay", type=float, default=0.0)
+    add("--lr", type=checked(float, lambda v: 0 < v < math.inf, "a finite number > 0"),
+        default=1e-3)
+    add("--momentum", type=checked(float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+        help="SGD momentum (default 0.9)")
+    add("--weight-decay", type=checked(float, lambda v: 0 <= v < math.inf,
+                                       "a finite number >= 0"), default=0.0)
     add("--schedule", default="constant", choices=("constant", "step", "cosine"))
-    add("--epochs", type=int, default=10,
+    add("--epochs", type=POSITIVE, default=10,
         help="epochs of the whole run (default 10); with --resume, train on until this total")
-    add("--batch-size", type=int, default=128)
-    add("--val-size", type=int, default=0, help="validation examples carved from the training part")
-    add("--split-seed", type=int, default=0)
-    add("--seed", type=int, default=0, help="seed of supports, initial values and batch order")
-    add("--save", metavar="FILE",
+    add("--batch-size", type=POSITIVE, default=128)
+    add("--val-size", type=NATURAL, default=0,
+        help="validation examples carved from the training part")
+    add("--split-seed", type=NATURAL, default=0)
+    add("--seed", type=NATURAL, default=0, help="seed of supports, initial values and batch order")
+    add("--save", metavar="FILE", type=PATH,
         help="write a checkpoint after every epoch (--method rigl or imp: the final network "
              "only, which cannot be resumed)")
-    add("--resume", metavar="FILE",
+    add("--resume", metavar="FILE", type=PATH,
         help="continue a run saved with --save: its model, data and settings come from the "
              "file (--epochs, --save, --json, --quiet apply)")
     add("--json", action="store_true", help="print the final metrics as JSON")
     add("--quiet", action="store_true", help="no progress line per epoch")
-
-
-def _model_args(args) -> dict:
-    if args.sizes is None:
-        return {}
-    sizes = args.sizes.split(",")
-    require("--sizes", args.sizes, all(v.strip().isdigit() for v in sizes),
-            "comma-separated positive integers, e.g. 784,100,10")
-    return {"sizes": tuple(int(v) for v in sizes)}
 
 
 #: the options a resumed run takes; the others come from the checkpoint
@@ -105,37 +95,16 @@ RESUME_OPTIONS = {"epochs", "save", "resume", "json", "quiet"}
 
 
 def _check_options(args) -> None:
-    """Refuse bad or pointless options before any work: ValueError naming the option."""
-    for option in ("save", "resume"):
-        require(f"--{option}", getattr(args, option), getattr(args, option) != "",
-                "a file path, not an empty string")
+    """Refuse pointless or contradicting options before any work: ValueError naming them."""
     if args.save is not None:
         check_output_file("--save", args.save)
     if args.resume is not None:
-        defaults = argparse.ArgumentParser()
-        configure_parser(defaults)
-        given = [f"--{name.replace('_', '-')}" for name, default in
-                 vars(defaults.parse_args([])).items()
-                 if name not in RESUME_OPTIONS and getattr(args, name) != default]
-        if given:
-            raise ValueError(f"{', '.join(given)} does nothing with --resume: the model, data "
+        extra = [o for name, o in given(args, configure_parser).items()
+                 if name not in RESUME_OPTIONS]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} does nothing with --resume: the model, data "
                              "and settings come from the checkpoint (only --epochs, --save, "
                              "--json and --quiet apply)")
-    for option in ("seed", "split_seed", "val_size"):
-        value = getattr(args, option)
-        require(f"--{option.replace('_', '-')}", value, value >= 0, "an integer >= 0")
-    for option in ("epochs", "batch_size", "rigl_interval"):
-        value = getattr(args, option)
-        require(f"--{option.replace('_', '-')}", value, value is None or value >= 1,
-                "an integer >= 1")
-    require("--lr", args.lr, 0 < args.lr < math.inf, "a finite number > 0")
-    require("--weight-decay", args.weight_decay, 0 <= args.weight_decay < math.inf,
-            "a finite number >= 0")
-    require("--density", args.density, args.density is None or 0 < args.density <= 1,
-            "a number in (0, 1]")
-    require("--momentum", args.momentum, args.momentum is None or 0 <= args.momentum <= 1,
-            "a number in [0, 1]")
-    _model_args(args)
     static = args.method == "static"
     pointless = [(args.momentum is not None and args.optimizer != "sgd", "--momentum",
                   "--optimizer sgd"),
@@ -179,19 +148,14 @@ def _check_options(args) -> None:
 def _fresh(args, split):
     """The network and initial parameters the arguments describe."""
     seeds = np.random.SeedSequence(args.seed).spawn(2)
-    ctx = Context(args.model, _model_args(args), 1.0 if args.density is None else args.density,
+    ctx = Context(args.model, model_options(args), 1.0 if args.density is None else args.density,
                   np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1]),
                   split.x_train, split.y_train)
     if args.method != "static":
         return METHODS[args.method](ctx)
-    extra = {}
-    if args.sparse_init is not None:
-        extra["sparse_init"] = args.sparse_init
-    if args.freeze_alpha:
-        extra["train_alpha"] = False
-    if args.offset != "dct":
-        extra["offset"] = args.offset
-    return build_initial(ctx, args.kind, args.distribution or "uniform", **extra)
+    return build_initial(ctx, args.kind, args.distribution or "uniform",
+                         sparse_init=args.sparse_init, train_alpha=not args.freeze_alpha,
+                         offset=args.offset)
 
 
 def _run_method(args, split, config):
@@ -203,15 +167,8 @@ def _run_method(args, split, config):
                    "distribution": args.distribution or "uniform",
                    "debug": True}        # debug: exact nnz per layer asserted at every step
     run = run_method(key, args.model, args.density, args.seed, (split.x_train, split.y_train),
-                     config, model_args=_model_args(args), options=options, quiet=args.quiet)
+                     config, model_args=model_options(args), options=options, quiet=args.quiet)
     return run.net, run.params, run.history
-
-
-def _resumed_config(path, settings: dict, epochs: int) -> TrainConfig:
-    try:
-        return TrainConfig(**dict(settings, epochs=epochs))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: its train_config is invalid: {err}") from None
 
 
 def run_command(args) -> int:
@@ -241,19 +198,21 @@ def run_command(args) -> int:
             raise ValueError(f"--epochs {args.epochs} is below the {checkpoint.state.epoch} "
                              f"epochs {args.resume} has trained already: nothing to train")
         net = checkpoint_network(checkpoint, args.resume)
-        resume, params = checkpoint.state, None
+        resume, params, in_shape = checkpoint.state, None, net.input_shape
+        try:
+            config = TrainConfig(**dict(meta["train_config"], epochs=args.epochs))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{args.resume}: its train_config is invalid: {err}") from None
     else:
         data_meta = {"name": args.data, "split_seed": args.split_seed,
                      "val_size": args.val_size, "flatten": flat_input(args.model)}
+        config = TrainConfig(optimizer=args.optimizer, lr=args.lr,
+                             momentum=0.9 if args.momentum is None else args.momentum,
+                             weight_decay=args.weight_decay, epochs=args.epochs,
+                             batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
+        in_shape = blueprint_of(args.model, **model_options(args)).in_shape
     split = prepare(data_meta["name"], seed=data_meta["split_seed"],
                     val_size=data_meta["val_size"], flatten=data_meta["flatten"])
-    config = _resumed_config(args.resume, meta["train_config"], args.epochs) if args.resume else \
-        TrainConfig(optimizer=args.optimizer, lr=args.lr,
-                    momentum=0.9 if args.momentum is None else args.momentum,
-                    weight_decay=args.weight_decay, epochs=args.epochs,
-                    batch_size=args.batch_size, schedule=args.schedule, seed=args.seed)
-    in_shape = net.input_shape if args.resume else \
-        blueprint_of(args.model, **_model_args(args)).in_shape
     if tuple(in_shape) != split.x_train.shape[1:]:
         raise ValueError(f"the model takes inputs of shape {tuple(in_shape)}, the data "
                          f"{data_meta['name']!r} has {split.x_train.shape[1:]}"

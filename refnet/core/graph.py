@@ -1,9 +1,7 @@
 """Containers: ``Graph`` (a DAG of named nodes) and ``Sequential`` (a chain).
 
-Both obey the layer contract of :mod:`refnet.core.layer`, so a whole network is
-a layer: its ``vjp`` is backpropagation, its ``jvp`` forward mode.  Where a value
-feeds several nodes (fan-out, as in ``y = x + f(x)``) the derivative is the SUM
-over the paths, so the cotangents arriving at that value are added.
+Both obey the layer contract of :mod:`refnet.core.layer`, so a whole network is a layer: its
+``vjp`` is backpropagation, its ``jvp`` forward mode (derived in :class:`Graph`'s Notes).
 """
 from __future__ import annotations
 
@@ -13,7 +11,7 @@ import numpy as np
 
 from .._checks import as_input, as_rng
 from .layer import Layer, lead_shape
-from .tree import tree_leaves
+from .tree import tree_leaves, tree_map
 
 __all__ = ["Node", "Graph", "GraphCache", "Sequential"]
 
@@ -58,23 +56,12 @@ def _as_node(item, position: int) -> Node:
 class Graph(Layer):
     """A network as a directed acyclic graph of named nodes.
 
-    Parameters
-    ----------
-    nodes : sequence of Node or (name, layer, inputs)
-        ``name = layer(*inputs)``: ``inputs`` names other nodes or ``input_name``
-        (a tuple for a merge layer).  Any order; sorted topologically (ties keep
-        the given order).
-    output : str, optional
-        The output node; default the last node.
-    input_name : str, default "input"
-    input_shape : tuple of int, optional
-        Per-example input shape: every node's shape is then checked at construction.
-
-    Raises
-    ------
-    ValueError
-        On duplicate or unknown names, a cycle, a wrong number of inputs, a node
-        that does not contribute to the output, or shapes that do not fit.
+    ``nodes`` are :class:`Node` or ``(name, layer, inputs)`` tuples, ``name = layer(*inputs)``,
+    in any order (sorted topologically, ties keeping the given order); ``inputs`` name other
+    nodes or ``input_name`` (a tuple for a merge layer).  ``output`` defaults to the last node;
+    with ``input_shape`` (per example) every node's shape is checked here.  ValueError for
+    duplicate or unknown names, a cycle, a wrong number of inputs, a node that does not
+    contribute to the output, or shapes that do not fit.
 
     Notes
     -----
@@ -83,10 +70,11 @@ class Graph(Layer):
 
         value[node] = node.layer(params[node], value[node.inputs])
 
-    VJP, for each node in reverse topological order::
+    VJP, for each node in reverse topological order; where a value feeds several nodes
+    (fan-out, as in ``y = x + f(x)``) the derivative is the SUM over the paths::
 
         inputs_bar, params_bar[node] = node.layer.vjp(params[node], cache[node], value_bar[node])
-        value_bar[i] = value_bar[i] + inputs_bar[i]    for each input i (fan-out sums)
+        value_bar[i] = value_bar[i] + inputs_bar[i]    for each input i
 
     JVP, for each node in topological order::
 
@@ -110,6 +98,8 @@ class Graph(Layer):
     (2, 4)
     """
 
+    can_skip_input = True
+
     def __init__(self, nodes: Sequence, *, output: str | None = None,
                  input_name: str = "input", input_shape: tuple | None = None):
         if not isinstance(input_name, str) or not input_name or "/" in input_name:
@@ -118,12 +108,11 @@ class Graph(Layer):
         given = [_as_node(item, i) for i, item in enumerate(nodes)]
         if not given:
             raise ValueError("Graph: needs at least one node, got none")
-        by_name: dict[str, Node] = {}
+        known = {input_name}
         for node in given:
-            if node.name == input_name or node.name in by_name:
+            if node.name in known:
                 raise ValueError(f"Graph: duplicate name {node.name!r}")
-            by_name[node.name] = node
-        known = set(by_name) | {input_name}
+            known.add(node.name)
         for node in given:
             unknown = [i for i in node.inputs if i not in known]
             if unknown:
@@ -131,13 +120,12 @@ class Graph(Layer):
                                  f"known names are {sorted(known)}")
         self.input_name = input_name
         self.nodes: tuple[Node, ...] = tuple(self._toposort(given))
+        self._index = {node.name: i for i, node in enumerate(self.nodes)}
         self.output = self.nodes[-1].name if output is None else output
-        if self.output not in by_name:
+        if self.output not in self._index:
             raise ValueError(f"Graph: output {self.output!r} is not a node; nodes are "
                              f"{[n.name for n in given]}")
-        self._index = {node.name: i for i, node in enumerate(self.nodes)}
-        used = self._ancestors(self.output)
-        dead = [n.name for n in self.nodes if n.name not in used]
+        dead = [n.name for n in self.nodes if n.name not in self._ancestors(self.output)]
         if dead:
             raise ValueError(f"Graph: node(s) {dead} do not contribute to the output "
                              f"{self.output!r}; their parameters would never get a gradient")
@@ -191,26 +179,25 @@ class Graph(Layer):
         return {node.name: node.layer.param_shapes() for node in self.nodes}
 
     def check_params(self, params):
+        owner, names = type(self).__name__, sorted(self._index)
         if not isinstance(params, dict):
-            raise TypeError(f"{type(self).__name__}: params must be a dict keyed by node "
-                            f"name, got {type(params).__name__}")
-        names = [node.name for node in self.nodes]
-        if set(params) != set(names):
-            raise ValueError(f"{type(self).__name__}: params has keys {sorted(params)}, "
-                             f"expected the node names {sorted(names)}")
+            raise TypeError(f"{owner}: params must be a dict keyed by node name, "
+                            f"got {type(params).__name__}")
+        if sorted(params) != names:
+            raise ValueError(f"{owner}: params has keys {sorted(params)}, expected the node "
+                             f"names {names}")
 
     def shapes(self, in_shape) -> dict[str, tuple]:
         """Per-example shape of every value (input and nodes) for ``in_shape``."""
         shapes = {self.input_name: tuple(in_shape)}
         for node in self.nodes:
-            ins = [shapes[i] for i in node.inputs]
+            ins = self._inputs_of(node, shapes)
             try:
-                shapes[node.name] = tuple(node.layer.output_shape(
-                    ins[0] if node.layer.n_inputs == 1 else tuple(ins)))
+                shapes[node.name] = tuple(node.layer.output_shape(ins))
             except ValueError as err:
                 raise ValueError(f"{type(self).__name__}: node {node.name!r} "
                                  f"({type(node.layer).__name__}) cannot take input shape "
-                                 f"{ins[0] if len(ins) == 1 else ins}: {err}") from None
+                                 f"{ins}: {err}") from None
         return shapes
 
     def output_shape(self, in_shape):
@@ -247,31 +234,28 @@ class Graph(Layer):
 
     def forward_all(self, params, x, keep=None):
         """``(values, cache)``: the values named in ``keep`` (a name or names; default
-        all) as ``{name: (B, ...) array}``, and the :class:`GraphCache`."""
+        all) as ``{name: (B, ...) array}``, and the :class:`GraphCache`; values no later
+        node reads and ``keep`` does not name are freed as soon as they are read."""
         self.check_params(params)
         x = as_input(x, type(self).__name__)
         if self.input_shape is not None and x.shape[1:] != self.input_shape:
             raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
                              f"(B, {', '.join(map(str, self.input_shape))}): its input_shape")
-        if keep is None:
-            keep = set(self._index) | {self.input_name}
-        else:
-            # a single name is one name, not the set of its characters
-            keep = {keep} if isinstance(keep, str) else set(keep)
-            for name in sorted(keep):
-                self._check_name("keep", name)
+        # a single name is one name, not the set of its characters
+        keep = {keep} if isinstance(keep, str) else set(self._index) | {
+            self.input_name} if keep is None else set(keep)
+        for name in sorted(keep):
+            self._check_name("keep", name)
         remaining = {name: 0 for name in [self.input_name, *self._index]}
         for node in self.nodes:
             for i in node.inputs:
                 remaining[i] += 1
-        values = {self.input_name: x}
-        caches, shapes = {}, {self.input_name: x.shape}
+        values, caches, shapes = {self.input_name: x}, {}, {self.input_name: x.shape}
         for node in self.nodes:
             y, caches[node.name] = node.layer.forward(params[node.name],
                                                       self._inputs_of(node, values))
-            values[node.name] = y
-            shapes[node.name] = np.shape(y)
-            for i in node.inputs:           # free values no later node needs
+            values[node.name], shapes[node.name] = y, np.shape(y)
+            for i in node.inputs:
                 remaining[i] -= 1
                 if remaining[i] == 0 and i not in keep:
                     del values[i]
@@ -288,8 +272,6 @@ class Graph(Layer):
             raise ValueError(f"Graph: {target!r} does not depend on {source!r}")
         return source, target, active
 
-    can_skip_input = True
-
     def vjp(self, params, cache, y_bar, *, need_params=True, source=None, target=None,
             need_input=True):
         """Cotangent ``y_bar`` (*lead, B, *target_shape) of ``target`` (default the output)
@@ -302,12 +284,10 @@ class Graph(Layer):
             raise ValueError("Graph.vjp: need_params=True needs source to be the graph input; "
                              "pass need_params=False for a partial derivative")
         lead = lead_shape("y_bar", y_bar, cache.shapes[target], type(self).__name__)
-        bars = {target: y_bar}
+        bars, todo = {target: y_bar}, active - {source}
         params_bar = {} if need_params else None
         for node in reversed(self.nodes):
-            if node.name not in active or node.name == source:
-                continue
-            node_bar = bars.pop(node.name, None)
+            node_bar = bars.pop(node.name, None) if node.name in todo else None
             if node_bar is None:
                 continue
             skip = not need_input and node.layer.can_skip_input and set(node.inputs) == {source}
@@ -318,52 +298,36 @@ class Graph(Layer):
                 params_bar[node.name] = p_bar
             if skip:
                 continue
-            if node.layer.n_inputs == 1:
-                inputs_bar = (inputs_bar,)
+            inputs_bar = (inputs_bar,) if node.layer.n_inputs == 1 else inputs_bar
             for name, bar in zip(node.inputs, inputs_bar):
                 if name in active:
                     bars[name] = bar if name not in bars else bars[name] + bar
         if need_params:
-            params_bar = {node.name: params_bar[node.name] if node.name in params_bar
-                          else _zeros_with_lead(params[node.name], lead)
-                          for node in self.nodes}
+            params_bar = {node.name: params_bar[node.name] if node.name in params_bar else
+                          tree_map(lambda p: np.zeros(lead + np.shape(p), np.asarray(p).dtype),
+                                   params[node.name]) for node in self.nodes}
         return (bars[source] if need_input else None), params_bar
 
     def jvp(self, params, cache, x_dot, *, source=None, target=None):
         """Tangent ``x_dot`` (*lead, B, *source_shape) of ``source`` to that of ``target``."""
         source, target, active = self._path(source, target)
         lead = lead_shape("x_dot", x_dot, cache.shapes[source], type(self).__name__)
-        dots = {source: x_dot}
+        dots, todo = {source: x_dot}, active - {source}
         for node in self.nodes:
-            if node.name not in active or node.name == source:
-                continue
-            ins = [dots[i] if i in dots else np.zeros(lead + cache.shapes[i])
-                   for i in node.inputs]
-            dots[node.name] = node.layer.jvp(params[node.name], cache.caches[node.name],
-                                             ins[0] if node.layer.n_inputs == 1 else tuple(ins))
+            if node.name in todo:
+                ins = {i: dots[i] if i in dots else np.zeros(lead + cache.shapes[i])
+                       for i in node.inputs}
+                dots[node.name] = node.layer.jvp(params[node.name], cache.caches[node.name],
+                                                 self._inputs_of(node, ins))
         return dots[target]
-
-
-def _zeros_with_lead(params, lead):
-    if isinstance(params, dict):
-        return {k: _zeros_with_lead(v, lead) for k, v in params.items()}
-    return np.zeros(lead + np.shape(params), dtype=np.asarray(params).dtype)
 
 
 class Sequential(Graph):
     """A chain of layers, each feeding the next: ``y = f_k(... f_2(f_1(x)))``.
 
-    Parameters
-    ----------
-    layers : sequence of Layer or (name, Layer)
-        Unnamed layers are called ``"0"``, ``"1"``, ... by position.
-    input_shape : tuple of int, optional
-        Per-example input shape, to check the chain's shapes at construction.
-
-    Notes
-    -----
-    A :class:`Graph` whose node ``i`` reads node ``i - 1``.  With layers ``f_i``
-    and caches ``c_i``, the chain rule::
+    ``layers`` are Layers, called ``"0"``, ``"1"``, ... by position, or ``(name, layer)``
+    pairs; ``input_shape`` as for :class:`Graph`, whose node ``i`` reads node ``i - 1``.
+    With layers ``f_i`` and caches ``c_i``, the chain rule::
 
         forward:  h_0 = x;      h_i, c_i = f_i.forward(params[i], h_{i-1});      y = h_k
         VJP:      g_k = y_bar;  g_{i-1}, params_bar[i] = f_i.vjp(params[i], c_i, g_i)
@@ -374,25 +338,20 @@ class Sequential(Graph):
     >>> import numpy as np
     >>> from refnet.layers import Linear, ReLU
     >>> net = Sequential([("fc1", Linear(3, 5)), ("act", ReLU()), ("fc2", Linear(5, 2))])
-    >>> params = net.init(np.random.default_rng(0))
-    >>> sorted(params)
+    >>> sorted(net.init(np.random.default_rng(0)))
     ['act', 'fc1', 'fc2']
-    >>> net(params, np.zeros((7, 3))).shape
-    (7, 2)
     """
 
     def __init__(self, layers: Sequence, *, input_shape: tuple | None = None):
         nodes, previous = [], "input"
         for i, item in enumerate(layers):
             if isinstance(item, Layer):
-                name, layer = str(i), item
-            elif isinstance(item, (tuple, list)) and len(item) == 2:
-                name, layer = item
-            else:
+                item = (str(i), item)
+            elif not isinstance(item, (tuple, list)) or len(item) != 2:
                 raise TypeError(f"Sequential: item {i} must be a Layer or a (name, Layer) "
                                 f"pair, got {item!r}")
-            nodes.append(Node(name, layer, (previous,)))
-            previous = name
+            nodes.append(Node(item[0], item[1], (previous,)))
+            previous = item[0]
         if not nodes:
             raise ValueError("Sequential: needs at least one layer, got none")
         super().__init__(nodes, output=previous, input_shape=input_shape)

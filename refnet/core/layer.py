@@ -32,25 +32,21 @@ import numpy as np
 
 from .._checks import as_rng
 
-__all__ = ["Layer", "MergeLayer", "as_rng", "lead_shape", "fold_lead", "Params"]
-
-Params = dict  # a (possibly nested) dict of str -> ndarray
+__all__ = ["Layer", "MergeLayer", "as_rng", "lead_shape", "fold_lead"]
 
 
 class Layer:
     """Base class of every layer: subclasses implement the module docstring's contract.
 
-    Attributes
-    ----------
-    is_linear : bool
-        True when ``forward(params, x) == J @ x + c`` with ``J``, ``c``
-        independent of ``x``: the gradient checker then runs the adjoint test.
-    n_inputs : int or None
-        1 for ordinary layers, None for merge layers (a tuple of two or more).
+    ``is_linear`` is True when ``forward(params, x) == J @ x + c`` with ``J``, ``c``
+    independent of ``x`` (the gradient checker then runs the adjoint test); ``n_inputs``
+    is 1, or None for a merge layer.
     """
 
     is_linear: bool = False
     n_inputs: int | None = 1
+    #: Whether :meth:`vjp` takes ``need_input=False`` (then ``x_bar`` is None).
+    can_skip_input = False
     #: True in the body of a base class users do not build networks from.
     _abstract: bool = True
 
@@ -66,36 +62,31 @@ class Layer:
         """Named sub-layers (containers override this)."""
         return []
 
-    def init(self, rng: np.random.Generator | int) -> Params:
+    def init(self, rng: np.random.Generator | int) -> dict:
         """Fresh parameters drawn with ``rng`` (a Generator or an int seed)."""
         as_rng(rng)
         return {}
 
-    def forward(self, params: Params, x):
+    def forward(self, params: dict, x):
         """``(y, cache)``: the output at ``x`` (B, *in_shape) and the point of linearisation."""
         raise NotImplementedError
 
-    #: Whether :meth:`vjp` takes ``need_input=False`` (then ``x_bar`` is None).
-    can_skip_input = False
-
-    def vjp(self, params: Params, cache, y_bar, *, need_params: bool = True):
+    def vjp(self, params: dict, cache, y_bar, *, need_params: bool = True):
         """``(x_bar, params_bar)``: ``J.T @ y_bar`` per example, and the parameters' cotangents."""
         raise NotImplementedError
 
-    def jvp(self, params: Params, cache, x_dot):
+    def jvp(self, params: dict, cache, x_dot):
         """``y_dot = J @ x_dot`` per example, at the point recorded in ``cache``."""
         raise NotImplementedError
 
-    def __call__(self, params: Params, x):
+    def __call__(self, params: dict, x):
         """The output of :meth:`forward` without the cache."""
         return self.forward(params, x)[0]
 
     def check_params(self, params: Mapping[str, Any]) -> None:
-        """Raise a TypeError/ValueError unless ``params`` fits :meth:`param_shapes`.
-
-        A numpy scalar is accepted for a 0-d parameter: numpy returns one from any
-        arithmetic on a 0-d array (``alpha - lr * alpha_bar``).
-        """
+        """Raise a TypeError/ValueError unless ``params`` fits :meth:`param_shapes`; a numpy
+        scalar is accepted for a 0-d parameter (numpy returns one from any arithmetic on a
+        0-d array, such as ``alpha - lr * alpha_bar``)."""
         owner, expected = type(self).__name__, self.param_shapes()
         if not isinstance(params, Mapping):
             raise TypeError(f"{owner}: params must be a dict of arrays, "

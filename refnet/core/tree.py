@@ -14,8 +14,8 @@ Examples
 >>> tree_unflatten(spec, 2 * vec)["W"]
 array([[2., 2.],
        [2., 2.]])
->>> float(tree_vdot(a, a))
-4.0
+>>> [path for path, _ in tree_leaves({"fc1": a, "relu": {}})]
+['fc1/W', 'fc1/b']
 """
 from __future__ import annotations
 
@@ -23,11 +23,9 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
-from .._checks import as_rng
-
 __all__ = ["tree_map", "tree_leaves", "tree_get", "tree_replace", "tree_flatten",
-           "tree_unflatten", "TreeSpec", "tree_vdot", "tree_axpy", "tree_scale",
-           "tree_zeros_like", "tree_random_like", "tree_size", "tree_equal", "tree_check_like"]
+           "tree_unflatten", "TreeSpec", "tree_zeros_like", "tree_size", "tree_equal",
+           "tree_check_like"]
 
 
 def tree_map(fn: Callable, tree: dict, *others: dict, _path: str = "") -> dict:
@@ -117,33 +115,9 @@ def tree_check_like(tree: dict, like: dict, name: str = "tree", like_name: str =
                              f"{np.shape(leaf)}, expected {shapes[path]}")
 
 
-def tree_vdot(a: dict, b: dict) -> float:
-    """``sum over leaves of sum(a * b)``; ValueError if keys or shapes differ."""
-    tree_check_like(b, a, "b", "a")
-    return float(sum(v for _, v in tree_leaves(tree_map(np.vdot, a, b))))
-
-
-def tree_axpy(alpha: float, x: dict, y: dict) -> dict:
-    """A new tree ``alpha * x + y``; ValueError if keys or shapes differ (no broadcasting)."""
-    tree_check_like(y, x, "y", "x")
-    return tree_map(lambda xv, yv: alpha * xv + yv, x, y)
-
-
-def tree_scale(alpha: float, x: dict) -> dict:
-    """A new tree ``alpha * x``."""
-    return tree_map(lambda v: alpha * v, x)
-
-
 def tree_zeros_like(tree: dict) -> dict:
     """A tree of zeros with the shapes and dtypes of ``tree``."""
     return tree_map(np.zeros_like, tree)
-
-
-def tree_random_like(tree: dict, rng) -> dict:
-    """Standard normal leaves shaped and typed like ``tree``, drawn in tree order."""
-    rng = as_rng(rng)
-    return tree_map(lambda v: rng.standard_normal(np.shape(v)).astype(np.asarray(v).dtype),
-                    tree)
 
 
 def tree_size(tree: dict) -> int:

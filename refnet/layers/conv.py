@@ -9,7 +9,7 @@ import numpy as np
 from .._checks import as_input, as_rng, check_pair, check_positive_int
 from ..core.layer import Layer, fold_lead, lead_shape
 from ..initializers import check_init_name, initialize
-from ..ops.im2col import col2im, conv_output_size, im2col
+from ..ops.im2col import col2im, conv_output_shape, im2col
 
 __all__ = ["Conv2d", "Conv2dCache"]
 
@@ -83,16 +83,9 @@ class Conv2d(Layer):
         return shapes
 
     def output_shape(self, in_shape):
-        in_shape = tuple(in_shape)
-        if len(in_shape) != 3 or in_shape[0] != self.in_channels:
-            raise ValueError(f"Conv2d: input shape {in_shape}, expected "
-                             f"({self.in_channels}, H, W)")
-        try:
-            spatial = tuple(conv_output_size(n, k, s, p) for n, k, s, p in zip(
-                in_shape[1:], self.kernel_size, self.stride, self.padding))
-        except ValueError as err:
-            raise ValueError(f"Conv2d: input shape {in_shape}: {err}") from None
-        return (self.out_channels,) + spatial
+        return (self.out_channels,) + conv_output_shape(
+            in_shape, self.kernel_size, self.stride, self.padding, channels=self.in_channels,
+            owner="Conv2d")[1:]
 
     def init(self, rng):
         rng = as_rng(rng)

@@ -1,18 +1,12 @@
-"""DCT plus Sparse layers (Price & Tanner, ICML 2021): ``W = alpha * D + S``.
-
-``D`` is the truncated orthonormal DCT-II (:mod:`refnet.ops.dct`), never stored; ``S``
-is sparse on a fixed support.  A layer that acts like a dense ``m x n`` matrix trains
-``nnz + 1 + m`` numbers at ``O(B q log q + B nnz)`` per pass instead of ``O(B m n)``.
-"""
+"""DCT plus Sparse layers (Price & Tanner, ICML 2021): ``W = alpha * D + S``, ``D`` never
+stored: a dense-acting ``m x n`` layer trains ``nnz + 1 + m`` numbers at ``O(B q log q + B
+nnz)`` per pass instead of ``O(B m n)``."""
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
-from .._checks import check_pair, check_positive_int
 from ..ops import fast
-from ..ops.offsets import RANDOM_OFFSETS, check_offset_name, make_offset
+from ..ops.dct import TruncatedDCT
 from ..ops.operator import FixedOperator
 from .sparse import SparseConv2d, SparseLinear
 
@@ -22,24 +16,12 @@ __all__ = ["DCTpSLinear", "DCTpSConv2d"]
 class DCTpSLinear(SparseLinear):
     """DCT plus Sparse fully connected layer ``y = alpha * D @ x + S @ x + b``.
 
-    Parameters
-    ----------
-    n_in, n_out : int
-        Input features ``n`` and output features ``m``.
-    nnz, density, support, rng, bias
-        The support of ``S`` and the bias, as for :class:`~refnet.layers.SparseLinear`.
-    init : {"zeros", "kaiming-dense", "kaiming-sparse"}, optional
-        Initialiser of ``S``: default zeros (the paper's: the layer starts as
-        ``alpha * D``), "kaiming-dense" with ``offset="none"``.
-    alpha : float, default 1.0
-        Initial value of the 0-d parameter ``"alpha"``, or with ``train_alpha=False``
-        its fixed value (a layer attribute).
-    train_alpha : bool, default True
-    offset : str or FixedOperator, default "dct"
-        The fixed operator in place of ``D``, one of :data:`refnet.ops.offsets.OFFSETS`
-        ("none": no offset, no ``alpha``) or a FixedOperator of shape ``(m, n)``.
-    offset_seed : int or numpy.random.Generator, optional
-        Draws a random offset; required for those, refused for the others.
+    The support of ``S`` (``nnz``, ``density``, ``support``, ``rng``) and ``bias`` as for
+    :class:`~refnet.layers.SparseLinear`; ``init`` defaults to zeros (the paper's: the layer
+    starts as ``alpha * D``), "kaiming-dense" without an offset.  ``alpha`` is the initial
+    value of the 0-d parameter ``"alpha"``, or with ``train_alpha=False`` its fixed value (a
+    layer attribute).  ``offset`` is ``D``: "dct", "none" (no ``alpha`` either: a sparse
+    layer), or any FixedOperator of shape ``(m, n)`` (:func:`refnet.offsets.make_offset`).
 
     Notes
     -----
@@ -64,10 +46,9 @@ class DCTpSLinear(SparseLinear):
 
         y_dot = alpha * D(x_dot) + (S @ x_dot.T).T                    # (*lead, B, m)
 
-    SparseLinear's ``forward``, ``vjp``, ``jvp`` check shapes, fold ``*lead`` into
-    rows and call ``_rows`` and ``_rows_vjp`` below, this math line by line (or,
-    while :data:`refnet.ops.fast.ENABLED`, :func:`refnet.ops.fast.affine` and
-    :func:`~refnet.ops.fast.affine_vjp`).
+    SparseLinear's ``forward``, ``vjp``, ``jvp`` fold ``*lead`` into rows and call
+    ``_rows`` and ``_rows_vjp`` below, this math line by line (or, while
+    :data:`refnet.ops.fast.ENABLED`, :func:`refnet.ops.fast.affine`, ``affine_vjp``).
 
     Examples
     --------
@@ -86,13 +67,10 @@ class DCTpSLinear(SparseLinear):
     def __init__(self, n_in: int, n_out: int, *, nnz: int | None = None,
                  density: float | None = None, support=None, rng=None, bias: bool = True,
                  init: str | None = None, alpha: float = 1.0, train_alpha: bool = True,
-                 offset="dct", offset_seed=None):
-        owner = type(self).__name__
-        operator = _offset(offset, offset_seed, check_positive_int("n_in", n_in, owner),
-                           check_positive_int("n_out", n_out, owner), owner)
+                 offset="dct"):
         super().__init__(n_in, n_out, nnz=nnz, density=density, support=support, rng=rng,
-                         bias=bias, init=_default_init(init, operator))
-        _setup_offset(self, operator, offset, offset_seed, alpha, train_alpha)
+                         bias=bias, init=_default_init(init, offset))
+        _setup_offset(self, offset, alpha, train_alpha)
 
     def _rows(self, params, x2, with_bias):
         """``y2 = alpha * D(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
@@ -165,57 +143,37 @@ class DCTpSConv2d(SparseConv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride: int = 1,
                  padding: int = 0, *, nnz: int | None = None, density: float | None = None,
                  support=None, rng=None, bias: bool = True, init: str | None = None,
-                 alpha: float = 1.0, train_alpha: bool = True, offset="dct", offset_seed=None):
-        owner = type(self).__name__
-        cin = check_positive_int("in_channels", in_channels, owner)
-        kh, kw = check_pair("kernel_size", kernel_size, owner)
-        operator = _offset(offset, offset_seed, kh * kw * cin,
-                           check_positive_int("out_channels", out_channels, owner), owner)
+                 alpha: float = 1.0, train_alpha: bool = True, offset="dct"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, nnz=nnz,
                          density=density, support=support, rng=rng, bias=bias,
-                         init=_default_init(init, operator))
-        _setup_offset(self, operator, offset, offset_seed, alpha, train_alpha)
+                         init=_default_init(init, offset))
+        _setup_offset(self, offset, alpha, train_alpha)
 
 
-def _offset(offset, offset_seed, n_in, n_out, owner):
-    """The operator (or None) for ``offset`` and ``offset_seed``, checked."""
+def _default_init(init, offset):
+    return init if init is not None else "kaiming-dense" if isinstance(offset, str) and \
+        offset == "none" else "zeros"
+
+
+def _setup_offset(layer, offset, alpha, train_alpha):
+    """Set ``offset`` (``D`` of shape ``layer.shape``, None for "none"), ``offset_name``,
+    ``alpha`` and ``train_alpha``, checked; without an offset, ``alpha`` is refused."""
+    owner, (m, n) = type(layer).__name__, layer.shape
     if isinstance(offset, FixedOperator):
-        if offset_seed is not None:
-            raise ValueError(f"{owner}: offset_seed draws a named random offset; an offset "
-                             f"given as an operator takes none, got {offset_seed!r}")
-        return offset
-    check_offset_name(offset, owner)
-    if offset in RANDOM_OFFSETS and offset_seed is None:
-        raise TypeError(f"{owner}: the {offset!r} offset is random and needs offset_seed= (an "
-                        f"int or a numpy.random.Generator)")
-    if offset not in RANDOM_OFFSETS and offset_seed is not None:
-        raise ValueError(f"{owner}: the {offset!r} offset is not random, so offset_seed must "
-                         f"be None, got {offset_seed!r}")
-    if offset_seed is not None and (isinstance(offset_seed, bool) or not isinstance(
-            offset_seed, (numbers.Integral, np.random.Generator))):
-        raise TypeError(f"{owner}: offset_seed must be an int or a numpy.random.Generator, "
-                        f"got {offset_seed!r}")
-    return make_offset(offset, n_in, n_out, offset_seed)
-
-
-def _default_init(init, operator):
-    return init if init is not None else "zeros" if operator is not None else "kaiming-dense"
-
-
-def _setup_offset(layer, operator, offset, seed, alpha, train_alpha):
-    """Set the offset attributes; without an offset, ``alpha`` arguments are refused."""
-    owner = type(layer).__name__
-    if operator is None:
+        if offset.shape != (m, n):
+            raise ValueError(f"{owner}: offset has shape {offset.shape}, expected {(m, n)}")
+    elif isinstance(offset, str) and offset in ("dct", "none"):
+        offset = TruncatedDCT(n, m) if offset == "dct" else None
+    else:
+        raise ValueError(f"{owner}: offset must be 'dct', 'none' or a FixedOperator (build "
+                         f"the others with refnet.offsets.make_offset), got {offset!r}")
+    if offset is None:
         if isinstance(alpha, bool) or alpha != 1.0 or train_alpha is not True:
             raise ValueError(f"{owner}: the offset 'none' has no alpha; leave alpha and "
                              f"train_alpha at their defaults, got alpha={alpha!r}, "
                              f"train_alpha={train_alpha!r}")
     else:
-        if operator.shape != layer.shape:
-            raise ValueError(f"{owner}: offset has shape {operator.shape}, expected "
-                             f"{layer.shape}")
         if isinstance(alpha, bool) or not np.isscalar(alpha) or not np.isfinite(alpha):
             raise ValueError(f"{owner}: alpha must be a finite number, got {alpha!r}")
-        layer.offset, layer.alpha, layer.train_alpha = operator, float(alpha), bool(train_alpha)
-    layer.offset_name = operator.name if isinstance(offset, FixedOperator) else offset
-    layer.offset_seed = seed
+        layer.offset, layer.alpha, layer.train_alpha = offset, float(alpha), bool(train_alpha)
+    layer.offset_name = "none" if offset is None else offset.name

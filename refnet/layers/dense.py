@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_input, as_rng, check_positive_int, check_shape
+from .._checks import as_input, as_rng, check_positive_int
 from ..core.layer import Layer, fold_lead, lead_shape
 from ..initializers import check_init_name, initialize
 
@@ -74,9 +74,8 @@ class Linear(Layer):
     def forward(self, params, x):
         self.check_params(params)
         x = as_input(x, type(self).__name__)
-        if x.ndim != 2:
+        if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"Linear: x has shape {x.shape}, expected (B, {self.n_in})")
-        check_shape("x", x, (self.n_in,), "Linear")
         y = x @ params["W"].T
         if self.bias:
             y = y + params["b"]

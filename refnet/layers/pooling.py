@@ -15,7 +15,7 @@ import numpy as np
 
 from .._checks import as_input, check_pair
 from ..core.layer import Layer, lead_shape
-from ..ops.im2col import col2im, conv_output_size, im2col
+from ..ops.im2col import col2im, conv_output_shape, im2col
 
 __all__ = ["AvgPool2d", "MaxPool2d", "PoolCache", "MaxPoolCache"]
 
@@ -36,7 +36,6 @@ class MaxPoolCache(NamedTuple):
 class _Pool2d(Layer):
     """The pooling layers' window geometry and shape checks."""
 
-    _abstract = True
     _repr_fields = ("kernel_size", "stride", "padding")
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -55,16 +54,8 @@ class _Pool2d(Layer):
         return self.kernel_size[0] * self.kernel_size[1]
 
     def output_shape(self, in_shape):
-        in_shape = tuple(in_shape)
-        owner = type(self).__name__
-        if len(in_shape) != 3:
-            raise ValueError(f"{owner}: input shape {in_shape}, expected (C, H, W)")
-        try:
-            spatial = tuple(conv_output_size(n, k, s, p) for n, k, s, p in zip(
-                in_shape[1:], self.kernel_size, self.stride, self.padding))
-        except ValueError as err:
-            raise ValueError(f"{owner}: input shape {in_shape}: {err}") from None
-        return in_shape[:1] + spatial
+        return conv_output_shape(in_shape, self.kernel_size, self.stride, self.padding,
+                                 owner=type(self).__name__)
 
     def _check_x(self, x):
         x = as_input(x, type(self).__name__)

@@ -7,11 +7,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_input, as_rng, check_pair, check_positive_int, check_shape
+from .._checks import as_input, as_rng, check_pair, check_positive_int
 from ..core.layer import Layer, fold_lead, lead_shape
 from ..ops import fast
 from ..ops.csr import CSRSupport, nnz_from_density
-from ..ops.im2col import col2im, conv_output_size, im2col
+from ..ops.im2col import col2im, conv_output_shape, im2col
 
 __all__ = ["SparseLinear", "SparseConv2d", "SparseLinearCache", "SparseConv2dCache",
            "SPARSE_INITS", "make_support"]
@@ -29,26 +29,12 @@ class SparseLinearCache(NamedTuple):
 class SparseLinear(Layer):
     """Sparse fully connected layer ``y = x @ S.T + b`` with a fixed support.
 
-    Parameters
-    ----------
-    n_in, n_out : int
-        Input features ``n`` and output features ``m``; ``S`` is ``(m, n)``.
-    nnz : int, optional
-        Stored entries, sampled uniformly without replacement with ``rng``.
-    density : float, optional
-        ``nnz / (m * n)`` in (0, 1] (:func:`~refnet.ops.csr.nnz_from_density`).
-    support : CSRSupport or (rows, cols), optional
-        Explicit positions.  Exactly one of ``nnz``, ``density``, ``support``.
-    rng : numpy.random.Generator or int, optional
-        Samples the support; required with ``nnz`` or ``density``.
-    bias : bool, default True
-    init : {"kaiming-dense", "kaiming-sparse", "zeros"}, default "kaiming-dense"
-        Initialiser of the values (:meth:`init`).
-
-    Attributes
-    ----------
-    support : CSRSupport
-        Its ``nnz``, ``shape``, ``rows`` and ``cols`` are readable on the layer too.
+    ``S`` is ``(m, n) = (n_out, n_in)`` with ``nnz`` stored entries.  Give exactly one of
+    ``nnz`` or ``density`` (``nnz / (m * n)`` in (0, 1], :func:`~refnet.ops.csr.nnz_from_density`),
+    positions sampled uniformly without replacement with ``rng``, or ``support`` (a
+    :class:`~refnet.ops.csr.CSRSupport` or ``(rows, cols)``).  ``init`` names the initialiser
+    of the values (:meth:`init`).  The layer's ``support`` attribute holds the positions; its
+    ``nnz``, ``shape``, ``rows`` and ``cols`` are readable on the layer too.
 
     Notes
     -----
@@ -80,15 +66,14 @@ class SparseLinear(Layer):
     >>> layer = SparseLinear(6, 4, density=0.25, rng=0)
     >>> layer.nnz
     6
-    >>> params = layer.init(np.random.default_rng(0))
-    >>> layer(params, np.ones((2, 6))).shape
+    >>> layer(layer.init(0), np.ones((2, 6))).shape
     (2, 4)
     """
 
     is_linear = True
     can_skip_input = True
     offset = None               # DCTpS layers add alpha * offset
-    offset_name, offset_seed, alpha, train_alpha = "none", None, None, False
+    offset_name, alpha, train_alpha = "none", None, False
     _repr_fields = ("n_in", "n_out", "nnz", "bias", "init_name")
 
     def __init__(self, n_in: int, n_out: int, *, nnz: int | None = None,
@@ -128,14 +113,11 @@ class SparseLinear(Layer):
             values = rng.standard_normal(self.nnz) * np.sqrt(2.0 / fan)
         else:
             values = np.zeros(self.nnz)
-        return self._params_with(values)
-
-    def _params_with(self, values, b=None) -> dict:
         params = {"S": np.array(values, dtype=np.float64)}
         if self.offset is not None and self.train_alpha:
             params["alpha"] = np.array(self.alpha)
         if self.bias:
-            params["b"] = np.zeros(self.shape[0]) if b is None else b
+            params["b"] = np.zeros(self.shape[0])
         return params
 
     def _alpha(self, params):
@@ -158,20 +140,6 @@ class SparseLinear(Layer):
         new.support = _as_support(support, self.shape, type(self).__name__)
         return new
 
-    @classmethod
-    def from_dense(cls, W, b=None, *, mask=None, **kwargs):
-        """``(layer, params)`` from a dense ``(m, n)`` ``W``, on ``mask != 0`` (or ``W != 0``).
-
-        The layer has a bias exactly when ``b`` is given; ``kwargs`` go to the
-        constructor.  Called on a DCTpS class, ``W`` gives ``S`` alone.
-        """
-        W = np.asarray(W, dtype=np.float64)
-        if W.ndim != 2:
-            raise ValueError(f"{cls.__name__}.from_dense: W has shape {W.shape}, expected (m, n)")
-        support = CSRSupport.from_mask(W if mask is None else _mask_like(mask, W.shape, cls))
-        layer = cls(W.shape[1], W.shape[0], support=support, bias=b is not None, **kwargs)
-        return layer, layer._params_with(support.gather(W), _bias_like(b, W.shape[0], cls))
-
     # -- the math -----------------------------------------------------------------
     def output_shape(self, in_shape):
         if tuple(in_shape) != (self.n_in,):
@@ -182,10 +150,9 @@ class SparseLinear(Layer):
     def forward(self, params, x):
         self.check_params(params)
         x = as_input(x, type(self).__name__)
-        if x.ndim != 2:
+        if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"{type(self).__name__}: x has shape {x.shape}, expected "
                              f"(B, {self.n_in})")
-        check_shape("x", x, (self.n_in,), type(self).__name__)
         return self._rows(params, x, with_bias=True), SparseLinearCache(x)
 
     def vjp(self, params, cache, y_bar, *, need_params=True, need_input=True):
@@ -245,16 +212,9 @@ class SparseConv2dCache(NamedTuple):
 class SparseConv2d(Layer):
     """Sparse 2-D convolution (NCHW): every patch times a sparse ``(out_channels, P)`` ``S``.
 
-    Parameters
-    ----------
-    in_channels, out_channels : int
-    kernel_size : int or (int, int)
-    stride : int, default 1
-    padding : int, default 0
-    nnz, density, support, rng, bias, init
-        As for :class:`SparseLinear`, for ``S`` of shape ``(out_channels, P)``,
-        ``P = kh * kw * in_channels``; column ``p`` is kernel entry
-        ``(p // (kw * C), (p // C) % kw, p % C)`` (row, column, channel).
+    ``kernel_size`` is an int or a pair; the support and values of ``S`` as for
+    :class:`SparseLinear`, with ``P = kh * kw * in_channels`` columns: column ``p`` is kernel
+    entry ``(p // (kw * C), (p // C) % kw, p % C)`` (row, column, channel).
 
     Notes
     -----
@@ -283,7 +243,7 @@ class SparseConv2d(Layer):
 
     is_linear = True
     offset = None
-    offset_name, offset_seed, alpha, train_alpha = "none", None, None, False
+    offset_name, alpha, train_alpha = "none", None, False
     _repr_fields = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "nnz",
                     "bias", "init_name")
 
@@ -303,8 +263,8 @@ class SparseConv2d(Layer):
     # the weight is a sparse (cout, P) matrix: SparseLinear's structure and row math
     nnz, shape, rows, cols = SparseLinear.nnz, SparseLinear.shape, SparseLinear.rows, \
         SparseLinear.cols
-    param_shapes, init, _params_with, _alpha = SparseLinear.param_shapes, SparseLinear.init, \
-        SparseLinear._params_with, SparseLinear._alpha
+    param_shapes, init, _alpha = SparseLinear.param_shapes, SparseLinear.init, \
+        SparseLinear._alpha
     csr, dense_matrix, with_support = SparseLinear.csr, SparseLinear.dense_matrix, \
         SparseLinear.with_support
     _rows, _rows_vjp = SparseLinear._rows, SparseLinear._rows_vjp
@@ -314,45 +274,16 @@ class SparseConv2d(Layer):
         """``(out_channels, in_channels, kh, kw)``: the layout of a dense conv kernel."""
         return (self.out_channels, self.in_channels) + self.kernel_size
 
-    @staticmethod
-    def kernel_to_matrix(kernel) -> np.ndarray:
-        """A dense ``(cout, cin, kh, kw)`` kernel as the ``(cout, kh * kw * cin)`` patch matrix."""
-        kernel = np.asarray(kernel)
-        if kernel.ndim != 4:
-            raise ValueError(f"kernel has shape {kernel.shape}, expected (cout, cin, kh, kw)")
-        return kernel.transpose(0, 2, 3, 1).reshape(kernel.shape[0], -1)
-
     def matrix_to_kernel(self, matrix) -> np.ndarray:
-        """The inverse of :meth:`kernel_to_matrix`: ``(cout, P)`` to ``(cout, cin, kh, kw)``."""
+        """A ``(cout, P)`` patch matrix as the dense ``(cout, cin, kh, kw)`` kernel."""
         kh, kw = self.kernel_size
         return np.asarray(matrix).reshape(self.out_channels, kh, kw,
                                           self.in_channels).transpose(0, 3, 1, 2)
 
-    @classmethod
-    def from_dense(cls, kernel, b=None, *, mask=None, stride: int = 1, padding: int = 0,
-                   **kwargs):
-        """``(layer, params)`` from a dense ``(cout, cin, kh, kw)`` kernel, as
-        :meth:`SparseLinear.from_dense`."""
-        kernel = np.asarray(kernel, dtype=np.float64)
-        matrix = cls.kernel_to_matrix(kernel)
-        support = CSRSupport.from_mask(matrix if mask is None else cls.kernel_to_matrix(
-            _mask_like(mask, kernel.shape, cls)))
-        cout, cin, kh, kw = kernel.shape
-        layer = cls(cin, cout, (kh, kw), stride, padding, support=support, bias=b is not None,
-                    **kwargs)
-        return layer, layer._params_with(support.gather(matrix), _bias_like(b, cout, cls))
-
     def output_shape(self, in_shape):
-        in_shape = tuple(in_shape)
-        if len(in_shape) != 3 or in_shape[0] != self.in_channels:
-            raise ValueError(f"{type(self).__name__}: input shape {in_shape}, expected "
-                             f"({self.in_channels}, H, W)")
-        try:
-            return (self.out_channels,) + tuple(
-                conv_output_size(s, k, self.stride, self.padding)
-                for s, k in zip(in_shape[1:], self.kernel_size))
-        except ValueError as err:
-            raise ValueError(f"{type(self).__name__}: input shape {in_shape}: {err}") from None
+        return (self.out_channels,) + conv_output_shape(
+            in_shape, self.kernel_size, self.stride, self.padding, channels=self.in_channels,
+            owner=type(self).__name__)[1:]
 
     def _patch_rows(self, x):
         cols = im2col(x, self.kernel_size, self.stride, self.padding)
@@ -444,20 +375,3 @@ def _as_support(support, shape, owner) -> CSRSupport:
         raise TypeError(f"{owner}: support must be a CSRSupport or a pair (rows, cols), "
                         f"got {type(support).__name__}")
     return CSRSupport.from_positions(shape, support[0], support[1])
-
-
-def _mask_like(mask, shape, cls):
-    mask = np.asarray(mask)
-    if mask.shape != tuple(shape):
-        raise ValueError(f"{cls.__name__}.from_dense: mask has shape {mask.shape}, expected "
-                         f"{tuple(shape)}")
-    return mask
-
-
-def _bias_like(b, size, cls):
-    if b is None:
-        return None
-    b = np.array(b, dtype=np.float64)   # a copy: params are the caller's to own
-    if b.shape != (size,):
-        raise ValueError(f"{cls.__name__}.from_dense: b has shape {b.shape}, expected ({size},)")
-    return b

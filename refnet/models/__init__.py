@@ -16,19 +16,17 @@ name              input        layers                                          p
 
 ``Model``, ``to_sparse`` and the weight helpers are :mod:`refnet.networks`'s.
 """
-from .blueprint import KINDS, Blueprint, ConvWeight, LinearWeight
-from .build import MODELS, blueprint_of, build_model, offset_seeds, rebuild
+from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, fixup_scale, lenet5,
+                        lenet5_cifar, lenet300, mlp, resnet_small)
+from .build import MODELS, blueprint_of, build_model, rebuild
 from .doping import DopingPlan, build_doping, doping_plan, doping_weights
-from .lenet import lenet5, lenet5_cifar
-from .mlp import lenet300, mlp
 from .points import check_point, relu_margin
-from .resnet import fixup_scale, resnet_small
-from .structural import structural_supports
+from ..spectra.structural import structural_supports
 from ..networks import (Model, as_supports, density_of, prunable_layers, prunable_weights,
                         support_arrays, supports_of, to_sparse, weight_shape)
 
 __all__ = ["KINDS", "MODELS", "Model", "Blueprint", "LinearWeight", "ConvWeight",
-           "build_model", "rebuild", "blueprint_of", "offset_seeds", "to_sparse",
+           "build_model", "rebuild", "blueprint_of", "to_sparse",
            "prunable_weights", "prunable_layers", "weight_shape", "supports_of",
            "support_arrays", "as_supports", "density_of", "structural_supports", "check_point",
            "relu_margin", "mlp", "lenet300", "lenet5", "lenet5_cifar", "resnet_small",

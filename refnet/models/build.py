@@ -1,9 +1,8 @@
 """The one entry point: ``build_model(name, ...)``, and ``rebuild(spec, supports)``.
 
-``build_model`` takes the model's blueprint, turns the global density into
-exact nnz per slot (:func:`refnet.supports.allocate`), draws each slot's
-positions (:func:`refnet.supports.sample_supports`) and makes every slot its
-layer; the ``spec`` records all of it but the positions, which ``rebuild``
+``build_model`` turns the global density into exact nnz per weight slot
+(:func:`refnet.supports.allocate`), draws their positions and makes every slot
+its layer; the ``spec`` records all of it but the positions, which ``rebuild``
 takes back: the same network, bitwise.
 """
 from __future__ import annotations
@@ -15,24 +14,17 @@ import numbers
 import numpy as np
 
 from .._checks import as_rng
-from ..ops.offsets import OFFSETS, RANDOM_OFFSETS
+from ..offsets import OFFSETS, RANDOM_OFFSETS
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model, as_supports
 from ..supports import DISTRIBUTIONS, allocate, check_density, sample_supports
-from .blueprint import KINDS, Blueprint, default_sparse_init, is_slot
-from .lenet import lenet5, lenet5_cifar
-from .mlp import lenet300, mlp
-from .resnet import resnet_small
+from .blueprint import (KINDS, Blueprint, ConvWeight, LinearWeight, default_sparse_init,
+                        lenet5, lenet5_cifar, lenet300, make_layer, mlp, resnet_small)
 
-__all__ = ["MODELS", "build_model", "rebuild", "blueprint_of", "offset_seeds"]
+__all__ = ["MODELS", "build_model", "rebuild", "blueprint_of"]
 
 #: Model name -> the function that returns its blueprint.
-MODELS = {
-    "mlp": mlp,
-    "lenet300": lenet300,
-    "lenet5": lenet5,
-    "lenet5-cifar": lenet5_cifar,
-    "resnet-small": resnet_small,
-}
+MODELS = {"mlp": mlp, "lenet300": lenet300, "lenet5": lenet5, "lenet5-cifar": lenet5_cifar,
+          "resnet-small": resnet_small}
 
 
 def blueprint_of(name: str, **model_args) -> Blueprint:
@@ -50,12 +42,6 @@ def blueprint_of(name: str, **model_args) -> Blueprint:
     if missing:
         raise TypeError(f"model {name!r} needs argument(s) {missing}")
     return fn(**model_args)
-
-
-def offset_seeds(offset_seed: int, count: int) -> list:
-    """Slot i's offset generator: ``default_rng(SeedSequence(offset_seed).spawn(count)[i])``."""
-    return [np.random.default_rng(child)
-            for child in np.random.SeedSequence(offset_seed).spawn(count)]
 
 
 def _check_offset(kind, offset, offset_seed, owner):
@@ -79,49 +65,32 @@ def build_model(name: str, *, kind: str = "dense", density: float = 1.0,
                 train_alpha: bool = True, min_per_layer: int = 0, in_shape=None,
                 offset: str = "dct", offset_seed: int | None = None,
                 **model_args) -> Model:
-    """Build a reference model as a dense, sparse or DCTpS network.
+    """Build reference model ``name`` (one of :data:`MODELS`, with ``**model_args``, such
+    as ``sizes`` for "mlp") as a dense, sparse or DCTpS network.
 
-    Parameters
-    ----------
-    name : str
-        One of :data:`MODELS`; ``**model_args`` are its arguments (``sizes`` for "mlp").
-    kind : {"dense", "sparse", "dctps"}
-        Every prunable weight becomes a Linear/Conv2d, a SparseLinear/SparseConv2d
-        or a DCTpSLinear/DCTpSConv2d.
-    density, distribution, min_per_layer
-        Exactly ``round(density * total)`` trained entries of ``S`` (halves up),
-        shared by :func:`refnet.supports.allocate`.
-    rng : numpy.random.Generator or int
-        Draws the supports (sparse and DCTpS); ``model.init(rng)`` draws the parameters.
-    sparse_init : str, optional
-        Initialiser of ``S``; default :func:`~refnet.models.blueprint.default_sparse_init`.
-    train_alpha : bool
-        DCTpS: train ``alpha`` or freeze it.
-    offset : str
-        DCTpS: the fixed offset ``O`` of ``alpha * O + S`` (:data:`refnet.ops.OFFSETS`);
-        "none" gives bitwise the ``kind="sparse"`` network.
-    offset_seed : int, optional
-        A random offset's seed: slot ``i`` draws from ``offset_seeds(offset_seed,
-        slots)[i]``.  Default ``int(rng.integers(2**63))``, drawn AFTER the
-        supports so they do not depend on the offset.
-    in_shape : tuple of int, optional
-        Per-example input shape; default the model's.
+    ``kind`` makes every prunable weight a Linear/Conv2d, a SparseLinear/SparseConv2d or
+    a DCTpSLinear/DCTpSConv2d, with exactly ``round(density * total)`` trained entries
+    of ``S`` (halves up) shared by :func:`refnet.supports.allocate` (``distribution``,
+    ``min_per_layer``); ``rng`` draws the supports, ``model.init(rng)`` the parameters.
+    ``sparse_init`` is the initialiser of ``S`` (default
+    :func:`~refnet.models.blueprint.default_sparse_init`).  For DCTpS, ``train_alpha``
+    trains or freezes ``alpha`` and ``offset`` is the fixed ``O`` of ``alpha * O + S``
+    (:data:`refnet.offsets.OFFSETS`; "none" gives bitwise the ``kind="sparse"`` network); a
+    random offset of slot ``i`` draws from ``default_rng(SeedSequence(offset_seed)
+    .spawn(slots)[i])``, ``offset_seed`` by default ``int(rng.integers(2**63))`` drawn
+    AFTER the supports so they do not depend on the offset.  ``in_shape`` is the
+    per-example input shape (default the model's).  The Model's ``spec`` is JSON-able::
 
-    Returns
-    -------
-    Model
-        With ``model.spec``, a JSON-able dict::
+        {"format": "refnet-model", "version": 1,
+         "name": str, "args": {...},            # the model's resolved arguments
+         "kind": str, "density": float, "distribution": str or None,
+         "min_per_layer": int, "sparse_init": str or None, "train_alpha": bool,
+         "support": "dense" | "random",       # how the supports were chosen
+         "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
+         "offset": str, "offset_seed": int or None}      # these two for DCTpS only
 
-            {"format": "refnet-model", "version": 1,
-             "name": str, "args": {...},            # the model's resolved arguments
-             "kind": str, "density": float, "distribution": str or None,
-             "min_per_layer": int, "sparse_init": str or None, "train_alpha": bool,
-             "support": "dense" | "random",       # how the supports were chosen
-             "layers": [{"name": str, "shape": [...], "nnz": int}, ...],
-             "offset": str, "offset_seed": int or None}      # these two for DCTpS only
-
-        (No "offset" means the DCT.)  Pruned and rewired networks record their
-        method in "support" ("snip", "force", "rigl", ...).
+    (No "offset" means the DCT.)  Pruned and rewired networks record their
+    method in "support" ("snip", "force", "rigl", ...).
 
     Examples
     --------
@@ -228,13 +197,14 @@ def _assemble(spec: dict, blueprint: Blueprint, supports) -> Model:
     """The Model of a blueprint: every slot made as ``spec['kind']`` with its support."""
     kind, nodes, scales = spec["kind"], [], {}
     seed = spec.get("offset_seed")
-    slot_seeds = iter(offset_seeds(seed, len(blueprint.slots())) if seed is not None else ())
+    slot_seeds = iter([] if seed is None else map(
+        np.random.default_rng, np.random.SeedSequence(seed).spawn(len(blueprint.slots()))))
     for name, item, inputs in blueprint.nodes:
-        if is_slot(item):
+        if isinstance(item, (LinearWeight, ConvWeight)):
             extra = dict(offset=spec.get("offset", "dct"),
                          offset_seed=next(slot_seeds, None)) if kind == "dctps" else {}
-            item, scales[name] = item.make(
-                kind, support=None if supports is None else supports[name],
+            item, scales[name] = make_layer(
+                item, kind, support=None if supports is None else supports[name],
                 sparse_init=spec["sparse_init"], train_alpha=spec["train_alpha"], **extra)
         nodes.append((name, item, inputs))
     return Model(nodes, spec=spec, input_shape=blueprint.in_shape,

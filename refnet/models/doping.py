@@ -1,13 +1,13 @@
 """Doping versions of the reference models, at the trainable-weight budget of a density.
 
 :func:`doping_plan` decides how every fully connected ``(m, n)`` weight
-becomes a :class:`~refnet.layers.DopingLinear` ``A kron B + S`` within the
+becomes a :class:`~refnet.doping.DopingLinear` ``A kron B + S`` within the
 budget every sparse method gets, ``T = round(d * N)`` trained weights
 (:func:`refnet.supports.target_nnz`, ``N`` prunable weights, biases not
 counted); :func:`build_doping` builds the network.  The rule:
 
 1. Every layer takes the Kronecker factors with the fewest weights ``K_l =
-   m1 n1 + m2 n2 >= 2 sqrt(m n)`` (:func:`refnet.layers.doping.compact_factors`).
+   m1 n1 + m2 n2 >= 2 sqrt(m n)`` (:func:`refnet.doping.compact_factors`).
 2. The ``R = T - sum_l K_l`` weights left go to ``S``, shared between layers
    by a distribution (default ``"uniform"``, one density of ``S`` in every
    layer, as the Doping paper dopes each matrix) with
@@ -22,26 +22,21 @@ and the plan; :func:`refnet.models.rebuild` does not rebuild it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .._checks import as_rng
-from ..layers import DopingLinear
-from ..layers.doping import compact_factors, kronecker_weights
+from ..doping import DopingLinear, compact_factors, kronecker_weights
 from ..networks import SPEC_FORMAT, SPEC_VERSION, Model
 from ..supports import DISTRIBUTIONS, allocate, check_layers, target_nnz
-from .blueprint import ConvWeight, is_slot
+from .blueprint import ConvWeight, LinearWeight
 from .build import blueprint_of
 
 __all__ = ["DopingLayerPlan", "DopingPlan", "doping_plan", "doping_weights", "build_doping"]
 
 
-@dataclass(frozen=True)
-class DopingLayerPlan:
-    """How one ``(m, n)`` weight becomes ``A kron B + S``.
-
-    ``factors = ((n1, n2), (m1, m2))``: ``A`` is ``(m1, n1)``, ``B`` is
-    ``(m2, n2)``; ``nnz`` entries of ``S``.
-    """
+class DopingLayerPlan(NamedTuple):
+    """How one ``(m, n)`` weight becomes ``A kron B + S``: ``factors = ((n1, n2), (m1,
+    m2))``, ``A`` is ``(m1, n1)``, ``B`` is ``(m2, n2)``; ``nnz`` entries of ``S``."""
 
     name: str
     shape: tuple
@@ -63,8 +58,7 @@ class DopingLayerPlan:
         return f"{self.name} A {m1}x{n1}, B {m2}x{n2}, S {self.nnz}"
 
 
-@dataclass(frozen=True)
-class DopingPlan:
+class DopingPlan(NamedTuple):
     """The Doping network of a density: ``N = total_size``, ``T = budget``, one plan per layer."""
 
     density: float
@@ -187,7 +181,7 @@ def build_doping(name: str, *, density: float, rng, distribution: str = "uniform
     rng = as_rng(rng)
     nodes = []
     for node_name, item, inputs in blueprint.nodes:
-        if is_slot(item):
+        if isinstance(item, LinearWeight):
             layer_plan = by_name[node_name]
             item = DopingLinear(item.n_in, item.n_out, factors=layer_plan.factors,
                                 nnz=layer_plan.nnz, rng=rng, bias=item.bias)

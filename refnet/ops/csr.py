@@ -48,18 +48,11 @@ def _sample_distinct(population: int, k: int, rng: np.random.Generator) -> np.nd
 class CSRSupport:
     """The fixed support of a sparse ``(m, n)`` weight, in CSR (row-major sorted) order.
 
-    Build one with :meth:`sample`, :meth:`from_positions` or :meth:`from_mask`; the
-    constructor takes positions already distinct and sorted.  Index arrays are read-only.
-
-    Attributes
-    ----------
-    shape : (int, int)
-    nnz : int
-    rows, cols : ndarray of intp, shape (nnz,)
-    indptr : ndarray, shape (m + 1,)
-        Row ``i``'s entries are ``indptr[i]:indptr[i + 1]``.
-    indices : ndarray, shape (nnz,)
-        ``cols`` in scipy's index dtype, so :meth:`csr` copies nothing.
+    Build one with :meth:`sample` or :meth:`from_positions`; the constructor takes
+    positions already distinct and sorted (``CSRSupport(W.shape, *np.nonzero(W))``).  It
+    holds ``shape``, ``nnz`` and read-only index arrays: ``rows``, ``cols`` (intp, (nnz,)),
+    ``indptr`` (row ``i``'s entries are ``indptr[i]:indptr[i + 1]``) and ``indices``, the
+    ``cols`` in scipy's index dtype, so that :meth:`csr` copies nothing.
 
     Examples
     --------
@@ -109,19 +102,6 @@ class CSRSupport:
             raise ValueError(f"CSRSupport: position ({r}, {c}) appears more than once; "
                              f"a support holds distinct positions")
         return cls((m, n), flat // n, flat % n)
-
-    @classmethod
-    def from_mask(cls, mask) -> "CSRSupport":
-        """The positions where a dense 2-D ``mask`` is nonzero."""
-        mask = np.asarray(mask)
-        if mask.ndim != 2:
-            raise ValueError(f"CSRSupport.from_mask: mask must be 2-D, got shape {mask.shape}")
-        return cls(mask.shape, *np.nonzero(mask))
-
-    @property
-    def density(self) -> float:
-        """``nnz / (m * n)``."""
-        return self.nnz / (self.shape[0] * self.shape[1])
 
     def row_counts(self) -> np.ndarray:
         """Stored entries in each row, shape (m,)."""

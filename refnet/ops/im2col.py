@@ -19,27 +19,35 @@ import numpy as np
 
 from ._args import pair
 
-__all__ = ["conv_output_size", "im2col", "col2im"]
+__all__ = ["conv_output_shape", "im2col", "col2im"]
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """``(size + 2 * padding - kernel) // stride + 1``; ValueError if the kernel does not fit."""
-    if size + 2 * padding < kernel:
-        raise ValueError(f"kernel {kernel} is larger than the padded input "
-                         f"{size} + 2 * {padding}")
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def _geometry(kernel, stride, padding, image_shape, owner):
-    """Validated ``(kh, kw), (sh, sw), (ph, pw), (Ho, Wo)`` for an image of (H, W)."""
+def _geometry(kernel, stride, padding, in_shape, owner, channels=None):
+    """Validated ``(kh, kw), (sh, sw), (ph, pw)`` and the output shape ``(C, Ho, Wo)``."""
     (kh, kw), (sh, sw) = pair("kernel", kernel, owner), pair("stride", stride, owner)
     ph, pw = pair("padding", padding, owner, minimum=0)
-    h, w = image_shape
-    try:
-        out = (conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
-    except ValueError as err:
-        raise ValueError(f"{owner}: image of height x width {h} x {w}: {err}") from None
+    in_shape = tuple(in_shape)
+    if len(in_shape) != 3 or channels not in (None, in_shape[0]):
+        raise ValueError(f"{owner}: input shape {in_shape}, expected "
+                         f"({'C' if channels is None else channels}, H, W)")
+    for size, k, p in ((in_shape[1], kh, ph), (in_shape[2], kw, pw)):
+        if size + 2 * p < k:
+            raise ValueError(f"{owner}: input shape {in_shape}: kernel {k} is larger than "
+                             f"the padded input {size} + 2 * {p}")
+    out = (in_shape[0], (in_shape[1] + 2 * ph - kh) // sh + 1,
+           (in_shape[2] + 2 * pw - kw) // sw + 1)
     return (kh, kw), (sh, sw), (ph, pw), out
+
+
+def conv_output_shape(in_shape, kernel, stride=1, padding=0, *, channels=None,
+                      owner: str = "conv_output_shape") -> tuple[int, int, int]:
+    """``(C, Ho, Wo)`` of an image ``in_shape = (C, H, W)``, ``Ho = (H + 2 * ph - kh) // sh + 1``.
+
+    ``kernel``, ``stride`` and ``padding`` are ints or (height, width) pairs.  ValueError
+    naming ``owner`` for a shape not ``(channels, H, W)`` or a kernel larger than the
+    padded image.
+    """
+    return _geometry(kernel, stride, padding, in_shape, owner, channels)[3]
 
 
 def im2col(x: np.ndarray, kernel, stride=1, padding=0) -> np.ndarray:
@@ -58,8 +66,8 @@ def im2col(x: np.ndarray, kernel, stride=1, padding=0) -> np.ndarray:
     if x.ndim < 3:
         raise ValueError(f"im2col: x has shape {x.shape}, expected (..., C, H, W)")
     *lead, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = _geometry(kernel, stride, padding, (h, w),
-                                                       "im2col")
+    (kh, kw), (sh, sw), (ph, pw), (_, ho, wo) = _geometry(kernel, stride, padding,
+                                                          x.shape[-3:], "im2col")
     if ph or pw:
         x = np.pad(x, [(0, 0)] * (len(lead) + 1) + [(ph, ph), (pw, pw)])
     cols = np.empty(tuple(lead) + (ho, wo, kh, kw, c), dtype=x.dtype)
@@ -75,9 +83,9 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int], kernel, stride=1,
     """The adjoint of :func:`im2col`: rows (..., Ho, Wo, kh * kw * C) scatter-added into
     a new (..., C, H, W) image, ``x_shape = (C, H, W)``."""
     cols = np.asarray(cols)
-    c, h, w = x_shape
-    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = _geometry(kernel, stride, padding, (h, w),
-                                                       "col2im")
+    (kh, kw), (sh, sw), (ph, pw), (c, ho, wo) = _geometry(kernel, stride, padding, x_shape,
+                                                          "col2im")
+    h, w = x_shape[1:]
     if cols.ndim < 3 or cols.shape[-3:] != (ho, wo, kh * kw * c):
         raise ValueError(f"col2im: cols has shape {cols.shape}, expected "
                          f"(..., {ho}, {wo}, {kh * kw * c})")

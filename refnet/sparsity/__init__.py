@@ -6,26 +6,23 @@ from ..networks import replace_layers, sparse_layers
 from ..supports import (DISTRIBUTIONS, Allocation, LayerAllocation, allocate,
                         distribution_weights, matrix_shape, row_counts, sample_support,
                         sample_support_per_row, sample_supports, target_nnz)
-from .dense_gradient import dense_twin, dense_weight_gradients
-from .imp import (IMPResult, iterative_magnitude_pruning, magnitude_prune, magnitude_scores,
+from .imp import (IMPResult, iterative_magnitude_pruning, magnitude_prune,
                   rounds_for)
-from .pruning import PruneResult, exponential_schedule, keep_top, mask_gradient
-from .rigl import (RigL, LayerUpdate, drop_fraction, remap_tree, remap_values, rigl_hook,
-                   rigl_layer_update, train_rigl)
-from .snip import draw_batches, force, iterative_snip, snip
+from .pruning import (PruneResult, draw_batches, exponential_schedule, force, iterative_snip,
+                      keep_top, mask_gradient, snip, synflow, synflow_scores)
+from .rigl import (RigL, LayerUpdate, dense_weight_gradients, drop_fraction, remap_values,
+                   rigl_layer_update)
 from .subspace import (PROJECTIONS, SubspaceCache, SubspaceNetwork, matched_dim,
                        random_projection, weights_projection)
-from .synflow import synflow, synflow_scores
 
 __all__ = ["DISTRIBUTIONS", "Allocation", "LayerAllocation", "allocate",
            "distribution_weights", "target_nnz", "matrix_shape", "row_counts",
            "sample_support", "sample_support_per_row", "sample_supports",
            "PruneResult", "exponential_schedule", "keep_top", "mask_gradient", "draw_batches",
            "snip", "iterative_snip", "force", "synflow", "synflow_scores",
-           "dense_twin", "dense_weight_gradients", "replace_layers", "sparse_layers", "RigL",
-           "LayerUpdate", "drop_fraction", "remap_tree", "remap_values", "rigl_hook",
-           "rigl_layer_update", "train_rigl",
-           "IMPResult", "iterative_magnitude_pruning", "magnitude_prune", "magnitude_scores",
+           "dense_weight_gradients", "replace_layers", "sparse_layers", "RigL",
+           "LayerUpdate", "drop_fraction", "remap_values", "rigl_layer_update",
+           "IMPResult", "iterative_magnitude_pruning", "magnitude_prune",
            "rounds_for",
            "PROJECTIONS", "SubspaceCache", "SubspaceNetwork", "matched_dim",
            "random_projection", "weights_projection"]

@@ -38,54 +38,40 @@ from ..supports import check_density
 from ..train import TrainConfig, train
 from .pruning import exponential_schedule, keep_top, mask_supports
 
-__all__ = ["IMPResult", "magnitude_scores", "magnitude_prune", "iterative_magnitude_pruning",
-           "rounds_for"]
+__all__ = ["IMPResult", "magnitude_prune", "iterative_magnitude_pruning", "rounds_for"]
 
 
 class IMPResult(NamedTuple):
-    """What :func:`iterative_magnitude_pruning` returns.
-
-    ``net`` the final sparse network (spec ``support="imp"`` for a Model),
-    ``params`` its trained (or, ``train_final=False``, rewound) parameters,
-    ``history`` one ``{"stage": "dense" | "round t" | "final", "kept",
-    "density", "epochs"}`` per training run.
-    """
+    """``net`` the final sparse network (spec ``support="imp"`` for a Model), ``params`` its
+    trained (or, ``train_final=False``, rewound) parameters, ``history`` one ``{"stage":
+    "dense" | "round t" | "final", "kept", "density", "epochs"}`` per training run."""
 
     net: Layer
     params: dict
     history: list
 
 
-def magnitude_scores(net: Layer, params: dict) -> dict:
-    """``{path: |w|}`` in weight-matrix shape; ``-inf`` off a sparse layer's support.
+def magnitude_prune(net: Layer, params: dict, keep: int) -> dict:
+    """Supports ``{path: (rows, cols)}`` keeping the ``keep`` largest ``|w|`` network-wide.
 
-    Raises ValueError for a DCTpS layer (``alpha * D + S``: pruning ``S``
-    alone is not IMP) or a network without prunable layers.
+    Off a sparse layer's support nothing survives; ``keep`` is at most the
+    surviving entries.  A DCTpS layer (``alpha * D + S``: pruning ``S`` alone
+    is not IMP) is a ValueError.
     """
     layers = prunable_layers(net)
     if not layers:
-        raise ValueError(f"magnitude_scores: {type(net).__name__} has no prunable layer")
+        raise ValueError(f"magnitude_prune: {type(net).__name__} has no prunable layer")
     scores = {}
     for path, layer in layers:
         layer_params = tree_get(params, path)
         if isinstance(layer, (Linear, Conv2d)):
             scores[path] = np.abs(dense_matrix(layer, layer_params))
         elif is_sparse(layer) and getattr(layer, "offset", None) is None:
-            score = np.full(layer.shape, -np.inf)
-            score[layer.rows, layer.cols] = np.abs(layer_params["S"])
-            scores[path] = score
+            scores[path] = np.full(layer.shape, -np.inf)
+            scores[path][layer.rows, layer.cols] = np.abs(layer_params["S"])
         else:
-            raise ValueError(f"magnitude_scores: layer {path!r} is {type(layer).__name__}; IMP "
+            raise ValueError(f"magnitude_prune: layer {path!r} is {type(layer).__name__}; IMP "
                              "prunes dense and sparse layers, not DCTpS ones")
-    return scores
-
-
-def magnitude_prune(net: Layer, params: dict, keep: int) -> dict:
-    """Supports keeping the ``keep`` largest-magnitude weights over the whole network.
-
-    ``keep`` is at most the surviving entries; returns ``{path: (rows, cols)}``.
-    """
-    scores = magnitude_scores(net, params)
     alive = sum(int(np.count_nonzero(np.isfinite(s))) for s in scores.values())
     if isinstance(keep, bool) or not isinstance(keep, numbers.Integral) or not 0 <= keep <= alive:
         raise ValueError(f"magnitude_prune: keep must be an integer in [0, {alive}] (the "
@@ -125,15 +111,9 @@ def iterative_magnitude_pruning(net: Layer, params: dict, train_data, config: Tr
     ``net`` is the DENSE network at its initial ``params``; ``config`` trains
     the final sparse network and ``prune_config`` (default ``config``) the
     dense and intermediate runs; ``rounds`` is ``T`` (1: one-shot);
-    ``rewind_step`` the dense step rewound to (0: the init); ``eval_data``
-    goes to every run; with ``train_final=False`` the final network comes
-    back with the rewound parameters.
-
-    Raises
-    ------
-    ValueError
-        For a density outside (0, 1], rounds < 1, a negative rewind step or
-        one beyond the dense run, or a network with non-dense prunable layers.
+    ``rewind_step`` the dense step rewound to (0: the init, at most the dense
+    run's steps); ``eval_data`` goes to every run; with ``train_final=False``
+    the final network comes back with the rewound parameters.
     """
     owner = "iterative_magnitude_pruning"
     density = check_density(density, owner)

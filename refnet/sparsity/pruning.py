@@ -1,11 +1,10 @@
-"""What the pruning-at-initialisation methods share: masks, scores, schedules, the result.
+"""Pruning at initialisation: SNIP, Iterative SNIP, FORCE and SynFlow.
 
-Pruning at initialisation scores every prunable weight entry of a DENSE
-network at its initial parameters, keeps the ``k`` best over the whole network
-(a global ranking) and hands back a sparse network holding the dense values
-on the kept positions (:func:`refnet.networks.to_sparse`).  SNIP, FORCE
-(:mod:`~refnet.sparsity.snip`) and SynFlow (:mod:`~refnet.sparsity.synflow`)
-differ only in the score and the number of rounds.
+Each scores every prunable weight entry of a DENSE network at its initial
+parameters, keeps the ``k`` best over the whole network (a global ranking)
+and hands back a sparse network holding the dense values on the kept
+positions (:func:`refnet.networks.to_sparse`).  They differ only in the score
+and the number of rounds.
 
 A mask ``c_l`` has the shape of layer ``l``'s weight matrix and the masked
 network uses ``v_l = w_l * c_l`` (biases untouched).  By the product rule,
@@ -21,6 +20,35 @@ earlier layer, then the earlier position.  Iterative methods keep
 a product with the weight, so a zero-initialised layer (resnet-small's Fixup
 classifier and branch ends) scores zero, and SynFlow then scores zero
 everywhere: prune such a network from a non-zero initialisation.
+
+SNIP (Lee, Ajanthan & Torr, ICLR 2019) scores ``|dL/dc| = |w * dL/dv|`` at
+``c = 1``, gradients averaged over the given batches, in one round.
+Iterative SNIP (de Jorge et al., ICLR 2021): ``T`` rounds, each scoring the
+network masked by the last and keeping its best AMONG THOSE STILL KEPT.
+FORCE (same paper): the same rounds, but every round scores ALL weights of the
+dense ``w``, ``|w * dL/dv(c * w)|``, so a pruned weight can come back.  The
+DCTpS repository's "FORCE" (``main.py --prune_method 1``, ``iterative_pruning``
+in ``code/pruning_algos.py``) zeroes pruned weights in place and gives them the
+minimum saliency: that is Iterative SNIP.  It also scores with ``F.nll_loss``
+on raw outputs (here: the given loss), draws fresh batches every round (here:
+the caller's, every round), and keeps ``int(fraction * N)`` entries plus
+threshold ties.  ``T`` is 10 there and here (the FORCE paper uses 60).
+
+SynFlow (Tanaka, Kunin, Yamins & Ganguli, NeurIPS 2020) needs no data: with
+every weight replaced by its absolute value and an all-ones input (one
+example)::
+
+    R = sum(f(ones; |w| * c))          score_j = |w_j * dR/dw_j| = c_j * |w_j| * dR/dv_j
+
+For a chain of linear layers ``R = 1.T @ |W_L| ... |W_1| @ 1`` sums the weight
+products of all paths, and ``R`` is homogeneous of degree one in each layer,
+so by Euler's theorem every layer's scores add up to the same ``R`` (the
+conservation; a test checks it to 1e-10).  With positive weights and input
+every ReLU passes, so a ReLU network is scored as a linear one.  Biases are
+ZERO while scoring (the paper's ``R`` has none; the authors' code takes
+``|b|``, which agrees at refnet's zero-initialised biases).  ``iterations``
+rounds (default 100, the paper's); a pruned weight scores 0 and is excluded
+outright from later rounds.
 """
 from __future__ import annotations
 
@@ -31,14 +59,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import check_positive_int
+from ..core.tree import tree_get, tree_map, tree_replace
 from ..losses import LOSSES
-from ..core.tree import tree_get, tree_replace
 from ..networks import dense_matrix, dense_prunable_layers, matrix_to_weight, to_sparse
-from ..supports import target_nnz
+from ..supports import check_density, target_nnz
 from ..train import value_and_grad
 
-__all__ = ["PruneResult", "dense_weights", "masked_params", "mask_gradient", "keep_top",
-           "top_k", "exponential_schedule", "mask_supports", "prune_rounds", "as_batches"]
+__all__ = ["PruneResult", "mask_gradient", "keep_top", "top_k", "exponential_schedule",
+           "mask_supports", "snip", "iterative_snip", "force", "draw_batches", "synflow",
+           "synflow_scores"]
 
 
 class PruneResult(NamedTuple):
@@ -58,18 +87,16 @@ class PruneResult(NamedTuple):
     schedule: list
 
 
-def dense_weights(net, params: dict, owner: str) -> dict:
+def _dense_weights(net, params: dict, owner: str) -> dict:
     """``{path: (layer, weight matrix)}``; ValueError unless every prunable layer is dense."""
-    out = {}
-    for path, layer in dense_prunable_layers(
-            net, owner, "pruning at initialisation starts from a dense network (build it "
-            "with kind='dense')"):
-        out[path] = (layer, np.asarray(dense_matrix(layer, tree_get(params, path)),
-                                       dtype=np.float64))
-    return out
+    return {path: (layer, np.asarray(dense_matrix(layer, tree_get(params, path)),
+                                     dtype=np.float64))
+            for path, layer in dense_prunable_layers(
+                net, owner, "pruning at initialisation starts from a dense network (build it "
+                "with kind='dense')")}
 
 
-def masked_params(params: dict, weights: dict, masks: dict, values: dict | None = None) -> dict:
+def _masked_params(params: dict, weights: dict, masks: dict, values: dict | None = None) -> dict:
     """A new tree with every prunable weight ``values * mask`` (``values`` default the weights)."""
     out = params
     for path, (layer, matrix) in weights.items():
@@ -79,8 +106,8 @@ def masked_params(params: dict, weights: dict, masks: dict, values: dict | None 
     return out
 
 
-def as_batches(batches, owner: str) -> list:
-    """A list of ``(x, labels)`` pairs from one pair or a sequence of pairs."""
+def _as_batches(batches, owner: str) -> list:
+    """A non-empty list of ``(x, labels)`` pairs from one pair or a sequence of pairs."""
     if isinstance(batches, tuple) and len(batches) == 2 and isinstance(batches[0], np.ndarray):
         return [batches]
     try:
@@ -91,17 +118,19 @@ def as_batches(batches, owner: str) -> list:
     if not batches or not all(isinstance(b, (tuple, list)) and len(b) == 2 for b in batches):
         raise ValueError(f"{owner}: batches must be one (x, labels) pair or a non-empty list of "
                          "them")
+    if any(np.size(labels) == 0 for _, labels in batches):
+        raise ValueError(f"{owner}: a batch holds no example; scores of no data would choose "
+                         "an arbitrary support")
     return batches
 
 
 def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross-entropy",
-                  wrt: str = "mask", weights: dict | None = None):
+                  wrt: str = "mask", _weights: dict | None = None):
     """``dL/dc`` (or ``dL/dw``) of every prunable weight of a masked network, batch-averaged.
 
     ``params`` are the unmasked ``w``, ``masks`` ``{path: array}`` of
-    weight-matrix shape (real values allowed), ``weights`` the
-    :func:`dense_weights` if at hand.  Returns the masked network's loss
-    averaged over ``batches``, and ``{path: w * g}`` (``wrt="mask"``) or
+    weight-matrix shape (real values allowed).  Returns the masked network's
+    loss averaged over ``batches``, and ``{path: w * g}`` (``wrt="mask"``) or
     ``{path: c * g}`` (``"weight"``), ``g = mean_b dL_b/dv`` (module docstring).
     """
     owner = "mask_gradient"
@@ -109,9 +138,9 @@ def mask_gradient(net, params: dict, masks: dict, batches, *, loss: str = "cross
         raise ValueError(f"{owner}: loss must be one of {sorted(LOSSES)}, got {loss!r}")
     if wrt not in ("mask", "weight"):
         raise ValueError(f"{owner}: wrt must be 'mask' or 'weight', got {wrt!r}")
-    weights = dense_weights(net, params, owner) if weights is None else weights
-    batches = as_batches(batches, owner)
-    seen = masked_params(params, weights, masks)
+    weights = _dense_weights(net, params, owner) if _weights is None else _weights
+    batches = _as_batches(batches, owner)
+    seen = _masked_params(params, weights, masks)
     total = {path: 0.0 for path in weights}
     value = 0.0
     for x, labels in batches:
@@ -144,9 +173,8 @@ def keep_top(scores: dict, k: int, owner: str = "keep_top") -> dict:
     masks, start = {}, 0
     for p in paths:
         shape = np.shape(scores[p])
-        size = math.prod(shape)
-        masks[p] = keep[start:start + size].reshape(shape)
-        start += size
+        masks[p] = keep[start:start + math.prod(shape)].reshape(shape)
+        start += math.prod(shape)
     return masks
 
 
@@ -172,31 +200,24 @@ def top_k(score, k: int, tiebreak=None) -> np.ndarray:
 
 
 def exponential_schedule(density: float, total: int, steps: int) -> list[int]:
-    """``round(density ** (t / steps) * total)`` for ``t = 1 .. steps``, halves up.
-
-    Raises ValueError unless ``steps >= 1`` (and for what ``target_nnz`` rejects).
-    """
+    """``round(density ** (t / steps) * total)`` for ``t = 1 .. steps``, halves up."""
     steps = check_positive_int("steps", steps, "exponential_schedule")
     counts = [target_nnz(density ** (t / steps), total) for t in range(1, steps)]
     return counts + [target_nnz(density, total)]
 
 
 def mask_supports(masks: dict) -> dict:
-    """``{path: (rows, cols)}``, int64 in CSR order, of the nonzero entries of each mask."""
-    supports = {}
-    for path, mask in masks.items():
-        rows, cols = np.nonzero(mask)                 # row-major: CSR order
-        supports[path] = (rows.astype(np.int64), cols.astype(np.int64))
-    return supports
+    """``{path: (rows, cols)}``, int64 in CSR order (row-major), of each mask's nonzeros."""
+    return {path: tuple(index.astype(np.int64) for index in np.nonzero(mask))
+            for path, mask in masks.items()}
 
 
-def prune_rounds(net, params: dict, weights: dict, density: float, rounds: int, score,
-                 owner: str, method: str, can_return: bool) -> PruneResult:
+def _prune(net, params: dict, weights: dict, density: float, rounds: int, score,
+           owner: str, method: str, can_return: bool) -> PruneResult:
     """The rounds every method shares, from all ones: ``masks = keep_top(score(masks), keep)``.
 
     ``keep`` runs over the exponential schedule; ``score(masks)`` gets float
-    masks and returns ``{path: scores}``.  Unless ``can_return``, a pruned
-    entry scores ``-inf``.  Returns the :class:`PruneResult`.
+    masks.  Unless ``can_return``, a pruned entry scores ``-inf``.
     """
     total = sum(matrix.size for _, matrix in weights.values())
     masks = {path: np.ones(matrix.shape, dtype=bool) for path, (_, matrix) in weights.items()}
@@ -209,3 +230,104 @@ def prune_rounds(net, params: dict, weights: dict, density: float, rounds: int, 
     supports = mask_supports(masks)
     sparse_net, sparse_params = to_sparse(net, params, supports, method=method, density=density)
     return PruneResult(sparse_net, sparse_params, supports, scores, list(schedule))
+
+
+def _sensitivity(net, params, batches, density, steps, loss, owner, method, can_return):
+    density = check_density(density, owner)
+    steps = check_positive_int("steps", steps, owner)
+    weights = _dense_weights(net, params, owner)
+    batches = _as_batches(batches, owner)
+
+    def score(masks):
+        _, grads = mask_gradient(net, params, masks, batches, loss=loss, _weights=weights)
+        return {path: np.abs(g) for path, g in grads.items()}
+
+    return _prune(net, params, weights, density, steps, score, owner, method, can_return)
+
+
+def snip(net, params: dict, batches, density: float, *,
+         loss: str = "cross-entropy") -> PruneResult:
+    """SNIP: keep the ``round(density * N)`` weights of largest ``|w * dL/dw|``.
+
+    ``net`` is DENSE (every prunable layer a Linear or Conv2d) at its initial
+    ``params``; ``batches`` one ``(x, labels)`` (SNIP's setting) or several,
+    gradients averaged.  Raises ValueError for a density outside (0, 1], a
+    network without prunable layers or with one not dense, or bad batches.
+    """
+    return _sensitivity(net, params, batches, density, 1, loss, "snip", "snip", True)
+
+
+def iterative_snip(net, params: dict, batches, density: float, *, steps: int = 10,
+                   loss: str = "cross-entropy") -> PruneResult:
+    """Iterative SNIP: ``steps`` rounds of SNIP; no weight returns (as :func:`snip`)."""
+    return _sensitivity(net, params, batches, density, steps, loss, "iterative_snip",
+                        "iterative-snip", False)
+
+
+def force(net, params: dict, batches, density: float, *, steps: int = 10,
+          loss: str = "cross-entropy") -> PruneResult:
+    """FORCE: ``steps`` rounds scoring every weight; pruned ones can return (as :func:`snip`)."""
+    return _sensitivity(net, params, batches, density, steps, loss, "force", "force", True)
+
+
+def draw_batches(x, labels, batch_size: int, num_batches: int, rng) -> list:
+    """The first ``num_batches`` mini-batches of one shuffled epoch (``refnet.data.batches``)."""
+    from ..data import batches as epoch        # data imports nothing of sparsity
+    num_batches = check_positive_int("num_batches", num_batches, "draw_batches")
+    out = []
+    for pair in epoch(x, labels, batch_size, rng):
+        out.append(pair)
+        if len(out) == num_batches:
+            break
+    return out
+
+
+def _input_shape(net, in_shape, owner):
+    shape = getattr(net, "input_shape", None) if in_shape is None else tuple(in_shape)
+    if shape is None:
+        raise ValueError(f"{owner}: the network has no input_shape; pass in_shape")
+    return tuple(shape)
+
+
+def synflow_scores(net, params: dict, masks: dict | None = None, *, in_shape=None,
+                   _weights=None):
+    """Synaptic flow ``R`` and ``{path: c * |w| * dR/dv}``, every prunable weight's score.
+
+    ``masks`` default all ones; ``in_shape`` default ``net.input_shape``.
+    """
+    owner = "synflow_scores"
+    weights = _dense_weights(net, params, owner) if _weights is None else _weights
+    shape = _input_shape(net, in_shape, owner)
+    positive = tree_map(np.abs, params)        # |w|, and |p| for anything else but biases:
+    for path in weights:
+        layer_params = tree_get(positive, path)
+        if "b" in layer_params:
+            layer_params["b"] = np.zeros_like(layer_params["b"])
+    magnitudes = {path: np.abs(matrix) for path, (_, matrix) in weights.items()}
+    if masks is None:
+        masks = {path: np.ones_like(m) for path, m in magnitudes.items()}
+    seen = _masked_params(positive, weights, masks, values=magnitudes)
+    y, cache = net.forward(seen, np.ones((1,) + shape))
+    _, grads = net.vjp(seen, cache, np.ones_like(y))
+    scores = {path: magnitudes[path] * masks[path] * dense_matrix(layer, tree_get(grads, path))
+              for path, (layer, _) in weights.items()}
+    return float(np.sum(y)), scores
+
+
+def synflow(net, params: dict, density: float, *, iterations: int = 100,
+            in_shape=None) -> PruneResult:
+    """SynFlow: ``iterations`` rounds of synaptic-flow scoring, no data (else as :func:`snip`).
+
+    ``in_shape`` default ``net.input_shape``.  Also raises ValueError for a
+    NaN score (overflow) or no input shape.
+    """
+    owner = "synflow"
+    density = check_density(density, owner)
+    iterations = check_positive_int("iterations", iterations, owner)
+    weights = _dense_weights(net, params, owner)
+    shape = _input_shape(net, in_shape, owner)
+
+    def score(masks):
+        return synflow_scores(net, params, masks, in_shape=shape, _weights=weights)[1]
+
+    return _prune(net, params, weights, density, iterations, score, owner, "synflow", False)

@@ -11,7 +11,7 @@ layer with ``nnz`` stored entries::
     k      = int(f(t) * nnz)                             entries to move (floor)
     drop   = the k stored entries of smallest |S|
     kept   = the other nnz - k stored entries
-    G      = dL/dW on one mini-batch, dense (m, n)       (refnet.sparsity.dense_gradient)
+    G      = dL/dW on one mini-batch, dense (m, n)       (dense_weight_gradients)
     grow   = the k positions NOT IN kept of largest |G|  (just-dropped ones included)
     support <- kept + grow                               exactly nnz entries again
 
@@ -41,20 +41,80 @@ import numpy as np
 from .._checks import as_rng, check_positive_int
 from ..core.layer import Layer
 from ..core.tree import tree_check_like, tree_get, tree_replace
+from ..layers import Conv2d, Linear, SparseConv2d
+from ..losses import LOSSES
 from ..networks import Model, replace_layers, sparse_layers
 from ..ops.csr import CSRSupport
-from ..train import TrainConfig, train
-from .dense_gradient import dense_weight_gradients
+from ..train import TrainConfig, value_and_grad
 from .pruning import top_k
 
-__all__ = ["drop_fraction", "LayerUpdate", "rigl_layer_update", "remap_values",
-           "remap_tree", "RigL", "rigl_hook", "train_rigl"]
+__all__ = ["drop_fraction", "LayerUpdate", "rigl_layer_update", "remap_values", "RigL",
+           "dense_weight_gradients"]
 
 
 def drop_fraction(step: int, end_step: int, alpha: float = 0.3) -> float:
     """RigL's cosine schedule ``(alpha / 2) * (1 + cos(pi * step / end_step))``."""
     end_step = check_positive_int("end_step", end_step, "drop_fraction")
     return alpha / 2.0 * (1.0 + math.cos(math.pi * step / end_step))
+
+
+def dense_weight_gradients(net: Layer, params: dict, x, labels, *,
+                           loss: str = "cross-entropy", paths=None):
+    """``(loss, {path: dL/dW})`` on one batch, ``dL/dW`` at EVERY position of the matrix.
+
+    A sparse or DCTpS layer's VJP gives the gradient on its support only; RigL
+    needs it off the support too.  ``S`` enters ``W = alpha * D + S``
+    additively (``W = S`` for a sparse layer), so ``dL/dS = dL/dW`` at every
+    position, ``dL/dW = y2_bar.T @ x2`` (``x2`` the layer's input rows,
+    examples or im2col patches; ``y2_bar`` their cotangents): a dense layer's
+    weight cotangent.  So each sparse layer at ``paths`` (default all) is
+    replaced by a Linear / Conv2d holding ``W = alpha * D + S`` and the same
+    bias, and one forward and one VJP through that *dense twin* give ``dL/dW``
+    with no new derivative, at the dense cost ``O(B m n)``.  The loss is the
+    twin's (the network's, up to rounding).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refnet.models import build_model
+    >>> net = build_model("mlp", sizes=[4, 3, 2], kind="sparse", density=0.5, rng=0)
+    >>> value, grads = dense_weight_gradients(net, net.init(0), np.ones((5, 4)),
+    ...                                       np.zeros(5, dtype=int))
+    >>> grads["fc1"].shape, grads["fc2"].shape
+    ((3, 4), (2, 3))
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"dense_weight_gradients: loss must be one of {sorted(LOSSES)}, got "
+                         f"{loss!r}")
+    layers = dict(sparse_layers(net))
+    paths = list(layers) if paths is None else list(paths)
+    bad = [p for p in paths if p not in layers]
+    if bad:
+        raise ValueError(f"dense_weight_gradients: {bad} are not sparse or DCTpS layers of the "
+                         f"network; those are {sorted(layers)}")
+    replacements, twin_params = {}, params
+    for path in paths:
+        layer, layer_params = layers[path], tree_get(params, path)
+        matrix = layer.dense_matrix(layer_params)                   # alpha * D + S, (m, n)
+        if isinstance(layer, SparseConv2d):
+            dense = Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                           layer.stride, layer.padding, bias=layer.bias)
+            dense_params = {"W": layer.matrix_to_kernel(matrix)}
+        else:
+            dense = Linear(layer.n_in, layer.n_out, bias=layer.bias)
+            dense_params = {"W": matrix}
+        if layer.bias:
+            dense_params["b"] = layer_params["b"]
+        replacements[path] = dense
+        twin_params = tree_replace(twin_params, path, dense_params)
+    twin = replace_layers(net, replacements, as_graph=True)
+    value, grads, _ = value_and_grad(twin, twin_params, x, labels, loss)
+    out = {}
+    for path in paths:
+        w_bar = tree_get(grads, path)["W"]
+        out[path] = replacements[path].weight_matrix({"W": w_bar}) \
+            if isinstance(replacements[path], Conv2d) else np.asarray(w_bar)
+    return float(value), out
 
 
 class LayerUpdate(NamedTuple):
@@ -77,38 +137,13 @@ class LayerUpdate(NamedTuple):
         return int(np.count_nonzero(self.source < 0))
 
 
-def _top(score: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """The ``k`` largest of ``score``, ties in random order: ``np.lexsort((rng.random(size),
-    -score))[:k]`` as a set, ascending (:func:`~refnet.sparsity.pruning.top_k`)."""
-    return top_k(score, k, tiebreak=rng.random(score.size))
-
-
 def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
                       ) -> LayerUpdate:
-    """Drop the ``n_move`` smallest stored values, grow the ``n_move`` largest ``|dL/dW|``.
+    """Drop the ``n_move`` smallest of ``S``'s ``values`` (CSR order), grow the ``n_move``
+    largest ``|dense_grad|`` (``dL/dW``, shape ``support.shape``); ``rng`` breaks ties.
 
-    Parameters
-    ----------
-    support : CSRSupport
-        The support of ``S``, shape ``(m, n)``.
-    values : ndarray, shape (nnz,)
-        ``S``'s values in CSR order.
-    dense_grad : ndarray, shape (m, n)
-        ``dL/dW`` at every position (:func:`dense_weight_gradients`).
-    n_move : int
-        ``0 <= n_move <= nnz``.
-    rng : numpy.random.Generator or int
-        Breaks ties.
-
-    Returns
-    -------
-    LayerUpdate
-
-    Raises
-    ------
-    ValueError
-        For shapes that do not fit the support, ``n_move`` out of range, or a
-        NaN in the values or the gradient.
+    Raises ValueError for shapes that do not fit the support, ``n_move`` outside
+    ``[0, nnz]``, or a NaN in the values or the gradient.
     """
     owner = "rigl_layer_update"
     rng = as_rng(rng)
@@ -124,13 +159,17 @@ def rigl_layer_update(support: CSRSupport, values, dense_grad, n_move: int, rng
         raise ValueError(f"{owner}: n_move must be at most nnz = {support.nnz}, got {n_move}")
     if np.isnan(values).any() or np.isnan(dense_grad).any():
         raise ValueError(f"{owner}: NaN in the values or the dense gradient; cannot rank them")
+
+    def top(score):           # the n_move largest, ties in random order (a set, ascending)
+        return top_k(score, n_move, tiebreak=rng.random(score.size))
+
     flat = support.flat_index()
     drop = np.zeros(support.nnz, dtype=bool)
-    drop[_top(-np.abs(values), n_move, rng)] = True         # the smallest |S|
+    drop[top(-np.abs(values))] = True                       # the smallest |S|
     dropped, kept = flat[drop], flat[~drop]
     score = np.abs(dense_grad).ravel()
     score[kept] = -np.inf                                   # only positions not kept may grow
-    grown = _top(score, n_move, rng).astype(np.int64)
+    grown = top(score).astype(np.int64)
     n = support.shape[1]
     new_flat = np.union1d(kept, grown)                      # disjoint, so nnz exactly
     new_support = CSRSupport(support.shape, new_flat // n, new_flat % n)
@@ -148,77 +187,33 @@ def remap_values(old, source) -> np.ndarray:
     return out
 
 
-def remap_tree(tree: dict, sources: dict, key: str = "S") -> dict:
-    """``tree`` with ``tree[path][key]`` remapped for each path of ``sources``.
-
-    Parameters and the optimizer's state (SGD's ``velocity``, Adam's ``m`` and
-    ``v``) are such trees.
-    """
+def _remap_tree(tree: dict, sources: dict) -> dict:
+    """``tree`` (parameters, or SGD's ``velocity``, Adam's ``m``...) with ``S`` remapped."""
     for path, source in sources.items():
         leaf = tree_get(tree, path)
-        tree = tree_replace(tree, path, dict(leaf, **{key: remap_values(leaf[key], source)}))
+        tree = tree_replace(tree, path, dict(leaf, S=remap_values(leaf["S"], source)))
     return tree
-
-
-def _remap_opt_state(opt_state, old_params: dict, sources: dict):
-    """Remap every params-shaped tree in an optimizer state; keep scalars (``step``)."""
-    if not isinstance(opt_state, dict):
-        raise TypeError(f"RigL: the optimizer state must be a dict, got "
-                        f"{type(opt_state).__name__}")
-    out = {}
-    for name, entry in opt_state.items():
-        if isinstance(entry, dict):
-            try:
-                tree_check_like(entry, old_params, f"opt_state[{name!r}]", "params")
-            except ValueError as err:
-                raise TypeError(f"RigL: cannot remap optimizer state entry {name!r}: it is not "
-                                f"a tree shaped like the parameters ({err})") from None
-            out[name] = remap_tree(entry, sources)
-        else:
-            out[name] = entry
-    return out
 
 
 class RigL:
     """A ``step_hook`` for :func:`refnet.train.train` that runs RigL (module docstring).
 
-    Parameters
-    ----------
-    net : Layer
-        The sparse or DCTpS network to train; its sparse layers (all, or
-        ``paths``) are rewired, dense layers stay.
-    train_data : (ndarray, ndarray)
-        Where the update batches come from.
-    config : TrainConfig
-        The run's: its ``loss``, ``batch_size``, ``epochs`` and ``seed`` are
-        the defaults here.
-    seed : int or numpy.random.Generator, optional
-        Update ``t`` uses ``default_rng([seed, t])``; default ``config.seed``
-        (from a Generator, one integer is drawn here).
-    delta_t : int, default 100
-    alpha : float, default 0.3
-        Initial drop fraction, in [0, 1].
-    t_end : float, default 0.75
-        Fraction of training after which the support is frozen.
-    total_steps : int, optional
-        Default ``config.epochs * ceil(len(x) / config.batch_size)``.
-    batch_size : int, optional
-        Of the dense gradient; default ``config.batch_size`` (at most ``len(x)``).
-    paths : iterable of str, optional
-    debug : bool, default False
-        At every step, raise ``AssertionError`` unless every rewired layer has
-        its initial nnz and parameters and optimizer state fit the network.
+    ``net`` is the sparse or DCTpS network to train; its sparse layers (all,
+    or ``paths``) are rewired, dense layers stay.  The update batches come from
+    ``train_data``.  ``config`` is the run's: its ``loss``, ``batch_size``,
+    ``epochs`` and ``seed`` are the defaults here.  Update ``t`` uses
+    ``default_rng([seed, t])`` (from a Generator, one integer is drawn here).
+    ``alpha`` is the initial drop fraction, in [0, 1]; after the fraction
+    ``t_end`` of ``total_steps`` (default ``config.epochs * ceil(len(x) /
+    config.batch_size)``) the support is frozen; ``batch_size`` is that of the
+    dense gradient (default ``config.batch_size``, at most ``len(x)``).
+    ``debug`` raises ``AssertionError`` at every step unless every rewired
+    layer has its initial nnz and parameters and optimizer state fit the network.
 
-    Attributes
-    ----------
-    net : Layer
-        The network after the latest step (``train`` returns only the state).
-    nnz : dict
-        ``{path: nnz}``, preserved by every update.
-    end_step : int
-    updates : list of dict
-        ``{"step", "fraction", "moved": {path: k}, "new_positions": {path: int},
-        "loss"}`` per update.
+    Attributes: ``net``, the network after the latest step (``train`` returns
+    only the state); ``nnz`` ``{path: nnz}``, preserved by every update;
+    ``end_step``; ``updates``, one ``{"step", "fraction", "moved": {path: k},
+    "new_positions": {path: int}, "loss"}`` per update.
 
     Examples
     --------
@@ -265,14 +260,13 @@ class RigL:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise TypeError(f"{owner}: seed must be a non-negative int or a Generator, got "
                             f"{seed!r}")
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) \
-                or not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"{owner}: alpha must be a number in [0, 1], got {alpha!r}")
-        if isinstance(t_end, bool) or not isinstance(t_end, numbers.Real) \
-                or not 0.0 < t_end <= 1.0:
-            raise ValueError(f"{owner}: t_end must be a number in (0, 1], got {t_end!r}")
-        steps_per_epoch = math.ceil(len(x) / config.batch_size)
-        total = config.epochs * steps_per_epoch if total_steps is None else total_steps
+        for name, value, ok, interval in (("alpha", alpha, lambda v: 0.0 <= v <= 1.0, "[0, 1]"),
+                                          ("t_end", t_end, lambda v: 0.0 < v <= 1.0, "(0, 1]")):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(value):
+                raise ValueError(f"{owner}: {name} must be a number in {interval}, got "
+                                 f"{value!r}")
+        total = config.epochs * math.ceil(len(x) / config.batch_size) if total_steps is None \
+            else total_steps
         self.total_steps = check_positive_int("total_steps", total, owner)
         self.delta_t = check_positive_int("delta_t", delta_t, owner)
         self.batch_size = min(len(x), check_positive_int(
@@ -321,14 +315,22 @@ class RigL:
             sources[path] = change.source
             record["moved"][path] = n_move
             record["new_positions"][path] = change.new_positions
-        new_net = replace_layers(net, replacements)
-        if isinstance(new_net, Model) and new_net.spec.get("support") != "rigl":
-            spec = dict(new_net.spec, support="rigl")
-            new_net = Model(new_net.nodes, spec=spec, input_shape=new_net.input_shape,
-                            init_scales=new_net.init_scales)
-        new_params = remap_tree(params, sources)
-        new_opt_state = _remap_opt_state(opt_state, params, sources)
-        return new_net, new_params, new_opt_state, record
+        new_net = replace_layers(net, replacements, spec=dict(net.spec, support="rigl")
+                                 if isinstance(net, Model) else None)
+        if not isinstance(opt_state, dict):
+            raise TypeError(f"RigL: the optimizer state must be a dict, got "
+                            f"{type(opt_state).__name__}")
+        new_opt_state = {}
+        for name, entry in opt_state.items():          # params-shaped trees; scalars (step) stay
+            if isinstance(entry, dict):
+                try:
+                    tree_check_like(entry, params, f"opt_state[{name!r}]", "params")
+                except ValueError as err:
+                    raise TypeError(f"RigL: cannot remap optimizer state entry {name!r}: it is "
+                                    f"not a tree shaped like the parameters ({err})") from None
+                entry = _remap_tree(entry, sources)
+            new_opt_state[name] = entry
+        return new_net, _remap_tree(params, sources), new_opt_state, record
 
     def check(self, net: Layer, state) -> None:
         """Raise ``AssertionError`` unless nnz, parameters and optimizer state all fit."""
@@ -348,25 +350,3 @@ class RigL:
         except (ValueError, TypeError) as err:
             raise AssertionError(f"RigL: at step {state.step} the parameters or the optimizer "
                                  f"state do not fit the network: {err}") from None
-
-
-def rigl_hook(net: Layer, train_data, config: TrainConfig, **options) -> RigL:
-    """A :class:`RigL` step hook: ``rigl_hook(net, (x, y), config, delta_t=100, ...)``."""
-    return RigL(net, train_data, config, **options)
-
-
-def train_rigl(net: Layer, params: dict, train_data, config: TrainConfig, *,
-               eval_data: dict | None = None, resume=None, quiet: bool = True,
-               checkpoint=None, **options):
-    """:func:`refnet.train.train` with a :class:`RigL` hook (``**options``).
-
-    To resume, pass the network rebuilt from the checkpoint (``rebuild(spec,
-    supports)``) and ``resume``: the hook holds no random state.  Returns the
-    final network (its supports are the last update's), the ``TrainResult``
-    and the hook (with its ``updates``).
-    """
-    hook = RigL(net, train_data, config, **options)
-    result = train(net, params, train_data, config, eval_data=eval_data, resume=resume,
-                   step_hook=hook, quiet=quiet, checkpoint=checkpoint)
-    return hook.net, result, hook
-

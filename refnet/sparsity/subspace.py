@@ -68,18 +68,14 @@ def random_projection(size: int, dim: int, kind: str = "dense", rng=None, *,
 
 def weights_projection(net: Layer, params0: dict, dim: int, rng, *,
                        nnz_per_column: int | None = None):
-    """``U`` that moves the prunable weights in a random subspace and trains the rest directly.
+    """``U``, a ``(D, dim + B)`` CSC matrix that moves the prunable weights in a random
+    subspace and trains the ``B`` other parameters directly.
 
     Columns ``0 .. dim - 1`` are a sparse :func:`random_projection` over the rows of the
     prunable weights of the DENSE ``net`` (in ``tree_flatten(params0)`` order); every other
     parameter (the biases) gets a unit column of its own, after them.  So
     ``SubspaceNetwork(net, params0, projection=U)`` trains ``dim`` directions of the weights
     and each bias as itself: the budget of a sparse network's ``dim`` weights, with its biases.
-
-    Returns
-    -------
-    scipy.sparse.csc_matrix
-        ``(D, dim + B)``, ``B`` the parameters outside the prunable weights.
     """
     layers = dense_prunable_layers(net, "weights_projection", "pass the DENSE network")
     weight_paths = {f"{path}/W" if path else "W" for path, _ in layers}   # "" : a bare layer
@@ -101,12 +97,6 @@ def matched_dim(net: Layer, density: float, *, include_biases: bool = True) -> i
 
     ``N`` prunable weight entries of the DENSE ``net`` (:func:`target_nnz`),
     plus all its other parameters (biases) unless ``include_biases`` is False.
-
-    Raises
-    ------
-    ValueError
-        For a density outside (0, 1], or a network with no prunable layer or
-        one that is not dense.
 
     Examples
     --------
@@ -134,30 +124,13 @@ class SubspaceCache(NamedTuple):
 class SubspaceNetwork(Layer):
     """A network whose parameters live on a random affine subspace: ``w = d + U @ theta``.
 
-    Parameters
-    ----------
-    net : Layer
-    params0 : dict
-        Its parameters at ``d``, usually ``net.init(rng)`` (float64; copied).
-    dim : int, optional
-        Required for a named projection, read from a given matrix otherwise.
-    projection : {"dense", "sparse"} or array or scipy.sparse matrix, default "dense"
-        ``U``, drawn by name or given with shape ``(D, dim)``.
-    rng : numpy.random.Generator or int, optional
-        Draws a named ``U``.
-    nnz_per_column : int, optional
-        ``s`` of the sparse projection.
-
-    Attributes
-    ----------
-    net : Layer
-    d : ndarray, shape (D,)
-        ``params0`` flattened (:func:`refnet.core.tree.tree_flatten` order; read-only).
-    U : ndarray or scipy.sparse.csc_matrix, shape (D, dim)
-    tree_spec : refnet.core.tree.TreeSpec
-        How ``w`` is cut back into ``net``'s parameters.
-    size, dim : int
-        ``D`` and ``dim``.
+    ``params0`` are ``net``'s float64 parameters at ``d`` (usually
+    ``net.init(rng)``; copied, flattened in :func:`refnet.core.tree.tree_flatten`
+    order into the read-only attribute ``d``, ``tree_spec`` cutting ``w`` back).
+    ``projection`` is ``U``: "dense" or "sparse" (module docstring) drawn with
+    ``rng`` at ``dim`` columns (``nnz_per_column`` is the sparse one's ``s``),
+    or given as a ``(D, dim)`` array or scipy.sparse matrix.  Attributes
+    ``net``, ``d``, ``U``, ``tree_spec``, ``size`` (``D``) and ``dim``.
 
     Notes
     -----

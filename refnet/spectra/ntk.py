@@ -89,14 +89,9 @@ def _tangent_map(layer: Layer, params, x):
 
 
 def parameter_jvp(layer: Layer, params, x, params_dot) -> np.ndarray:
-    """``J_theta @ params_dot``: the outputs' tangent (B, *out) along ``params_dot``.
-
-    Parameters
-    ----------
-    layer, params, x
-        A network (module docstring for which), its parameters and a batch (B, *in_shape).
-    params_dot : dict
-        A tangent with the tree and shapes of ``params``.
+    """``J_theta @ params_dot``: the outputs' tangent (B, *out) of ``layer`` (module
+    docstring for which) at ``params`` and the batch ``x``, along ``params_dot`` (a tree
+    like ``params``).
 
     Examples
     --------

@@ -14,7 +14,8 @@ Fuss-Catalan
 Orthogonal ReLU
     A ReLU network with orthogonal weights: orthogonal factors times Bernoulli
     projections (Pennington, Schoenholz & Ganguli 2017, 2018), by free
-    probability (:func:`orthogonal_relu_moments`).
+    probability (:func:`orthogonal_relu_moments`), at the active fractions
+    :func:`relu_active_fractions` measures.
 
 The finite-size moments are exact for real Gaussian matrices at finite N, so
 tests comparing samples with them see only sampling noise.
@@ -27,12 +28,15 @@ import numbers
 import numpy as np
 
 from .._checks import check_positive_int
+from ..core import Graph, Layer
+from ..layers import ReLU
 
 __all__ = ["marchenko_pastur_edges", "marchenko_pastur_pdf", "marchenko_pastur_cdf",
            "marchenko_pastur_moments", "marchenko_pastur_finite_second_moment",
            "fuss_catalan_moments", "fuss_catalan_edges", "fuss_catalan_pdf",
            "fuss_catalan_curve", "gaussian_product_moments", "sq_sv_density_to_log10",
-           "orthogonal_relu_moments", "orthogonal_relu_atoms", "orthogonal_relu_curve"]
+           "relu_active_fractions", "orthogonal_relu_moments", "orthogonal_relu_atoms",
+           "orthogonal_relu_curve"]
 
 
 def _check_law(ratio, variance) -> tuple[float, float]:
@@ -284,6 +288,43 @@ def sq_sv_density_to_log10(lam, pdf) -> tuple[np.ndarray, np.ndarray]:
     if np.any(lam <= 0):
         raise ValueError("lam must be > 0 to take log10(sigma)")
     return np.log10(lam) / 2, pdf * 2 * np.log(10) * lam
+
+
+def relu_active_fractions(net: Layer, params: dict, x) -> dict[str, float]:
+    """``{path: p}`` for every ReLU of ``net`` (paths of :func:`refnet.networks.iter_layers`):
+    the share of its (example, unit) pairs with input > 0 on the batch ``x``.
+
+    ``p`` is the mean of the ReLU's derivative (1 where the input is > 0, else 0),
+    so ``diag(relu')`` is a projection of normalised trace ``p`` averaged over the
+    batch: the ``active`` argument of :func:`orthogonal_relu_moments`.  Nested
+    graphs are searched; a network without a ReLU gives ``{}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refnet import Sequential
+    >>> from refnet.layers import Linear, ReLU
+    >>> net = Sequential([("fc", Linear(2, 2, bias=False)), ("act", ReLU())])
+    >>> relu_active_fractions(net, {"fc": {"W": np.eye(2)}, "act": {}},
+    ...                       np.array([[1.0, -1.0], [2.0, 3.0]]))
+    {'act': 0.75}
+    """
+    if not isinstance(net, Layer):
+        raise TypeError(f"relu_active_fractions: net must be a refnet Layer, got "
+                        f"{type(net).__name__}")
+    _, cache = net.forward(params, x)
+    found = {}
+
+    def walk(layer, layer_cache, path):
+        if isinstance(layer, ReLU):
+            found[path] = float(np.mean(layer_cache.slope))
+        elif isinstance(layer, Graph):
+            for node in layer.nodes:
+                walk(node.layer, layer_cache.caches[node.name],
+                     f"{path}/{node.name}" if path else node.name)
+
+    walk(net, cache, "")
+    return found
 
 
 def _fractions(active, out_fraction) -> tuple[np.ndarray, float]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from refnet.cli.bench import fresh_process_rounds
-
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "analysis"))
+from readme_blocks import fresh_process_rounds  # noqa: E402
 
 
 def _script(name):
@@ -65,8 +65,7 @@ def test_bench_scripts_refuse_bad_counts(name, capsys):
 
 
 def test_refnet_bench_jacobian_reports_page_faults():
-    from refnet.cli.bench import jacobian_table
-    from refnet.cli.bench_jacobian import benchmark_jacobian
+    from refnet.cli.bench import benchmark_jacobian, jacobian_table
     report = benchmark_jacobian(widths=(8, 4, 3), n_inputs=2, repeats=1)
     assert set(report["faults_per_call"]) == set(report["seconds"])
     assert all(f >= 0 for f in report["faults_per_call"].values())

@@ -55,6 +55,15 @@ def test_the_rate_is_chosen_on_validation_and_the_interval_is_students_t():
     assert row["lr"] == 0.01 and row["edge"]
 
 
+def test_a_diverged_seed_leaves_the_mean_and_is_counted():
+    setting = bw.Setting(widths=(30,), seeds=(0, 1, 2), lrs=(1e-3, 1e-2))
+    row = bw.cells(_runs({1e-3: (50, 50, 50), 1e-2: (60, 60, 60)}, test=(80.0, math.nan, 84.0)),
+                   setting)[0]
+    assert (row["lr"], row["mean"], row["diverged"]) == (0.01, 82.0, 1)
+    assert "| 82.0 (1 diverged, mean of the rest) |" in bw.table([row], setting, 1.0, 1)
+    assert bw.cells(_runs({1e-3: (50, 50, 50), 1e-2: (60, 60, 60)}), setting)[0]["diverged"] == 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--out", "analysis/budget_width.py"], "--out: 'analysis/budget_width.py' exists and is "
                                             "not a folder"),

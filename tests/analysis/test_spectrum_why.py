@@ -1,9 +1,11 @@
 """analysis/README.md's "Why" section: its blocks are the files analysis/spectrum_why.py wrote,
-and each number its prose states holds in those files (or in the committed full study)."""
+and each number its prose states holds in those files (or in the committed full study); the
+script's measurements on tiny settings."""
 import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +114,37 @@ def test_accuracies_quoted_from_the_full_study(text):
     assert f"rank 2 or 3 and reach {acc['synflow', 1e-3]:.1f}%" in text
     assert all(acc[m, 1e-4] == 10.0 for m in ("random-uniform", "random-epl", "snip"))
     assert "(10.0% in the full study)" in text
+
+
+@pytest.fixture(scope="module")
+def lenet_rows():
+    return spectrum_why.relu_rows(["LeNet-300-100 (EPL)"], ("dct", "orthogonal"), examples=8)
+
+
+def test_relu_rows_measure_each_relu_and_the_orthogonal_offset_follows_the_law(lenet_rows):
+    assert [r["offset"] for r in lenet_rows] == ["dct", "orthogonal", "dense"]
+    for r in lenet_rows:
+        assert len(r["active"]) == 2 and all(0 < p < 1 for p in r["active"])
+        assert r["product"] == pytest.approx(np.prod(r["active"]), rel=1e-12)
+        assert r["sq"].shape == (80,) and r["mean_sq"] == pytest.approx(r["sq"].mean())
+        assert r["theory_sq2"] is None               # unequal widths: no second moment
+    orthogonal = lenet_rows[1]
+    assert orthogonal["mean_sq"] / orthogonal["product"] == pytest.approx(1, abs=0.1)
+    table = spectrum_why.hidden_table(lenet_rows)
+    assert "| LeNet-300-100 (EPL) | orthogonal | 2 |" in table and "dense" not in table
+    assert spectrum_why.relu_table(lenet_rows).count("\n") == 4
+
+
+def test_mlp_rows_predict_the_second_moment_and_are_drawn_with_the_law(tmp_path):
+    rows = spectrum_why.relu_rows(["MLP 784-256x6-10 (uniform)"], ("orthogonal",), examples=4)
+    assert len(rows[0]["active"]) == 6 and rows[0]["theory_sq2"] > 0
+    path = tmp_path / "theory.png"
+    spectrum_why.plot_theory(rows, path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_structural_rows_draw_the_study_supports():
+    rows = spectrum_why.structural_rows(("random-epl",), (1e-2, 1e-4), (0, 1))
+    assert [r["ranks"] for r in rows] == [[10, 10], [0, 0]]
+    assert spectrum_why.structural_table(rows).splitlines()[2] == "| Random (EPL) | 1% | 10, 10 |"
+

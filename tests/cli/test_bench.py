@@ -3,6 +3,9 @@
 Timings are never asserted: they belong to the benchmark's report, not to tests.
 """
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -101,7 +104,7 @@ def test_quick_offsets_bench_json_and_table(capsys):
 
 
 def test_offsets_bench_refuses_a_wrong_offset(monkeypatch):
-    from refnet.ops.offsets import RandomizedDCT
+    from refnet.offsets import RandomizedDCT
     apply = RandomizedDCT.apply
     monkeypatch.setattr(RandomizedDCT, "apply", lambda self, x: 1.001 * apply(self, x))
     with pytest.raises(RuntimeError, match="'randomized-dct' layer disagrees"):
@@ -109,6 +112,36 @@ def test_offsets_bench_refuses_a_wrong_offset(monkeypatch):
 
 
 def test_bad_repeats_is_one_line_and_exit_status_2(capsys):
-    assert main(["bench", "--quick", "--repeats", "0"]) == 2
-    err = capsys.readouterr().err
-    assert err == "refnet bench: error: --repeats must be >= 1, got 0\n"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--quick", "--repeats", "0"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == ("refnet bench: error: argument --repeats: expected an "
+                                       "integer >= 1, got '0' (see refnet bench --help)\n")
+
+
+def test_small_jacobian_benchmark_reports_times_and_agreement():
+    result = bench.benchmark_jacobian(widths=(6, 5, 5, 3), n_inputs=4, repeats=1, seed=0)
+    assert result["jacobian_shape"] == [4, 3, 6]
+    assert set(result["seconds"]) == {"batched", "loop_per_output", "loop_per_row"}
+    assert all(t > 0 for t in result["seconds"].values())
+    assert result["speedup"]["loop_per_output"] > 0
+    assert result["max_rel_diff"]["loop_per_output"] <= 1e-12
+
+
+def test_disagreeing_jacobians_are_not_timed(monkeypatch):
+    real = bench.jacobian
+    monkeypatch.setattr(bench, "jacobian", lambda *a, **k: 1.01 * real(*a, **k))
+    with pytest.raises(RuntimeError, match="disagree"):
+        bench.benchmark_jacobian(widths=(6, 5, 3), n_inputs=2, repeats=1)
+
+
+def test_mlp_layout():
+    net = bench.mlp((4, 3, 2))
+    assert [n.name for n in net.nodes] == ["fc1", "act1", "fc2"]
+    assert net(net.init(0), np.ones((1, 4))).shape == (1, 2)
+
+
+def test_importing_refnet_never_imports_torch():
+    code = "import sys, refnet, refnet.spectra; sys.exit('torch' in sys.modules)"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0

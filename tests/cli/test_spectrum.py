@@ -51,8 +51,12 @@ def run_cli_error(capsys, *argv) -> str:
     """``refnet spectrum *argv`` must fail as the CLI promises: exit status 2 and one line
     on stderr; that line."""
     capsys.readouterr()
-    assert main(["spectrum", *argv]) == 2
+    try:
+        status = main(["spectrum", *argv])
+    except SystemExit as exit_:         # argparse's refusals
+        status = exit_.code
     err = capsys.readouterr().err
+    assert status == 2
     assert err.count("\n") == 1 and err.startswith("refnet spectrum: error: "), err
     return err
 

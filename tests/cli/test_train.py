@@ -10,7 +10,10 @@ SMALL = ["--data", "digits", "--model", "mlp", "--sizes", "64,16,10", "--batch-s
 
 
 def _run(args, capsys):
-    status = main(["train", *args])
+    try:
+        status = main(["train", *args])
+    except SystemExit as exit_:         # argparse's refusals
+        status = exit_.code
     return status, capsys.readouterr()
 
 

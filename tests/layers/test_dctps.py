@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refnet.layers import DCTpSConv2d, DCTpSLinear, SparseLinear
-from refnet.ops import TruncatedDCT
+from refnet.ops import FixedOperator, TruncatedDCT
 
 from layers.test_sparse import direct_conv
 
@@ -192,3 +192,59 @@ def test_sparse_linear_is_a_dctps_layer_without_the_offset():
     x = np.random.default_rng(1).standard_normal((2, 6))
     expected = sparse({"S": params["S"], "b": params["b"]}, x) + 0.6 * TruncatedDCT(6, 5).apply(x)
     np.testing.assert_allclose(layer(params, x), expected, atol=1e-14)
+
+
+def test_dct_is_the_default_and_unchanged():
+    """offset="dct" is what a DCTpS layer always was: the same numbers, bitwise."""
+    rng = np.random.default_rng(3)
+    default = DCTpSLinear(10, 6, nnz=9, rng=4)
+    explicit = DCTpSLinear(10, 6, nnz=9, rng=4, offset=TruncatedDCT(10, 6))
+    assert type(default.offset) is TruncatedDCT and default.offset_name == "dct"
+    assert default.init_name == "zeros"
+    params = random_params(default, rng)
+    x = rng.standard_normal((4, 10))
+    np.testing.assert_array_equal(default(params, x), explicit(params, x))
+
+
+def test_none_is_a_sparse_layer():
+    """No offset, no alpha, Kaiming (dense) values by default: bitwise SparseLinear."""
+    layer = DCTpSLinear(8, 5, density=0.3, rng=2, offset="none")
+    sparse = SparseLinear(8, 5, density=0.3, rng=2)
+    assert layer.offset is None and layer.param_shapes() == sparse.param_shapes()
+    assert layer.offset_name == "none"
+    params = layer.init(0)
+    for key, value in sparse.init(0).items():
+        np.testing.assert_array_equal(params[key], value)
+    x = np.random.default_rng(1).standard_normal((3, 8))
+    np.testing.assert_array_equal(layer(params, x), sparse(params, x))
+
+
+def test_any_fixed_operator_is_an_offset():
+    """A FixedOperator of the right shape takes the DCT's place; its name is the layer's."""
+    class Flip(FixedOperator):
+        name = "flip"
+
+        def apply(self, x):
+            return np.ascontiguousarray(x[..., ::-1])
+
+        adjoint = apply
+
+    layer = DCTpSConv2d(1, 4, (2, 2), nnz=3, rng=0, offset=Flip(4, 4))
+    assert layer.offset_name == "flip"
+    params = random_params(layer, np.random.default_rng(0))
+    np.testing.assert_allclose(layer.dense_matrix(params), 0.6 * np.eye(4)[::-1]
+                               + layer.support.to_dense(params["S"]), atol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(offset="fourier"), "offset must be 'dct', 'none' or a FixedOperator"),
+    (dict(offset="orthogonal"), "refnet.offsets.make_offset"),
+    (dict(offset=None), "offset must be 'dct', 'none' or a FixedOperator"),
+    (dict(offset="none", alpha=0.5), "offset 'none' has no alpha"),
+    (dict(offset="none", train_alpha=False), "offset 'none' has no alpha"),
+    (dict(offset=TruncatedDCT(4, 4)), r"offset has shape \(4, 4\), expected \(3, 4\)"),
+    (dict(alpha=np.inf), "alpha must be a finite number"),
+])
+def test_bad_offsets_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DCTpSLinear(4, 3, nnz=2, rng=0, **kwargs)

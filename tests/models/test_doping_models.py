@@ -3,7 +3,7 @@ networks' trainable counts, reproducibility and the errors."""
 import numpy as np
 import pytest
 
-from refnet.layers import DopingLinear
+from refnet.doping import DopingLinear
 from refnet.models import (blueprint_of, build_doping, density_of, doping_plan, doping_weights,
                            prunable_layers, rebuild)
 

@@ -90,10 +90,10 @@ def test_callers_arrays_are_left_alone():
     assert rows.flags.writeable and not np.shares_memory(s.rows, rows)
 
 
-def test_from_mask_and_gather_and_locate():
+def test_nonzeros_and_gather_and_locate():
     rng = np.random.default_rng(0)
     W = rng.standard_normal((4, 5)) * (rng.random((4, 5)) < 0.4)
-    s = CSRSupport.from_mask(W)
+    s = CSRSupport(W.shape, *np.nonzero(W))
     np.testing.assert_array_equal(s.to_dense(s.gather(W)), W)
     k = s.locate(s.rows[::-1], s.cols[::-1])
     np.testing.assert_array_equal(k, np.arange(s.nnz)[::-1])

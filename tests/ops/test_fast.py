@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from refnet.layers import DCTpSConv2d, DCTpSLinear, SparseConv2d, SparseLinear
+from refnet.offsets import RandomizedDCT
 from refnet.ops import CSRSupport, fast
 from refnet.ops.fast import map_blocks, row_blocks, set_num_threads
 
@@ -91,9 +92,9 @@ def test_fast_equals_plain_on_random_supports(n_in, n_out, nnz, seed, offset, ba
     """Every output of forward, VJP (with and without parameters) and JVP, with two
     leading tangent axes, to 1e-12; also with tiny blocks and chunks (many of them)."""
     rng = np.random.default_rng(seed)
-    kwargs = dict(offset=offset, offset_seed=seed) if offset == "randomized-dct" else dict(
-        offset=offset)
-    layer = DCTpSLinear(n_in, n_out, nnz=nnz, rng=seed, **kwargs)
+    if offset == "randomized-dct":
+        offset = RandomizedDCT(n_in, n_out, seed)
+    layer = DCTpSLinear(n_in, n_out, nnz=nnz, rng=seed, offset=offset)
     params = perturbed_init(layer, rng)
     x = rng.standard_normal((batch, n_in))
     y_bar = rng.standard_normal((2, 3, batch, n_out))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from refnet.ops import col2im, conv_output_size, im2col
+from refnet.ops import col2im, conv_output_shape, im2col
 
 # (C, H, W, kernel, stride, padding): square and non-square, overlapping
 # (stride < kernel), gapped (stride > kernel), sizes of 1, padding per axis
@@ -116,12 +116,15 @@ def test_inputs_are_not_modified():
     np.testing.assert_array_equal(cols, cols_copy)
 
 
-def test_conv_output_size():
-    assert conv_output_size(5, 3, 1, 0) == 3
-    assert conv_output_size(5, 3, 2, 1) == 3
-    assert conv_output_size(1, 3, 1, 1) == 1
-    with pytest.raises(ValueError, match="kernel 4 is larger than the padded input 1"):
-        conv_output_size(1, 4, 1, 1)
+def test_conv_output_shape():
+    assert conv_output_shape((2, 5, 5), 3) == (2, 3, 3)
+    assert conv_output_shape((2, 5, 1), (3, 1), (2, 1), (1, 0)) == (2, 3, 1)
+    assert conv_output_shape((1, 1, 1), 3, 1, 1, channels=1) == (1, 1, 1)
+    with pytest.raises(ValueError, match=r"f: input shape \(1, 1, 1\): kernel 4 is larger "
+                                         r"than the padded input 1"):
+        conv_output_shape((1, 1, 1), 4, 1, 1, owner="f")
+    with pytest.raises(ValueError, match=r"f: input shape \(2, 5, 5\), expected \(3, H, W\)"):
+        conv_output_shape((2, 5, 5), 3, channels=3, owner="f")
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -129,7 +132,7 @@ def test_conv_output_size():
     (dict(kernel=2, stride=0), "im2col: stride must be .* got 0"),
     (dict(kernel=2, padding=-1), "im2col: padding must be .*>= 0, got -1"),
     (dict(kernel=(1, 2, 3)), "im2col: kernel must be an integer or a pair"),
-    (dict(kernel=6), "im2col: image of height x width 4 x 5: kernel 6 is larger"),
+    (dict(kernel=6), r"im2col: input shape \(1, 4, 5\): kernel 6 is larger"),
 ])
 def test_im2col_errors_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -14,7 +14,7 @@ from refnet.models import build_model, rebuild, supports_of
 from refnet.ops import im2col
 from refnet.ops.csr import CSRSupport
 from refnet.sparsity import (RigL, dense_weight_gradients, drop_fraction, remap_values,
-                             rigl_layer_update, train_rigl)
+                             rigl_layer_update)
 from refnet.train import TrainConfig, train
 
 
@@ -214,7 +214,9 @@ def test_rigl_training_keeps_exact_nnz_every_step_and_resumes_exactly():
                       rng=0)
     config = TrainConfig(lr=1e-2, epochs=4, batch_size=16, seed=3)
     options = dict(delta_t=3, debug=True)       # debug: nnz asserted after every step
-    final, full, hook = train_rigl(net, net.init(0), (x, y), config, **options)
+    hook = RigL(net, (x, y), config, **options)
+    full = train(net, net.init(0), (x, y), config, step_hook=hook, quiet=True)
+    final = hook.net
     assert [u["step"] for u in hook.updates] == [3, 6, 9]          # end_step = 12
     assert {p: final[p].nnz for p in ["fc1", "fc2"]} == {"fc1": net["fc1"].nnz,
                                                           "fc2": net["fc2"].nnz}
@@ -223,7 +225,9 @@ def test_rigl_training_keeps_exact_nnz_every_step_and_resumes_exactly():
     hook1 = RigL(net, (x, y), config, **options)
     first = train(net, net.init(0), (x, y), config, until_epoch=2, step_hook=hook1, quiet=True)
     restored = rebuild(hook1.net.spec, supports_of(hook1.net))
-    again, second, _ = train_rigl(restored, None, (x, y), config, resume=first.state, **options)
+    hook2 = RigL(restored, (x, y), config, **options)
+    second = train(restored, None, (x, y), config, resume=first.state, step_hook=hook2, quiet=True)
+    again = hook2.net
     assert second.state.step == full.state.step
     for (p1, a), (p2, b) in zip(tree_leaves(full.state.params), tree_leaves(second.state.params)):
         assert p1 == p2

@@ -3,7 +3,7 @@ parameter Jacobian, and the kernel's spectrum summaries."""
 import numpy as np
 import pytest
 
-from refnet.layers import DopingLinear
+from refnet.doping import DopingLinear
 from refnet.models import build_model
 from refnet.sparsity import SubspaceNetwork
 from refnet.spectra import (dense_matrix, kernel_spectrum, parameter_jacobian, parameter_jvp,

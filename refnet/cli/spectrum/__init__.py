@@ -1,12 +1,5 @@
 """``refnet spectrum``: Jacobian spectra of DCTpS against plain sparse networks.
 
-    refnet spectrum                          # 784-256x6-10 ReLU MLP, six densities, a table
-    refnet spectrum --json                   # {"rows": [{"kind", "init", "density", ...}]}
-    refnet spectrum --out spectrum/          # also spectrum/spectrum.png and spectrum.csv
-    refnet spectrum --model lenet5-cifar     # MNIST padded to 3 x 32 x 32 (said in the output)
-    refnet spectrum --offset orthogonal      # DCTpS networks with another fixed offset
-    refnet spectrum --checkpoint run/ckpt.npz   # a trained network instead of the sweep
-
 The work is :mod:`refnet.cli.spectrum.study`; this module parses, prints and writes files.
 """
 from __future__ import annotations
@@ -17,14 +10,14 @@ import os
 import sys
 import time
 
-from refnet._files import check_output_dir, check_output_file, remove_stale
-from refnet.cli import require
+from refnet._files import check_output_dir, remove_stale
+from refnet.cli import NATURAL, PATH, POSITIVE, UNIT, given, model_options, require, text_table
 from refnet.cli.spectrum.figure import density_label, plot_study
 from refnet.cli.spectrum.study import (DEFAULT_DENSITIES, DEFAULT_EXAMPLES, DEFAULT_SIZES,
                                        checkpoint_spectrum, spectrum_study, write_table)
 from refnet.data import DATASETS
 from refnet.models import MODELS
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.sparsity import DISTRIBUTIONS
 
 __all__ = ["configure_parser", "run_command", "FIGURE_NAME", "TABLE_NAME", "format_table",
@@ -40,24 +33,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mlp", choices=list(MODELS),
                         help="reference model (default mlp "
                              f"{'-'.join(map(str, DEFAULT_SIZES))}, ReLU)")
-    parser.add_argument("--sizes", type=int, nargs="+",
+    parser.add_argument("--sizes", type=POSITIVE, nargs="+",
                         help="layer widths, input to output (mlp only; the input must match "
                              "the dataset's images: 784 for mnist5k, 64 for digits)")
     parser.add_argument("--activation", choices=["relu", "tanh"],
                         help="hidden activation (mlp only; default relu)")
-    parser.add_argument("--in-shape", type=int, nargs="+",
+    parser.add_argument("--in-shape", type=POSITIVE, nargs="+",
                         help="per-example input shape, e.g. 1 32 32 (default the model's)")
-    parser.add_argument("--densities", type=float, nargs="+", default=list(DEFAULT_DENSITIES),
+    parser.add_argument("--densities", type=UNIT, nargs="+", default=list(DEFAULT_DENSITIES),
                         help="global densities (default 0.01 0.005 0.001 0.0005 0.0002 0.0001)")
     parser.add_argument("--distribution", default="uniform", choices=list(DISTRIBUTIONS),
                         help="layer-wise allocation of each density (default uniform: every "
                              "layer at the same density)")
-    parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
+    parser.add_argument("--examples", type=POSITIVE, default=DEFAULT_EXAMPLES,
                         help=f"test images whose Jacobians are pooled (default "
                              f"{DEFAULT_EXAMPLES})")
     parser.add_argument("--dataset", default="mnist5k", choices=list(DATASETS),
                         help="where the inputs come from (default mnist5k)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=NATURAL, default=0,
                         help="seeds the split, the supports and the parameters (default 0)")
     parser.add_argument("--offset", default="dct",
                         choices=[o for o in OFFSETS if o != "none"],
@@ -66,22 +59,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "without an offset)")
     parser.add_argument("--no-dense", action="store_true",
                         help="leave out the dense reference network")
-    parser.add_argument("--checkpoint", action="append", metavar="PATH",
+    parser.add_argument("--checkpoint", action="append", metavar="PATH", type=PATH,
                         help="analyse this trained checkpoint instead of the density sweep "
                              "(repeatable; the model options are then read from the "
                              "checkpoint, and --model, --sizes, --densities, ... are ignored)")
-    parser.add_argument("--chunk-size", type=int,
+    parser.add_argument("--chunk-size", type=POSITIVE,
                         help="identity rows per Jacobian call: outputs, or inputs when there "
                              "are fewer (default: about 128 rows over all examples per call)")
     parser.add_argument("--out", metavar="DIR",
                         help=f"write {FIGURE_NAME} and {TABLE_NAME} into this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _model_args(args) -> dict:
-    given = {"sizes": args.sizes, "activation": args.activation,
-             "in_shape": None if args.in_shape is None else tuple(args.in_shape)}
-    return {k: v for k, v in given.items() if v is not None}
 
 
 def _fmt(value, spec: str) -> str:
@@ -99,17 +86,12 @@ def format_table(rows) -> str:
                       f"{r['frac_zero']:.4f}", _fmt(r["structural_rank"], "d"),
                       f"{r['rank_mean']:.2f}", _fmt(r["sv_max"], ".3g"), _fmt(r["cond"], ".3g"),
                       _fmt(r["cond_median"], ".3g"), _fmt(r["mean_sq_sv"], ".3g")))
-    widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
-                               for c, (cell, w) in enumerate(zip(line, widths))).rstrip()
-                     for line in lines)
+    return text_table(lines)
 
 
 def write_files(study, out) -> dict:
-    """Write a study's figure and table into the folder ``out`` (created if needed).
-
-    Returns ``{"figure": path, "table": path}``.
-    """
+    """Write a study's figure and table into the folder ``out`` (created if needed); return
+    ``{"figure": path, "table": path}``."""
     os.makedirs(out, exist_ok=True)
     files = {"figure": os.path.join(out, FIGURE_NAME), "table": os.path.join(out, TABLE_NAME)}
     plot_study(study, files["figure"])
@@ -120,33 +102,16 @@ def write_files(study, out) -> dict:
 def _check_options(args) -> None:
     """Refuse bad or pointless options before any work: ValueError naming the option."""
     if args.out is not None:
-        check_output_dir("--out", args.out)
-        if os.path.isdir(args.out):
-            for name in (FIGURE_NAME, TABLE_NAME):
-                check_output_file("--out", os.path.join(args.out, name))
-    require("--seed", args.seed, args.seed >= 0, "an integer >= 0")
-    require("--examples", args.examples, args.examples >= 1, "an integer >= 1")
-    require("--chunk-size", args.chunk_size, args.chunk_size is None or args.chunk_size >= 1,
-            "an integer >= 1")
-    for option in ("sizes", "in_shape"):
-        values = getattr(args, option) or []
-        require(f"--{option.replace('_', '-')}", values, all(v >= 1 for v in values),
-                "integers >= 1")
-    require("--densities", args.densities, all(0 < d <= 1 for d in args.densities)
-            and len(set(args.densities)) == len(args.densities), "distinct numbers in (0, 1]")
-    if args.checkpoint is None:
-        return
-    require("--checkpoint", args.checkpoint, all(args.checkpoint)
-            and len(set(args.checkpoint)) == len(args.checkpoint), "distinct file paths")
-    defaults = argparse.ArgumentParser()
-    configure_parser(defaults)
+        check_output_dir("--out", args.out, (FIGURE_NAME, TABLE_NAME))
+    require("--densities", args.densities, len(set(args.densities)) == len(args.densities),
+            "distinct numbers in (0, 1]")
+    require("--checkpoint", args.checkpoint, args.checkpoint is None
+            or len(set(args.checkpoint)) == len(args.checkpoint), "distinct file paths")
     sweep = {"model", "sizes", "activation", "in_shape", "densities", "distribution", "offset",
              "no_dense"}
-    given = [f"--{name.replace('_', '-')}" for name, default in
-             vars(defaults.parse_args([])).items()
-             if name in sweep and getattr(args, name) != default]
-    if given:
-        raise ValueError(f"{', '.join(given)} does nothing with --checkpoint: the model comes "
+    extra = [o for name, o in given(args, configure_parser).items() if name in sweep]
+    if args.checkpoint and extra:
+        raise ValueError(f"{', '.join(extra)} does nothing with --checkpoint: the model comes "
                          "from the checkpoint")
 
 
@@ -165,7 +130,7 @@ def run_command(args) -> int:
                                seed=args.seed, dataset=args.dataset,
                                dense_reference=not args.no_dense,
                                chunk_size=args.chunk_size, offset=args.offset,
-                               **_model_args(args))
+                               **model_options(args))
     files = {} if args.out is None else write_files(study, args.out)
     if args.json:
         print(json.dumps({"network": study.network, "inputs": study.inputs, "rows": study.rows,

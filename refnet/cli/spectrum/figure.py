@@ -1,15 +1,4 @@
-"""The figure of a spectrum study: distributions of log10 sigma, and the zero atom.
-
-Drawn with matplotlib's Agg backend into a file, never on a screen.  Left: for
-every column (the dense reference, then each density; or each checkpoint) and
-every network variant, the distribution of ``log10 sigma`` over the NONZERO
-singular values of all examples, drawn as a mirrored histogram whose width is
-the share of ALL values (zeros included) in each bin, so a spectrum with a big
-zero atom looks thin and one that is all zero is only a cross at the bottom;
-the number above each is ``frac_zero``.  Right (for a density sweep): ``frac_zero``
-against density for each variant, with the structural lower bound ``1 -
-rank_bound / min(m, n)`` that the supports alone give.
-"""
+"""The figure of a spectrum study: distributions of log10 sigma, and the zero atom."""
 from __future__ import annotations
 
 import math
@@ -50,23 +39,18 @@ def _column(row) -> str:
     return "dense" if row["kind"] == "dense" else density_label(row["density"])
 
 
-def _nonzero_log10(row, sigma) -> np.ndarray:
-    return np.log10(pooled_nonzero(sigma, (row["m"], row["n"]))[0])
+def plot_study(study, path) -> None:
+    """Draw a :class:`~refnet.cli.spectrum.study.SpectrumStudy` into the file ``path``, its
+    format from the suffix, on matplotlib's Agg canvas (never a screen).
 
-
-def plot_study(study, path, *, title: str | None = None) -> None:
-    """Draw a :class:`~refnet.cli.spectrum.study.SpectrumStudy` into an image file.
-
-    Parameters
-    ----------
-    study : SpectrumStudy
-    path : str or path
-        The file; its suffix picks the format (``.png``, ``.pdf``, ``.svg``).
-    title : str, optional
-        Default: the study's network and inputs.
+    Left: per column (the dense reference, then each density; or each checkpoint) and
+    variant, the distribution of ``log10 sigma`` over the NONZERO singular values as a
+    mirrored histogram whose width is the share of ALL values in each bin (a big zero atom
+    looks thin, an all-zero spectrum is a cross at the bottom), ``frac_zero`` above it.
+    Right (a density sweep): ``frac_zero`` against density per variant, with the structural
+    lower bound ``1 - rank_bound / min(m, n)``.
     """
-    # The Agg canvas, explicitly and without pyplot: a file, never a screen, and the
-    # caller's own matplotlib backend (a notebook's, say) is left alone.
+    # without pyplot: the caller's own matplotlib backend (a notebook's, say) is left alone
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -80,7 +64,7 @@ def plot_study(study, path, *, title: str | None = None) -> None:
         if key not in colours:
             default = _COLOURS.get((r["kind"], r["init"])) if r["source"] == "init" else None
             colours[key] = default or next(spare, "k")
-    logs = [_nonzero_log10(r, s) for r, s in zip(rows, sigmas)]
+    logs = [np.log10(pooled_nonzero(s, (r["m"], r["n"]))[0]) for r, s in zip(rows, sigmas)]
     present = [v for v in logs if v.size]
     lo = math.floor(min(v.min() for v in present)) if present else -1.0
     hi = math.ceil(max(v.max() for v in present)) if present else 1.0
@@ -128,8 +112,7 @@ def plot_study(study, path, *, title: str | None = None) -> None:
     ax.grid(axis="y", color="0.92")
     if sweep:
         _plot_zero_atom(ax_zero, rows, colours)
-    fig.suptitle(title or f"Input-output Jacobian spectra: {study.network}\n{study.inputs}",
-                 fontsize=9)
+    fig.suptitle(f"Input-output Jacobian spectra: {study.network}\n{study.inputs}", fontsize=9)
     fig.tight_layout()
     with atomic_output(path) as handle:   # the format from the name, as savefig(path) does
         fig.savefig(handle, format=os.path.splitext(os.fspath(path))[1][1:].lower() or "png",

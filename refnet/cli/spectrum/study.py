@@ -1,40 +1,19 @@
 """When is training possible?  Jacobian spectra of DCTpS and plain sparse networks.
 
-The study behind ``refnet spectrum``: one architecture built as DCTpS and as
-plain sparse at several global densities, its exact input-output Jacobian at
-real inputs, and the statistics of the singular values pooled over the examples.
-Backpropagation carries the error through the input-output Jacobian; a zero
-singular value is an output direction no input direction reaches, so no signal
-passes that way, forward or back.  When the supports alone force it (structural
-rank 0), no values on those supports can change it.
+The study behind ``refnet spectrum`` (analysis/README.md, "When is training possible?", says
+what it shows): one architecture built as each of :data:`VARIANTS` at several global
+densities, plus the dense reference at density 1, its exact input-output Jacobian at real
+inputs (:func:`real_inputs`), and the statistics of the singular values pooled over the
+examples (:func:`network_spectrum`).  ``dctps / zeros`` is ``W = alpha * D + S`` with ``S =
+0``, ``alpha = 1``, the same network at every density (``offset=`` puts another fixed offset
+of :mod:`refnet.offsets` in place of ``D``); ``sparse / kaiming-dense`` masks a dense
+Kaiming draw (N(0, 2 / n_in)), as the paper's code does; ``sparse / kaiming-sparse`` scales
+the same draws by each row's fan-in (N(0, 2 / fan_in)).
 
-The networks (:data:`VARIANTS`, and the dense reference at density 1):
-
-* ``dctps / zeros``: ``W = alpha * D + S`` with ``S = 0``, ``alpha = 1`` (the
-  paper's initialisation): the DCT part alone, so every density gives bitwise
-  the same Jacobian.  ``offset=`` puts another fixed offset in place of ``D``
-  (:mod:`refnet.ops.offsets`; "none" with ``S = 0`` is the zero network, and
-  the sparse rows are already the networks without an offset).
-* ``sparse / kaiming-dense``: a dense Kaiming draw (N(0, 2 / n_in)) masked to
-  the support, what the paper's code does for its sparse baselines.
-* ``sparse / kaiming-sparse``: the same draws scaled by each row's actual
-  fan-in (N(0, 2 / fan_in)), the variance-preserving choice.
-
-Seeding: ``SeedSequence(seed).spawn(2)`` gives a stream for supports and one for
-parameters, and each network starts a fresh generator on each.  So at one
-density the variants share the support, the two sparse inits share their normal
-draws, and the order of building does not matter; a random offset's seed is
-drawn after the supports.  Inputs: :func:`real_inputs`.
-
-Statistics (:func:`network_spectrum`): each example's ``J[b]`` (m, n) has
-``min(m, n)`` singular values.  For the default MLP (10 outputs, 784 pixels)
-that is 10 per example: the other 774 input directions are the null space of
-every map from 784 to 10 numbers, and counting them would make every network
-98.7% "zero".  So ``frac_zero = 1 - rank / 10`` per example, the share of OUTPUT
-directions no input direction reaches.  ``structural_frac_zero = 1 - rank_bound
-/ min(m, n)`` (:func:`refnet.spectra.structural_rank` of the supports, no
-floating point) bounds it from below; ReLU units that are off remove further
-paths.
+Seeding: ``SeedSequence(seed).spawn(2)`` gives a stream for supports and one for parameters,
+and each network starts a fresh generator on each: at one density the variants share the
+support, the two sparse inits their normal draws, and the order of building does not matter;
+a random offset's seed is drawn after the supports.
 """
 from __future__ import annotations
 
@@ -42,7 +21,8 @@ import csv
 import math
 import numbers
 import os
-from typing import NamedTuple, Sequence
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,7 +31,7 @@ from refnet._files import atomic_output
 from refnet.data import prepare
 from refnet.jacobian import jacobian
 from refnet.models import blueprint_of, build_model, structural_supports
-from refnet.ops.offsets import OFFSETS
+from refnet.offsets import OFFSETS
 from refnet.spectra import pooled_spectrum_stats, singular_values, spectrum_stats, structural_rank
 from refnet.train import checkpoint_network, load_checkpoint
 
@@ -59,14 +39,12 @@ __all__ = ["DEFAULT_SIZES", "DEFAULT_DENSITIES", "VARIANTS", "DEFAULT_EXAMPLES",
            "ROWS_PER_CALL", "RealInputs", "SpectrumStudy", "real_inputs", "network_spectrum",
            "spectrum_study", "checkpoint_spectrum", "write_table", "TABLE_FIELDS"]
 
-#: The default network: an MLP on MNIST-sized inputs, 7 weight layers (784-256x6-10, ReLU),
-#: the network of ``refnet.cli.bench_jacobian.benchmark_jacobian``.
+#: The default network: a 784-256x6-10 ReLU MLP, the one ``refnet bench jacobian`` times.
 DEFAULT_SIZES = (784, 256, 256, 256, 256, 256, 256, 10)
 #: The talk's six densities: 1%, 0.5%, 0.1%, 0.05%, 0.02%, 0.01%.
 DEFAULT_DENSITIES = (1e-2, 5e-3, 1e-3, 5e-4, 2e-4, 1e-4)
 #: ``(kind, sparse_init)`` of the networks built at every density.
 VARIANTS = (("dctps", "zeros"), ("sparse", "kaiming-dense"), ("sparse", "kaiming-sparse"))
-#: Examples whose Jacobians are pooled, by default.
 DEFAULT_EXAMPLES = 64
 #: Cotangent rows per Jacobian call when ``chunk_size`` is not given: ``chunk_size =
 #: max(1, ROWS_PER_CALL // examples)``.  Measured on lenet5-cifar at 64 examples (2 cores):
@@ -86,19 +64,15 @@ TABLE_FIELDS = (
 
 
 class RealInputs(NamedTuple):
-    """Inputs for a Jacobian study and how they were made (:func:`real_inputs`)."""
+    """Inputs for a Jacobian study (:func:`real_inputs`)."""
 
     x: np.ndarray    #: (examples, *in_shape), float64, C-contiguous
     note: str        #: one sentence saying what the inputs are
 
 
 class SpectrumStudy(NamedTuple):
-    """Result of :func:`spectrum_study` or :func:`checkpoint_spectrum`.
-
-    ``rows[i]`` (a dict with the keys :data:`TABLE_FIELDS`, JSON-able, None
-    for an undefined statistic) summarises ``sigma[i]``, the singular values of
-    every example's Jacobian, shape ``(examples, min(m, n))``.
-    """
+    """``rows[i]`` (the keys :data:`TABLE_FIELDS`, JSON-able, None for an undefined
+    statistic) summarises ``sigma[i]``, every example's singular values (examples, min(m, n))."""
 
     rows: list
     sigma: list
@@ -108,22 +82,12 @@ class SpectrumStudy(NamedTuple):
 
 def real_inputs(in_shape, examples: int = DEFAULT_EXAMPLES, *, dataset: str = "mnist5k",
                 seed=0) -> RealInputs:
-    """The first ``examples`` test images of a shipped dataset, shaped for a model.
+    """The first ``examples`` test images of :func:`refnet.data.prepare(dataset, seed=seed)
+    <refnet.data.prepare>` (standardised as training does), shaped for a model.
 
-    ``x_test[:examples]`` of :func:`refnet.data.prepare(dataset, seed=seed)
-    <refnet.data.prepare>`, standardised with the training part's mean and
-    standard deviation as training does (the test part is in random order, so
-    all classes appear).  ValueError if there are fewer test images or
-    ``in_shape`` cannot take them.  With images of ``(1, H0, W0)``:
-
-    * ``in_shape == (H0 * W0,)``: flattened row by row, as ``prepare(...,
-      flatten=True)`` does.
-    * ``in_shape == (C, H, W)`` with ``H >= H0`` and ``W >= W0``: padded to ``H
-      x W`` (centred, the extra row or column at the bottom/right) with the
-      standardised value of a black pixel, so the border looks like the
-      background (LeNet-5 fed MNIST padded to 32 x 32 the same way), then the
-      grey channel repeated ``C`` times.  lenet5-cifar (3 x 32 x 32) gets MNIST
-      padded from 28 x 28 to 32 x 32 on 3 equal channels.
+    Images of ``(1, H0, W0)`` are flattened for ``in_shape == (H0 * W0,)``; for ``(C, H, W)``
+    with ``H >= H0``, ``W >= W0`` they are padded (centred) with the standardised value of a
+    black pixel, as LeNet-5 fed MNIST, and the grey channel is repeated ``C`` times.
 
     Examples
     --------
@@ -173,14 +137,13 @@ def real_inputs(in_shape, examples: int = DEFAULT_EXAMPLES, *, dataset: str = "m
 
 
 def _number(value):
-    """A JSON-able Python number, or None for NaN/inf (undefined statistics)."""
+    """A JSON-able float, or None for NaN/inf (undefined statistics)."""
     value = float(value)
     return value if math.isfinite(value) else None
 
 
 def _structural(net, width: int) -> dict:
-    """Structural rank of a chain network; Nones for a network that is not a chain (a
-    residual network) or has a layer without a structural pattern."""
+    """The structural columns; Nones for a network that is not a chain (a residual one)."""
     try:
         supports = structural_supports(net)
     except ValueError:
@@ -193,20 +156,18 @@ def _structural(net, width: int) -> dict:
 
 
 def network_spectrum(net, params, x, *, chunk_size: int | None = None) -> tuple[dict, np.ndarray]:
-    """Statistics of the Jacobian spectra of one network at the inputs ``x``.
-
-    Returns ``(stats, sigma)``: the spectrum columns of :data:`TABLE_FIELDS`
-    (``examples`` to ``stable_rank``; Python numbers, None where undefined) and
-    every example's singular values (B, min(m, n)), descending.  ``chunk_size``
-    goes to :func:`~refnet.jacobian.jacobian`; default ``max(1, ROWS_PER_CALL //
-    B)``.
+    """``(stats, sigma)``: the spectrum columns of :data:`TABLE_FIELDS` (``examples`` to
+    ``stable_rank``; None where undefined) of one network at the inputs ``x``, and every
+    example's singular values (B, min(m, n)), descending.
 
     Notes
     -----
-    ``sigma[b] = svd(J[b])`` for ``J = jacobian(net, params, x)``; the pooled
-    columns are :func:`refnet.spectra.pooled_spectrum_stats` (zero atom,
-    ``sv_max``, ``sv_min``, ``cond``, the means; ``mean_log10_sv`` in base 10).
-    Besides::
+    ``sigma[b] = svd(J[b])`` for ``J = jacobian(net, params, x, chunk_size=chunk_size)``
+    (default ``max(1, ROWS_PER_CALL // B)``).  Each ``J[b]`` (m, n) has ``min(m, n)``
+    singular values: for 10 outputs and 784 pixels the other 774 input directions are the
+    null space of any map to 10 numbers, so ``frac_zero`` counts the share of OUTPUT
+    directions no input direction reaches.  The pooled columns are
+    :func:`refnet.spectra.pooled_spectrum_stats` (``mean_log10_sv`` in base 10); besides::
 
         largest_zero_rel, smallest_nonzero_rel = the largest zero and the smallest nonzero
                         sigma[b, i] / max(sigma[b]): when far apart, any tolerance
@@ -253,21 +214,6 @@ def network_spectrum(net, params, x, *, chunk_size: int | None = None) -> tuple[
     return stats, sigma
 
 
-def _check_densities(densities) -> tuple[float, ...]:
-    if isinstance(densities, (str, bytes)) or not isinstance(densities, Sequence) \
-            or len(densities) == 0:
-        raise ValueError(f"densities must be a non-empty sequence of numbers in (0, 1], got "
-                         f"{densities!r}")
-    out = []
-    for d in densities:
-        if isinstance(d, bool) or not isinstance(d, numbers.Real) or not 0.0 < float(d) <= 1.0:
-            raise ValueError(f"densities must be numbers in (0, 1], got {d!r} in {densities!r}")
-        out.append(float(d))
-    if len(set(out)) != len(out):
-        raise ValueError(f"densities must be distinct, got {densities!r}")
-    return tuple(out)
-
-
 def _describe(model) -> str:
     spec = model.spec
     args = blueprint_of(spec["name"], **spec["args"]).args     # with the defaults
@@ -280,11 +226,10 @@ def _describe(model) -> str:
 def _row(model, init, source, epoch, stats) -> dict:
     spec = model.spec
     offset = spec.get("offset", "dct") if spec["kind"] == "dctps" else None
-    row = {"model": spec["name"], "kind": spec["kind"], "offset": offset, "init": init,
-           "density": float(spec["density"]), "distribution": spec["distribution"],
-           "nnz": int(sum(layer["nnz"] for layer in spec["layers"])),
-           "source": source, "epoch": epoch, **stats}
-    return row
+    return {"model": spec["name"], "kind": spec["kind"], "offset": offset, "init": init,
+            "density": float(spec["density"]), "distribution": spec["distribution"],
+            "nnz": int(sum(layer["nnz"] for layer in spec["layers"])),
+            "source": source, "epoch": epoch, **stats}
 
 
 def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
@@ -292,36 +237,14 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
                    dataset: str = "mnist5k", dense_reference: bool = True,
                    chunk_size: int | None = None, offset: str = "dct",
                    **model_args) -> SpectrumStudy:
-    """Jacobian spectra of a model built as DCTpS and as plain sparse at each density.
+    """Jacobian spectra of ``model`` (:data:`refnet.models.MODELS`; ``"mlp"`` without
+    ``sizes`` is :data:`DEFAULT_SIZES`) built as each of :data:`VARIANTS` at each of the
+    distinct ``densities`` in (0, 1], shared between layers by ``distribution``.
 
-    Parameters
-    ----------
-    model : str, default "mlp"
-        A name of :data:`refnet.models.MODELS`.  ``"mlp"`` without ``sizes``
-        is :data:`DEFAULT_SIZES` (784-256x6-10, ReLU).
-    densities : sequence of float, default DEFAULT_DENSITIES
-        Global densities (1%, 0.5%, 0.1%, 0.05%, 0.02%, 0.01%).
-    distribution : str, default "uniform"
-        How each density is shared between layers
-        (:data:`refnet.sparsity.DISTRIBUTIONS`); uniform shows the
-        disconnection most directly.
-    examples, dataset
-        For :func:`real_inputs`; ``chunk_size`` for :func:`network_spectrum`.
-    seed : int, default 0
-        Seeds the split, the supports and the parameters (module docstring):
-        the same seed gives bitwise the same result.
-    dense_reference : bool, default True
-        Also measure the dense network (first row).
-    offset : str, default "dct"
-        The fixed offset of the DCTpS networks (module docstring).
-    **model_args
-        The model's own arguments (``sizes``, ``activation``, ``in_shape``, ...).
-
-    Returns
-    -------
-    SpectrumStudy
-        Rows in the order: dense (if asked), then for each of :data:`VARIANTS`
-        every density in the given order.
+    ``examples`` and ``dataset`` go to :func:`real_inputs`, ``chunk_size`` to
+    :func:`network_spectrum`, ``model_args`` to the model; ``seed`` seeds the split, the
+    supports and the parameters (module docstring), bitwise reproducibly.  Rows: the dense
+    network (if ``dense_reference``), then for each variant every density in order.
 
     Examples
     --------
@@ -329,7 +252,15 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
     >>> [(r["kind"], r["init"], r["density"]) for r in study.rows][:3]
     [('dense', 'kaiming-normal', 1.0), ('dctps', 'zeros', 0.1), ('dctps', 'zeros', 0.01)]
     """
-    densities = _check_densities(densities)
+    given = densities
+    densities = tuple(densities) if isinstance(densities, Iterable) \
+        and not isinstance(densities, (str, bytes)) else ()
+    if not densities or len(set(densities)) < len(densities) or not all(
+            isinstance(d, numbers.Real) and not isinstance(d, bool) and 0 < d <= 1
+            for d in densities):
+        raise ValueError(f"spectrum_study: densities must be distinct numbers in (0, 1], got "
+                         f"{given!r}")
+    densities = tuple(float(d) for d in densities)
     examples = check_positive_int("examples", examples, "spectrum_study")
     if offset not in OFFSETS or offset == "none":
         raise ValueError(f"spectrum_study: offset must be one of "
@@ -364,16 +295,9 @@ def spectrum_study(model: str = "mlp", *, densities=DEFAULT_DENSITIES,
 
 def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
                         dataset: str = "mnist5k", chunk_size: int | None = None) -> SpectrumStudy:
-    """Jacobian spectra of trained networks saved by :func:`refnet.train.save_checkpoint`.
-
-    ``paths``: one checkpoint or several, saved with ``meta={"model":
-    model.spec}`` and (sparse and DCTpS) ``arrays={"supports":
-    support_arrays(supports_of(model))}``; ValueError for one without a model
-    specification, one too large to build (:func:`refnet.train.checkpoint_network`)
-    or whose parameters do not fit it.  The other arguments as
-    for :func:`spectrum_study`.  One row per checkpoint: ``source`` its path,
-    ``epoch`` its epoch, ``init`` the initialiser its model started from.
-    """
+    """Jacobian spectra of the trained networks in the checkpoints ``paths`` (one or several,
+    read by :func:`refnet.train.checkpoint_network`, every one before any spectrum), the other
+    arguments as for :func:`spectrum_study`; per row ``source`` its path and ``epoch``."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
@@ -397,22 +321,12 @@ def checkpoint_spectrum(paths, *, examples: int = DEFAULT_EXAMPLES, seed=0,
                          "; ".join(dict.fromkeys(notes)))
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
 def write_table(rows, path) -> None:
-    """Write rows as CSV: a header of :data:`TABLE_FIELDS`, floats to 6 significant digits.
-
-    An undefined statistic (None: for example ``cond`` of a zero Jacobian) is an
-    empty cell.
-    """
+    """Write rows as CSV: a header of :data:`TABLE_FIELDS`, floats to 6 significant digits,
+    an undefined statistic (None) as an empty cell."""
     with atomic_output(path, "w") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(TABLE_FIELDS)
         for row in rows:
-            writer.writerow([_cell(row[field]) for field in TABLE_FIELDS])
+            writer.writerow(["" if v is None else f"{v:.6g}" if isinstance(v, float) else v
+                             for v in (row[field] for field in TABLE_FIELDS)])

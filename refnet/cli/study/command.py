@@ -12,59 +12,33 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 
-from refnet._files import check_output_dir, check_output_file, remove_stale
-from refnet.ops.offsets import OFFSETS
+from refnet.cli import NATURAL, POSITIVE, Stopped, checked
+from refnet._files import check_output_dir, remove_stale
+from refnet.offsets import OFFSETS
 from refnet.cli.study import store
 from refnet.cli.study.methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
 from refnet.cli.study.report import (OUTPUT_NAMES, markdown_table, strict_json, summarize,
                                      write_outputs)
-from refnet.cli.study.runner import (FULL, QUICK, dask_executor, run_study, tasks_of,
-                                     with_overrides)
+from refnet.cli.study.runner import FULL, QUICK, dask_executor, run_study, tasks_of
 
 __all__ = ["configure_parser", "run_command"]
 
 
 def _listed(parse, what):
-    """An argparse type: comma-separated values, each read by ``parse``; none, or one given
-    twice, is refused (a repeat would train the same runs twice)."""
-    def convert(text):
-        try:
-            values = tuple(parse(v.strip()) for v in text.split(",") if v.strip())
-        except ValueError:
-            values = ()
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
-        twice = [v for i, v in enumerate(values) if v in values[:i]]
-        if twice:
-            raise argparse.ArgumentTypeError(f"{twice[0]!r} is given twice in {text!r} (the "
-                                             "same runs would be trained twice)")
-        return values
-    return convert
+    """An argparse type: comma-separated values, each read by ``parse``, none given twice (a
+    repeat would train the same runs twice)."""
+    return checked(lambda text: tuple(parse(v.strip()) for v in text.split(",") if v.strip()),
+                   lambda values: values and len(set(values)) == len(values),
+                   f"comma-separated {what}, each once")
 
 
-def _natural(text):
-    if not text.isdecimal():
-        raise ValueError(text)
-    return int(text)
-
-
-def _positive(text):
-    if not text.isdecimal() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def _scheduler(text):
-    local = text[6:] if text.startswith("local:") else "1"
-    if not text or not local.isdecimal() or int(local) < 1:
-        raise argparse.ArgumentTypeError("expected a scheduler's address or local:N with N a "
-                                         f"positive integer, got {text!r}")
-    return text
-
-
+_scheduler = checked(str, lambda t: t and (not t.startswith("local:") or t[6:].isdecimal()
+                                           and int(t[6:]) >= 1),
+                     "a scheduler's address or local:N with N a positive integer")
 _floats = _listed(float, "numbers")
-_seeds = _listed(_natural, "non-negative integers")
+_seeds = _listed(NATURAL, "non-negative integers")
 _names = _listed(str, "names")
 
 
@@ -107,7 +81,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "its runs/ folder, and the same command run again reads them "
                              "instead of training them (delete runs/ to start afresh)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive,
+    where.add_argument("--workers", type=POSITIVE,
                        help="trainings run in parallel in this many processes (default 1; "
                             "the results are bitwise the same for any number)")
     where.add_argument("--scheduler", type=_scheduler,
@@ -125,26 +99,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--densities", type=_floats, help="comma-separated, e.g. 1e-2,1e-3")
     parser.add_argument("--seeds", type=_seeds, help="comma-separated seeds")
     parser.add_argument("--lrs", type=_floats, help="comma-separated learning-rate grid")
-    parser.add_argument("--epochs", type=_positive)
+    parser.add_argument("--epochs", type=POSITIVE)
     parser.add_argument("--model", help="reference model (default lenet300)")
     parser.add_argument("--data", help="dataset (default mnist5k)")
     parser.add_argument("--no-spectra", action="store_true",
                         help="skip the Jacobian-spectra figure (refnet spectrum's defaults)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-
-
-def _check_out(out: str, spectra: bool) -> None:
-    """Refuse ``--out`` before any work if a file of the study could not be written there."""
-    check_output_dir("--out", out)
-    if os.path.isdir(out):
-        names = OUTPUT_NAMES
-        if spectra:
-            from refnet.cli.spectrum import FIGURE_NAME, TABLE_NAME
-            names += (FIGURE_NAME, TABLE_NAME)
-        for name in names:
-            check_output_file("--out", os.path.join(out, name))
-        check_output_dir("--out", os.path.join(out, store.FOLDER))
 
 
 def _refuse_no_op(option: str, value: tuple, default: tuple, before: tuple, after: tuple):
@@ -168,20 +129,14 @@ def run_command(args) -> int:
     _refuse_no_op("--alpha", args.alpha, ("trainable",), methods, with_alpha)
     with_offsets = _with_offset_rows(with_alpha, args.offsets)
     _refuse_no_op("--offsets", args.offsets, ("dct",), with_alpha, with_offsets)
-    config = with_overrides(base, methods=with_offsets, densities=args.densities,
-                            seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
-                            model=args.model, data=args.data)
-    _check_out(args.out, not args.no_spectra)
+    given = dict(densities=args.densities, seeds=args.seeds, lrs=args.lrs, epochs=args.epochs,
+                 model=args.model, data=args.data)
+    config = replace(base, methods=with_offsets,
+                     **{k: v for k, v in given.items() if v is not None})
+    from refnet.cli.spectrum import FIGURE_NAME, TABLE_NAME
+    spectra = () if args.no_spectra else (FIGURE_NAME, TABLE_NAME)
+    check_output_dir("--out", args.out, OUTPUT_NAMES + spectra, (store.FOLDER,))
     tasks = tasks_of(config)
-    stopped = []
-
-    def stop(signum, frame):
-        stopped.append(signum)
-        for sig in (signal.SIGINT, signal.SIGTERM):    # a second signal waits for the cleanup
-            signal.signal(sig, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with contextlib.ExitStack() as stack:
             executor = (stack.enter_context(dask_executor(args.scheduler)) if args.scheduler
@@ -202,16 +157,13 @@ def run_command(args) -> int:
                 from refnet.cli.spectrum.study import spectrum_study
                 paths.update({f"spectra {what}": path for what, path
                               in write_files(spectrum_study(), args.out).items()})
-    except KeyboardInterrupt:
-        signum = stopped[0] if stopped else signal.SIGINT
+    except (KeyboardInterrupt, Stopped) as err:     # main's handlers raise Stopped
+        signum = err.args[0] if isinstance(err, Stopped) else signal.SIGINT
         saved = sum(os.path.exists(store.run_path(args.out, task)) for task in tasks)
         print(f"refnet study: stopped by {signal.Signals(signum).name}; {saved} of "
               f"{len(tasks)} runs are saved in {os.path.join(args.out, store.FOLDER)}/: run "
               "the same command again to train the rest", file=sys.stderr)
         return 128 + signum
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if args.json:
         keep = ("method", "key", "density", "acc_mean", "acc_std", "acc_ci", "delta", "lr",
                 "edge", "options", "cost", "needs", "note")

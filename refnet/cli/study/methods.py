@@ -1,34 +1,14 @@
-"""The methods the study compares, one :class:`Method` per row of its table.
+"""The methods the study compares, one :class:`Method` per row of its table (analysis/README.md
+says what each row trains and with which settings).
 
-Each builds a network and its initial parameters from a :class:`Context` (model, density,
-seeded generators, data); all train in the same loop with the same optimizer, epochs and
-learning-rate grid, so only the trainable weights differ.  ``random-uniform`` and
-``random-epl`` mask a Kaiming-initialised dense layer (the original's baseline); ``snip``,
-``force`` and ``synflow`` prune at initialisation; ``dctps-epl`` is ``W = alpha * D + S`` with
-S zero on an EPL support and ``dct-only`` its floor without S; ``*-fixed-alpha`` freeze alpha
-at 1 (``--alpha fixed``); ``doping`` trains ``A kron B + S`` at the density's budget, S on a
-fixed random support: a simplification of Doping (Thakker et al. 2021 anneal a dense S down to
-the target and use co-matrix dropout), labelled for what it is; ``imp``, ``rigl-erk``,
-``dctps-rigl``, ``subspace`` and ``subspace-projected`` are trained by
-:func:`refnet.cli.study.recipes.run_method`, which owns their conventions.
-
-Tuning, within a stated budget (:attr:`Method.settings`, :attr:`Method.cost`): every method's
-learning rate is chosen on validation (:mod:`refnet.cli.study.runner`); RigL's update interval
-``delta_t`` and drop fraction ``alpha`` are chosen with it from ``StudyConfig.rigl``; IMP prunes
-20% of the survivors per round (:func:`refnet.sparsity.rounds_for`), ``StudyConfig.prune_epochs``
-epochs per round, and its cost is all its epochs; SNIP, FORCE (10 steps, 4 batches) and SynFlow
-(100 iterations) keep their papers' settings, untuned.
-
-``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET`` (``--offsets``) put another fixed
-offset of :mod:`refnet.ops.offsets` in place of the DCT and change nothing else: the same EPL
-supports for the same seed, ``S = 0``, ``alpha = 1``; a random offset is seeded by
-:attr:`Context.offset_seed`, so one seed's rows and floor differ in S alone.  ``none`` has no
-alpha, so its S starts as the sparse baselines' (Kaiming, dense fan-in): ``dctps-epl@none`` is
-``random-epl`` bitwise.
-
-Doping's factors need at least ``2 sqrt(m n)`` weights per layer (1,385 for lenet300), more
-than the whole budget below 0.52% density: those cells are not trained (:attr:`Method.needs`)
-and the table prints ``n/a (needs >= 0.52%)``.
+Each builds a network and its initial parameters from a :class:`Context`, or trains it in a
+loop of its own (:func:`refnet.cli.study.recipes.run_method`); all get the same optimizer,
+epochs and learning-rate grid, so only the trainable weights differ.  ``*-fixed-alpha`` freeze
+alpha at 1 (``--alpha fixed``).  ``dctps-epl@OFFSET`` and its floor ``offset-only@OFFSET``
+(``--offsets``) put another fixed offset of :mod:`refnet.offsets` in place of the DCT and
+change nothing else: the same EPL supports for the same seed, ``S = 0``, ``alpha = 1``, a
+random offset seeded by :attr:`Context.offset_seed`.  ``none`` has no alpha, so its S starts
+as the sparse baselines' (Kaiming, dense fan-in): ``dctps-epl@none`` is ``random-epl`` bitwise.
 """
 from __future__ import annotations
 
@@ -39,30 +19,27 @@ from typing import Callable
 import numpy as np
 
 from refnet.models import build_doping, build_model, doping_plan, doping_weights, rebuild
-from refnet.ops.offsets import OFFSETS, RANDOM_OFFSETS
+from refnet.offsets import OFFSETS, RANDOM_OFFSETS
 from refnet.sparsity import draw_batches, force, rounds_for, snip, synflow
 from refnet.cli.study.recipes import run_method
 
-__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "method_names",
-           "register", "build_initial", "pruned", "dct_only", "doping", "doping_notes",
-           "doping_check", "doping_needs", "imp_cost", "applicable", "OFFSET_METHODS",
+__all__ = ["Method", "METHODS", "DEFAULT_METHODS", "ALPHA_METHODS", "Context", "register",
+           "build_initial", "pruned", "dct_only", "imp_cost", "applicable", "OFFSET_METHODS",
            "OFFSET_LABELS"]
 
 
 @dataclass(frozen=True)
 class Method:
-    """One row of the study table.
+    """One row of the study table, ``key`` on the command line, ``label`` in the table.
 
-    ``key`` names it on the command line, ``label`` in the table.  ``prepare(ctx) -> (net,
-    params)`` builds it from a :class:`Context`, or ``run(ctx, train_config) -> (net, params)``
-    trains it entirely (IMP, RigL, the subspace).  A ``density_free`` method trains once and
-    fills every density's column.  ``notes(model, model_args, density) -> str`` says under the
-    table what the row trains; ``check(model, model_args)`` raises ValueError when the method
-    cannot build the model, before a study trains anything; ``needs(model, model_args,
-    density)`` returns the least density the method can meet (a cell below it is not trained)
-    or None.  ``settings(config) -> [options]`` are the method's candidate settings, each
-    trained at every learning rate and chosen with it on validation (default one, ``{}``);
-    ``cost(density, epochs, options)`` the epochs one run trains in all (default ``epochs``).
+    ``prepare(ctx) -> (net, params)`` builds it from a :class:`Context`, or ``run(ctx,
+    train_config) -> (net, params)`` trains it entirely; a ``density_free`` method trains once
+    and fills every density's column.  Optional: ``notes(model, model_args, density) -> str``
+    says under the table what the row trains; ``check(model, model_args)`` raises ValueError
+    when the method cannot build the model; ``needs(model, model_args, density)`` is the least
+    density the method can meet, or None (a cell below it is not trained); ``settings(config)
+    -> [options]`` are candidate settings, each trained at every learning rate and chosen with
+    it on validation; ``cost(density, epochs, options)`` the epochs one run trains in all.
     """
 
     key: str
@@ -139,40 +116,27 @@ def pruned(method, *, num_batches: int = 1, **kwargs):
     return prepare
 
 
-def doping(ctx):
+def _doping(ctx):
     """Every fully connected weight ``A kron B + S`` at the density's budget."""
     net = build_doping(ctx.model, density=ctx.density, rng=ctx.support_rng, **ctx.model_args)
     return net, net.init(ctx.init_rng)
 
 
-def doping_notes(model: str, model_args: dict, density: float) -> str:
-    """The Doping plan at ``density`` (:meth:`refnet.models.DopingPlan.describe`)."""
-    return doping_plan(doping_weights(model, **model_args), density).describe()
-
-
-def doping_check(model: str, model_args: dict) -> None:
-    """Raise ValueError unless Doping can build ``model`` (fully connected layers only)."""
-    doping_weights(model, **model_args)
-
-
-def doping_needs(model: str, model_args: dict, density: float) -> float | None:
-    """The density Doping's Kronecker factors alone need when ``density``'s budget is smaller."""
+def _doping_needs(model: str, model_args: dict, density: float) -> float | None:
+    """The density Doping's Kronecker factors alone need when ``density``'s budget is smaller:
+    2 sqrt(m n) weights per layer, 1,385 for lenet300, more than all of 0.52%."""
     plan = doping_plan(doping_weights(model, **model_args), density)
     return plan.achieved_density if plan.over_budget else None
-
-
-def _rigl_settings(config) -> list:
-    return [{"delta_t": delta_t, "alpha": alpha} for delta_t, alpha in config.rigl]
-
-
-def _imp_settings(config) -> list:
-    return [{"rate": 0.2, "prune_epochs": config.prune_epochs}]
 
 
 def imp_cost(density: float, epochs: int, options: dict) -> int:
     """IMP's epochs in all: the dense run and each pruning round but the last train
     ``prune_epochs``, the final network ``epochs``."""
     return rounds_for(density, options["rate"]) * options["prune_epochs"] + epochs
+
+
+def _rigl_settings(config) -> list:
+    return [{"delta_t": delta_t, "alpha": alpha} for delta_t, alpha in config.rigl]
 
 
 def _trained_by(method: str):
@@ -207,9 +171,12 @@ for _method in (
         Method("synflow", "SynFlow", pruned(synflow, iterations=100)),
         Method("dctps-epl", "DCTpS (EPL)", _dctps()),
         Method("dct-only", "DCT only (no S)", dct_only, density_free=True),
-        Method("doping", "A⊗B + fixed random S", doping, notes=doping_notes,
-               check=doping_check, needs=doping_needs),
-        Method("imp", "IMP", run=_trained_by("imp"), settings=_imp_settings, cost=imp_cost),
+        Method("doping", "A⊗B + fixed random S", _doping,
+               notes=lambda model, args, d: doping_plan(doping_weights(model, **args),
+                                                        d).describe(),
+               check=lambda model, args: doping_weights(model, **args), needs=_doping_needs),
+        Method("imp", "IMP", run=_trained_by("imp"), cost=imp_cost,
+               settings=lambda config: [{"rate": 0.2, "prune_epochs": config.prune_epochs}]),
         Method("rigl-erk", "RigL (ERK)", run=_trained_by("rigl"), settings=_rigl_settings),
         Method("dctps-rigl", "DCTpS + RigL", run=_trained_by("dctps-rigl"),
                settings=_rigl_settings),
@@ -277,11 +244,3 @@ def applicable(keys, model: str, model_args: dict) -> tuple[list[str], dict]:
         except ValueError as err:
             skipped[key] = str(err)
     return ok, skipped
-
-
-def method_names(keys) -> list[str]:
-    """Validate method keys; raise ValueError naming unknown ones and listing the known."""
-    unknown = [k for k in keys if k not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown study method(s) {unknown}; known: {', '.join(METHODS)}")
-    return list(keys)

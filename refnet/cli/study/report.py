@@ -31,7 +31,7 @@ COMPARISONS = (("dctps-epl", "imp"), ("dctps-epl", "dct-only"), ("subspace", "dc
 
 def strict_json(value):
     """``value`` with every NaN or infinite float replaced by None, recursively (``json``
-    would write the bare word ``NaN``, which strict parsers refuse)."""
+    writes a bare ``NaN``, which strict parsers refuse)."""
     if isinstance(value, dict):
         return {k: strict_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -56,19 +56,16 @@ def t_interval(values) -> tuple[float, float]:
 
 
 def summarize(result) -> dict:
-    """One row per (method, density): the setting and learning rate chosen on validation and
-    its test accuracy, by the protocol of :mod:`refnet.cli.study.runner`.
+    """``{"dense_acc", "rows", "differences", "config", "seconds", "reused"}``: one row per
+    (method, density) with the setting and rate chosen on validation and its test accuracy
+    (:mod:`refnet.cli.study.runner`), keyed by :data:`ROW_FIELDS`.
 
-    Returns ``{"dense_acc", "rows", "differences", "config", "seconds", "reused"}``
-    (``reused``: runs read from the store), rows keyed by :data:`ROW_FIELDS`: ``acc_mean`` in
-    percent, ``acc_std`` the sample std and ``acc_ci`` the 95% t-interval's half-width over
-    seeds, ``delta`` the change against the dense network's ``acc_mean`` (None without a dense
-    row), ``edge`` "top"/"bottom" when the rate chosen is still an end of its (extended) grid,
-    ``options`` the method setting chosen, ``cost`` the epochs one run trains in all,
-    ``needs`` the least density the method meets when this one is below it (then nothing is
-    trained), ``note`` the method's :attr:`~refnet.cli.study.methods.Method.notes`;
-    ``differences`` one entry per :data:`COMPARISONS` pair and density, paired over seeds,
-    then one per ``dctps-epl@OFFSET`` row against ``dctps-epl`` (the DCT).
+    ``acc_mean`` is in percent, ``acc_std`` the sample std and ``acc_ci`` the 95% t-interval's
+    half-width over seeds, ``delta`` the change against the dense ``acc_mean``, ``edge``
+    "top"/"bottom" when the rate chosen is still an end of its grid, ``cost`` the epochs one
+    run trains in all, ``needs`` the least density the method meets when this one is below it
+    (nothing trained); ``differences``: per :data:`COMPARISONS` pair (then each
+    ``dctps-epl@OFFSET`` against ``dctps-epl``) and density, paired over seeds.
     """
     config = result.config
     groups = groups_of(result.records)
@@ -231,15 +228,12 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: a marker per series; with tab20's 20 colours no two series look alike
 _MARKERS = "osD^v<>pPXh*d8s"
 
 
 def plot_accuracy(summary: dict, path: str) -> None:
-    """Test accuracy against density (log axis), one line per method with a colour of tab20
-    and a marker of its own and 95% t-intervals as error bars, cells not trained absent, to a
-    PNG written whole (on an Agg canvas without pyplot, so the caller's backend is left
-    alone)."""
+    """Test accuracy against density, one line per method with 95% t-intervals, to a PNG
+    (on an Agg canvas without pyplot: the caller's backend is left alone)."""
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -291,9 +285,7 @@ def _write_csv(path, fields, rows):
 
 
 def write_outputs(summary: dict, records: list, out: str) -> dict:
-    """Write ``study.md``, ``study.csv``, ``study.json`` (strict JSON: NaN as null),
-    ``runs.csv`` and ``accuracy_vs_density.png`` into ``out``, each whole or not at all;
-    return their paths."""
+    """Write :data:`OUTPUT_NAMES` into ``out``, each whole or not at all; return their paths."""
     os.makedirs(out, exist_ok=True)
     paths = {name: os.path.join(out, name) for name in OUTPUT_NAMES}
     with atomic_output(paths["study.md"], "w") as handle:

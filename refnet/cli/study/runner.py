@@ -1,25 +1,17 @@
-"""Running the study: one training per (method, density, learning rate, seed).
+"""Running the study: one training per (method, density, setting, learning rate, seed).
 
-Protocol: one fixed split of the data (``split_seed``) into training, validation (carved from
-training) and test parts.  Every method gets the same learning-rate grid, optimizer, epochs and
-batch size, and each of its candidate settings (:attr:`Method.settings`) is trained at every
-rate.  Per (method, density) the (setting, rate) with the best mean VALIDATION accuracy over
-seeds wins (:func:`choose`: a diverged run counts as 0, ties go to the smaller rate, then the
-earlier setting); the table reports its TEST accuracy over seeds.  A rate that wins at an end of
-the grid and beats its neighbour is no optimum: that end extends by the grid's own factor there
-(``lrs[-1] / lrs[-2]`` or ``lrs[1] / lrs[0]``), at most :data:`MAX_EXTENSIONS` times, and the
-choice is made again (:func:`extensions`).  Seed ``s`` gives every method the same generators:
-one draws supports (and pruning batches), one initial values, one the seed of random offsets,
-and ``s`` seeds the batch order, so two methods' runs of one seed share supports and split and
-their difference is paired.
+The protocol is analysis/README.md's: per (method, density) the (setting, rate) with the best
+mean VALIDATION accuracy over seeds wins (:func:`choose`), a rate winning at an end of the
+grid extends it (:func:`extensions`), and the table reports its TEST accuracy.  Seed ``s``
+gives every method the same generators (``SeedSequence(s).spawn(3)``: supports and pruning
+batches, initial values, the seed of random offsets) and ``s`` orders the batches, so two
+methods' runs of one seed are paired.
 
-Determinism: each training is a pure function of its :class:`Task`, gathered in task order
-whatever order they finish in.  The default pool spawns ``workers`` processes with BLAS on one
-thread each: a multi-threaded BLAS rounds products differently, so pinning it makes
-``--workers 1`` and ``--workers 2`` bitwise identical.  :func:`dask_executor` runs the same
-tasks on a ``dask.distributed`` cluster whose workers are pinned alike (checked); any other
-``concurrent.futures.Executor`` may be passed too, and is bitwise reproducible where its
-workers run BLAS on one thread.
+Determinism: each training is a pure function of its :class:`Task`, gathered in task order.
+The default pool runs BLAS on one thread per process (a multi-threaded BLAS rounds products
+differently), so any number of workers gives bitwise the same records; :func:`dask_executor`
+checks its workers alike, and any other ``concurrent.futures.Executor`` whose workers run BLAS
+on one thread may be passed too.
 """
 from __future__ import annotations
 
@@ -32,7 +24,7 @@ import signal
 import sys
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -41,12 +33,12 @@ from refnet.core.tree import tree_size
 from refnet.data import DATASETS, prepare
 from refnet.models import build_model, density_of
 from refnet.train import TrainConfig, TrainingDiverged, evaluate, train
-from refnet.cli.study.methods import DEFAULT_METHODS, METHODS, Context, applicable, method_names
+from refnet.cli.study.methods import DEFAULT_METHODS, METHODS, Context, applicable
 from refnet.cli.study.store import FOLDER, load, save
 
 __all__ = ["StudyConfig", "StudyResult", "QUICK", "FULL", "Task", "tasks_of", "run_task",
-           "choose", "extensions", "MAX_EXTENSIONS", "cells", "settings_of", "groups_of",
-           "run_study", "pinned_blas_pool", "dask_executor", "with_overrides", "weight_density",
+           "choose", "extensions", "MAX_EXTENSIONS", "settings_of", "groups_of",
+           "run_study", "pinned_blas_pool", "dask_executor", "weight_density",
            "flat_input"]
 
 _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -55,16 +47,10 @@ _BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """The settings of one study.
-
-    ``data`` and ``model`` name a dataset (:func:`refnet.data.prepare`) and a reference model
-    (:func:`refnet.models.build_model`), ``model_args`` its extra arguments as pairs (say
-    ``(("sizes", (64, 32, 10)),)``), ``methods`` keys of :data:`~refnet.cli.study.methods.METHODS`,
-    ``lrs`` the learning-rate grid every method gets, ``val_size`` (at least 1) the validation
-    examples the rate is chosen on, ``split_seed`` the seed of the data split, ``prune_epochs``
-    the epochs of each of IMP's dense and pruning runs, ``rigl`` the ``(delta_t, alpha)`` pairs
-    (update interval in steps, drop fraction) RigL's rows choose from.
-    """
+    """The settings of one study: ``model_args`` as pairs (say ``(("sizes", (64, 32,
+    10)),)``), ``methods`` keys of :data:`~refnet.cli.study.methods.METHODS`, ``lrs`` the grid
+    every method gets, ``val_size`` the validation examples it is chosen on, ``prune_epochs``
+    those of each IMP round, ``rigl`` the ``(delta_t, alpha)`` pairs RigL chooses from."""
 
     data: str = "mnist5k"
     model: str = "lenet300"
@@ -86,7 +72,9 @@ class StudyConfig:
             raise ValueError(f"StudyConfig: unknown dataset {self.data!r}; expected one of "
                              f"{', '.join(DATASETS)}")
         build_model(self.model, **dict(self.model_args))    # checks the model and its arguments
-        method_names(self.methods)
+        unknown = [k for k in self.methods if k not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown study method(s) {unknown}; known: {', '.join(METHODS)}")
         _, skipped = applicable(self.methods, self.model, dict(self.model_args))
         if skipped:
             raise ValueError(f"StudyConfig: method(s) {sorted(skipped)} cannot build model "
@@ -97,20 +85,14 @@ class StudyConfig:
             if not values or len(set(values)) < len(values):
                 raise ValueError(f"StudyConfig: {name} must be non-empty without repeats (a "
                                  f"repeat trains the same runs twice), got {values!r}")
-        for seed in self.seeds:
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"StudyConfig: seeds must be non-negative ints, got {seed!r}")
         for d in self.densities:
             if not (isinstance(d, (int, float)) and 0 < d <= 1):
                 raise ValueError(f"StudyConfig: densities must lie in (0, 1], got {d!r}")
-        if isinstance(self.val_size, bool) or not isinstance(self.val_size, int) \
-                or self.val_size < 1:
-            raise ValueError(f"StudyConfig: val_size must be a positive int (the learning "
-                             f"rate is chosen on the validation split), got {self.val_size!r}")
-        if isinstance(self.prune_epochs, bool) or not isinstance(self.prune_epochs, int) \
-                or self.prune_epochs < 1:
-            raise ValueError(f"StudyConfig: prune_epochs must be a positive int, got "
-                             f"{self.prune_epochs!r}")
+        # Python ints (JSON-able); val_size >= 1: the learning rates are chosen on it
+        for name, value, least in [("seeds", s, 0) for s in self.seeds] + [
+                ("val_size", self.val_size, 1), ("prune_epochs", self.prune_epochs, 1)]:
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"StudyConfig: {name} must be an int >= {least}, got {value!r}")
         if not self.rigl or any(
                 not isinstance(pair, tuple) or len(pair) != 2 or isinstance(pair[0], bool)
                 or not isinstance(pair[0], int) or pair[0] < 1
@@ -130,14 +112,11 @@ class StudyConfig:
         return dict(asdict(self), model_args=dict(self.model_args))
 
 
-#: ``refnet study --full``: 5 seeds, 3 learning rates (extended at an edge), 30 epochs,
-#: IMP rounds of 10 epochs, RigL's 4 settings.
+#: ``refnet study --full`` and ``--quick``
 FULL = StudyConfig()
-#: ``refnet study --quick``: 2 seeds, 2 learning rates, 10 epochs, IMP rounds of 1 epoch,
-#: one RigL setting.
 QUICK = StudyConfig(seeds=(0, 1), lrs=(1e-3, 1e-2), epochs=10, prune_epochs=1,
                     rigl=((10, 0.3),))
-#: How many times an end of the learning-rate grid extends at most (module docstring).
+#: How many times an end of the learning-rate grid extends at most.
 MAX_EXTENSIONS = 3
 
 
@@ -160,24 +139,20 @@ def settings_of(config: StudyConfig, key: str) -> list[tuple]:
     return [tuple(sorted(o.items())) for o in (settings(config) if settings else [{}])]
 
 
-def cells(config: StudyConfig) -> list[tuple]:
-    """``(method, density trained)`` in table order; a density-free method once, at 1; a
-    cell below the method's least density (:attr:`Method.needs`) is left out."""
-    out = []
-    for key in config.methods:
-        needs = METHODS[key].needs
-        for density in (1.0,) if METHODS[key].density_free else config.densities:
-            if needs is None or needs(config.model, dict(config.model_args), density) is None:
-                out.append((key, float(density)))
-    return out
-
-
 def tasks_of(config: StudyConfig) -> list[Task]:
     """The trainings of ``config``'s own grid in table order (methods, densities, settings,
-    rates, seeds), for every cell of :func:`cells`."""
-    return [Task(config, key, density, float(lr), int(seed), options)
-            for key, density in cells(config) for options in settings_of(config, key)
-            for lr in config.lrs for seed in config.seeds]
+    rates, seeds): a density-free method once, at 1; no cell below the method's least density
+    (:attr:`Method.needs`)."""
+    tasks = []
+    for key in config.methods:
+        method = METHODS[key]
+        for density in (1.0,) if method.density_free else config.densities:
+            if method.needs is None or method.needs(config.model, dict(config.model_args),
+                                                    density) is None:
+                tasks += [Task(config, key, float(density), float(lr), int(seed), options)
+                          for options in settings_of(config, key) for lr in config.lrs
+                          for seed in config.seeds]
+    return tasks
 
 
 def _val(records) -> float:
@@ -434,8 +409,3 @@ def run_study(config: StudyConfig, *, workers: int = 1, executor: Executor | Non
             records += got
             wave = extensions(config, records)
     return StudyResult(config, records, time.perf_counter() - start, reused)
-
-
-def with_overrides(config: StudyConfig, **changes) -> StudyConfig:
-    """``config`` with some fields replaced (``None`` values are ignored)."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})

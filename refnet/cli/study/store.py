@@ -1,18 +1,13 @@
-"""The study's store of finished runs: one small JSON file per training in ``OUT/runs/``.
+"""The study's store of finished runs: one small JSON file per training in ``OUT/runs/``,
+written whole as soon as the training finishes, so that the study run again (after Ctrl-C, a
+signal or a crash) reads it instead of training it.
 
-A run's file is named by a hash of everything its result depends on: refnet's version, the
-store's :data:`SCHEMA`, the study settings but its grids (data, model, epochs, batch size,
-optimizer, validation split), and the run's own method, density, learning rate, seed and
-method settings (``Task.options``: IMP's rate and round epochs, RigL's interval and drop
-fraction, the subspace's variant).  A study run again (the default, or
-killed and run again) reads the runs already there instead of training them; a run of other
-settings or another version has another name, and the file's own copy of its settings is
-compared too, so nothing is ever mixed in.  Each file is written whole
-(:func:`refnet._files.atomic_output`) as soon as its training finishes.  Floats are written
-with ``repr``, which reads back bitwise.
-
-A change to refnet's code that keeps its version keeps the names: then start afresh
-(``refnet study --fresh``, or delete ``OUT/runs/``).
+A run's file is named by a hash of everything its result depends on (:func:`run_settings`:
+refnet's version, :data:`SCHEMA`, the study settings but its grids, the run's own method,
+density, rate, seed and method options), and the file's copy of them is compared too: a run
+of other settings or another version is never mixed in.  Floats are written with ``repr``,
+which reads back bitwise.  A change to refnet's code that keeps its version keeps the names:
+then delete ``OUT/runs/``.
 """
 from __future__ import annotations
 

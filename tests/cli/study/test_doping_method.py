@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from refnet.layers import DopingLinear
+from refnet.doping import DopingLinear
 from refnet.models import prunable_layers
 from refnet.cli.study import METHODS, StudyConfig, StudyResult, summarize
 from refnet.cli.study.methods import Context, applicable

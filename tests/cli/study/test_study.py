@@ -260,7 +260,7 @@ def test_accuracy_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
 
 
 def test_a_study_without_validation_examples_is_refused_before_training():
-    with pytest.raises(ValueError, match="val_size must be a positive int"):
+    with pytest.raises(ValueError, match="val_size must be an int >= 1"):
         StudyConfig(val_size=0)
 
 

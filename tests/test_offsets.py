@@ -1,13 +1,20 @@
-"""The offsets of refnet.ops.offsets: explicit matrices, exact adjoints, unit singular values,
-bitwise-reproducible seeds, and the errors of make_offset."""
+"""The offsets of refnet.offsets: explicit matrices, exact adjoints, unit singular values,
+bitwise-reproducible seeds, the errors of make_offset; DCTpS layers and models with every
+offset: the dense formula, the conv's per-patch offset, specs that rebuild the same offsets."""
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refnet.ops import (OFFSETS, RANDOM_OFFSETS, ImageDCT, RandomizedDCT, RandomOrthogonal,
-                        RandomPermutation, RandomSigns, TruncatedDCT, TruncatedIdentity,
-                        dct_matrix, make_offset)
+from refnet.layers import DCTpSConv2d, DCTpSLinear
+from refnet.models import build_model, rebuild, supports_of
+from refnet.offsets import (OFFSETS, RANDOM_OFFSETS, ImageDCT, RandomizedDCT, RandomOrthogonal,
+                            RandomPermutation, RandomSigns, TruncatedIdentity, make_offset)
+from refnet.ops import TruncatedDCT, dct_matrix
+
+from layers.test_sparse import direct_conv
 
 sizes = st.integers(1, 24)
 ORTHONORMAL = [name for name in OFFSETS if name != "none"]
@@ -56,10 +63,9 @@ def test_all_singular_values_are_one(name, n, m):
 @pytest.mark.parametrize("n, m", [(9, 9), (11, 4), (4, 11)])
 def test_layer_scaled_offset_has_singular_values_alpha(n, m):
     """A DCTpS layer at S = 0 is alpha * O: all its singular values are |alpha|."""
-    from refnet.layers import DCTpSLinear
     for name in ORTHONORMAL:
-        layer = DCTpSLinear(n, m, nnz=3, rng=0, alpha=-1.7, train_alpha=False, offset=name,
-                            offset_seed=5 if name in RANDOM_OFFSETS else None)
+        layer = DCTpSLinear(n, m, nnz=3, rng=0, alpha=-1.7, train_alpha=False,
+                            offset=offset(name, n, m, 5))
         sv = np.linalg.svd(layer.dense_matrix(layer.init(0)), compute_uv=False)
         np.testing.assert_allclose(sv, 1.7, rtol=0, atol=1e-13)
 
@@ -172,6 +178,8 @@ def test_make_offset_names_and_errors():
         make_offset("orthogonal", 4, 3)
     with pytest.raises(ValueError, match="'identity' offset is not random"):
         make_offset("identity", 4, 3, seed=1)
+    with pytest.raises(TypeError, match="seed must be an int or a numpy.random.Generator"):
+        make_offset("randomized-dct", 4, 3, seed=1.5)
     with pytest.raises(ValueError, match=r"x has shape \(2, 5\), expected \(\.\.\., 4\)"):
         make_offset("randomized-dct", 4, 3, 0).apply(np.ones((2, 5)))
 
@@ -189,8 +197,123 @@ def test_integer_arguments_give_the_float64_products(name):
 @pytest.mark.parametrize("name", [o for o in OFFSETS if o not in ("none", "orthogonal")])
 @pytest.mark.parametrize("n_in, n_out", [(7, 4), (4, 7)])
 def test_every_matrix_free_offset_keeps_float32_in_both_directions(name, n_in, n_out):
-    from refnet.ops import make_offset
     op = make_offset(name, n_in, n_out, seed=0 if name in RANDOM_OFFSETS else None)
     x, y = np.ones((2, n_in), np.float32), np.ones((2, n_out), np.float32)
     assert op.apply(x).dtype == np.float32 and op.adjoint(y).dtype == np.float32
     np.testing.assert_allclose(op.apply(x), x @ op.matrix().T, rtol=1e-6, atol=1e-6)
+
+
+# -- DCTpS layers and models with every offset ----------------------------------------
+def random_params(layer, rng):
+    params = layer.init(rng)
+    params["S"] = rng.standard_normal(layer.nnz)
+    if "alpha" in params:
+        params["alpha"] = np.array(0.6)
+    if "b" in params:
+        params["b"] = rng.standard_normal(params["b"].shape)
+    return params
+
+
+@pytest.mark.parametrize("name", OFFSETS)
+@pytest.mark.parametrize("n, m", [(9, 4), (4, 11), (7, 7)])
+def test_linear_is_alpha_o_plus_s(name, n, m):
+    rng = np.random.default_rng(0)
+    layer = DCTpSLinear(n, m, nnz=6, rng=1, offset=offset(name, n, m, 7) or "none")
+    assert layer.offset_name == name
+    params = random_params(layer, rng)
+    O = np.zeros((m, n)) if layer.offset is None else layer.offset.matrix()
+    alpha = params.get("alpha", 0.0)
+    W = alpha * O + layer.support.to_dense(params["S"])
+    x, y_bar = rng.standard_normal((3, n)), rng.standard_normal((3, m))
+    y, cache = layer.forward(params, x)
+    np.testing.assert_allclose(y, x @ W.T + params["b"], rtol=0, atol=1e-13)
+    x_bar, grads = layer.vjp(params, cache, y_bar)
+    np.testing.assert_allclose(x_bar, y_bar @ W, rtol=0, atol=1e-13)
+    if layer.offset is not None:
+        np.testing.assert_allclose(grads["alpha"], np.sum(y_bar * (x @ O.T)), rtol=1e-13)
+    else:
+        assert set(grads) == {"S", "b"}
+
+
+@pytest.mark.parametrize("name", OFFSETS)
+def test_conv_applies_the_offset_to_every_patch(name):
+    """Kernel of the offset part: O (cout, P) reshaped like the DCT's, channel fastest."""
+    cin, cout, kh, kw = 2, 5, 3, 2
+    layer = DCTpSConv2d(cin, cout, (kh, kw), 2, 1, nnz=7, rng=1,
+                        offset=offset(name, kh * kw * cin, cout, 7) or "none")
+    rng = np.random.default_rng(0)
+    params = random_params(layer, rng)
+    W = layer.dense_matrix(params)                                 # (cout, P), P channel fastest
+    kernel = W.reshape(cout, kh, kw, cin).transpose(0, 3, 1, 2)
+    x = rng.standard_normal((2, cin, 6, 5))
+    np.testing.assert_allclose(layer(params, x),
+                               direct_conv(x, kernel, 2, 1) + params["b"][:, None, None],
+                               rtol=0, atol=1e-12)
+
+
+def small(offset, rng=0, **kwargs):
+    return build_model("mlp", sizes=[12, 9, 4], kind="dctps", density=0.2, rng=rng,
+                       offset=offset, **kwargs)
+
+
+@pytest.mark.parametrize("name", OFFSETS)
+def test_spec_rebuilds_the_same_offsets(name):
+    model = small(name)
+    spec = model.spec
+    assert spec["offset"] == name
+    assert (spec["offset_seed"] is None) == (name not in RANDOM_OFFSETS)
+    again = rebuild(json.loads(json.dumps(spec)), supports_of(model))
+    for path in ("fc1", "fc2"):
+        assert model[path].offset_name == again[path].offset_name == name
+        if name != "none":
+            np.testing.assert_array_equal(model[path].offset.matrix(),
+                                          again[path].offset.matrix())
+    # the supports do not depend on the offset: the random offsets' seed comes after them
+    dct = small("dct")
+    for path, (rows, cols) in supports_of(dct).items():
+        np.testing.assert_array_equal(supports_of(model)[path][0], rows)
+        np.testing.assert_array_equal(supports_of(model)[path][1], cols)
+
+
+def test_random_offsets_differ_between_layers_and_seeds():
+    a, b = small("orthogonal", offset_seed=11), small("orthogonal", offset_seed=12)
+    assert a.spec["offset_seed"] == 11
+    assert not np.array_equal(a["fc1"].offset.matrix(), b["fc1"].offset.matrix())
+    np.testing.assert_array_equal(a["fc1"].offset.matrix(),
+                                  small("orthogonal", offset_seed=11)["fc1"].offset.matrix())
+    # the default seed is a function of rng alone
+    assert small("randomized-dct", rng=5).spec["offset_seed"] == \
+        small("orthogonal", rng=5).spec["offset_seed"] != small("orthogonal", rng=6).spec[
+            "offset_seed"]
+
+
+def test_an_old_spec_without_offset_means_the_dct():
+    model = small("dct")
+    old = {k: v for k, v in model.spec.items() if k not in ("offset", "offset_seed")}
+    again = rebuild(old, supports_of(model))
+    assert type(again["fc1"].offset) is TruncatedDCT
+
+
+def test_none_model_is_the_sparse_model():
+    sparse = build_model("mlp", sizes=[12, 9, 4], kind="sparse", density=0.2, rng=0)
+    none = small("none")
+    assert none.spec["sparse_init"] == "kaiming-dense"
+    x = np.random.default_rng(0).standard_normal((2, 12))
+    np.testing.assert_array_equal(none(none.init(1), x), sparse(sparse.init(1), x))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(kind="sparse", offset="identity"), ValueError, "apply to kind='dctps'"),
+    (dict(kind="dctps", offset="dct", offset_seed=1), ValueError, "not random"),
+    (dict(kind="dctps", offset="orthogonal", offset_seed=-1), TypeError, "non-negative int"),
+    (dict(kind="dctps", offset="eye"), ValueError, "offset must be one of"),
+])
+def test_build_model_refuses_bad_offsets(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        build_model("mlp", sizes=[6, 3], density=0.5, rng=0, **kwargs)
+
+
+def test_rebuild_refuses_a_random_offset_without_seed():
+    model = small("orthogonal")
+    with pytest.raises(ValueError, match="no offset_seed"):
+        rebuild(dict(model.spec, offset_seed=None), supports_of(model))

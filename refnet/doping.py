@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_input, as_rng, check_positive_int, check_shape
-from ..core.layer import Layer, fold_lead, lead_shape
-from .sparse import SparseLinear, make_support
+from ._checks import as_input, as_rng, check_positive_int
+from .core.layer import Layer, fold_lead, lead_shape
+from .layers.sparse import SparseLinear, make_support
 
 __all__ = ["DopingLinear", "DopingLinearCache", "factor_pairs", "kronecker_factorizations",
            "compact_factors", "kronecker_weights"]
@@ -212,9 +212,8 @@ class DopingLinear(Layer):
     def forward(self, params, x):
         self.check_params(params)
         x = as_input(x, type(self).__name__)
-        if x.ndim != 2:
+        if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"DopingLinear: x has shape {x.shape}, expected (N, {self.n_in})")
-        check_shape("x", x, (self.n_in,), "DopingLinear")
         y = self._map(params, x)
         return (y + params["b"] if self.bias else y), DopingLinearCache(x)
 

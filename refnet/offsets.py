@@ -1,5 +1,8 @@
 """The fixed offsets ``O`` of a DCT-plus-Sparse layer ``y = alpha * O @ x + S @ x (+ b)``.
 
+A DCTpS layer takes ``offset="dct"`` (its default), ``"none"`` or any of these as an
+operator: ``DCTpSLinear(n, m, ..., offset=make_offset(name, n, m, seed))``.
+
 ==================  ================================================  ============  ===========
 name                ``O`` (``m x n``, ``q = max(m, n)``)                cost per row  stored
 ==================  ================================================  ============  ===========
@@ -16,8 +19,9 @@ name                ``O`` (``m x n``, ``q = max(m, n)``)                cost per
 All but ``none`` have every singular value 1 (at ``S = 0`` a layer is ``alpha`` times a
 partial isometry); they differ in what they mix.  ``permutation``, ``signs`` and ``dct-2d``
 are an ablation of the DCT: the randomised DCT's two random ingredients alone, mixing
-nothing, and the DCT of the image as a 2-D signal rather than of the flattened image.  Random offsets take an int or a
-Generator as seed; the same seed gives bitwise the same operator.
+nothing, and the DCT of the image as a 2-D signal rather than of the flattened image.
+Random offsets take an int or a Generator as seed; the same seed gives bitwise the same
+operator.
 
 Examples
 --------
@@ -28,17 +32,19 @@ True
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import scipy.fft
 import scipy.sparse as sp
 
-from ._args import as_rng
-from .dct import TruncatedDCT
-from .operator import FixedOperator
+from ._checks import as_rng
+from .initializers import orthogonal
+from .ops.dct import TruncatedDCT
+from .ops.operator import FixedOperator
 
-__all__ = ["OFFSETS", "RANDOM_OFFSETS", "make_offset", "check_offset_name", "haar_orthogonal",
-           "RandomizedDCT", "RandomOrthogonal", "TruncatedIdentity", "RandomPermutation",
-           "RandomSigns", "ImageDCT"]
+__all__ = ["OFFSETS", "RANDOM_OFFSETS", "make_offset", "RandomizedDCT", "RandomOrthogonal",
+           "TruncatedIdentity", "RandomPermutation", "RandomSigns", "ImageDCT"]
 
 #: Every offset name, the paper's first.
 OFFSETS = ("dct", "randomized-dct", "orthogonal", "identity", "none", "permutation", "signs",
@@ -97,27 +103,15 @@ class RandomizedDCT(FixedOperator):
         return x_bar
 
 
-def haar_orthogonal(m: int, n: int, rng) -> np.ndarray:
-    """A Haar-random ``(m, n)`` matrix with orthonormal rows (``m <= n``) or columns.
-
-    ``Q, R = qr(G)`` of a Gaussian ``G`` (max(m, n), min(m, n)), each column of ``Q``
-    times the sign of ``R[k, k]``, else the law depends on QR's sign convention (Mezzadri 2007).
-    """
-    q, r = np.linalg.qr(as_rng(rng).standard_normal((max(m, n), min(m, n))))
-    d = np.sign(np.diag(r))
-    q = q * np.where(d == 0.0, 1.0, d)                          # d == 0 has probability 0
-    return q if m >= n else q.T
-
-
 class RandomOrthogonal(FixedOperator):
-    """A stored :func:`haar_orthogonal` matrix, ``O(m n)`` per row by BLAS: the statistical
-    reference for the DCT, with no structure at all."""
+    """A stored Haar-random matrix (:func:`refnet.initializers.orthogonal`), ``O(m n)`` per
+    row by BLAS: the statistical reference for the DCT, with no structure at all."""
 
     name = "orthogonal"
 
     def __init__(self, n_in: int, n_out: int, rng):
         super().__init__(n_in, n_out)
-        self._O = np.ascontiguousarray(haar_orthogonal(self.n_out, self.n_in, rng))
+        self._O = np.ascontiguousarray(orthogonal((self.n_out, self.n_in), rng))
         self._O.flags.writeable = False
 
     def apply(self, x):
@@ -290,21 +284,20 @@ def _copy_prefix(a, size):
     return out
 
 
-def check_offset_name(offset, owner: str) -> str:
-    """``offset`` if it is one of :data:`OFFSETS`, else a ValueError listing them."""
-    if not isinstance(offset, str) or offset not in OFFSETS:
-        raise ValueError(f"{owner}: offset must be one of {', '.join(OFFSETS)}, got {offset!r}")
-    return offset
-
-
 def make_offset(name: str, n_in: int, n_out: int, seed=None) -> FixedOperator | None:
     """The offset ``name`` of shape ``(n_out, n_in)``, None for "none"; ``seed`` (an int or a
     Generator) is required by :data:`RANDOM_OFFSETS` and refused by the others."""
-    check_offset_name(name, "make_offset")
+    if not isinstance(name, str) or name not in OFFSETS:
+        raise ValueError(f"make_offset: offset must be one of {', '.join(OFFSETS)}, "
+                         f"got {name!r}")
     if name in RANDOM_OFFSETS:
         if seed is None:
             raise TypeError(f"make_offset: the {name!r} offset is random and needs a seed (an "
                             f"int or a numpy.random.Generator)")
+        if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral,
+                                                           np.random.Generator)):
+            raise TypeError(f"make_offset: seed must be an int or a numpy.random.Generator, "
+                            f"got {seed!r}")
         return {"randomized-dct": RandomizedDCT, "orthogonal": RandomOrthogonal,
                 "permutation": RandomPermutation, "signs": RandomSigns}[name](n_in, n_out, seed)
     if seed is not None:

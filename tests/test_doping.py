@@ -5,9 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from refnet.layers import DopingLinear
-from refnet.layers.doping import (compact_factors, factor_pairs, kronecker_factorizations,
-                                  kronecker_weights)
+from refnet.doping import (DopingLinear, compact_factors, factor_pairs,
+                           kronecker_factorizations, kronecker_weights)
 from refnet.ops.csr import CSRSupport
 from refnet.testing import check_layer
 from refnet.testing import perturbed_params as perturbed_init
