@@ -165,19 +165,7 @@ def _vecdot(a, b, out):
 
 
 def _blocks(support, n_rows):
-    """The blocks of rows that the cotangents' sums run over, in order: they fix the bits."""
     return row_blocks(n_rows, 8 * max(support.shape))
-
-
-def _even_blocks(support, n_rows):
-    """Equal blocks of at most :data:`BLOCK_BYTES`, an even number of them on two threads
-    (unless under a quarter of it): for work row by row, whose numbers are the same."""
-    total = n_rows * 8 * max(support.shape)
-    count = -(-total // BLOCK_BYTES)
-    if _num_threads == 2 and 4 * total >= BLOCK_BYTES:
-        count += count % 2
-    count = min(n_rows, count)
-    return [(n_rows * i // count, n_rows * (i + 1) // count) for i in range(count)]
 
 
 def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
@@ -196,7 +184,7 @@ def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
         if b is not None:
             yb += b
 
-    map_blocks(block, _even_blocks(support, x2.shape[0]))
+    map_blocks(block, _blocks(support, x2.shape[0]))
     return y2
 
 
