@@ -20,6 +20,7 @@ from .ops import fast
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
+
 def _check_hyper(owner: str, **values) -> None:
     for name, (value, low, high, low_open) in values.items():
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool) \

@@ -1,12 +1,12 @@
-"""The fast implementation of a (DCT plus) sparse layer's passes: row blocks on two threads.
+"""The fast implementation of a (DCT plus) sparse layer's passes and of Adam's step.
 
 The plain reference is in the layers (:class:`refnet.layers.SparseLinear`,
 :class:`refnet.layers.DCTpSLinear`): ``y = alpha * O @ x + S @ x + b`` and its
 VJP by whole-array scipy products and one gather-and-sum.  The functions here
 compute the same numbers (tested equal to 1e-12) faster on large layers: rows in
 blocks of :data:`BLOCK_BYTES` keep every temporary in cache (a fresh 4 MiB array
-costs about a thousand page faults on a VM); each block is transposed to a small
-FEATURE-MAJOR copy (scipy's CSR products are 2.5x faster on those); blocks run
+costs about a thousand page faults on a VM); the columns of a block that ``S`` uses
+are copied FEATURE-MAJOR (scipy's CSR products are 2.5x faster on those); blocks run
 on two threads (scipy and numpy release the GIL); the values' cotangent gathers
 in chunks of :data:`GATHER_CHUNK_BYTES` (3-6x faster than one gather); the
 scipy matrices ``S`` and ``S.T`` are built once per support (and thread), and
@@ -15,8 +15,8 @@ depend only on the shapes and sums over them are taken in block order, so the
 results do not depend on the number of threads.
 
 The layers use this module while :data:`ENABLED` is true (the default, which
-``refnet bench dctps`` measures); ``refnet.ops.fast.ENABLED = False`` runs the
-plain reference.
+``refnet bench dctps`` measures), and so does :class:`refnet.optim.Adam` (:func:`adam`,
+bit for bit its formulas); ``refnet.ops.fast.ENABLED = False`` runs the plain reference.
 """
 from __future__ import annotations
 
