@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.tree import tree_check_like, tree_leaves, tree_map, tree_zeros_like
-from .ops import fast
+from .core.tree import tree_check_like, tree_map, tree_zeros_like
 
 __all__ = ["SGD", "Adam", "make_optimizer"]
 
@@ -124,25 +123,11 @@ class Adam:
         t = state["step"] + 1
         g = tree_map(lambda gr, w: gr + wd * w, grads, params) if wd else grads
         c1, c2 = 1 - b1 ** t, 1 - b2 ** t
-        if fast.ENABLED:    # the same numbers, bit for bit, in place and on 2 threads
-            quads = tree_map(lambda *leaf: leaf, params, g, state["m"], state["v"])
-            new_params, m, v = _unzip(quads, iter(fast.adam(
-                [q for _, q in tree_leaves(quads)], b1, b2, self.eps, lr, c1, c2)))
-        else:
-            m = tree_map(lambda m_, gr: b1 * m_ + (1 - b1) * gr, state["m"], g)
-            v = tree_map(lambda v_, gr: b2 * v_ + (1 - b2) * gr * gr, state["v"], g)
-            new_params = tree_map(lambda w, m_, v_: w - lr * (m_ / c1) / (np.sqrt(v_ / c2)
-                                                                          + self.eps),
-                                  params, m, v)
+        m = tree_map(lambda m_, gr: b1 * m_ + (1 - b1) * gr, state["m"], g)
+        v = tree_map(lambda v_, gr: b2 * v_ + (1 - b2) * gr * gr, state["v"], g)
+        new_params = tree_map(lambda w, m_, v_: w - lr * (m_ / c1) / (np.sqrt(v_ / c2) + self.eps),
+                              params, m, v)
         return new_params, {"step": t, "m": m, "v": v}
-
-
-def _unzip(tree, steps):
-    """The trees ``(w, m, v)`` shaped like ``tree``, from ``steps`` in its leaves' order."""
-    if not isinstance(tree, dict):
-        return next(steps)
-    parts = {key: _unzip(value, steps) for key, value in tree.items()}
-    return tuple({key: part[i] for key, part in parts.items()} for i in range(3))
 
 
 def make_optimizer(name: str, **hyper):

@@ -1,4 +1,4 @@
-"""The fast implementation of a (DCT plus) sparse layer's passes and of Adam's step.
+"""The fast implementation of a (DCT plus) sparse layer's passes: row blocks on two threads.
 
 The plain reference is in the layers (:class:`refnet.layers.SparseLinear`,
 :class:`refnet.layers.DCTpSLinear`): ``y = alpha * O @ x + S @ x + b`` and its
@@ -15,8 +15,8 @@ depend only on the shapes and sums over them are taken in block order, so the
 results do not depend on the number of threads.
 
 The layers use this module while :data:`ENABLED` is true (the default, which
-``refnet bench dctps`` measures), and so does :class:`refnet.optim.Adam` (:func:`adam`,
-bit for bit its formulas); ``refnet.ops.fast.ENABLED = False`` runs the plain reference.
+``refnet bench dctps`` measures); ``refnet.ops.fast.ENABLED = False`` runs the
+plain reference.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import numpy as np
 
 __all__ = ["ENABLED", "BLOCK_BYTES", "GATHER_CHUNK_BYTES", "MATRIX_CACHE_SIZE", "affine",
            "affine_vjp", "value_cotangent", "matrix", "row_blocks", "map_blocks",
-           "set_num_threads", "get_num_threads", "ADAM_CHUNK", "ADAM_SMALL", "adam"]
+           "set_num_threads", "get_num_threads"]
 
 #: Whether the sparse and DCTpS layers use this module (True) or their plain path.
 ENABLED = True
@@ -37,9 +37,6 @@ ENABLED = True
 BLOCK_BYTES = 1 << 19
 #: Bytes of one gathered chunk in :func:`value_cotangent`.
 GATHER_CHUNK_BYTES = 1 << 19
-#: Elements per chunk of :func:`adam` (the fastest of 2**12 - 2**18 on one thread: each
-#: chunk costs a dozen numpy calls), and the leaves it steps together, being smaller.
-ADAM_CHUNK, ADAM_SMALL = 1 << 16, 1 << 12
 
 _num_threads = min(2, os.cpu_count() or 1)
 _pool: ThreadPoolExecutor | None = None
@@ -239,57 +236,3 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
         grads[key] = total
     return x3_bar, grads
 
-
-def adam(leaves, b1, b2, eps, lr, c1, c2) -> list:
-    """:meth:`refnet.optim.Adam.update` on ``leaves = [(w, g, m, v), ...]``: ``[(w, m, v), ...]``.
-
-    The formulas of :class:`~refnet.optim.Adam`, operation by operation in place (so bit
-    for bit), over chunks of about :data:`ADAM_CHUNK` elements, an even number per leaf,
-    on two threads (:func:`map_blocks`).  The leaves smaller than :data:`ADAM_SMALL` are
-    concatenated and stepped as one (each leaf costs a dozen numpy calls); they come
-    back as views of one array.
-    """
-    dtypes = {np.result_type(*leaf) for leaf in leaves}
-    if len(dtypes) > 1:
-        return [adam([leaf], b1, b2, eps, lr, c1, c2)[0] for leaf in leaves]
-    dtype = dtypes.pop() if dtypes else np.float64
-    jobs, out, small = [], [], []
-    for w, g, m, v in leaves:
-        size = np.size(g)
-        if size < ADAM_SMALL:
-            small.append((w, g, m, v))
-            out.append(size)
-            continue
-        flat = [np.asarray(a).reshape(-1) for a in (w, g, m, v)] + [
-            np.empty(size, dtype) for _ in range(3)]
-        out.append(tuple(a.reshape(np.shape(g)) for a in flat[4:]))
-        cuts = 2 * -(-size // (2 * ADAM_CHUNK))
-        jobs += [[a[size * i // cuts:size * (i + 1) // cuts] for a in flat] for i in range(cuts)]
-    if small:
-        outs = [np.empty(sum(np.size(leaf[1]) for leaf in small), dtype) for _ in range(3)]
-        jobs.append([np.concatenate(a, axis=None) for a in zip(*small)] + outs)
-        start, smalls = 0, iter(small)
-        for i, size in enumerate(out):
-            if not isinstance(size, tuple):
-                shape = np.shape(next(smalls)[1])
-                out[i] = tuple(o[start:start + size].reshape(shape) for o in outs)
-                start += size
-
-    def step(i, *_):
-        w0, g, m0, v0, w1, m1, v1 = jobs[i]
-        t = np.empty(len(g), dtype)
-        np.multiply(m0, b1, out=m1)
-        m1 += np.multiply(g, 1 - b1, out=t)
-        np.multiply(v0, b2, out=v1)
-        np.multiply(g, 1 - b2, out=t)
-        t *= g
-        v1 += t
-        np.sqrt(np.divide(v1, c2, out=t), out=t)
-        t += eps
-        np.divide(m1, c1, out=w1)
-        w1 *= lr
-        w1 /= t
-        np.subtract(w0, w1, out=w1)
-
-    map_blocks(step, [(i, i + 1) for i in range(len(jobs))])
-    return out
