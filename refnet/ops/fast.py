@@ -25,6 +25,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.sparse
 
 __all__ = ["ENABLED", "BLOCK_BYTES", "GATHER_CHUNK_BYTES", "MATRIX_CACHE_SIZE", "affine",
            "affine_vjp", "value_cotangent", "matrix", "row_blocks", "map_blocks",
@@ -133,9 +134,10 @@ def matrix(support, values, transpose: bool = False, columns: bool = False):
     product: the matrix is built once per support, dtype and thread, then only
     its ``data`` is pointed at ``values``.  The cache holds the support itself,
     so a key ``id(support)`` cannot be reused by another object while cached.
-    ``columns=True`` returns ``(S_used, used)``: ``S`` on the columns ``used`` that
-    hold entries, renumbered, so that ``S @ x == S_used @ x[used]`` exactly (the same
-    products, summed in the same order) from a copy of only those rows of ``x``.
+    ``columns=True`` returns ``(S_used, used)`` for ``S``: ``S`` on the columns ``used``
+    that hold entries, renumbered, so that ``S @ x == S_used @ x[used]`` exactly (the
+    same products, summed in the same order) from a copy of only those rows of ``x``;
+    ``(S, None)`` if they are over half the columns (then copying all of ``x`` is faster).
     """
     values = np.asarray(values)
     cache = _matrices.__dict__.setdefault("cache", {})
@@ -148,7 +150,11 @@ def matrix(support, values, transpose: bool = False, columns: bool = False):
         used = None
         if columns:
             used, cols = np.unique(support.cols, return_inverse=True)
-            S = type(S)((values, cols, S.indptr), shape=(S.shape[0], len(used)), copy=False)
+            if 2 * len(used) > S.shape[1]:
+                used = None
+            else:
+                S = scipy.sparse.csr_matrix((values, cols, S.indptr), copy=False,
+                                            shape=(S.shape[0], len(used)))
         held = (support, S, used)
         cache[key] = held
     held[1].data = values
@@ -165,6 +171,11 @@ def _blocks(support, n_rows):
     return row_blocks(n_rows, 8 * max(support.shape))
 
 
+def _feature_major(xb, used):
+    """The rows ``used`` of ``xb.T`` (all of them if None), C-contiguous."""
+    return np.ascontiguousarray(xb.T) if used is None else xb.T[used]
+
+
 def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
     """``y2 = alpha * offset.apply(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
     S, used = matrix(support, values, columns=True)
@@ -172,7 +183,7 @@ def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
 
     def block(i, r0, r1):
         xb, yb = x2[r0:r1], y2[r0:r1]
-        s_part = S @ xb.T[used]                                     # (m, nb)
+        s_part = S @ _feature_major(xb, used)                       # (m, nb)
         if offset is None:
             np.copyto(yb, s_part.T)
         else:
@@ -219,7 +230,8 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
                 x3_bar[:, r0:r1] += s_part
             del s_part
         if need_values:
-            grads["S"] = value_cotangent(support, ybt, x2[r0:r1].T[used], S_used.indices)
+            grads["S"] = value_cotangent(support, ybt, _feature_major(x2[r0:r1], used),
+                                         S_used.indices)
         if need_b:
             grads["b"] = yb.sum(axis=1)
         return grads
@@ -235,4 +247,3 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
             total = total + part[key]
         grads[key] = total
     return x3_bar, grads
-

@@ -129,6 +129,9 @@ def test_the_used_columns_give_the_same_bits():
     assert np.array_equal(S_used @ xt[used], s.csr(values) @ xt)
     assert np.array_equal(fast.value_cotangent(s, yt, xt[used], S_used.indices),
                           fast.value_cotangent(s, yt, xt))
+    dense = CSRSupport.sample((40, 30), 333, 0)        # most columns: S itself
+    S, used = fast.matrix(dense, np.ones(333), columns=True)
+    assert used is None and np.array_equal(S.indices, dense.cols)
 
 
 @pytest.mark.parametrize("layer, in_shape", LAYERS,
