@@ -44,8 +44,8 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _inside = threading.local()
 _matrices = threading.local()
-#: Supports whose scipy matrices :func:`matrix` keeps, per thread (the oldest go first).
-MATRIX_CACHE_SIZE = 64
+#: Scipy matrices :func:`matrix` keeps, per thread (the oldest go first): three a support.
+MATRIX_CACHE_SIZE = 192
 
 
 def set_num_threads(n: int) -> None:
