@@ -21,7 +21,8 @@ from refnet.cli.study import store
 from refnet.cli.study.methods import ALPHA_METHODS, METHODS, OFFSET_METHODS, applicable
 from refnet.cli.study.report import (OUTPUT_NAMES, markdown_table, strict_json, summarize,
                                      write_outputs)
-from refnet.cli.study.runner import FULL, QUICK, dask_executor, run_study, tasks_of
+from refnet.cli.study.runner import (FULL, QUICK, dask_executor, extensions, run_study,
+                                     tasks_of)
 
 __all__ = ["configure_parser", "run_command"]
 
@@ -62,6 +63,18 @@ def _with_offset_rows(methods: tuple, offsets: tuple) -> tuple:
     return _expand(methods, {key: [OFFSET_METHODS[o][s][i] for o in offsets]
                              for s, keys in OFFSET_METHODS["dct"].items()
                              for i, key in enumerate(keys)})
+
+
+def _saved(config, tasks, out) -> tuple[int, int]:
+    """``(saved, known)``: the runs in the store of the grid and of every round of extended
+    rates that the saved runs already call for, and how many runs those are."""
+    saved, wave = [], tasks
+    while wave:
+        records = [store.load(out, task) for task in wave]
+        saved += [r for r in records if r is not None]
+        wave = extensions(config, saved) if None not in records else []
+        tasks = tasks + wave
+    return len(saved), len(tasks)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -159,9 +172,9 @@ def run_command(args) -> int:
                               in write_files(spectrum_study(), args.out).items()})
     except (KeyboardInterrupt, Stopped) as err:     # main's handlers raise Stopped
         signum = err.args[0] if isinstance(err, Stopped) else signal.SIGINT
-        saved = sum(os.path.exists(store.run_path(args.out, task)) for task in tasks)
+        saved, known = _saved(config, tasks, args.out)
         print(f"refnet study: stopped by {signal.Signals(signum).name}; {saved} of "
-              f"{len(tasks)} runs are saved in {os.path.join(args.out, store.FOLDER)}/: run "
+              f"{known} runs are saved in {os.path.join(args.out, store.FOLDER)}/: run "
               "the same command again to train the rest", file=sys.stderr)
         return 128 + signum
     if args.json:

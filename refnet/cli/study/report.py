@@ -65,7 +65,8 @@ def summarize(result) -> dict:
     "top"/"bottom" when the rate chosen is still an end of its grid, ``cost`` the epochs one
     run trains in all, ``needs`` the least density the method meets when this one is below it
     (nothing trained); ``differences``: per :data:`COMPARISONS` pair (then each
-    ``dctps-epl@OFFSET`` against ``dctps-epl``) and density, paired over seeds.
+    ``dctps-epl@OFFSET`` against ``dctps-epl``) and density, paired over the ``n`` seeds
+    where neither run diverged (the table says so when that is fewer than all).
     """
     config = result.config
     groups = groups_of(result.records)
@@ -117,9 +118,11 @@ def summarize(result) -> dict:
         for density in config.densities:
             if (a, density) in test_by_seed and (b, density) in test_by_seed:
                 ta, tb = test_by_seed[(a, density)], test_by_seed[(b, density)]
-                mean, half = t_interval([ta[s] - tb[s] for s in sorted(set(ta) & set(tb))])
+                both = sorted(set(ta) & set(tb))      # a diverged run leaves its seed out
+                mean, half = t_interval([ta[s] - tb[s] for s in both])
                 differences.append({"a": a, "b": b, "density": float(density), "mean": mean,
-                                    "ci": half, "shown": bool(abs(mean) > half)})
+                                    "ci": half, "shown": bool(abs(mean) > half),
+                                    "n": len(both)})
     return {"dense_acc": dense_acc, "rows": rows, "differences": differences,
             "config": config.to_dict(), "seconds": result.seconds, "reused": result.reused}
 
@@ -200,7 +203,9 @@ def markdown_table(summary: dict) -> str:
                    if (d["a"], d["b"]) == (a, b)}
             lines.append(f"| {name[a]} - {name[b]} | " + " | ".join(
                 "n/a" if d not in got else _cell(got[d]["mean"], got[d]["ci"], True)
-                + ("" if got[d]["shown"] else " (no difference shown)") for d in densities)
+                + ("" if got[d]["shown"] else " (no difference shown)")
+                + ("" if got[d]["n"] == seeds else f" (over {got[d]['n']} seeds)")
+                for d in densities)
                 + " |")
     notes = [f"- {row['method']} at {density_label(row['density'])}: {row['note']}"
              for row in summary["rows"] if row.get("note") and not row["needs"]]

@@ -84,6 +84,26 @@ def _tables(out):
     return (out / "study.csv").read_bytes(), md[:-1], md[-1]
 
 
+def test_a_stop_counts_the_runs_of_extended_rates_too(tmp_path):
+    from refnet.cli.study.command import _saved
+    config = replace(TINY, methods=("dense",), lrs=(1e-3, 1e-2))
+    os.makedirs(tmp_path / store.FOLDER)
+
+    def save(task):
+        store.save(tmp_path, task, {"method": task.method, "density": task.density,
+                                    "lr": task.lr, "seed": task.seed, "diverged": False,
+                                    "val_acc": 50.0 + 100 * task.lr, "test_acc": 50.0})
+
+    tasks = tasks_of(config)                      # 2 rates x 2 seeds; 1e-2 wins at the top
+    for task in tasks[:3]:
+        save(task)
+    assert _saved(config, tasks, tmp_path) == (3, 4)     # a run missing: no extension yet
+    save(tasks[3])
+    assert _saved(config, tasks, tmp_path) == (4, 6)     # the grid calls for 0.1, 2 seeds
+    save(replace(tasks[2], lr=0.1))
+    assert _saved(config, tasks, tmp_path) == (5, 6)
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table in /proc")
 @pytest.mark.parametrize("where, stop", [
     (["--workers", "2"], "SIGTERM to the parent"),        # kill, Slurm, docker stop

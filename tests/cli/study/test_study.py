@@ -372,6 +372,22 @@ def test_tables_give_t_intervals_and_paired_differences_over_seeds():
     assert "(no difference shown)" in markdown_table(summarize(StudyResult(config, records)))
 
 
+def test_a_diverged_seed_leaves_the_paired_difference_and_the_table_says_so():
+    config = StudyConfig(methods=("dense", "dctps-epl", "dct-only"), densities=(0.1,),
+                         seeds=(0, 1, 2), lrs=(0.01,))
+    records = [_record("dense", 1.0, 0.01, s, 90.0, 95.0) for s in (0, 1, 2)]
+    records += [_record("dctps-epl", 0.1, 0.01, s, 80.0, 60.0 + s, diverged=s == 2)
+                for s in (0, 1, 2)]
+    records += [_record("dct-only", 1.0, 0.01, s, 70.0, 50.0) for s in (0, 1, 2)]
+    summary = summarize(StudyResult(config, records))
+    (diff,) = summary["differences"]
+    assert (diff["n"], diff["mean"]) == (2, 10.5)
+    assert "| +10.5 ± 6.4 (over 2 seeds) |" in markdown_table(summary)
+    records[-4]["diverged"] = False                       # all three seeds: nothing said
+    summary = summarize(StudyResult(config, records))
+    assert summary["differences"][0]["n"] == 3 and "seeds) |" not in markdown_table(summary)
+
+
 def test_each_offsets_dctps_row_is_paired_with_the_dcts():
     config = StudyConfig(methods=("dctps-epl", "dctps-epl@signs", "dctps-epl-fixed-alpha@signs"),
                          densities=(0.1,), seeds=(0, 1), lrs=(0.01,))
