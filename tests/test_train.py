@@ -8,6 +8,8 @@ import pytest
 from refnet import Sequential
 from refnet.core.tree import tree_equal, tree_map
 from refnet.layers import Linear, ReLU
+from refnet.models import build_model
+from refnet.ops import CSRSupport, fast
 from refnet.train import (TrainConfig, TrainingDiverged, evaluate, learning_rate,
                           load_checkpoint, save_checkpoint, train, value_and_grad)
 
@@ -31,6 +33,25 @@ def test_same_seed_gives_bitwise_same_run(optimizer):
     c = train(net, net.init(1), (x, y), TrainConfig(optimizer=optimizer, lr=0.05, epochs=3,
                                                     batch_size=16, seed=8), quiet=True)
     assert not tree_equal(a.state.params, c.state.params)
+
+
+def test_the_fast_path_trains_bit_for_bit_like_the_plain_one(monkeypatch):
+    """In one block of rows the DCTpS layers' fast path is the plain arithmetic: only S's
+    cotangent sums in another order (np.vecdot), which the plain run here borrows."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((150, 20)), rng.integers(0, 4, 150)
+    net = build_model("mlp", kind="dctps", sizes=(20, 40, 30, 4), density=0.05, rng=0)
+    params = tree_map(lambda p: p + 0.1 * rng.standard_normal(np.shape(p)), net.init(1))
+    cfg = TrainConfig(optimizer="adam", lr=0.01, epochs=2, batch_size=64, seed=0)
+    runs = [train(net, params, (x, y), cfg, quiet=True).state]
+    monkeypatch.setattr(fast, "ENABLED", False)
+    monkeypatch.setattr(CSRSupport, "value_cotangent", lambda self, y_bar, x: fast.value_cotangent(
+        self, np.ascontiguousarray(y_bar.reshape(-1, y_bar.shape[-1]).T),
+        np.ascontiguousarray(x.T)).reshape(y_bar.shape[:-2] + (self.nnz,)))
+    runs.append(train(net, params, (x, y), cfg, quiet=True).state)
+    for key in ("m", "v"):
+        assert tree_equal(runs[1].opt_state[key], runs[0].opt_state[key])
+    assert tree_equal(runs[1].params, runs[0].params)
 
 
 def test_training_reduces_the_loss():

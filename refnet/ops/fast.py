@@ -5,8 +5,8 @@ The plain reference is in the layers (:class:`refnet.layers.SparseLinear`,
 VJP by whole-array scipy products and one gather-and-sum.  The functions here
 compute the same numbers (tested equal to 1e-12) faster on large layers: rows in
 blocks of :data:`BLOCK_BYTES` keep every temporary in cache (a fresh 4 MiB array
-costs about a thousand page faults on a VM); each block is transposed to a small
-FEATURE-MAJOR copy (scipy's CSR products are 2.5x faster on those); blocks run
+costs about a thousand page faults on a VM); the columns of a block that ``S`` uses
+are copied FEATURE-MAJOR (scipy's CSR products are 2.5x faster on those); blocks run
 on two threads (scipy and numpy release the GIL); the values' cotangent gathers
 in chunks of :data:`GATHER_CHUNK_BYTES` (3-6x faster than one gather); the
 scipy matrices ``S`` and ``S.T`` are built once per support (and thread), and
@@ -25,6 +25,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.sparse
 
 __all__ = ["ENABLED", "BLOCK_BYTES", "GATHER_CHUNK_BYTES", "MATRIX_CACHE_SIZE", "affine",
            "affine_vjp", "value_cotangent", "matrix", "row_blocks", "map_blocks",
@@ -43,8 +44,8 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _inside = threading.local()
 _matrices = threading.local()
-#: Supports whose scipy matrices :func:`matrix` keeps, per thread (the oldest go first).
-MATRIX_CACHE_SIZE = 64
+#: Scipy matrices :func:`matrix` keeps, per thread (the oldest go first): three a support.
+MATRIX_CACHE_SIZE = 192
 
 
 def set_num_threads(n: int) -> None:
@@ -94,17 +95,19 @@ def map_blocks(fn, blocks) -> list:
     return results
 
 
-def value_cotangent(support, yt, xt) -> np.ndarray:
+def value_cotangent(support, yt, xt, cols=None) -> np.ndarray:
     """:meth:`CSRSupport.value_cotangent` on FEATURE-MAJOR operands, in chunks.
 
     ``yt`` (m, K*N) holds ``K`` stacked copies of the batch (column ``l*N + b``),
-    ``xt`` (n, N); returns ``(K, nnz)``.  The rows ``xt[cols[k]]`` and
+    ``xt`` (n, N) (or only the rows ``cols`` names for the entries, default
+    ``support.cols``); returns ``(K, nnz)``.  The rows ``xt[cols[k]]`` and
     ``yt[rows[k]]`` are gathered into two preallocated chunks (``mode="clip"``:
     the support's indices are valid by construction, and ``mode="raise"`` would
     buffer a second copy), multiplied and summed row by row (``np.vecdot``, not a
     multi-threaded BLAS call whose spinning worker slows the other thread).
     """
     batch = xt.shape[1]
+    cols = support.cols if cols is None else cols
     k_lead = yt.shape[1] // batch
     dtype = np.result_type(xt, yt)
     xt, yt = xt.astype(dtype, copy=False), yt.astype(dtype, copy=False)
@@ -112,37 +115,50 @@ def value_cotangent(support, yt, xt) -> np.ndarray:
     if support.nnz == 0:
         return np.zeros((k_lead, 0), dtype=dtype)
     if batch == 1:
-        np.multiply(yt[support.rows], xt[support.cols], out=out)
+        np.multiply(yt[support.rows], xt[cols], out=out)
         return np.ascontiguousarray(out.T)
     chunk = min(support.nnz, max(1, GATHER_CHUNK_BYTES // (dtype.itemsize * yt.shape[1])))
     xg, yg = np.empty((chunk, batch), dtype=dtype), np.empty((chunk, yt.shape[1]), dtype=dtype)
     for lo in range(0, support.nnz, chunk):
         size = min(chunk, support.nnz - lo)
-        np.take(xt, support.cols[lo:lo + size], axis=0, out=xg[:size], mode="clip")
+        np.take(xt, cols[lo:lo + size], axis=0, out=xg[:size], mode="clip")
         np.take(yt, support.rows[lo:lo + size], axis=0, out=yg[:size], mode="clip")
         _vecdot(yg[:size].reshape(size, k_lead, batch), xg[:size, None, :], out=out[lo:lo + size])
     return np.ascontiguousarray(out.T)
 
 
-def matrix(support, values, transpose: bool = False):
+def matrix(support, values, transpose: bool = False, columns: bool = False):
     """``support.csr(values)`` (``transpose``: ``support.csr_transpose(values)``), cached.
 
     Building a scipy matrix costs 10-45 us (its checks), as much as a small
     product: the matrix is built once per support, dtype and thread, then only
     its ``data`` is pointed at ``values``.  The cache holds the support itself,
     so a key ``id(support)`` cannot be reused by another object while cached.
+    ``columns=True`` returns ``(S_used, used)`` for ``S``: ``S`` on the columns ``used``
+    that hold entries, renumbered, so that ``S @ x == S_used @ x[used]`` exactly (the
+    same products, summed in the same order) from a copy of only those rows of ``x``;
+    ``(S, None)`` if they are over half the columns (then copying all of ``x`` is faster).
     """
     values = np.asarray(values)
     cache = _matrices.__dict__.setdefault("cache", {})
-    key = (id(support), transpose, values.dtype)
+    key = (id(support), transpose, columns, values.dtype)
     held = cache.get(key)
     if held is None or values.shape != (support.nnz,):
         if len(cache) >= MATRIX_CACHE_SIZE:
             del cache[next(iter(cache))]
-        held = (support, support.csr_transpose(values) if transpose else support.csr(values))
+        S = support.csr_transpose(values) if transpose else support.csr(values)
+        used = None
+        if columns:
+            used, cols = np.unique(support.cols, return_inverse=True)
+            if 2 * len(used) > S.shape[1]:
+                used = None
+            else:
+                S = scipy.sparse.csr_matrix((values, cols, S.indptr), copy=False,
+                                            shape=(S.shape[0], len(used)))
+        held = (support, S, used)
         cache[key] = held
     held[1].data = values
-    return held[1]
+    return held[1:] if columns else held[1]
 
 
 def _vecdot(a, b, out):
@@ -155,14 +171,19 @@ def _blocks(support, n_rows):
     return row_blocks(n_rows, 8 * max(support.shape))
 
 
+def _feature_major(xb, used):
+    """The rows ``used`` of ``xb.T`` (all of them if None), C-contiguous."""
+    return np.ascontiguousarray(xb.T) if used is None else xb.T[used]
+
+
 def affine(support, values, x2, offset=None, alpha=1.0, b=None) -> np.ndarray:
     """``y2 = alpha * offset.apply(x2) + (S @ x2.T).T (+ b)`` for rows ``x2`` (N, n)."""
-    S = matrix(support, values)
+    S, used = matrix(support, values, columns=True)
     y2 = np.empty((x2.shape[0], support.shape[0]), dtype=np.result_type(x2, values))
 
     def block(i, r0, r1):
         xb, yb = x2[r0:r1], y2[r0:r1]
-        s_part = S @ np.ascontiguousarray(xb.T)                     # (m, nb)
+        s_part = S @ _feature_major(xb, used)                       # (m, nb)
         if offset is None:
             np.copyto(yb, s_part.T)
         else:
@@ -185,6 +206,7 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
     k_lead, n_rows, m = y3.shape
     n = support.shape[1]
     S_T = matrix(support, values, transpose=True)
+    S_used, used = matrix(support, values, columns=True)
     x3_bar = np.empty((k_lead, n_rows, n), dtype=np.result_type(y3, values)) \
         if need_input else None
 
@@ -208,7 +230,8 @@ def affine_vjp(support, values, x2, y3, offset=None, alpha=1.0, *, need_values=T
                 x3_bar[:, r0:r1] += s_part
             del s_part
         if need_values:
-            grads["S"] = value_cotangent(support, ybt, np.ascontiguousarray(x2[r0:r1].T))
+            grads["S"] = value_cotangent(support, ybt, _feature_major(x2[r0:r1], used),
+                                         S_used.indices)
         if need_b:
             grads["b"] = yb.sum(axis=1)
         return grads
