@@ -14,6 +14,7 @@ from refnet.offsets import (OFFSETS, RANDOM_OFFSETS, ImageDCT, RandomizedDCT, Ra
                             RandomPermutation, RandomSigns, TruncatedIdentity, make_offset)
 from refnet.ops import TruncatedDCT, dct_matrix
 
+from layers.test_dctps import random_params
 from layers.test_sparse import direct_conv
 
 sizes = st.integers(1, 24)
@@ -204,16 +205,6 @@ def test_every_matrix_free_offset_keeps_float32_in_both_directions(name, n_in, n
 
 
 # -- DCTpS layers and models with every offset ----------------------------------------
-def random_params(layer, rng):
-    params = layer.init(rng)
-    params["S"] = rng.standard_normal(layer.nnz)
-    if "alpha" in params:
-        params["alpha"] = np.array(0.6)
-    if "b" in params:
-        params["b"] = rng.standard_normal(params["b"].shape)
-    return params
-
-
 @pytest.mark.parametrize("name", OFFSETS)
 @pytest.mark.parametrize("n, m", [(9, 4), (4, 11), (7, 7)])
 def test_linear_is_alpha_o_plus_s(name, n, m):
